@@ -1,0 +1,43 @@
+# Every target creates the virtual environment on first use: torch is pinned and installed
+# first (the CPU build on this machine's disk), then the project in editable mode.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LIFETIMES_WHEEL_DIR := data/cache
+DEMO_DIR := demo
+DEMO_CUSTOMERS ?= 20000
+
+.PHONY: demo test bench lint data clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# CDNOW ships inside the `lifetimes` wheel; we read the file out of the wheel, never import it.
+data: $(STAMP)
+	@ls $(LIFETIMES_WHEEL_DIR)/lifetimes-*.whl >/dev/null 2>&1 || \
+		$(BIN)/pip download --quiet --no-deps 'lifetimes==0.11.3' -d $(LIFETIMES_WHEEL_DIR)
+	$(BIN)/ltv data cdnow --wheel-dir $(LIFETIMES_WHEEL_DIR) --out data/cdnow
+
+demo: $(STAMP)
+	$(BIN)/ltv data demo --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
+	$(BIN)/ltv validate --data $(DEMO_DIR)/data --store $(DEMO_DIR)/store.duckdb
+	$(BIN)/ltv forecast fit --data $(DEMO_DIR)/data --horizon-weeks 12 --out $(DEMO_DIR)/forecast
+
+test: data
+	$(BIN)/python -m pytest -q
+
+bench: data
+	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
+	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine forecasting optimization tests bench
+	$(BIN)/ruff format --check engine forecasting optimization tests bench
+
+clean:
+	rm -rf $(VENV) data demo runs

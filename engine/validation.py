@@ -1,0 +1,281 @@
+"""Read the input tables of DESIGN §2 from CSV or Parquet and check them against their contracts.
+
+This is the one place input is checked: everything downstream receives an `InputTables` and
+trusts it. All problems are collected before anything is raised, so a user fixes a file once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
+from engine.input_errors import InputProblem, InputValidationError, problem_at_rows
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", ""})
+
+
+@dataclass(frozen=True)
+class InputTables:
+    """The validated input tables, typed: ids are strings, times are naive UTC datetimes.
+
+    Tables that were not supplied are None (only transactions is required).
+    """
+
+    transactions: pd.DataFrame
+    customers: pd.DataFrame | None
+    campaign_log: pd.DataFrame | None
+    reviews: pd.DataFrame | None
+    catalog: pd.DataFrame | None
+    files: dict[str, Path] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def present(self) -> dict[str, pd.DataFrame]:
+        """The supplied tables by name."""
+        tables = {name: getattr(self, name) for name in CONTRACTS}
+        return {name: frame for name, frame in tables.items() if frame is not None}
+
+
+def find_table_file(data_dir: Path, table: str) -> Path | None:
+    """The file holding `table` in `data_dir` (Parquet preferred over CSV), or None."""
+    for suffix in TABLE_SUFFIXES:
+        candidate = data_dir / f"{table}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def file_fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of an input for idempotent runs."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    # Everything as text first: parsing is done per column below, so a bad cell is reported
+    # with its row instead of silently turning the whole column into `object`.
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _positions(mask: np.ndarray | pd.Series) -> np.ndarray:
+    return np.flatnonzero(np.asarray(mask, dtype=bool))
+
+
+def _describe(values: pd.Series, positions: np.ndarray, limit: int = 3) -> str:
+    shown = ", ".join(repr(v) for v in values.iloc[positions[:limit]].tolist())
+    return shown
+
+
+class _TableChecker:
+    """Parses one raw table column by column and records what breaks the contract."""
+
+    def __init__(self, contract: TableContract, path: Path, raw: pd.DataFrame) -> None:
+        self.contract = contract
+        self.path = path
+        self.raw = raw
+        self.problems: list[InputProblem] = []
+
+    def flag(self, column: str | None, expected: str, found: str, mask: np.ndarray) -> None:
+        positions = _positions(mask)
+        if len(positions):
+            self.problems.append(problem_at_rows(self.path, column, expected, found, positions))
+
+    def parse(self) -> pd.DataFrame | None:
+        missing = [c for c in self.contract.required_columns if c not in self.raw.columns]
+        for name in missing:
+            self.problems.append(
+                InputProblem(
+                    self.path,
+                    name,
+                    f"a column '{name}' ({self.contract.column(name).kind.value})",
+                    f"no such column; the file has {sorted(map(str, self.raw.columns))}",
+                )
+            )
+        if missing:
+            return None
+        parsed = self.raw.copy()
+        for column in self.contract.columns:
+            if column.name in self.raw.columns:
+                parsed[column.name] = self._parse_column(column.name, column.kind, column.required)
+        return parsed
+
+    def _parse_column(self, name: str, kind: ColumnKind, required: bool) -> pd.Series:
+        values = self.raw[name]
+        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        if kind is ColumnKind.IDENTIFIER:
+            if required:
+                self.flag(name, kind.value, "empty values", blank)
+            return values.astype(str).str.strip().where(~blank, None).astype("string")
+        if kind is ColumnKind.TEXT:
+            if required:
+                self.flag(name, "non-empty text", "empty values", blank)
+            return values.astype("string").fillna("")
+        if kind is ColumnKind.TIMESTAMP:
+            parsed = _parse_timestamps(values)
+            bad = parsed.isna().to_numpy() & (required | ~blank)
+            self.flag(name, kind.value, self._found(values, bad, "unparsable"), bad)
+            return parsed
+        if kind is ColumnKind.NUMBER:
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+            finite = np.isfinite(numbers.to_numpy())
+            bad = ~finite & (required | ~blank)
+            self.flag(name, kind.value, self._found(values, bad, "non-numeric or NaN"), bad)
+            return numbers
+        if kind is ColumnKind.FLAG:
+            text = values.astype(str).str.strip().str.lower().where(~blank, "")
+            bad = ~text.isin(_TRUE | _FALSE).to_numpy()
+            self.flag(name, kind.value, self._found(values, bad, "other values"), bad)
+            return text.isin(_TRUE)
+        raise AssertionError(f"unhandled column kind {kind}")
+
+    def _found(self, values: pd.Series, bad: np.ndarray, what: str) -> str:
+        positions = _positions(bad)
+        return f"{what} ({_describe(values, positions)})" if len(positions) else what
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        text = values.astype("string").str.strip()
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _check_rules(
+    name: str,
+    table: pd.DataFrame,
+    checker: _TableChecker,
+    as_of: pd.Timestamp,
+    action_ids: Collection[str] | None,
+) -> None:
+    """Rules beyond one cell's type: time order, signs, ranges, duplicates, known actions."""
+    flag = checker.flag
+    for column in ("ts", "week_start"):
+        if column in table.columns:
+            future = (table[column] > as_of).to_numpy()
+            flag(column, f"a time on or before the as-of date {as_of:%Y-%m-%d}", "future times",
+                 future)
+    if name == "transactions":
+        refund = table["is_refund"].to_numpy() if "is_refund" in table else False
+        negative = (table["amount"] < 0).to_numpy() & ~refund
+        flag("amount", "a non-negative amount (or is_refund = true on a refund row)",
+             "negative amounts without a refund marker", negative)
+    if name == "campaign_log":
+        if action_ids is not None:
+            unknown = (~table["action"].isin(list(action_ids)) & table["action"].notna()).to_numpy()
+            known = ", ".join(sorted(action_ids))
+            found = sorted(set(table.loc[unknown, "action"].astype(str)))[:5]
+            flag("action", f"an action of the catalogue ({known})", f"unknown actions {found}",
+                 unknown)
+        if "propensity" in table:
+            p = table["propensity"]
+            flag("propensity", "a probability in (0, 1]", "values outside (0, 1]",
+                 (p.notna() & ((p <= 0) | (p > 1))).to_numpy())
+    if name == "reviews" and "rating" in table:
+        r = table["rating"]
+        flag("rating", "a rating between 1 and 5", "values outside [1, 5]",
+             (r.notna() & ((r < 1) | (r > 5))).to_numpy())
+    if name == "catalog":
+        for column, low, high in (("price", 0, np.inf), ("margin_rate", 0, 1),
+                                  ("weekly_capacity", 0, np.inf)):
+            if column in table:
+                v = table[column]
+                flag(column, f"a value in [{low}, {high}]", "values out of range",
+                     (v.notna() & ((v < low) | (v > high))).to_numpy())
+    contract = CONTRACTS[name]
+    if contract.unique_key:
+        dup = table.duplicated(subset=list(contract.unique_key), keep="first").to_numpy()
+        flag(", ".join(contract.unique_key), "one row per " + " and ".join(contract.unique_key),
+             "duplicated keys", dup)
+    else:
+        dup = table.duplicated(keep="first").to_numpy()
+        flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
+
+
+def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _TableChecker]) -> None:
+    """Customers and items referred to must exist where their master table was supplied."""
+    if "customers" in tables:
+        known = tables["customers"]["customer_id"]
+        for name in ("transactions", "campaign_log", "reviews"):
+            if name in tables:
+                unknown = ~tables[name]["customer_id"].isin(known).to_numpy()
+                checkers[name].flag("customer_id", "a customer_id listed in the customers table",
+                                    "unknown customers", unknown)
+    if "catalog" in tables and "item_id" in tables.get("transactions", pd.DataFrame()).columns:
+        items = tables["transactions"]["item_id"]
+        unknown = (items.notna() & ~items.isin(tables["catalog"]["item_id"])).to_numpy()
+        checkers["transactions"].flag("item_id", "an item_id listed in the catalog table",
+                                      "unknown items", unknown)
+
+
+def load_inputs(
+    data_dir: Path | str,
+    *,
+    as_of: pd.Timestamp | str | None = None,
+    action_ids: Collection[str] | None = None,
+) -> InputTables:
+    """Read and validate every input table found in `data_dir`.
+
+    `as_of` bounds all timestamps (default: now, UTC); `action_ids` is the action catalogue the
+    campaign log must draw from (None: not checked). Raises `InputValidationError` listing every
+    problem found; returns typed tables otherwise.
+    """
+    data_dir = Path(data_dir)
+    as_of_ts = pd.Timestamp.now(tz="UTC").tz_localize(None) if as_of is None else pd.Timestamp(as_of)
+    if not data_dir.is_dir():
+        raise InputValidationError(
+            [InputProblem(data_dir, None, "a folder holding the input tables", "no such folder")]
+        )
+    problems: list[InputProblem] = []
+    tables: dict[str, pd.DataFrame] = {}
+    checkers: dict[str, _TableChecker] = {}
+    files: dict[str, Path] = {}
+    for name, contract in CONTRACTS.items():
+        path = find_table_file(data_dir, name)
+        if path is None:
+            if contract.required:
+                problems.append(InputProblem(
+                    data_dir / f"{name}.csv", None,
+                    f"a file {name}.parquet or {name}.csv in {data_dir}", "no such file"))
+            continue
+        try:
+            raw = _read_raw(path)
+        except Exception as error:  # the reader's own message says what is wrong with the bytes
+            problems.append(InputProblem(path, None, "a readable CSV or Parquet file",
+                                         f"{type(error).__name__}: {error}"))
+            continue
+        checker = _TableChecker(contract, path, raw)
+        parsed = checker.parse()
+        checkers[name] = checker
+        files[name] = path
+        if parsed is not None:
+            _check_rules(name, parsed, checker, as_of_ts, action_ids)
+            tables[name] = parsed
+    _check_references(tables, checkers)
+    for checker in checkers.values():
+        problems.extend(checker.problems)
+    if problems:
+        raise InputValidationError(problems)
+    return InputTables(
+        transactions=tables["transactions"],
+        customers=tables.get("customers"),
+        campaign_log=tables.get("campaign_log"),
+        reviews=tables.get("reviews"),
+        catalog=tables.get("catalog"),
+        files=files,
+        fingerprints={name: file_fingerprint(path) for name, path in files.items()},
+    )
