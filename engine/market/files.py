@@ -1,0 +1,46 @@
+"""Write a generated market to a data folder, atomically: the folder appears only once complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from engine.market.ground_truth import FILE_NAME, GroundTruth
+from engine.market.history import DemoMarket
+
+TABLES = ("transactions", "customers", "campaign_log", "reviews", "catalog")
+
+
+def write_market(market: DemoMarket, out_dir: Path, *, file_format: str = "parquet") -> Path:
+    """Write the five input tables (Parquet or CSV) and `ground_truth.npz` into `out_dir`.
+
+    Everything is written to a hidden sibling folder first and renamed into place, replacing an
+    earlier folder of the same name only once the new one is complete.
+    """
+    if file_format not in ("parquet", "csv"):
+        raise ValueError(
+            f"The 'file_format' parameter must be 'parquet' or 'csv'. Got {file_format!r} instead.")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        for name in TABLES:
+            frame = getattr(market, name)
+            if file_format == "parquet":
+                frame.to_parquet(staging / f"{name}.parquet", index=False)
+            else:
+                frame.to_csv(staging / f"{name}.csv", index=False)
+        GroundTruth.of(market).save(staging / FILE_NAME)
+        if out_dir.exists():
+            retired = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.old")
+            os.replace(out_dir, retired)
+            os.replace(staging, out_dir)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir

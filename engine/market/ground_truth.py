@@ -1,0 +1,96 @@
+"""The market's ground truth on disk, and replaying a plan against it.
+
+`ground_truth.npz` holds every customer's latent traits and state at the as-of date, and the
+market configuration; an evaluator loads it and replays any plan (an action per customer-week)
+with common random numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.actions import Action
+from engine.market.config import ActionResponse, MarketConfig
+from engine.market.dynamics import MarketState, WeekNoise, step
+from engine.market.history import DemoMarket
+from engine.market.population import Population
+
+FILE_NAME = "ground_truth.npz"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A plan replayed in the true market: [N, H] arrays of purchases, spend and the true
+    purchase probabilities with the planned action and without any."""
+
+    purchased: np.ndarray
+    spend: np.ndarray
+    probability: np.ndarray
+    probability_none: np.ndarray
+    final_state: MarketState
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    config: MarketConfig
+    customer_ids: np.ndarray
+    population: Population
+    state: MarketState
+
+    @classmethod
+    def of(cls, market: DemoMarket) -> GroundTruth:
+        return cls(market.config, market.customer_ids, market.population, market.final_state)
+
+    def save(self, path: Path) -> None:
+        arrays = {f"population.{k}": v for k, v in dataclasses.asdict(self.population).items()}
+        arrays |= {f"state.{k}": v for k, v in dataclasses.asdict(self.state).items()}
+        config = dataclasses.asdict(self.config)
+        config["as_of"] = f"{self.config.as_of:%Y-%m-%d}"
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, customer_ids=self.customer_ids,
+                                config=np.array(json.dumps(config)), **arrays)
+
+    @classmethod
+    def load(cls, path: Path | str) -> GroundTruth:
+        with np.load(path, allow_pickle=False) as archive:
+            raw = json.loads(str(archive["config"]))
+            raw["as_of"] = pd.Timestamp(raw["as_of"])
+            raw["actions"] = tuple(Action(**a) for a in raw["actions"])
+            raw["responses"] = {k: ActionResponse(**v) for k, v in raw["responses"].items()}
+
+            def block(prefix: str, kind: type) -> object:
+                names = [f.name for f in dataclasses.fields(kind)]
+                return kind(**{name: archive[f"{prefix}.{name}"] for name in names})
+
+            return cls(MarketConfig(**raw), archive["customer_ids"],
+                       block("population", Population), block("state", MarketState))
+
+    def replay(self, plan: np.ndarray, *, seed: int) -> Replay:
+        """Replay `plan` ([N, H] action indices, week 0 = the as-of week) from the as-of state."""
+        customers = len(self.customer_ids)
+        if plan.ndim != 2 or plan.shape[0] != customers:
+            raise ValueError(f"plan must be shaped [{customers}, H]; got {plan.shape}")
+        if plan.min(initial=0) < 0 or plan.max(initial=0) >= len(self.config.actions):
+            raise ValueError("plan holds action indices outside the market's catalogue")
+        discounted = np.array([a.discount_rate > 0 for a in self.config.actions])
+        state = self.state
+        columns = []
+        for offset in range(plan.shape[1]):
+            week = self.config.weeks + offset
+            noise = WeekNoise.draw(seed, week, customers, self.config.spend_p)
+            outcome, state = step(self.population, state, plan[:, offset], week, noise,
+                                  discounted=discounted)
+            columns.append(outcome)
+        return Replay(
+            purchased=np.stack([c.purchased for c in columns], axis=1),  # [N, H]
+            spend=np.stack([c.spend for c in columns], axis=1),
+            probability=np.stack([c.probability for c in columns], axis=1),
+            probability_none=np.stack([c.probability_none for c in columns], axis=1),
+            final_state=state,
+        )

@@ -1,0 +1,106 @@
+"""Backtest: fit on a calibration window, predict the holdout, score per customer.
+
+The holdout count is purchase weeks (distinct Monday-based weeks with a purchase), the unit the
+weekly models forecast; spend is the holdout's total spend per customer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from engine.store import Store
+from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.features import holdout_outcome, purchase_summary
+from forecasting.gamma_gamma import GammaGammaSpend
+from forecasting.metrics import (
+    decile_mape,
+    mean_absolute_error,
+    normalized_gini,
+    root_mean_squared_error,
+    spearman,
+)
+
+BACKTEST_MODELS = ("bgnbd",)
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """Holdout accuracy of one model; `to_dict` is the JSON that `ltv forecast backtest` writes."""
+
+    model: str
+    customers: int
+    mae: float
+    rmse: float
+    predicted_total: float
+    actual_total: float
+    spearman: float
+    spend_gini: float
+    spend_decile_mape: float
+    calibration_end: str
+    holdout_end: str
+    holdout_weeks: int
+    predicted_spend_total: float
+    actual_spend_total: float
+    fit_seconds: float
+    device: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_backtest(
+    store: Store,
+    *,
+    calibration_end: pd.Timestamp | str,
+    holdout_weeks: int,
+    model: str = "bgnbd",
+    device: str = "auto",
+) -> BacktestReport:
+    """Fit `model` on purchases up to `calibration_end`; score the next `holdout_weeks` weeks."""
+    if model not in BACKTEST_MODELS:
+        raise ValueError(
+            f"The 'model' parameter of run_backtest must be one of {BACKTEST_MODELS}. "
+            f"Got {model!r} instead."
+        )
+    if holdout_weeks < 1:
+        raise ValueError(
+            f"The 'holdout_weeks' parameter must be >= 1. Got {holdout_weeks} instead.")
+    calibration_end = pd.Timestamp(calibration_end)
+    holdout_end = calibration_end + pd.Timedelta(weeks=holdout_weeks)
+    summary = purchase_summary(store, calibration_end)
+    if len(summary) == 0:
+        raise ValueError(f"no purchases on or before the calibration end {calibration_end:%Y-%m-%d}")
+    outcome = holdout_outcome(store, summary, calibration_end, holdout_end)
+
+    started = time.perf_counter()
+    purchases = BetaGeometricNBD(device=device).fit(summary)
+    spend = GammaGammaSpend(device=device).fit(summary)
+    fit_seconds = time.perf_counter() - started
+
+    predicted_weeks = purchases.expected_purchases(float(holdout_weeks), summary)
+    predicted_spend = predicted_weeks * spend.expected_spend(summary)
+    actual_weeks = outcome.purchase_weeks
+    return BacktestReport(
+        model=model,
+        customers=len(summary),
+        mae=mean_absolute_error(actual_weeks, predicted_weeks),
+        rmse=root_mean_squared_error(actual_weeks, predicted_weeks),
+        predicted_total=float(predicted_weeks.sum()),
+        actual_total=float(actual_weeks.sum()),
+        spearman=spearman(actual_weeks, predicted_weeks),
+        spend_gini=normalized_gini(outcome.spend.clip(min=0), predicted_spend),
+        spend_decile_mape=decile_mape(outcome.spend.clip(min=0), predicted_spend),
+        calibration_end=f"{calibration_end:%Y-%m-%d}",
+        holdout_end=f"{holdout_end:%Y-%m-%d}",
+        holdout_weeks=holdout_weeks,
+        predicted_spend_total=float(predicted_spend.sum()),
+        actual_spend_total=float(outcome.spend.sum()),
+        fit_seconds=fit_seconds,
+        device=purchases.device_,
+        params={**purchases.params_, **{f"gg_{k}": v for k, v in spend.params_.items()}},
+    )
