@@ -24,10 +24,13 @@ class Action:
             raise ValueError("The 'id' parameter of Action must be a non-empty string.")
         if self.fixed_cost < 0:
             raise ValueError(
-                f"The 'fixed_cost' parameter of Action must be >= 0. Got {self.fixed_cost} instead.")
+                f"The 'fixed_cost' parameter of Action must be >= 0. Got {self.fixed_cost} instead."
+            )
         if not 0.0 <= self.discount_rate < 1.0:
-            raise ValueError("The 'discount_rate' parameter of Action must be in [0, 1). "
-                             f"Got {self.discount_rate} instead.")
+            raise ValueError(
+                "The 'discount_rate' parameter of Action must be in [0, 1). "
+                f"Got {self.discount_rate} instead."
+            )
 
 
 NONE = Action("none")

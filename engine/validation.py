@@ -167,40 +167,71 @@ def _check_rules(
     for column in ("ts", "week_start"):
         if column in table.columns:
             future = (table[column] > as_of).to_numpy()
-            flag(column, f"a time on or before the as-of date {as_of:%Y-%m-%d}", "future times",
-                 future)
+            flag(
+                column,
+                f"a time on or before the as-of date {as_of:%Y-%m-%d}",
+                "future times",
+                future,
+            )
     if name == "transactions":
         refund = table["is_refund"].to_numpy() if "is_refund" in table else False
         negative = (table["amount"] < 0).to_numpy() & ~refund
-        flag("amount", "a non-negative amount (or is_refund = true on a refund row)",
-             "negative amounts without a refund marker", negative)
+        flag(
+            "amount",
+            "a non-negative amount (or is_refund = true on a refund row)",
+            "negative amounts without a refund marker",
+            negative,
+        )
     if name == "campaign_log":
         if action_ids is not None:
             unknown = (~table["action"].isin(list(action_ids)) & table["action"].notna()).to_numpy()
             known = ", ".join(sorted(action_ids))
             found = sorted(set(table.loc[unknown, "action"].astype(str)))[:5]
-            flag("action", f"an action of the catalogue ({known})", f"unknown actions {found}",
-                 unknown)
+            flag(
+                "action",
+                f"an action of the catalogue ({known})",
+                f"unknown actions {found}",
+                unknown,
+            )
         if "propensity" in table:
             p = table["propensity"]
-            flag("propensity", "a probability in (0, 1]", "values outside (0, 1]",
-                 (p.notna() & ((p <= 0) | (p > 1))).to_numpy())
+            flag(
+                "propensity",
+                "a probability in (0, 1]",
+                "values outside (0, 1]",
+                (p.notna() & ((p <= 0) | (p > 1))).to_numpy(),
+            )
     if name == "reviews" and "rating" in table:
         r = table["rating"]
-        flag("rating", "a rating between 1 and 5", "values outside [1, 5]",
-             (r.notna() & ((r < 1) | (r > 5))).to_numpy())
+        flag(
+            "rating",
+            "a rating between 1 and 5",
+            "values outside [1, 5]",
+            (r.notna() & ((r < 1) | (r > 5))).to_numpy(),
+        )
     if name == "catalog":
-        for column, low, high in (("price", 0, np.inf), ("margin_rate", 0, 1),
-                                  ("weekly_capacity", 0, np.inf)):
+        for column, low, high in (
+            ("price", 0, np.inf),
+            ("margin_rate", 0, 1),
+            ("weekly_capacity", 0, np.inf),
+        ):
             if column in table:
                 v = table[column]
-                flag(column, f"a value in [{low}, {high}]", "values out of range",
-                     (v.notna() & ((v < low) | (v > high))).to_numpy())
+                flag(
+                    column,
+                    f"a value in [{low}, {high}]",
+                    "values out of range",
+                    (v.notna() & ((v < low) | (v > high))).to_numpy(),
+                )
     contract = CONTRACTS[name]
     if contract.unique_key:
         dup = table.duplicated(subset=list(contract.unique_key), keep="first").to_numpy()
-        flag(", ".join(contract.unique_key), "one row per " + " and ".join(contract.unique_key),
-             "duplicated keys", dup)
+        flag(
+            ", ".join(contract.unique_key),
+            "one row per " + " and ".join(contract.unique_key),
+            "duplicated keys",
+            dup,
+        )
     else:
         dup = table.duplicated(keep="first").to_numpy()
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
@@ -213,13 +244,18 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
         for name in ("transactions", "campaign_log", "reviews"):
             if name in tables:
                 unknown = ~tables[name]["customer_id"].isin(known).to_numpy()
-                checkers[name].flag("customer_id", "a customer_id listed in the customers table",
-                                    "unknown customers", unknown)
+                checkers[name].flag(
+                    "customer_id",
+                    "a customer_id listed in the customers table",
+                    "unknown customers",
+                    unknown,
+                )
     if "catalog" in tables and "item_id" in tables.get("transactions", pd.DataFrame()).columns:
         items = tables["transactions"]["item_id"]
         unknown = (items.notna() & ~items.isin(tables["catalog"]["item_id"])).to_numpy()
-        checkers["transactions"].flag("item_id", "an item_id listed in the catalog table",
-                                      "unknown items", unknown)
+        checkers["transactions"].flag(
+            "item_id", "an item_id listed in the catalog table", "unknown items", unknown
+        )
 
 
 def load_inputs(
@@ -235,7 +271,9 @@ def load_inputs(
     problem found; returns typed tables otherwise.
     """
     data_dir = Path(data_dir)
-    as_of_ts = pd.Timestamp.now(tz="UTC").tz_localize(None) if as_of is None else pd.Timestamp(as_of)
+    as_of_ts = (
+        pd.Timestamp.now(tz="UTC").tz_localize(None) if as_of is None else pd.Timestamp(as_of)
+    )
     if not data_dir.is_dir():
         raise InputValidationError(
             [InputProblem(data_dir, None, "a folder holding the input tables", "no such folder")]
@@ -248,15 +286,23 @@ def load_inputs(
         path = find_table_file(data_dir, name)
         if path is None:
             if contract.required:
-                problems.append(InputProblem(
-                    data_dir / f"{name}.csv", None,
-                    f"a file {name}.parquet or {name}.csv in {data_dir}", "no such file"))
+                problems.append(
+                    InputProblem(
+                        data_dir / f"{name}.csv",
+                        None,
+                        f"a file {name}.parquet or {name}.csv in {data_dir}",
+                        "no such file",
+                    )
+                )
             continue
         try:
             raw = _read_raw(path)
         except Exception as error:  # the reader's own message says what is wrong with the bytes
-            problems.append(InputProblem(path, None, "a readable CSV or Parquet file",
-                                         f"{type(error).__name__}: {error}"))
+            problems.append(
+                InputProblem(
+                    path, None, "a readable CSV or Parquet file", f"{type(error).__name__}: {error}"
+                )
+            )
             continue
         checker = _TableChecker(contract, path, raw)
         parsed = checker.parse()

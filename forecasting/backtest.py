@@ -69,12 +69,15 @@ def run_backtest(
         )
     if holdout_weeks < 1:
         raise ValueError(
-            f"The 'holdout_weeks' parameter must be >= 1. Got {holdout_weeks} instead.")
+            f"The 'holdout_weeks' parameter must be >= 1. Got {holdout_weeks} instead."
+        )
     calibration_end = pd.Timestamp(calibration_end)
     holdout_end = calibration_end + pd.Timedelta(weeks=holdout_weeks)
     summary = purchase_summary(store, calibration_end)
     if len(summary) == 0:
-        raise ValueError(f"no purchases on or before the calibration end {calibration_end:%Y-%m-%d}")
+        raise ValueError(
+            f"no purchases on or before the calibration end {calibration_end:%Y-%m-%d}"
+        )
     outcome = holdout_outcome(store, summary, calibration_end, holdout_end)
 
     started = time.perf_counter()

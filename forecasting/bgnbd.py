@@ -60,7 +60,10 @@ class BetaGeometricNBD:
 
         initial = np.array([1.0, max(float(summary.age.mean()), 1.0), 1.0, 1.0])
         result = maximise_likelihood(
-            log_likelihood, initial, device=device, penalizer=self.penalizer,
+            log_likelihood,
+            initial,
+            device=device,
+            penalizer=self.penalizer,
             max_iter=self.max_iter,
         )
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in result.params)
@@ -91,12 +94,15 @@ class BetaGeometricNBD:
         c = a + b + x - 1
         hyp = special.hyp2f1(r + x, b + x, c, z)
         log_hyp = np.log(hyp, where=hyp > 0, out=np.full_like(hyp, np.inf))
-        alternative = (np.log(special.hyp2f1(c - r - x, c - b - x, c, z))
-                       + (c - r - b - 2 * x) * np.log1p(-z))
+        alternative = np.log(special.hyp2f1(c - r - x, c - b - x, c, z)) + (
+            c - r - b - 2 * x
+        ) * np.log1p(-z)
         log_hyp = np.where(np.isfinite(log_hyp), log_hyp, alternative)
         second = 1 - np.exp(log_hyp + (r + x) * np.log((alpha + age) / (alpha + t + age)))
         denominator = 1 + np.where(
-            x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + age) / (alpha + t_x)) ** (r + x), 0.0
+            x > 0,
+            a / np.maximum(b + x - 1, 1e-12) * ((alpha + age) / (alpha + t_x)) ** (r + x),
+            0.0,
         )
         expected = first * second / denominator
         return expected if np.ndim(weeks) else expected[:, 0]
@@ -105,8 +111,11 @@ class BetaGeometricNBD:
         """P(still alive at the end of observation | history), per customer."""
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
         x, t_x, age = summary.frequency, summary.recency, summary.age
-        log_ratio = (np.log(a) - np.log(np.maximum(b + x - 1, 1e-12))
-                     + (r + x) * np.log((alpha + age) / (alpha + t_x)))
+        log_ratio = (
+            np.log(a)
+            - np.log(np.maximum(b + x - 1, 1e-12))
+            + (r + x) * np.log((alpha + age) / (alpha + t_x))
+        )
         return np.where(x > 0, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
 
     def weekly_expected_purchases(self, summary: PurchaseSummary, weeks: int) -> np.ndarray:

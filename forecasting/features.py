@@ -49,7 +49,8 @@ class HoldoutOutcome:
 def _purchase_filter(store: Store) -> str:
     has_refund = not store.query(
         "SELECT 1 FROM information_schema.columns WHERE table_name = 'transactions' "
-        "AND column_name = 'is_refund'").empty
+        "AND column_name = 'is_refund'"
+    ).empty
     return "NOT is_refund" if has_refund else "TRUE"
 
 
@@ -113,3 +114,110 @@ def holdout_outcome(
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
     )
+
+
+#: Columns of the per-anchor feature matrix, in order (see `anchor_features`).
+ANCHOR_FEATURES: tuple[str, ...] = (
+    "log_purchase_weeks",
+    "weeks_since_last_purchase",
+    "tenure_weeks",
+    "log_mean_spend",
+    "log_spend_13w",
+    "purchase_weeks_13w",
+    "contacts_4w",
+    "discount_contacts_8w",
+    "has_history",
+)
+
+
+def anchor_features(
+    store: Store,
+    anchors_sql: str,
+    *,
+    discount_actions: tuple[str, ...],
+    outcome_weeks: int = 0,
+) -> pd.DataFrame:
+    """Features of each (customer_id, week_start) anchor from everything before that week.
+
+    `anchors_sql` selects `customer_id`, `week_start` (a Monday) and any passthrough columns.
+    Features use purchases strictly before `week_start` and campaign contacts in the weeks
+    before it. With `outcome_weeks` = K > 0 the frame also holds outcomes: `bought` and
+    `spend` in the anchor's own week, and `future_spend` over the K weeks after it
+    (NULL where the data end before that window does).
+    """
+    is_purchase = _purchase_filter(store)
+    has_log = store.has_table("campaign_log")
+    discount_list = ", ".join(f"'{a}'" for a in discount_actions) or "NULL"
+    contacts = (
+        f"""LEFT JOIN (
+            SELECT a.customer_id, a.week_start,
+                   count(*) FILTER (WHERE c.action <> 'none'
+                       AND c.week_start >= a.week_start - INTERVAL 28 DAY) AS contacts_4w,
+                   count(*) FILTER (WHERE c.action IN ({discount_list})) AS discount_contacts_8w
+            FROM anchors a JOIN campaign_log c
+              ON c.customer_id = a.customer_id AND c.week_start < a.week_start
+             AND c.week_start >= a.week_start - INTERVAL 56 DAY
+            GROUP BY ALL) k ON k.customer_id = a.customer_id AND k.week_start = a.week_start"""
+        if has_log
+        else ""
+    )
+    contact_columns = (
+        "coalesce(k.contacts_4w, 0) AS contacts_4w, "
+        "coalesce(k.discount_contacts_8w, 0) AS discount_contacts_8w"
+        if has_log
+        else "0 AS contacts_4w, 0 AS discount_contacts_8w"
+    )
+    outcome_columns = ""
+    outcome_joins = ""
+    if outcome_weeks > 0:
+        outcome_columns = f""",
+            (o.week IS NOT NULL)::INTEGER AS bought,
+            coalesce(o.spend, 0.0) AS spend,
+            CASE WHEN a.week_start + INTERVAL {7 * (outcome_weeks + 1)} DAY
+                      <= (SELECT end_week FROM data_end)
+                 THEN coalesce(fut.total_spend, 0.0) - coalesce(now_cum.total_spend, 0.0)
+            END AS future_spend"""
+        outcome_joins = f"""
+            LEFT JOIN weekly o ON o.customer_id = a.customer_id AND o.week = a.week_start
+            ASOF LEFT JOIN cumulative now_cum
+              ON now_cum.customer_id = a.customer_id AND now_cum.week <= a.week_start
+            ASOF LEFT JOIN cumulative fut
+              ON fut.customer_id = a.customer_id
+             AND fut.week <= a.week_start + INTERVAL {7 * outcome_weeks} DAY"""
+    sql = f"""
+        WITH anchors AS ({anchors_sql}),
+        weekly AS (
+            SELECT customer_id, date_trunc('week', ts) AS week, sum(amount) AS spend
+            FROM transactions WHERE {is_purchase} GROUP BY ALL
+        ),
+        cumulative AS (
+            SELECT customer_id, week, spend,
+                   count(*) OVER w AS purchase_weeks, sum(spend) OVER w AS total_spend,
+                   min(week) OVER (PARTITION BY customer_id) AS first_week
+            FROM weekly
+            WINDOW w AS (PARTITION BY customer_id ORDER BY week ROWS UNBOUNDED PRECEDING)
+        ),
+        data_end AS (SELECT date_trunc('week', max(ts)) + INTERVAL 7 DAY AS end_week
+                     FROM transactions)
+        SELECT a.*,
+            ln(1 + coalesce(p.purchase_weeks, 0)) AS log_purchase_weeks,
+            coalesce(datediff('day', p.week, a.week_start) / 7.0, 104.0)
+                AS weeks_since_last_purchase,
+            coalesce(datediff('day', p.first_week, a.week_start) / 7.0, 0.0) AS tenure_weeks,
+            ln(1 + coalesce(p.total_spend / p.purchase_weeks, 0.0)) AS log_mean_spend,
+            ln(1 + greatest(coalesce(p.total_spend, 0.0) - coalesce(q.total_spend, 0.0), 0.0))
+                AS log_spend_13w,
+            coalesce(p.purchase_weeks, 0) - coalesce(q.purchase_weeks, 0) AS purchase_weeks_13w,
+            {contact_columns},
+            (p.week IS NOT NULL)::DOUBLE AS has_history
+            {outcome_columns}
+        FROM anchors a
+        ASOF LEFT JOIN cumulative p
+          ON p.customer_id = a.customer_id AND p.week < a.week_start
+        ASOF LEFT JOIN cumulative q
+          ON q.customer_id = a.customer_id AND q.week < a.week_start - INTERVAL 91 DAY
+        {outcome_joins}
+        {contacts}
+        ORDER BY a.customer_id, a.week_start
+    """
+    return store.query(sql)

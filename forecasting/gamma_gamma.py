@@ -39,13 +39,22 @@ class GammaGammaSpend:
         def log_likelihood(params: torch.Tensor) -> torch.Tensor:
             p, q, v = params
             lg = torch.lgamma
-            return (lg(p * x + q) - lg(p * x) - lg(q) + q * torch.log(v)
-                    + (p * x - 1) * torch.log(m) + p * x * torch.log(x)
-                    - (p * x + q) * torch.log(x * m + v))
+            return (
+                lg(p * x + q)
+                - lg(p * x)
+                - lg(q)
+                + q * torch.log(v)
+                + (p * x - 1) * torch.log(m)
+                + p * x * torch.log(x)
+                - (p * x + q) * torch.log(x * m + v)
+            )
 
         initial = np.array([1.0, 1.0, max(float(m.mean()), 1.0)])
         result = maximise_likelihood(
-            log_likelihood, initial, device=device, penalizer=self.penalizer,
+            log_likelihood,
+            initial,
+            device=device,
+            penalizer=self.penalizer,
             max_iter=self.max_iter,
         )
         self.p_, self.q_, self.v_ = (float(v) for v in result.params)

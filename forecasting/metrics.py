@@ -45,5 +45,6 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray, groups: int = 10) -> 
     predicted_totals = np.array([predicted[b].sum() for b in bins])
     actual_totals = np.array([actual[b].sum() for b in bins])
     usable = actual_totals > 0
-    return float(np.mean(np.abs(predicted_totals[usable] - actual_totals[usable])
-                         / actual_totals[usable]))
+    return float(
+        np.mean(np.abs(predicted_totals[usable] - actual_totals[usable]) / actual_totals[usable])
+    )

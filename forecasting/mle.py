@@ -63,9 +63,7 @@ def maximise_likelihood(
         mean_ll = float(log_likelihood(params).mean())
         gradient = log_params.grad
         converged = bool(
-            np.isfinite(mean_ll)
-            and gradient is not None
-            and float(gradient.abs().max()) < 1e-5
+            np.isfinite(mean_ll) and gradient is not None and float(gradient.abs().max()) < 1e-5
         )
     return MaximumLikelihoodResult(
         params=params.detach().cpu().numpy(),

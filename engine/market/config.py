@@ -69,15 +69,22 @@ class MarketConfig:
     def __post_init__(self) -> None:
         if self.customers < 1:
             raise ValueError(
-                f"The 'customers' parameter of MarketConfig must be >= 1. Got {self.customers}.")
+                f"The 'customers' parameter of MarketConfig must be >= 1. Got {self.customers}."
+            )
         if self.weeks < 4:
-            raise ValueError(f"The 'weeks' parameter of MarketConfig must be >= 4. Got {self.weeks}.")
+            raise ValueError(
+                f"The 'weeks' parameter of MarketConfig must be >= 4. Got {self.weeks}."
+            )
         if not 0 <= self.campaign_weeks < self.weeks:
-            raise ValueError("The 'campaign_weeks' parameter of MarketConfig must be in "
-                             f"[0, weeks). Got {self.campaign_weeks} instead.")
-        if self.as_of.dayofweek != 0:
-            raise ValueError(f"The 'as_of' parameter of MarketConfig must be a Monday (weeks start "
-                             f"on Monday). Got {self.as_of:%Y-%m-%d} ({self.as_of:%A}) instead.")
+            raise ValueError(
+                "The 'campaign_weeks' parameter of MarketConfig must be in "
+                f"[0, weeks). Got {self.campaign_weeks} instead."
+            )
+        if self.as_of.day_of_week != 0:
+            raise ValueError(
+                f"The 'as_of' parameter of MarketConfig must be a Monday (weeks start "
+                f"on Monday). Got {self.as_of:%Y-%m-%d} ({self.as_of:%A}) instead."
+            )
         missing = [a.id for a in self.actions if a.id not in self.responses]
         if missing:
             raise ValueError(f"MarketConfig has no ground-truth response for actions {missing}.")

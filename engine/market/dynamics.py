@@ -45,8 +45,9 @@ class WeekNoise:
     @classmethod
     def draw(cls, seed: int, week: int, customers: int, spend_shape: float) -> WeekNoise:
         rng = np.random.default_rng([seed, week])
-        return cls(rng.random(customers), rng.random(customers),
-                   rng.gamma(spend_shape, 1.0, customers))
+        return cls(
+            rng.random(customers), rng.random(customers), rng.gamma(spend_shape, 1.0, customers)
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ def step(
     spend = np.where(purchased, noise.spend / population.spend_rate * basket, 0.0)
 
     incremental_share = np.where(
-        repeat & treated, np.clip(probability - probability_none, 0, None) / np.maximum(probability, 1e-12), 0.0)
+        repeat & treated,
+        np.clip(probability - probability_none, 0, None) / np.maximum(probability, 1e-12),
+        0.0,
+    )
     retention = np.where(treated, population.retention[customers, action], 0.0)
     leaves = repeat & (noise.dropout < population.dropout * (1 - retention))
     new_state = replace(

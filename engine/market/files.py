@@ -20,7 +20,8 @@ def write_market(market: DemoMarket, out_dir: Path, *, file_format: str = "parqu
     """
     if file_format not in ("parquet", "csv"):
         raise ValueError(
-            f"The 'file_format' parameter must be 'parquet' or 'csv'. Got {file_format!r} instead.")
+            f"The 'file_format' parameter must be 'parquet' or 'csv'. Got {file_format!r} instead."
+        )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")

@@ -53,8 +53,12 @@ class GroundTruth:
         config = dataclasses.asdict(self.config)
         config["as_of"] = f"{self.config.as_of:%Y-%m-%d}"
         with path.open("wb") as handle:
-            np.savez_compressed(handle, customer_ids=self.customer_ids,
-                                config=np.array(json.dumps(config)), **arrays)
+            np.savez_compressed(
+                handle,
+                customer_ids=self.customer_ids,
+                config=np.array(json.dumps(config)),
+                **arrays,
+            )
 
     @classmethod
     def load(cls, path: Path | str) -> GroundTruth:
@@ -68,8 +72,12 @@ class GroundTruth:
                 names = [f.name for f in dataclasses.fields(kind)]
                 return kind(**{name: archive[f"{prefix}.{name}"] for name in names})
 
-            return cls(MarketConfig(**raw), archive["customer_ids"],
-                       block("population", Population), block("state", MarketState))
+            return cls(
+                MarketConfig(**raw),
+                archive["customer_ids"],
+                block("population", Population),
+                block("state", MarketState),
+            )
 
     def replay(self, plan: np.ndarray, *, seed: int) -> Replay:
         """Replay `plan` ([N, H] action indices, week 0 = the as-of week) from the as-of state."""
@@ -84,8 +92,9 @@ class GroundTruth:
         for offset in range(plan.shape[1]):
             week = self.config.weeks + offset
             noise = WeekNoise.draw(seed, week, customers, self.config.spend_p)
-            outcome, state = step(self.population, state, plan[:, offset], week, noise,
-                                  discounted=discounted)
+            outcome, state = step(
+                self.population, state, plan[:, offset], week, noise, discounted=discounted
+            )
             columns.append(outcome)
         return Replay(
             purchased=np.stack([c.purchased for c in columns], axis=1),  # [N, H]

@@ -12,8 +12,22 @@ from engine.market.dynamics import MarketState, WeekNoise, step
 from engine.market.population import CHANNELS, REGIONS, Population, draw_population
 from engine.market.reviews import draw_reviews
 
-CATEGORY_NAMES = np.array(["books", "music", "electronics", "home", "garden", "toys", "fashion",
-                           "beauty", "sports", "food", "games", "outdoor"])
+CATEGORY_NAMES = np.array(
+    [
+        "books",
+        "music",
+        "electronics",
+        "home",
+        "garden",
+        "toys",
+        "fashion",
+        "beauty",
+        "sports",
+        "food",
+        "games",
+        "outdoor",
+    ]
+)
 # Randomised campaigns: customers with a repeat purchase get more promotions (a stratified
 # design, so a naive comparison of treated and untreated is biased and propensities matter).
 CAMPAIGN_NONE_SHARE_REPEAT = 0.55
@@ -39,14 +53,17 @@ def _draw_catalog(config: MarketConfig, rng: np.random.Generator) -> pd.DataFram
     names = np.resize(CATEGORY_NAMES, config.categories)
     per = config.items_per_category
     category = np.repeat(np.arange(config.categories), per)
-    return pd.DataFrame({
-        "item_id": [f"I{index:05d}" for index in range(config.categories * per)],
-        "category": names[category],
-        "price": np.round(rng.lognormal(3.0, 0.5, len(category)), 2),
-        "margin_rate": np.round(rng.uniform(0.2, 0.5, len(category)), 3),
-        "weekly_capacity": rng.choice([50.0, 200.0, 1000.0, 1e6], len(category),
-                                      p=[0.1, 0.2, 0.3, 0.4]),
-    })
+    return pd.DataFrame(
+        {
+            "item_id": [f"I{index:05d}" for index in range(config.categories * per)],
+            "category": names[category],
+            "price": np.round(rng.lognormal(3.0, 0.5, len(category)), 2),
+            "margin_rate": np.round(rng.uniform(0.2, 0.5, len(category)), 3),
+            "weekly_capacity": rng.choice(
+                [50.0, 200.0, 1000.0, 1e6], len(category), p=[0.1, 0.2, 0.3, 0.4]
+            ),
+        }
+    )
 
 
 def _campaign_assignment(
@@ -78,7 +95,8 @@ def generate_market(config: MarketConfig) -> DemoMarket:
         if week >= first_campaign_week:
             eligible = np.flatnonzero(state.acquired)
             assigned, propensity = _campaign_assignment(
-                purchase_count[eligible] >= 2, n_actions, rng)
+                purchase_count[eligible] >= 2, n_actions, rng
+            )
             action[eligible] = assigned
             campaigns.append((eligible, assigned, propensity, week))
         noise = WeekNoise.draw(config.seed, week, n, config.spend_p)
@@ -88,7 +106,8 @@ def generate_market(config: MarketConfig) -> DemoMarket:
         purchase_count[buyers] += 1
 
     transactions, buyer_index, categories = _transactions_table(
-        config, purchases, customer_ids, population, catalog, rng)
+        config, purchases, customer_ids, population, catalog, rng
+    )
     reviews = _reviews_table(config, transactions, buyer_index, categories, population, rng)
     return DemoMarket(
         config=config,
@@ -96,13 +115,15 @@ def generate_market(config: MarketConfig) -> DemoMarket:
         final_state=state,
         customer_ids=customer_ids,
         transactions=transactions,
-        customers=pd.DataFrame({
-            "customer_id": customer_ids,
-            "region": REGIONS[population.region],
-            "acquisition_channel": CHANNELS[population.channel],
-            "signup_date": config.first_week_start
-            + pd.to_timedelta(population.acquisition_week * 7, unit="D"),
-        }),
+        customers=pd.DataFrame(
+            {
+                "customer_id": customer_ids,
+                "region": REGIONS[population.region],
+                "acquisition_channel": CHANNELS[population.channel],
+                "signup_date": config.first_week_start
+                + pd.to_timedelta(population.acquisition_week * 7, unit="D"),
+            }
+        ),
         campaign_log=_campaign_table(config, campaigns, customer_ids),
         reviews=reviews,
         catalog=catalog,
@@ -129,17 +150,22 @@ def _transactions_table(
     item_in_category = rng.choice(per, len(buyer), p=popularity / popularity.sum())
     item = category * per + item_in_category
     seconds = rng.integers(0, 7 * 24 * 3600, len(buyer))
-    ts = (config.first_week_start + pd.to_timedelta(week * 7, unit="D")
-          + pd.to_timedelta(seconds, unit="s"))
-    frame = pd.DataFrame({
-        "customer_id": customer_ids[buyer],
-        "order_id": [f"O{index:08d}" for index in range(len(buyer))],
-        "ts": ts,
-        "amount": np.round(np.maximum(spend, 0.01), 2),
-        "item_id": catalog["item_id"].to_numpy()[item],
-        "category": catalog["category"].to_numpy()[item],
-        "quantity": 1.0,
-    })
+    ts = (
+        config.first_week_start
+        + pd.to_timedelta(week * 7, unit="D")
+        + pd.to_timedelta(seconds, unit="s")
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": customer_ids[buyer],
+            "order_id": [f"O{index:08d}" for index in range(len(buyer))],
+            "ts": ts,
+            "amount": np.round(np.maximum(spend, 0.01), 2),
+            "item_id": catalog["item_id"].to_numpy()[item],
+            "category": catalog["category"].to_numpy()[item],
+            "quantity": 1.0,
+        }
+    )
     return frame, buyer, category
 
 
@@ -157,14 +183,17 @@ def _reviews_table(
     keep = ts < config.as_of
     reviewed, ts = reviewed[keep], ts[keep]
     names = np.resize(CATEGORY_NAMES, config.categories)
-    ratings, texts = draw_reviews(population.satisfaction[buyer[reviewed]], category[reviewed],
-                                  names, rng)
-    return pd.DataFrame({
-        "customer_id": transactions["customer_id"].to_numpy()[reviewed],
-        "ts": ts,
-        "text": texts.astype(str),
-        "rating": ratings.astype(float),
-    })
+    ratings, texts = draw_reviews(
+        population.satisfaction[buyer[reviewed]], category[reviewed], names, rng
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": transactions["customer_id"].to_numpy()[reviewed],
+            "ts": ts,
+            "text": texts.astype(str),
+            "rating": ratings.astype(float),
+        }
+    )
 
 
 def _campaign_table(
@@ -175,16 +204,25 @@ def _campaign_table(
     action_ids = np.array([a.id for a in config.actions])
     channels = np.array([a.channel for a in config.actions])
     if not campaigns:
-        return pd.DataFrame({"customer_id": [], "week_start": pd.to_datetime([]), "action": [],
-                             "propensity": [], "channel": []})
+        return pd.DataFrame(
+            {
+                "customer_id": [],
+                "week_start": pd.to_datetime([]),
+                "action": [],
+                "propensity": [],
+                "channel": [],
+            }
+        )
     customer = np.concatenate([c[0] for c in campaigns])
     action = np.concatenate([c[1] for c in campaigns])
     propensity = np.concatenate([c[2] for c in campaigns])
     week = np.concatenate([np.full(len(c[0]), c[3]) for c in campaigns])
-    return pd.DataFrame({
-        "customer_id": customer_ids[customer],
-        "week_start": config.first_week_start + pd.to_timedelta(week * 7, unit="D"),
-        "action": action_ids[action],
-        "propensity": propensity,
-        "channel": channels[action],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": customer_ids[customer],
+            "week_start": config.first_week_start + pd.to_timedelta(week * 7, unit="D"),
+            "action": action_ids[action],
+            "propensity": propensity,
+            "channel": channels[action],
+        }
+    )

@@ -60,7 +60,9 @@ def draw_population(config: MarketConfig, rng: np.random.Generator) -> Populatio
     deal_proneness = rng.lognormal(0.0, 0.6, n)  # [N], mean ~1.2
     responses = [config.responses[action.id] for action in config.actions]
     base_lift = np.array([r.lift for r in responses])  # [A]
-    lift = base_lift[None, :] * deal_proneness[:, None] * rng.lognormal(0.0, 0.3, (n, len(base_lift)))
+    lift = (
+        base_lift[None, :] * deal_proneness[:, None] * rng.lognormal(0.0, 0.3, (n, len(base_lift)))
+    )
     annoyed = rng.random(n) < EMAIL_CHANNEL_ANNOYED_SHARE
     email_channel = np.array([a.channel == "email" for a in config.actions])  # [A]
     lift = np.where(annoyed[:, None] & email_channel[None, :], lift - 0.6, lift)
@@ -72,14 +74,18 @@ def draw_population(config: MarketConfig, rng: np.random.Generator) -> Populatio
     retention_strength = rng.beta(2.0, 3.0, n) * retention_responder  # [N]
     retention = np.clip(
         np.array([r.retention for r in responses])[None, :] * retention_strength[:, None] * 2.0,
-        0.0, 0.9)
+        0.0,
+        0.9,
+    )
     conditioning_gain = np.array([r.conditioning for r in responses])  # [A]
 
     pull_forward = np.clip(0.25 * deal_proneness + rng.normal(0.0, 0.1, n), 0.0, 0.9)
     conditioning = rng.gamma(2.0, 0.04, n) * deal_proneness
     fatigue = rng.gamma(2.0, 0.15, n)
     # Dissatisfied customers leave sooner; reviews carry that signal (issue: review embeddings).
-    satisfaction = -np.log(dropout / (1 - dropout)) + 2.0 * retention_strength + rng.normal(0, 0.7, n)
+    satisfaction = (
+        -np.log(dropout / (1 - dropout)) + 2.0 * retention_strength + rng.normal(0, 0.7, n)
+    )
     category_preference = rng.dirichlet(np.full(config.categories, 0.6), n)
 
     acquisition_span = max(1, int(config.weeks * config.acquisition_share))

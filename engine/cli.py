@@ -1,0 +1,276 @@
+"""The `ltv` command line: thin commands over the library, errors as messages and exit codes.
+
+Exit code 2 means the input broke its contract (the message names file, column and rows);
+exit code 1 means a command failed for another stated reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.actions import DEMO_ACTIONS
+from engine.input_errors import InputValidationError
+
+app = typer.Typer(
+    help="ltv-engine: forecast customer value and allocate promotions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build input data sets: the demo market, CDNOW.", no_args_is_help=True)
+forecast_app = typer.Typer(help="Fit, backtest and run the forecasters.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(forecast_app, name="forecast")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the input tables.")]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Timestamps after this date are errors (default: today)."),
+]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+
+
+def _fail_on_input(error: InputValidationError) -> typer.Exit:
+    err.print(f"[bold red]invalid input[/]\n{error}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _actions_option(actions: str | None) -> list[str]:
+    return [a.strip() for a in actions.split(",")] if actions else [a.id for a in DEMO_ACTIONS]
+
+
+def _latest_monday() -> pd.Timestamp:
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    return today - pd.Timedelta(days=today.day_of_week)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+
+
+@app.command()
+def validate(
+    data: DataDir,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store", help="Also load the tables into this DuckDB file (written atomically)."
+        ),
+    ] = None,
+    as_of: AsOf = None,
+    actions: Annotated[
+        str | None,
+        typer.Option(
+            "--actions",
+            help="Comma-separated action catalogue the campaign log must use "
+            "(default: the demo shop's).",
+        ),
+    ] = None,
+) -> None:
+    """Check the input tables against their contracts and print a summary of the data."""
+    from engine.store import Store
+    from engine.validation import load_inputs
+
+    try:
+        tables = load_inputs(data, as_of=as_of, action_ids=_actions_option(actions))
+    except InputValidationError as error:
+        raise _fail_on_input(error) from None
+    with Store.create(tables, store) as opened:
+        summary = opened.summary()
+    table = Table(title=f"{data}", show_header=False)
+    table.add_row("customers", f"{summary.customers:,}")
+    table.add_row("date range", f"{summary.first_ts:%Y-%m-%d} to {summary.last_ts:%Y-%m-%d}")
+    table.add_row("orders", f"{summary.orders:,}")
+    table.add_row("revenue", f"{summary.revenue:,.2f}")
+    table.add_row("reviews", f"{summary.reviews:,}")
+    table.add_row("catalog items", f"{summary.catalog_items:,}")
+    arms = ", ".join(f"{k} {v:,}" for k, v in summary.campaign_arms.items()) or "none"
+    table.add_row("campaign arms", arms)
+    out.print(table)
+    if store is not None:
+        out.print(f"store written to {store}")
+
+
+@data_app.command("demo")
+def data_demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the tables into.")],
+    customers: Annotated[int, typer.Option(min=1)] = 20_000,
+    weeks: Annotated[int, typer.Option(min=4)] = 104,
+    seed: int = 7,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="The Monday after the last history week (default: the latest Monday up to today, "
+            "so that no generated time lies in the future)."
+        ),
+    ] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Generate a synthetic shop with known ground truth (CDNOW-calibrated)."""
+    from engine.market.config import MarketConfig
+    from engine.market.files import write_market
+    from engine.market.history import generate_market
+
+    try:
+        config = MarketConfig(
+            customers=customers,
+            weeks=weeks,
+            seed=seed,
+            as_of=_latest_monday() if as_of is None else pd.Timestamp(as_of),
+            campaign_weeks=min(26, weeks // 4),
+        )
+    except ValueError as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(code=1) from None
+    with out.status(f"simulating {customers:,} customers x {weeks} weeks"):
+        market = generate_market(config)
+        written = write_market(market, out_dir, file_format=file_format)
+    out.print(
+        f"{len(market.transactions):,} transactions, {len(market.campaign_log):,} campaign "
+        f"rows, {len(market.reviews):,} reviews"
+    )
+    out.print(f"demo market written to {written}")
+
+
+@data_app.command("cdnow")
+def data_cdnow(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write transactions into.")],
+    wheel_dir: Annotated[
+        Path,
+        typer.Option(
+            "--wheel-dir", help="Folder holding the lifetimes wheel (make data fetches it)."
+        ),
+    ] = Path("data/cache"),
+) -> None:
+    """Convert CDNOW (read from the lifetimes wheel, never imported) to transactions."""
+    from engine.cdnow import write_cdnow
+
+    try:
+        written = write_cdnow(wheel_dir, out_dir)
+    except FileNotFoundError as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(code=1) from None
+    out.print(f"CDNOW transactions written to {written}")
+
+
+@forecast_app.command("backtest")
+def forecast_backtest(
+    data: DataDir,
+    calibration_end: Annotated[str, typer.Option(help="Last day of the calibration window.")],
+    holdout_weeks: Annotated[int, typer.Option(min=1)] = 39,
+    model: Annotated[str, typer.Option(help="Forecaster to score.")] = "bgnbd",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+    device: Device = "auto",
+    as_of: AsOf = None,
+) -> None:
+    """Fit on the calibration window, predict the holdout, and score it per customer."""
+    from engine.store import Store
+    from engine.validation import load_inputs
+    from forecasting.backtest import run_backtest
+
+    try:
+        tables = load_inputs(data, as_of=as_of)
+    except InputValidationError as error:
+        raise _fail_on_input(error) from None
+    with Store.create(tables) as store:
+        try:
+            report = run_backtest(
+                store,
+                calibration_end=calibration_end,
+                holdout_weeks=holdout_weeks,
+                model=model,
+                device=device,
+            )
+        except ValueError as error:
+            err.print(f"[red]{error}[/]")
+            raise typer.Exit(code=1) from None
+    figures = report.to_dict()
+    table = Table(title=f"backtest {model}: {figures['calibration_end']} + {holdout_weeks} weeks")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in (
+        "customers",
+        "mae",
+        "rmse",
+        "predicted_total",
+        "actual_total",
+        "spearman",
+        "spend_gini",
+        "spend_decile_mape",
+        "fit_seconds",
+    ):
+        value = figures[key]
+        table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    out.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        out.print(f"figures written to {json_out}")
+
+
+@forecast_app.command("fit")
+def forecast_fit(
+    data: DataDir,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for forecast.npz/.json.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Forecast from this date (default: the Monday after the last transaction).",
+        ),
+    ] = None,
+    horizon_weeks: Annotated[int, typer.Option(min=1)] = 12,
+    model: Annotated[str, typer.Option(help="Forecaster to fit.")] = "baseline",
+    gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.35,
+    annual_discount_rate: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.10,
+    device: Device = "auto",
+    seed: int = 0,
+) -> None:
+    """Fit the forecaster on the data and write the ForecastSet for the horizon."""
+    from engine.store import Store
+    from engine.validation import load_inputs
+    from forecasting.baseline import BaselineForecaster, horizon_start
+
+    if model != "baseline":
+        err.print(f"[red]The '--model' option must be 'baseline' for now. Got {model!r}.[/]")
+        raise typer.Exit(code=1)
+    try:
+        tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
+    except InputValidationError as error:
+        raise _fail_on_input(error) from None
+    start = (
+        pd.Timestamp(as_of)
+        if as_of is not None
+        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
+    )
+    with Store.create(tables) as store, out.status("fitting BG/NBD, Gamma-Gamma, effects"):
+        forecaster = BaselineForecaster(
+            horizon_weeks=horizon_weeks,
+            gross_margin=gross_margin,
+            annual_discount_rate=annual_discount_rate,
+            device=device,
+            seed=seed,
+        ).fit(store, start)
+        forecast = forecaster.forecast()
+    n, a, h = forecast.shape
+    out.print(
+        f"{n:,} customers x {a} actions x {h} weeks from "
+        f"{pd.Timestamp(forecast.week_starts[0]):%Y-%m-%d} on {forecast.metadata.device}; "
+        f"mean CLV {forecast.clv.mean():,.2f}"
+    )
+    written = forecast.save(out_dir)
+    out.print(f"forecast written to {written}")

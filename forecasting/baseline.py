@@ -1,0 +1,220 @@
+"""The baseline forecaster: BG/NBD + Gamma-Gamma for what each customer does with no action,
+the campaign-log T-learner for what each action changes, category affinity for recommendations.
+
+Together they fill the ForecastSet contract (DESIGN §3) for every customer with a purchase on or
+before the as-of date.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import scipy.special as special
+
+from engine.actions import DEMO_ACTIONS, Action, action_ids
+from engine.store import Store
+from forecasting.affinity import CategoryAffinity
+from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.features import anchor_features, purchase_summary
+from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
+from forecasting.gamma_gamma import GammaGammaSpend
+from forecasting.uplift import ActionEffects, CampaignEffectLearner
+
+MODEL_NAME = "baseline"
+MODEL_VERSION = "0.1.0"
+#: Probability bounds keep log-odds finite when effects are added to the baseline.
+PROBABILITY_FLOOR, PROBABILITY_CEILING = 1e-7, 0.999
+
+
+def horizon_start(as_of: pd.Timestamp) -> pd.Timestamp:
+    """The first Monday on or after `as_of` (weeks start on Monday)."""
+    day = pd.Timestamp(as_of).normalize()
+    return day + pd.Timedelta(days=(7 - day.day_of_week) % 7)
+
+
+class BaselineForecaster:
+    """Fit with `fit(store, as_of)`, then `forecast()` returns the ForecastSet."""
+
+    def __init__(
+        self,
+        *,
+        horizon_weeks: int = 12,
+        actions: tuple[Action, ...] = DEMO_ACTIONS,
+        gross_margin: float = 0.35,
+        annual_discount_rate: float = 0.10,
+        clv_weeks: int = 156,
+        future_weeks: int = 8,
+        affinity_top_m: int = 3,
+        effect_epochs: int = 4,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> None:
+        self.horizon_weeks = horizon_weeks
+        self.actions = actions
+        self.gross_margin = gross_margin
+        self.annual_discount_rate = annual_discount_rate
+        self.clv_weeks = clv_weeks
+        self.future_weeks = future_weeks
+        self.affinity_top_m = affinity_top_m
+        self.effect_epochs = effect_epochs
+        self.device = device
+        self.seed = seed
+
+    def _check_parameters(self) -> None:
+        if self.horizon_weeks < 1:
+            raise ValueError(
+                "The 'horizon_weeks' parameter of BaselineForecaster must be >= 1. "
+                f"Got {self.horizon_weeks} instead."
+            )
+        if not 0 <= self.gross_margin <= 1:
+            raise ValueError(
+                "The 'gross_margin' parameter of BaselineForecaster must be in "
+                f"[0, 1]. Got {self.gross_margin} instead."
+            )
+        if not 0 <= self.annual_discount_rate < 1:
+            raise ValueError(
+                "The 'annual_discount_rate' parameter of BaselineForecaster must be "
+                f"in [0, 1). Got {self.annual_discount_rate} instead."
+            )
+        action_ids(self.actions)
+
+    def fit(self, store: Store, as_of: pd.Timestamp | str) -> BaselineForecaster:
+        self._check_parameters()
+        as_of = pd.Timestamp(as_of)
+        self.as_of_ = as_of
+        self.horizon_start_ = horizon_start(as_of)
+        self.action_ids_ = action_ids(self.actions)
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        self.summary_ = purchase_summary(store, as_of)
+        if len(self.summary_) == 0:
+            raise ValueError(f"no purchases on or before {as_of:%Y-%m-%d}: nothing to forecast")
+        timings["features"] = time.perf_counter() - started
+        self.purchases_ = BetaGeometricNBD(device=self.device).fit(self.summary_)
+        self.spend_ = GammaGammaSpend(device=self.device).fit(self.summary_)
+        timings["bgnbd_gamma_gamma"] = self.purchases_.fit_seconds_ + self.spend_.fit_seconds_
+
+        started = time.perf_counter()
+        discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
+        customers_sql = (
+            (
+                "SELECT customer_id, ?::TIMESTAMP AS week_start FROM "
+                "(SELECT DISTINCT customer_id FROM transactions WHERE ts <= ?)"
+            )
+            .replace("?::TIMESTAMP", f"TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'")
+            .replace("ts <= ?", f"ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'")
+        )
+        current = anchor_features(store, customers_sql, discount_actions=discount_actions)
+        current = (
+            current.set_index("customer_id")
+            .reindex(pd.Index(self.summary_.customer_ids, dtype="string"))
+            .reset_index()
+        )
+        self.effect_learner_: CampaignEffectLearner | None = None
+        if store.has_table("campaign_log"):
+            examples = anchor_features(
+                store,
+                "SELECT customer_id, week_start, action, propensity FROM campaign_log "
+                f"WHERE week_start < TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'",
+                discount_actions=discount_actions,
+                outcome_weeks=self.future_weeks,
+            )
+            timings["campaign_features"] = time.perf_counter() - started
+            if len(examples):
+                self.effect_learner_ = CampaignEffectLearner(
+                    action_ids=self.action_ids_,
+                    future_weeks=self.future_weeks,
+                    epochs=self.effect_epochs,
+                    device=self.device,
+                    seed=self.seed,
+                ).fit(examples)
+                timings["effects"] = self.effect_learner_.fit_seconds_
+        if self.effect_learner_ is not None:
+            self.effects_ = self.effect_learner_.effects(current)
+        else:
+            zeros = np.zeros((len(self.summary_), len(self.action_ids_)))
+            self.effects_ = ActionEffects(zeros, np.ones_like(zeros), zeros, self.future_weeks)
+
+        self.affinity_ = CategoryAffinity(top_m=self.affinity_top_m).fit(
+            store, self.summary_.customer_ids, as_of
+        )
+        first = store.query("SELECT min(ts) AS first FROM transactions")["first"].iloc[0]
+        self.training_start_ = pd.Timestamp(first)
+        self.fit_seconds_ = timings
+        return self
+
+    def forecast(self) -> ForecastSet:
+        """Per customer, action and horizon week: purchase probability, spend, future effect."""
+        summary, h = self.summary_, self.horizon_weeks
+        weekly_discount = (1.0 + self.annual_discount_rate) ** (-1.0 / 52.0)
+
+        expected = self.purchases_.weekly_expected_purchases(summary, h)  # [N, H]
+        baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
+        shift = self.effects_.purchase_logit_shift  # [N, A]
+        purchase_prob = special.expit(special.logit(baseline)[:, None, :] + shift[:, :, None])
+        spend_none = self.spend_.expected_spend(summary)  # [N]
+        spend = np.broadcast_to(
+            (spend_none[:, None] * self.effects_.spend_ratio)[:, :, None], purchase_prob.shape
+        ).copy()  # [N, A, H]
+        # The learned follow-on effect belongs to the week the action is taken; later weeks of
+        # the horizon see it shrink with the customer's activity and with discounting.
+        activity = expected / np.maximum(expected[:, :1], 1e-12)  # [N, H]
+        discount = weekly_discount ** np.arange(1, h + 1)  # [H]
+        future = (
+            self.gross_margin
+            * self.effects_.future_spend_delta[:, :, None]
+            * (activity * discount)[:, None, :]
+        )  # [N, A, H]
+        future[:, 0, :] = 0.0
+
+        candidates, reco_prob = self.affinity_.candidates(baseline[:, 0])
+        week_starts = np.array(
+            [self.horizon_start_ + pd.Timedelta(weeks=k) for k in range(h)], dtype="datetime64[D]"
+        )
+        return ForecastSet(
+            customer_ids=summary.customer_ids.astype(str),
+            action_ids=np.array(self.action_ids_),
+            week_starts=week_starts,
+            purchase_prob=purchase_prob,
+            spend=spend,
+            future_margin_delta=future,
+            clv=self._clv(spend_none, weekly_discount),
+            item_affinity=ItemAffinity(self.affinity_.categories_, candidates, reco_prob),
+            metadata=self._metadata(),
+        )
+
+    def _clv(self, spend_none: np.ndarray, weekly_discount: float, block: int = 4) -> np.ndarray:
+        """Discounted expected margin over `clv_weeks` with no action, in 4-week blocks."""
+        edges = np.arange(0, self.clv_weeks + block, block, dtype=np.float64)
+        cumulative = self.purchases_.expected_purchases(edges, self.summary_)  # [N, B + 1]
+        per_block = np.diff(cumulative, axis=1)  # [N, B]
+        midpoints = weekly_discount ** (edges[:-1] + block / 2.0)  # [B]
+        return self.gross_margin * spend_none * (per_block @ midpoints)
+
+    def _metadata(self) -> ForecastMetadata:
+        learner = self.effect_learner_
+        parameters: dict[str, object] = {
+            "bgnbd": self.purchases_.params_,
+            "gamma_gamma": self.spend_.params_,
+            "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
+            "future_weeks": self.future_weeks,
+            "effects": (
+                {"training_rows": learner.training_rows_, "final_loss": learner.final_loss_}
+                if learner is not None
+                else "no campaign log: no action effects learned"
+            ),
+        }
+        return ForecastMetadata(
+            model=MODEL_NAME,
+            version=MODEL_VERSION,
+            training_start=f"{self.training_start_:%Y-%m-%d}",
+            training_end=f"{self.as_of_:%Y-%m-%d}",
+            device=self.purchases_.device_,
+            gross_margin=self.gross_margin,
+            annual_discount_rate=self.annual_discount_rate,
+            fit_seconds=dict(self.fit_seconds_),
+            parameters=parameters,
+        )

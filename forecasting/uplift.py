@@ -1,0 +1,190 @@
+"""Treatment effects from the campaign log: a T-learner with one head per action, in torch.
+
+For each logged (customer, week, action) the network sees the customer's features at that week
+and learns, per action, the week's purchase probability, the spend given a purchase, and the
+spend over the following weeks. The logged propensities weight each row by the inverse
+probability of the action it received, so a campaign that targeted some customers more than
+others does not bias the effect. Effects are the differences of an action's heads against
+`none`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from forecasting.device import resolve_device
+from forecasting.features import ANCHOR_FEATURES
+
+#: Heads per action: purchase logit, log spend given purchase, log future spend.
+HEADS = 3
+
+
+class _PerActionHeads(nn.Module):
+    """A shared trunk over customer features and HEADS outputs for each action."""
+
+    def __init__(self, features: int, actions: int, hidden: int) -> None:
+        super().__init__()
+        self.actions = actions
+        self.trunk = nn.Sequential(
+            nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
+        )
+        self.heads = nn.Linear(hidden, actions * HEADS)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.heads(self.trunk(features))  # [B, A * HEADS]
+        return out.view(-1, self.actions, HEADS)  # [B, A, HEADS]
+
+
+@dataclass(frozen=True)
+class ActionEffects:
+    """Per customer and action ([N, A], column 0 = none, all zero): the learned effects.
+
+    purchase_logit_shift: change of the week's purchase log-odds; spend_ratio: spend given a
+    purchase relative to none; future_spend_delta: change of spend over the following
+    `future_weeks` weeks (pull-forward and conditioning make it negative, retention positive).
+    """
+
+    purchase_logit_shift: np.ndarray
+    spend_ratio: np.ndarray
+    future_spend_delta: np.ndarray
+    future_weeks: int
+
+
+class CampaignEffectLearner:
+    """Inverse-propensity-weighted T-learner over the campaign log (per-action heads)."""
+
+    def __init__(
+        self,
+        *,
+        action_ids: tuple[str, ...],
+        future_weeks: int = 8,
+        hidden: int = 64,
+        epochs: int = 4,
+        batch_size: int = 4096,
+        learning_rate: float = 3e-3,
+        weight_clip: float = 20.0,
+        max_rows: int = 600_000,
+        device: str = "auto",
+        seed: int = 0,
+    ) -> None:
+        self.action_ids = action_ids
+        self.future_weeks = future_weeks
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_clip = weight_clip
+        self.max_rows = max_rows
+        self.device = device
+        self.seed = seed
+
+    def fit(self, examples: pd.DataFrame) -> CampaignEffectLearner:
+        """`examples`: `anchor_features` of the campaign log with outcomes and `action`,
+        `propensity` columns (a missing propensity is estimated as the action's share)."""
+        started = time.perf_counter()
+        device = resolve_device(self.device)
+        generator = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        action_index = {a: i for i, a in enumerate(self.action_ids)}
+        unknown = sorted(set(examples["action"]) - set(action_index))
+        if unknown:
+            raise ValueError(
+                f"campaign log actions {unknown} are not in the catalogue {self.action_ids}"
+            )
+        if len(examples) > self.max_rows:
+            examples = examples.iloc[
+                np.sort(generator.choice(len(examples), self.max_rows, replace=False))
+            ]
+        action = examples["action"].map(action_index).to_numpy(dtype=np.int64)
+        propensity = examples["propensity"].to_numpy(dtype=np.float64)
+        shares = np.bincount(action, minlength=len(self.action_ids)) / len(action)
+        propensity = np.where(np.isfinite(propensity), propensity, shares[action])
+        weight = np.minimum(1.0 / propensity, self.weight_clip)
+        # Each arm's weights average to one, so every head learns at the same scale.
+        arm_mean = np.bincount(action, weights=weight) / np.maximum(np.bincount(action), 1)
+        weight = weight / arm_mean[action]
+
+        features = examples[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
+        self.feature_mean_ = features.mean(axis=0)
+        self.feature_scale_ = features.std(axis=0) + 1e-6
+        bought = examples["bought"].to_numpy(dtype=np.float32)
+        spend = examples["spend"].to_numpy(dtype=np.float32)
+        future = examples["future_spend"].to_numpy(dtype=np.float64)
+        has_future = np.isfinite(future)
+        self.spend_scale_ = float(
+            max(spend[bought > 0].mean() if (bought > 0).any() else 1.0, 1e-6)
+        )
+
+        def tensor(values: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.tensor(values, dtype=dtype, device=device)
+
+        x = tensor((features - self.feature_mean_) / self.feature_scale_)
+        a = tensor(action, torch.int64)
+        w = tensor(weight)
+        y_buy = tensor(bought)
+        y_spend = tensor(spend / self.spend_scale_)
+        y_future = tensor(np.nan_to_num(future) / self.spend_scale_)
+        m_future = tensor(has_future.astype(np.float32))
+
+        model = _PerActionHeads(x.shape[1], len(self.action_ids), self.hidden).to(device)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
+        rows = x.shape[0]
+        losses = []
+        for _ in range(self.epochs):
+            order = torch.randperm(rows, device=device)
+            for start in range(0, rows, self.batch_size):
+                batch = order[start : start + self.batch_size]
+                out = model(x[batch])  # [B, A, HEADS]
+                logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, HEADS]
+                buy_loss = nn.functional.binary_cross_entropy_with_logits(
+                    logged[:, 0], y_buy[batch], reduction="none"
+                )
+                spend_loss = (
+                    nn.functional.poisson_nll_loss(
+                        logged[:, 1], y_spend[batch], log_input=True, full=False, reduction="none"
+                    )
+                    * y_buy[batch]
+                )
+                future_loss = (
+                    nn.functional.poisson_nll_loss(
+                        logged[:, 2], y_future[batch], log_input=True, full=False, reduction="none"
+                    )
+                    * m_future[batch]
+                )
+                loss = (w[batch] * (buy_loss + spend_loss + future_loss)).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                losses.append(float(loss.detach()))
+        self.model_ = model.eval()
+        self.training_rows_ = rows
+        self.final_loss_ = float(np.mean(losses[-20:]))
+        self.device_ = str(device)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    @torch.no_grad()
+    def effects(self, features: pd.DataFrame, batch_size: int = 65_536) -> ActionEffects:
+        """Learned effects for customers described by `anchor_features` rows ([N, A] each)."""
+        device = next(self.model_.parameters()).device
+        matrix = features[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
+        matrix = (matrix - self.feature_mean_) / self.feature_scale_
+        outputs = []
+        for start in range(0, len(matrix), batch_size):
+            chunk = torch.tensor(matrix[start : start + batch_size], device=device)
+            outputs.append(self.model_(chunk).double().cpu().numpy())
+        out = np.concatenate(outputs) if outputs else np.zeros((0, len(self.action_ids), HEADS))
+        logit, log_spend, log_future = out[..., 0], out[..., 1], out[..., 2]  # [N, A] each
+        future = np.exp(log_future) * self.spend_scale_
+        return ActionEffects(
+            purchase_logit_shift=logit - logit[:, :1],
+            spend_ratio=np.exp(log_spend - log_spend[:, :1]),
+            future_spend_delta=future - future[:, :1],
+            future_weeks=self.future_weeks,
+        )

@@ -1,0 +1,46 @@
+"""Shared fixtures: a small generated shop (session-wide) and the CDNOW wheel when fetched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.market.config import MarketConfig
+from engine.market.files import write_market
+from engine.market.history import DemoMarket, generate_market
+
+REPO = Path(__file__).resolve().parents[1]
+WHEEL_DIR = REPO / "data" / "cache"
+SMALL_AS_OF = pd.Timestamp("2026-11-23")
+
+
+def small_config(**overrides: object) -> MarketConfig:
+    settings: dict[str, object] = {
+        "customers": 1500,
+        "weeks": 60,
+        "seed": 11,
+        "as_of": SMALL_AS_OF,
+        "campaign_weeks": 20,
+    }
+    settings.update(overrides)
+    return MarketConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def small_market() -> DemoMarket:
+    return generate_market(small_config())
+
+
+@pytest.fixture(scope="session")
+def small_market_dir(small_market: DemoMarket, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_market(small_market, tmp_path_factory.mktemp("market") / "data")
+
+
+@pytest.fixture(scope="session")
+def lifetimes_wheel() -> Path:
+    wheels = sorted(WHEEL_DIR.glob("[Ll]ifetimes-*.whl"))
+    if not wheels:
+        pytest.skip("the lifetimes wheel is not fetched; `make test` runs `make data` first")
+    return wheels[-1]

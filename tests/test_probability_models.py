@@ -1,0 +1,110 @@
+"""BG/NBD and Gamma-Gamma against published values and their own simulation."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.cdnow import read_wheel_text
+from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.features import PurchaseSummary
+from forecasting.gamma_gamma import GammaGammaSpend
+
+
+def _summary(frequency, recency, age, monetary=None) -> PurchaseSummary:
+    n = len(frequency)
+    return PurchaseSummary(
+        customer_ids=np.arange(n).astype(str),
+        frequency=np.asarray(frequency, dtype=float),
+        recency=np.asarray(recency, dtype=float),
+        age=np.asarray(age, dtype=float),
+        monetary_value=np.zeros(n) if monetary is None else np.asarray(monetary, dtype=float),
+        first_week=np.zeros(n, dtype="datetime64[ns]"),
+        observation_end=pd.Timestamp("2000-01-01"),
+    )
+
+
+def test_bgnbd_matches_published_cdnow_estimates(lifetimes_wheel: Path) -> None:
+    """Fader, Hardie & Lee (2005), table 1: r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4."""
+    text = read_wheel_text(lifetimes_wheel, "lifetimes/datasets/cdnow_customers_summary.csv")
+    frame = pd.read_csv(io.StringIO(text))
+    summary = _summary(frame["frequency"], frame["recency"], frame["T"])
+    model = BetaGeometricNBD(device="cpu").fit(summary)
+    assert model.converged_
+    assert model.r_ == pytest.approx(0.243, abs=0.001)
+    assert model.alpha_ == pytest.approx(4.414, abs=0.005)
+    assert model.a_ == pytest.approx(0.793, abs=0.002)
+    assert model.b_ == pytest.approx(2.426, abs=0.005)
+    assert model.mean_log_likelihood_ * len(summary) == pytest.approx(-9582.4, abs=0.5)
+
+
+def test_gamma_gamma_matches_published_cdnow_estimates(lifetimes_wheel: Path) -> None:
+    """Fader, Hardie & Lee (2005, "RFM and CLV"): p=6.25, q=3.74, gamma=15.44."""
+    text = read_wheel_text(
+        lifetimes_wheel, "lifetimes/datasets/cdnow_customers_summary_with_transactions.csv"
+    )
+    frame = pd.read_csv(io.StringIO(text))
+    summary = _summary(frame["x"], frame["t_x"], frame["T"], frame["zbar"])
+    model = GammaGammaSpend(device="cpu").fit(summary)
+    assert model.customers_used_ == 946
+    assert model.p_ == pytest.approx(6.25, abs=0.02)
+    assert model.q_ == pytest.approx(3.74, abs=0.02)
+    assert model.v_ == pytest.approx(15.44, abs=0.1)
+    spend = model.expected_spend(summary)
+    # No repeat purchases: the population mean p * v / (q - 1).
+    assert spend[frame["x"].to_numpy() == 0][0] == pytest.approx(6.25 * 15.44 / 2.74, rel=0.01)
+
+
+def _simulate_bgnbd(r, alpha, a, b, customers, weeks, seed) -> PurchaseSummary:
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(r, 1 / alpha, customers)
+    dropout = rng.beta(a, b, customers)
+    frequency = np.zeros(customers)
+    last = np.zeros(customers)
+    alive = np.ones(customers, bool)
+    clock = np.zeros(customers)
+    while alive.any():
+        gap = rng.exponential(1 / np.maximum(rate, 1e-12))
+        clock = np.where(alive, clock + gap, clock)
+        bought = alive & (clock < weeks)
+        frequency += bought
+        last = np.where(bought, clock, last)
+        alive = bought & (rng.random(customers) >= dropout)
+    return _summary(frequency, last, np.full(customers, float(weeks)))
+
+
+def test_bgnbd_recovers_simulated_parameters() -> None:
+    truth = {"r": 0.5, "alpha": 6.0, "a": 0.8, "b": 2.5}
+    summary = _simulate_bgnbd(**truth, customers=40_000, weeks=52, seed=3)
+    model = BetaGeometricNBD(device="cpu").fit(summary)
+    for name, value in truth.items():
+        assert model.params_[name] == pytest.approx(value, rel=0.15), name
+
+
+def test_expected_purchases_of_a_new_customer_matches_monte_carlo() -> None:
+    """With no history beyond the first purchase, E[Y(t)] is the prior's mean count."""
+    params = {"r": 0.4, "alpha": 5.0, "a": 0.9, "b": 2.2}
+    model = BetaGeometricNBD(device="cpu")
+    model.r_, model.alpha_, model.a_, model.b_ = params.values()
+    simulated = _simulate_bgnbd(**params, customers=400_000, weeks=26, seed=5)
+    formula = model.expected_purchases(26.0, _summary([0], [0], [0]))[0]
+    standard_error = simulated.frequency.std() / np.sqrt(len(simulated))
+    assert abs(simulated.frequency.mean() - formula) < 4 * standard_error
+
+
+def test_expected_purchases_is_cumulative_and_alive_bounded() -> None:
+    model = BetaGeometricNBD(device="cpu")
+    model.r_, model.alpha_, model.a_, model.b_ = 0.3, 6.0, 0.7, 2.4
+    summary = _summary([0, 3, 10], [0, 20, 50], [30, 52, 52])
+    weekly = model.weekly_expected_purchases(summary, 12)
+    assert weekly.shape == (3, 12)
+    assert (weekly >= 0).all()
+    assert weekly.sum(axis=1) == pytest.approx(model.expected_purchases(12.0, summary))
+    alive = model.probability_alive(summary)
+    assert alive[0] == 1.0 and 0 < alive[1] < 1
+    # A frequent buyer who bought recently is worth more purchases than a newcomer.
+    assert weekly[2].sum() > weekly[0].sum()

@@ -1,0 +1,289 @@
+"""Bad input is reported with file, column and rows, and nothing is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.input_errors import InputValidationError
+from engine.store import Store
+from engine.validation import load_inputs
+
+AS_OF = "2026-01-01"
+ACTIONS = ("none", "email", "coupon_10")
+
+
+def _good_tables() -> dict[str, pd.DataFrame]:
+    return {
+        "transactions": pd.DataFrame(
+            {
+                "customer_id": ["a", "a", "b", "c"],
+                "order_id": ["1", "2", "3", "4"],
+                "ts": ["2025-01-02", "2025-02-03T10:00:00", "2025-01-05", "2025-03-01"],
+                "amount": ["10.5", "20", "7.25", "3"],
+            }
+        ),
+        "customers": pd.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["x", "y", "x"]}),
+        "campaign_log": pd.DataFrame(
+            {
+                "customer_id": ["a", "b", "c"],
+                "week_start": ["2025-01-06"] * 3,
+                "action": ["none", "email", "coupon_10"],
+                "propensity": ["0.5", "0.25", "0.25"],
+            }
+        ),
+        "reviews": pd.DataFrame(
+            {"customer_id": ["a"], "ts": ["2025-01-09"], "text": ["great"], "rating": ["5"]}
+        ),
+        "catalog": pd.DataFrame({"item_id": ["i1", "i2"], "margin_rate": ["0.3", "0.4"]}),
+    }
+
+
+def _write(folder: Path, tables: dict[str, pd.DataFrame], fmt: str = "csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        if fmt == "csv":
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_good_tables_load_typed(tmp_path: Path, fmt: str) -> None:
+    tables = load_inputs(_write(tmp_path, _good_tables(), fmt), as_of=AS_OF, action_ids=ACTIONS)
+    assert tables.transactions["amount"].dtype == "float64"
+    assert pd.api.types.is_datetime64_any_dtype(tables.transactions["ts"])
+    assert tables.transactions["amount"].sum() == pytest.approx(40.75)
+    assert set(tables.present()) == {
+        "transactions",
+        "customers",
+        "campaign_log",
+        "reviews",
+        "catalog",
+    }
+    assert len(tables.fingerprints["transactions"]) == 64
+
+
+def _break(table: str, column: str, row: int, value: object):
+    def mutate(tables: dict[str, pd.DataFrame]) -> None:
+        frame = tables[table]
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+
+    return mutate
+
+
+def _drop_column(table: str, column: str):
+    def mutate(tables: dict[str, pd.DataFrame]) -> None:
+        tables[table] = tables[table].drop(columns=[column])
+
+    return mutate
+
+
+def _duplicate_row(table: str, row: int):
+    def mutate(tables: dict[str, pd.DataFrame]) -> None:
+        frame = tables[table]
+        tables[table] = pd.concat([frame, frame.iloc[[row]]], ignore_index=True)
+
+    return mutate
+
+
+def _refund_marker(tables: dict[str, pd.DataFrame]) -> None:
+    tables["transactions"]["is_refund"] = ["false", "false", "false", "false"]
+    tables["transactions"].loc[1, "amount"] = "-20"
+
+
+# (case, mutation, file, column, 1-based row, words the message must hold)
+BAD_INPUTS = [
+    (
+        "missing column",
+        _drop_column("transactions", "amount"),
+        "transactions.csv",
+        "amount",
+        None,
+        "no such column",
+    ),
+    (
+        "unparsable timestamp",
+        _break("transactions", "ts", 2, "yesterday-ish"),
+        "transactions.csv",
+        "ts",
+        3,
+        "unparsable",
+    ),
+    (
+        "future timestamp",
+        _break("transactions", "ts", 1, "2031-05-05"),
+        "transactions.csv",
+        "ts",
+        2,
+        "future",
+    ),
+    (
+        "non-numeric amount",
+        _break("transactions", "amount", 3, "12,5 EUR"),
+        "transactions.csv",
+        "amount",
+        4,
+        "non-numeric",
+    ),
+    (
+        "NaN amount",
+        _break("transactions", "amount", 0, "NaN"),
+        "transactions.csv",
+        "amount",
+        1,
+        "non-numeric or NaN",
+    ),
+    (
+        "negative amount",
+        _break("transactions", "amount", 2, "-4"),
+        "transactions.csv",
+        "amount",
+        3,
+        "refund",
+    ),
+    (
+        "negative amount, refund column false",
+        _refund_marker,
+        "transactions.csv",
+        "amount",
+        2,
+        "refund",
+    ),
+    (
+        "duplicated transaction",
+        _duplicate_row("transactions", 1),
+        "transactions.csv",
+        None,
+        5,
+        "identical",
+    ),
+    (
+        "duplicated customer",
+        _duplicate_row("customers", 0),
+        "customers.csv",
+        "customer_id",
+        4,
+        "duplicated",
+    ),
+    (
+        "unknown action",
+        _break("campaign_log", "action", 1, "coupon_99"),
+        "campaign_log.csv",
+        "action",
+        2,
+        "coupon_99",
+    ),
+    (
+        "propensity zero",
+        _break("campaign_log", "propensity", 0, "0"),
+        "campaign_log.csv",
+        "propensity",
+        1,
+        "(0, 1]",
+    ),
+    (
+        "propensity above one",
+        _break("campaign_log", "propensity", 2, "1.5"),
+        "campaign_log.csv",
+        "propensity",
+        3,
+        "(0, 1]",
+    ),
+    (
+        "customer not in customers",
+        _break("transactions", "customer_id", 2, "zz"),
+        "transactions.csv",
+        "customer_id",
+        3,
+        "unknown customers",
+    ),
+    (
+        "margin out of range",
+        _break("catalog", "margin_rate", 1, "1.7"),
+        "catalog.csv",
+        "margin_rate",
+        2,
+        "out of range",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "mutate", "file", "column", "row", "words"),
+    BAD_INPUTS,
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_names_file_column_row_and_writes_nothing(
+    tmp_path: Path,
+    case: str,
+    mutate,
+    file: str,
+    column: str | None,
+    row: int | None,
+    words: str,
+) -> None:
+    tables = _good_tables()
+    mutate(tables)
+    data = _write(tmp_path / "data", tables)
+    store = tmp_path / "store.duckdb"
+    with pytest.raises(InputValidationError) as caught:
+        Store.create(load_inputs(data, as_of=AS_OF, action_ids=ACTIONS), store)
+    matching = [p for p in caught.value.problems if p.file.name == file and p.column == column]
+    assert matching, f"no problem names {file}/{column}: {caught.value}"
+    problem = matching[0]
+    message = str(caught.value)
+    assert file in message and words in message
+    if column is not None:
+        assert f"column '{column}'" in message
+    if row is not None:
+        assert row in problem.rows
+        assert f"row {row}" in message or f"rows {row}" in message or f", {row}" in message
+    assert not store.exists()
+    assert list(tmp_path.glob("*.tmp")) == []
+
+
+def test_missing_required_file(tmp_path: Path) -> None:
+    tables = _good_tables()
+    del tables["transactions"]
+    with pytest.raises(InputValidationError, match=r"transactions\.parquet or transactions\.csv"):
+        load_inputs(_write(tmp_path, tables), as_of=AS_OF)
+
+
+def test_refund_rows_may_be_negative(tmp_path: Path) -> None:
+    tables = _good_tables()
+    tables["transactions"]["is_refund"] = ["false", "true", "false", "false"]
+    tables["transactions"].loc[1, "amount"] = "-20"
+    loaded = load_inputs(_write(tmp_path, tables), as_of=AS_OF, action_ids=ACTIONS)
+    assert loaded.transactions["is_refund"].tolist() == [False, True, False, False]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    tables = _good_tables()
+    _break("transactions", "amount", 0, "abc")(tables)
+    _break("campaign_log", "propensity", 1, "7")(tables)
+    with pytest.raises(InputValidationError) as caught:
+        load_inputs(_write(tmp_path, tables), as_of=AS_OF, action_ids=ACTIONS)
+    assert {p.column for p in caught.value.problems} == {"amount", "propensity"}
+
+
+def test_store_holds_tables_and_fingerprints(tmp_path: Path) -> None:
+    tables = load_inputs(_write(tmp_path / "d", _good_tables()), as_of=AS_OF, action_ids=ACTIONS)
+    with Store.create(tables, tmp_path / "store.duckdb") as store:
+        summary = store.summary()
+        files = store.query("SELECT table_name, sha256, rows FROM input_files ORDER BY 1")
+    assert summary.customers == 3 and summary.orders == 4
+    assert summary.revenue == pytest.approx(40.75)
+    assert summary.campaign_arms == {"coupon_10": 1, "email": 1, "none": 1}
+    assert files["table_name"].tolist() == [
+        "campaign_log",
+        "catalog",
+        "customers",
+        "reviews",
+        "transactions",
+    ]
+    assert (files["sha256"].str.len() == 64).all()
