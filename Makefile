@@ -34,6 +34,7 @@ test: data
 bench: data
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
+	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine forecasting optimization tests bench
