@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(BIN)/ltv data demo --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
 	$(BIN)/ltv validate --data $(DEMO_DIR)/data --store $(DEMO_DIR)/store.duckdb
 	$(BIN)/ltv forecast fit --data $(DEMO_DIR)/data --horizon-weeks 12 --out $(DEMO_DIR)/forecast
+	@echo "demo output: $(DEMO_DIR)/data (input tables + ground_truth.npz), $(DEMO_DIR)/store.duckdb, $(DEMO_DIR)/forecast (ForecastSet)"
 
 test: data
 	$(BIN)/python -m pytest -q
