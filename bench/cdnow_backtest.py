@@ -19,8 +19,14 @@ from engine.validation import load_inputs
 from forecasting.backtest import run_backtest
 
 REFERENCE = {  # lifetimes 0.11.3 measured on this machine (issue 2)
-    "r": 0.284, "alpha": 6.72, "a": 0.708, "b": 2.37,
-    "actual_total": 18_440, "predicted_total": 16_507, "mae": 0.784, "rmse": 1.463,
+    "r": 0.284,
+    "alpha": 6.72,
+    "a": 0.708,
+    "b": 2.37,
+    "actual_total": 18_440,
+    "predicted_total": 16_507,
+    "mae": 0.784,
+    "rmse": 1.463,
 }
 
 
@@ -32,8 +38,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with Store.create(load_inputs(args.data)) as store:
-        report = run_backtest(store, calibration_end="1997-09-30", holdout_weeks=39,
-                              model="bgnbd", device=args.device)
+        report = run_backtest(
+            store, calibration_end="1997-09-30", holdout_weeks=39, model="bgnbd", device=args.device
+        )
     ours = report.to_dict()
     flat = {**ours, **ours["params"]}
     comparison = {
@@ -41,13 +48,22 @@ def main() -> None:
         for name, ref in REFERENCE.items()
     }
     for name, row in comparison.items():
-        print(f"{name:>16}  ours {row['ours']:>12.4f}  lifetimes {row['lifetimes']:>10}  "
-              f"diff {row['relative_difference']:+.3%}")
-    print(f"{'spearman':>16}  {report.spearman:.4f}   spend_gini {report.spend_gini:.4f}   "
-          f"spend_decile_mape {report.spend_decile_mape:.4f}   fit {report.fit_seconds:.2f} s")
+        print(
+            f"{name:>16}  ours {row['ours']:>12.4f}  lifetimes {row['lifetimes']:>10}  "
+            f"diff {row['relative_difference']:+.3%}"
+        )
+    print(
+        f"{'spearman':>16}  {report.spearman:.4f}   spend_gini {report.spend_gini:.4f}   "
+        f"spend_decile_mape {report.spend_decile_mape:.4f}   fit {report.fit_seconds:.2f} s"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"backtest": ours, "reference_comparison": comparison,
-                                     "machine": platform.platform()}, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {"backtest": ours, "reference_comparison": comparison, "machine": platform.platform()},
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"written to {args.json}")
 
 

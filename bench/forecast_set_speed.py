@@ -1,6 +1,6 @@
 """Time the path from raw files to a ForecastSet, and the demo market generation, per stage.
 
-    python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
+    python bench/forecast_set_speed.py --customers 20000 --json OUT.json
 
 Generates a demo market (N customers x 104 weeks), validates and loads it into DuckDB, fits the
 baseline forecaster and builds the ForecastSet for 6 actions x 12 weeks. Measures, asserts
@@ -41,8 +41,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        market = generate_market(MarketConfig(customers=args.customers, weeks=args.weeks,
-                                              seed=7, as_of=as_of))
+        market = generate_market(
+            MarketConfig(customers=args.customers, weeks=args.weeks, seed=7, as_of=as_of)
+        )
         timings["generate_market"] = time.perf_counter() - started
         started = time.perf_counter()
         data = write_market(market, Path(folder) / "data")
@@ -62,7 +63,8 @@ def main() -> None:
         forecast = forecaster.forecast()
         timings["forecast"] = time.perf_counter() - started
     timings["files_to_forecast_set"] = sum(
-        timings[k] for k in ("validate", "load_store", "fit", "forecast"))
+        timings[k] for k in ("validate", "load_store", "fit", "forecast")
+    )
     figures = {
         "customers": args.customers,
         "history_weeks": args.weeks,
@@ -77,8 +79,10 @@ def main() -> None:
     }
     for name, seconds in timings.items():
         print(f"{name:>22}  {seconds:8.2f} s")
-    print(f"ForecastSet {forecast.shape} on {forecast.metadata.device}, "
-          f"peak RSS {figures['peak_rss_mb']:.0f} MB")
+    print(
+        f"ForecastSet {forecast.shape} on {forecast.metadata.device}, "
+        f"peak RSS {figures['peak_rss_mb']:.0f} MB"
+    )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
