@@ -1,0 +1,37 @@
+"""What a backend is: a name, a version, a set of capabilities, and `solve`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+
+from optimization.problem import DecisionProblem
+from optimization.rows import CouplingRows
+from optimization.settings import SolveSettings
+from optimization.solution import Solution
+
+
+class Capability(Enum):
+    EXACT = "proves optimality of the MIP within the gap"
+    LP_DUALS = "shadow prices from the LP relaxation"
+    LAGRANGE_DUALS = "shadow prices from Lagrange multipliers"
+    WARM_START = "starts from a given feasible plan"
+    TIME_LIMIT = "honours the time limit"
+    LARGE_SCALE = "millions of customers"
+
+
+class Backend(Protocol):
+    name: str
+    capabilities: frozenset[Capability]
+
+    def version(self) -> str: ...
+
+    def solve(
+        self,
+        problem: DecisionProblem,
+        rows: CouplingRows,
+        settings: SolveSettings,
+        warm_start: np.ndarray | None,
+    ) -> Solution: ...

@@ -1,0 +1,91 @@
+"""Frontier sweeps: re-solve over a range of one right-hand side and trace CLV against
+short-term revenue and spend (DESIGN §6 `sweep`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimization.problem import DecisionProblem
+from optimization.settings import SolveSettings
+from optimization.solution import Solution, SolveStatus
+
+SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    parameter: str
+    level: float  # the right-hand side (per week for weekly rows)
+    status: SolveStatus
+    clv: float  # objective: discounted CLV of the plan, relative to no action
+    bound: float
+    gap: float
+    short_term_revenue: float  # horizon revenue of the plan
+    spend: float  # horizon marketing cost of the plan
+
+
+@dataclass(frozen=True)
+class Frontier:
+    points: tuple[FrontierPoint, ...]
+    solutions: tuple[Solution, ...]
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        fields = ("level", "clv", "bound", "gap", "short_term_revenue", "spend")
+        return {f: np.array([getattr(p, f) for p in self.points]) for f in fields}
+
+
+def with_level(problem: DecisionProblem, parameter: str, level: float) -> DecisionProblem:
+    h = problem.shape[2]
+    if parameter == "weekly_budget":
+        return dataclasses.replace(problem, weekly_budget=np.full(h, float(level)))
+    if parameter == "weekly_revenue_floor":
+        return dataclasses.replace(problem, weekly_revenue_floor=np.full(h, float(level)))
+    if parameter == "total_budget":
+        return dataclasses.replace(problem, total_budget=float(level))
+    raise ValueError(
+        f"The 'parameter' of a frontier sweep must be one of {SWEEPABLE}. "
+        f"Got {parameter!r} instead."
+    )
+
+
+def frontier(
+    problem: DecisionProblem,
+    parameter: str,
+    levels: list[float] | np.ndarray,
+    *,
+    backend: str = "auto",
+    settings: SolveSettings | None = None,
+) -> Frontier:
+    """Solve the problem at each level of `parameter` (one value for every week of a weekly
+    row); each solve warm-starts as `solve` does. Points come back in increasing level."""
+    from optimization.solve import solve
+
+    settings = settings or SolveSettings()
+    order = np.sort(np.asarray(levels, dtype=np.float64))
+    points, solutions = [], []
+    for level in order:
+        variant = with_level(problem, parameter, float(level))
+        solution = solve(variant, backend, settings)
+        solutions.append(solution)
+        revenue = spend = float("nan")
+        if solution.has_plan:
+            n, _, h = variant.shape
+            u, t = np.arange(n)[:, None], np.arange(h)[None, :]
+            revenue = float(variant.revenue[u, solution.choice, t].sum())
+            spend = float(variant.cost[u, solution.choice, t].sum())
+        points.append(
+            FrontierPoint(
+                parameter,
+                float(level),
+                solution.status,
+                solution.objective,
+                solution.bound,
+                solution.gap,
+                revenue,
+                spend,
+            )
+        )
+    return Frontier(tuple(points), tuple(solutions))

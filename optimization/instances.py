@@ -1,0 +1,73 @@
+"""A reproducible family of random allocation problems, for tests and benchmarks.
+
+Shape: N customers x 6 actions (none, email, email_reco, free_shipping, coupon_10, coupon_20)
+x H weeks, contact cap 3. Coefficients follow DESIGN §4's valuation with margin 0.35 and a 10 %
+yearly discount rate: each customer has a weekly purchase probability p ~ Beta(1.2, 12) and a
+spend s ~ Gamma(2, 30); each action multiplies p by (1 + lift), lift lognormal around the
+action's mean (and negative for 10 % of customers on email actions); coupons carry a discount
+paid on every purchase and a negative future effect (pull-forward, conditioning), email_reco a
+positive one (retention). The weekly budget is `budget_share` of what the unconstrained best
+plan would spend; the weekly revenue floor is the all-`none` revenue minus `floor_slack` of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimization.problem import DecisionProblem
+
+ACTION_IDS = np.array(["none", "email", "email_reco", "free_shipping", "coupon_10", "coupon_20"])
+FIXED_COST = np.array([0.0, 0.02, 0.03, 0.05, 0.05, 0.05])
+DISCOUNT = np.array([0.0, 0.0, 0.0, 0.05, 0.10, 0.20])
+MEAN_LIFT = np.array([0.0, 0.10, 0.20, 0.25, 0.40, 0.70])
+FUTURE_EFFECT = np.array([0.0, 0.2, 1.0, 0.0, -0.8, -2.0])  # mean future margin, per customer
+GROSS_MARGIN = 0.35
+
+
+def random_problem(
+    customers: int,
+    *,
+    weeks: int = 12,
+    contact_cap: int = 3,
+    budget_share: float = 0.3,
+    floor_slack: float = 0.02,
+    seed: int = 0,
+    dtype: type = np.float64,
+) -> DecisionProblem:
+    rng = np.random.default_rng(seed)
+    n, a, h = customers, len(ACTION_IDS), weeks
+    weekly_discount = 1.1 ** (-1 / 52)
+    discount = weekly_discount ** np.arange(h)  # [H]
+    p0 = rng.beta(1.2, 12.0, n)[:, None] * rng.uniform(0.8, 1.2, (n, h))  # [N, H]
+    spend = rng.gamma(2.0, 30.0, n)  # [N]
+    lift = MEAN_LIFT[None, :] * rng.lognormal(0.0, 0.5, (n, a))  # [N, A]
+    annoyed = rng.random(n) < 0.1
+    lift[annoyed, 1:3] -= 0.3
+    probability = np.clip(p0[:, None, :] * (1 + lift[:, :, None]), 0, 1)  # [N, A, H]
+    gross = probability * spend[:, None, None]  # expected spend
+    cost = FIXED_COST[None, :, None] + DISCOUNT[None, :, None] * gross
+    revenue = gross * (1 - DISCOUNT[None, :, None])
+    margin = GROSS_MARGIN * gross - cost
+    future = FUTURE_EFFECT[None, :, None] * rng.gamma(2.0, 0.5, (n, a, 1)) * p0[:, None, :] * 10
+    value = discount[None, None, :] * (margin - margin[:, :1, :]) + future
+    value[:, 0, :] = 0.0
+    eligible = np.ones((n, a), bool)
+    eligible[rng.random(n) < 0.05, 5] = False  # some customers may not get the big coupon
+
+    best = np.where(value[:, 1:, :] > 0, value[:, 1:, :], 0).argmax(axis=1) + 1  # [N, H]
+    best_cost = np.take_along_axis(cost, best[:, None, :], axis=1)[:, 0, :]
+    positive = np.take_along_axis(value, best[:, None, :], axis=1)[:, 0, :] > 0
+    unconstrained_spend = np.where(positive, best_cost, 0).sum(axis=0) * min(1, contact_cap / h)
+    none_revenue = revenue[:, 0, :].sum(axis=0)
+    return DecisionProblem(
+        value=value.astype(dtype),
+        cost=cost.astype(dtype),
+        revenue=revenue.astype(dtype),
+        eligible=eligible,
+        customer_ids=np.array([f"u{i}" for i in range(n)]),
+        action_ids=ACTION_IDS.copy(),
+        week_labels=np.array([f"w{t + 1}" for t in range(h)]),
+        weekly_budget=budget_share * unconstrained_spend,
+        weekly_revenue_floor=(1 - floor_slack) * none_revenue,
+        contact_cap=contact_cap,
+    )

@@ -1,0 +1,387 @@
+"""The Lagrangian dual of the allocation MIP: multipliers on the coupling rows only.
+
+With multipliers y >= 0 on the m coupling rows, the problem separates by customer:
+
+    L(y) = sum_u max_{x_u} sum_{a,t} adj[u,a,t] x[u,a,t]  +  sum_r y_r s_r rhs'_r
+    adj  = dv - sum_r y_r s_r A_r            (s_r = +1 for <= rows, -1 for >= rows)
+
+and each customer's maximum is closed form: per week the best adjusted action, then the (at most)
+K weeks with the largest positive scores. L(y) is an upper bound on the optimum for every y >= 0
+(weak duality); `minimise_dual` drives it down with a box-step cutting-plane (bundle) method whose
+master problem is a small LP on HiGHS. Evaluation is vectorised over customers in chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sparse
+import torch
+
+from forecasting.device import resolve_device
+from optimization.highs_model import solve_with_highs
+from optimization.problem import DecisionProblem
+from optimization.rows import CouplingRows, RowKind
+from optimization.settings import SolveSettings
+
+
+@dataclass(frozen=True)
+class DualPoint:
+    multipliers: np.ndarray  # [m]
+    value: float  # L(y)
+    subgradient: np.ndarray  # [m]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """The multipliers laid out per week, action and customer for the adjusted values."""
+
+    per_cost: np.ndarray  # [H]: weekly + total budget multipliers
+    per_revenue: np.ndarray  # [H]: floor multipliers
+    per_action: np.ndarray  # [A-1]: capacity multipliers
+    per_segment: np.ndarray  # [S]: coverage multipliers
+
+
+class LagrangianDual:
+    """Evaluates L(y), its subgradient and the customers' best responses."""
+
+    def __init__(
+        self,
+        problem: DecisionProblem,
+        rows: CouplingRows,
+        chunk_customers: int,
+        device: str = "auto",
+    ):
+        self.problem = problem
+        self.rows = rows
+        self.chunk = max(1, chunk_customers)
+        n = problem.shape[0]
+        self.cap = problem.effective_contact_cap
+        self.segments = (
+            np.stack([s.members for s in problem.coverage], axis=1)
+            if problem.coverage
+            else np.zeros((n, 0), bool)
+        )  # [N, S]
+        self.evaluations = 0
+        self.device = resolve_device(device)
+        self._fast = [
+            self._to_device(start, min(start + self.chunk, n)) for start in range(0, n, self.chunk)
+        ]
+
+    def _to_device(self, start: int, stop: int) -> dict[str, torch.Tensor]:
+        """float32 copies of one chunk's incremental arrays on the device; ineligible actions
+        carry -inf value, so no mask is needed per evaluation."""
+        p = self.problem
+
+        def incremental(array: np.ndarray) -> torch.Tensor:
+            chunk = array[start:stop]
+            delta = (chunk[:, 1:, :] - chunk[:, :1, :]).astype(np.float32)  # [C, A-1, H]
+            return torch.from_numpy(delta).to(self.device)
+
+        value = incremental(p.value)
+        eligible = torch.from_numpy(p.eligible[start:stop, 1:]).to(self.device)
+        value = torch.where(
+            eligible[:, :, None], value, torch.tensor(float("-inf"), device=self.device)
+        )
+        return {
+            "value": value,
+            "cost": incremental(p.cost),
+            "revenue": incremental(p.revenue),
+            "segments": torch.from_numpy(self.segments[start:stop].astype(np.float32)).to(
+                self.device
+            ),
+        }
+
+    def prices(self, y: np.ndarray) -> Prices:
+        rows, (_, a, h) = self.rows, self.problem.shape
+        per_cost, per_revenue = np.zeros(h), np.zeros(h)
+        per_action, per_segment = np.zeros(a - 1), np.zeros(self.segments.shape[1])
+        for i, kind in enumerate(rows.kinds):
+            if kind is RowKind.WEEKLY_BUDGET:
+                per_cost[rows.week[i]] += y[i]
+            elif kind is RowKind.TOTAL_BUDGET:
+                per_cost += y[i]
+            elif kind is RowKind.REVENUE_FLOOR:
+                per_revenue[rows.week[i]] += y[i]
+            elif kind is RowKind.ACTION_CAPACITY:
+                per_action[rows.action[i] - 1] += y[i]
+            else:
+                per_segment[rows.segment[i]] += y[i]
+        return Prices(per_cost, per_revenue, per_action, per_segment)
+
+    def best_response(self, start: int, stop: int, prices: Prices):
+        """Best response of customers [start, stop): choice [C, H], score [C, H] of the best
+        action each week, and the adjusted values [C, A-1, H]."""
+        p = self.problem
+        value, cost, revenue = (arr[start:stop] for arr in (p.value, p.cost, p.revenue))
+        dv = value[:, 1:, :] - value[:, :1, :]  # [C, A-1, H]
+        dc = cost[:, 1:, :] - cost[:, :1, :]
+        dr = revenue[:, 1:, :] - revenue[:, :1, :]
+        bonus = self.segments[start:stop].astype(np.float64) @ prices.per_segment  # [C]
+        adjusted = (
+            dv
+            - prices.per_cost[None, None, :] * dc
+            + prices.per_revenue[None, None, :] * dr
+            - prices.per_action[None, :, None]
+            + bonus[:, None, None]
+        )
+        adjusted = np.where(p.eligible[start:stop, 1:, None], adjusted, -np.inf)
+        best_action = adjusted.argmax(axis=1)  # [C, H]
+        score = np.take_along_axis(adjusted, best_action[:, None, :], axis=1)[:, 0, :]
+        take = score > 0
+        h = score.shape[1]
+        if self.cap < h:
+            order = np.argsort(-score, axis=1, kind="stable")  # [C, H]
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(h)[None, :], axis=1)
+            take &= rank < self.cap
+        choice = np.where(take, best_action + 1, 0)
+        return choice, score, adjusted, (dc, dr)
+
+    @torch.no_grad()
+    def evaluate(
+        self, y: np.ndarray, *, keep_plan: bool = False
+    ) -> tuple[DualPoint, np.ndarray | None]:
+        """L(y), a subgradient, and (optionally) the customers' best-response plan [N, H].
+
+        Runs in float32 on the device (CUDA when present) with float64 sums; `evaluate_exact`
+        recomputes a value in float64 for the bound that is reported.
+        """
+        rows, h = self.rows, self.problem.shape[2]
+        prices = self.prices(y)
+        device = self.device
+
+        def tensor(values: np.ndarray) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32, device=device)
+
+        per_cost, per_revenue = tensor(prices.per_cost), tensor(prices.per_revenue)
+        per_action, per_segment = tensor(prices.per_action), tensor(prices.per_segment)
+        total = 0.0
+        plans = []
+        cost_by_week = torch.zeros(h, dtype=torch.float64, device=device)
+        revenue_by_week = torch.zeros(h, dtype=torch.float64, device=device)
+        per_action_count = torch.zeros(self.problem.shape[1], dtype=torch.float64, device=device)
+        per_segment_count = torch.zeros(self.segments.shape[1], dtype=torch.float64, device=device)
+        for chunk in self._fast:
+            bonus = chunk["segments"] @ per_segment  # [C]
+            adjusted = (
+                chunk["value"]
+                - per_cost[None, None, :] * chunk["cost"]
+                + per_revenue[None, None, :] * chunk["revenue"]
+                - per_action[None, :, None]
+                + bonus[:, None, None]
+            )  # [C, A-1, H]
+            score, best = adjusted.max(dim=1)  # [C, H] each
+            take = score > 0
+            if self.cap == 0:
+                take &= False
+            elif self.cap < h:
+                kth = torch.topk(score, self.cap, dim=1).values[:, -1:]  # [C, 1]
+                take &= score >= kth
+                over = take.sum(dim=1) > self.cap  # exact ties: keep the first weeks
+                if bool(over.any()):
+                    rank = torch.argsort(torch.argsort(-score[over], dim=1, stable=True), dim=1)
+                    take[over] &= rank < self.cap
+            choice = torch.where(take, best + 1, torch.zeros_like(best))  # [C, H]
+            total += float(
+                torch.where(take, score, torch.zeros_like(score)).sum(dtype=torch.float64)
+            )
+            index = best[:, None, :]  # [C, 1, H]
+            zero = torch.zeros_like(score)
+            cost = torch.where(take, chunk["cost"].gather(1, index)[:, 0, :], zero)
+            revenue = torch.where(take, chunk["revenue"].gather(1, index)[:, 0, :], zero)
+            cost_by_week += cost.sum(dim=0, dtype=torch.float64)
+            revenue_by_week += revenue.sum(dim=0, dtype=torch.float64)
+            per_action_count += torch.bincount(
+                choice.reshape(-1), minlength=self.problem.shape[1]
+            ).double()
+            contacts = take.sum(dim=1).to(torch.float64)  # [C]
+            per_segment_count += contacts @ chunk["segments"].to(torch.float64)
+            if keep_plan:
+                plans.append(choice.cpu().numpy())
+        self.evaluations += 1
+        activity = self._row_activity(
+            cost_by_week.cpu().numpy(),
+            revenue_by_week.cpu().numpy(),
+            per_action_count.cpu().numpy(),
+            per_segment_count.cpu().numpy(),
+        )
+        remaining = rows.incremental_rhs
+        value = (
+            total
+            + float((y * rows.sense * remaining).sum())
+            + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
+        )
+        plan = np.concatenate(plans).astype(np.int64) if keep_plan else None
+        return DualPoint(y.copy(), value, rows.sense * (remaining - activity)), plan
+
+    def _row_activity(
+        self,
+        cost_by_week: np.ndarray,
+        revenue_by_week: np.ndarray,
+        per_action: np.ndarray,
+        per_segment: np.ndarray,
+    ) -> np.ndarray:
+        rows = self.rows
+        activity = np.zeros(len(rows))
+        for i, kind in enumerate(rows.kinds):
+            if kind is RowKind.WEEKLY_BUDGET:
+                activity[i] = cost_by_week[rows.week[i]]
+            elif kind is RowKind.TOTAL_BUDGET:
+                activity[i] = cost_by_week.sum()
+            elif kind is RowKind.REVENUE_FLOOR:
+                activity[i] = revenue_by_week[rows.week[i]]
+            elif kind is RowKind.ACTION_CAPACITY:
+                activity[i] = per_action[rows.action[i]]
+            else:
+                activity[i] = per_segment[rows.segment[i]]
+        return activity
+
+    def evaluate_exact(self, y: np.ndarray) -> float:
+        """L(y) in float64 on the CPU: the value reported as the bound."""
+        prices = self.prices(y)
+        n = self.problem.shape[0]
+        total = 0.0
+        for start in range(0, n, self.chunk):
+            choice, score, _, _ = self.best_response(start, min(start + self.chunk, n), prices)
+            total += float(np.where(choice > 0, score, 0.0).sum())
+        return (
+            total
+            + float((y * self.rows.sense * self.rows.incremental_rhs).sum())
+            + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
+        )
+
+    def margins(self, y: np.ndarray) -> np.ndarray:
+        """How far each customer's best response is from changing ([N], smaller = closer).
+
+        The smallest of: a taken week's score (against none), the gap between the K-th and
+        the (K+1)-th week, and a taken week's gap to its second-best action.
+        """
+        n, _, h = self.problem.shape
+        prices = self.prices(y)
+        out = np.empty(n)
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
+            choice, score, adjusted, _ = self.best_response(start, stop, prices)
+            finite = np.where(np.isfinite(score), score, -1e300)
+            ordered = -np.sort(-finite, axis=1)  # [C, H], descending
+            edge = np.abs(ordered[:, : min(self.cap + 1, h)])  # distance of top weeks to 0
+            margin = edge.min(axis=1)
+            if self.cap < h:
+                margin = np.minimum(
+                    margin,
+                    ordered[:, self.cap - 1] - ordered[:, self.cap] if self.cap > 0 else np.inf,
+                )
+            if adjusted.shape[1] > 1:
+                two = -np.sort(-np.where(np.isfinite(adjusted), adjusted, -1e300), axis=1)[:, :2]
+                action_gap = np.where(choice > 0, two[:, 0, :] - two[:, 1, :], np.inf)
+                margin = np.minimum(margin, action_gap.min(axis=1))
+            out[start:stop] = margin
+        return out
+
+
+@dataclass(frozen=True)
+class DualResult:
+    best: DualPoint  # lowest L(y) found: the bound
+    iterations: int
+    converged: bool
+    seconds: float
+    history: tuple[float, ...]
+
+
+def price_scales(problem: DecisionProblem, rows: CouplingRows) -> np.ndarray:
+    """A natural size for each multiplier: value per unit of the row's coefficient."""
+    dv = np.abs(problem.value[:, 1:, :] - problem.value[:, :1, :])
+    dc = np.abs(problem.cost[:, 1:, :] - problem.cost[:, :1, :])
+    dr = np.abs(problem.revenue[:, 1:, :] - problem.revenue[:, :1, :])
+    value_size = max(float(dv.mean()), 1e-9)
+    scale = np.ones(len(rows))
+    for i, kind in enumerate(rows.kinds):
+        if kind in (RowKind.WEEKLY_BUDGET, RowKind.TOTAL_BUDGET):
+            scale[i] = value_size / max(float(dc.mean()), 1e-9)
+        elif kind is RowKind.REVENUE_FLOOR:
+            scale[i] = value_size / max(float(dr.mean()), 1e-9)
+        else:
+            scale[i] = value_size
+    return scale
+
+
+def minimise_dual(
+    dual: LagrangianDual,
+    settings: SolveSettings,
+    *,
+    deadline: float,
+    start: np.ndarray | None = None,
+    box_fraction: float = 1.0,
+) -> DualResult:
+    """Box-step cutting planes: minimise the piecewise-linear model of L inside a box around
+    the best point; serious steps move the box, null steps add cuts; stop when the model
+    predicts less than `dual_tolerance` relative decrease."""
+    config = settings.lagrangian
+    rows = dual.rows
+    m = len(rows)
+    started = time.perf_counter()
+    center, _ = dual.evaluate(np.zeros(m) if start is None else start)
+    history = [center.value]
+    if m == 0:
+        return DualResult(center, 1, True, time.perf_counter() - started, tuple(history))
+    scale = price_scales(dual.problem, rows)
+    box = scale * box_fraction
+    cuts = [center]
+    converged = False
+    iteration = 0
+    nulls = 0
+    for iteration in range(1, config.max_iterations + 1):  # noqa: B007 (reported after)
+        candidate, model_value = _master(cuts, center.multipliers, box)
+        predicted = center.value - model_value
+        if predicted <= config.dual_tolerance * max(1.0, abs(center.value)):
+            # The cutting-plane model (a lower bound on the convex L) is minimised at the
+            # centre over the box, hence everywhere: the centre minimises L.
+            converged = True
+            break
+        if time.perf_counter() > deadline:
+            break
+        point, _ = dual.evaluate(candidate)
+        cuts.append(point)
+        history.append(point.value)
+        if center.value - point.value >= 0.1 * predicted:
+            on_edge = np.any(np.abs(candidate - center.multipliers) >= box * 0.999)
+            center = point
+            nulls = 0
+            if on_edge:
+                box *= 2.0
+        else:
+            nulls += 1
+            if nulls % 4 == 0:
+                box *= 0.5
+    return DualResult(center, iteration, converged, time.perf_counter() - started, tuple(history))
+
+
+def _master(cuts: list[DualPoint], center: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
+    """min theta s.t. theta >= L_k + g_k (y - y_k), y >= 0, |y - center| <= box."""
+    m = len(center)
+    k = len(cuts)
+    # Variables: y (m), theta (1). Rows: g_k y - theta <= g_k y_k - L_k.
+    gradients = np.stack([c.subgradient for c in cuts])  # [K, m]
+    coefficients = np.hstack([gradients, -np.ones((k, 1))])  # [K, m + 1]
+    rhs = np.array([c.subgradient @ c.multipliers - c.value for c in cuts])
+    objective = np.zeros(m + 1)
+    objective[-1] = 1.0
+    lower = np.concatenate([np.maximum(center - box, 0.0), [-np.inf]])
+    upper = np.concatenate([center + box, [np.inf]])
+    outcome = solve_with_highs(
+        objective,
+        lower,
+        upper,
+        sparse.csc_matrix(coefficients),
+        np.full(k, -np.inf),
+        rhs,
+        SolveSettings(time_limit_s=60.0),
+        integer=False,
+        maximise=False,
+    )
+    if outcome.x is None:  # numerically troubled master: stay put
+        return center, cuts[-1].value
+    return outcome.x[:m], float(outcome.x[-1])

@@ -1,0 +1,216 @@
+"""The DecisionProblem (DESIGN §4): coefficients per customer, action and week, and constraints.
+
+x[u, a, t] in {0, 1} picks one action a per customer u and week t (a = 0 is `none`). The problem
+maximises sum v x subject to one action a week, a contact cap over the horizon, and the coupling
+rows: weekly (or total) budget, weekly revenue floor, per-action capacity, segment coverage.
+Validated once on construction; everything downstream trusts it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PROBLEM_FILE = "problem.npz"
+
+
+@dataclass(frozen=True)
+class SegmentCoverage:
+    """At least `minimum_contacts` non-none actions over the horizon to members of a segment."""
+
+    name: str
+    members: np.ndarray  # [N] bool
+    minimum_contacts: float
+
+
+@dataclass(frozen=True)
+class DecisionProblem:
+    value: np.ndarray  # [N, A, H] incremental discounted CLV of a versus none
+    cost: np.ndarray  # [N, A, H]
+    revenue: np.ndarray  # [N, A, H] short-term revenue in week t
+    eligible: np.ndarray  # [N, A] bool; column 0 (none) always True
+    customer_ids: np.ndarray  # [N]
+    action_ids: np.ndarray  # [A], action_ids[0] == "none"
+    week_labels: np.ndarray  # [H]
+    weekly_budget: np.ndarray  # [H], +inf where there is none
+    weekly_revenue_floor: np.ndarray  # [H], -inf where there is none
+    contact_cap: int  # non-none actions per customer over the horizon
+    total_budget: float = np.inf
+    action_capacity: np.ndarray | None = None  # [A], +inf where uncapped
+    coverage: tuple[SegmentCoverage, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        n, a, h = self.value.shape if self.value.ndim == 3 else (0, 0, 0)
+        if self.value.ndim != 3 or n == 0 or a < 1 or h == 0:
+            raise ValueError(
+                f"DecisionProblem.value must be shaped [N, A, H] with N, A, H >= 1; "
+                f"got {self.value.shape}"
+            )
+        for name in ("cost", "revenue"):
+            if getattr(self, name).shape != (n, a, h):
+                raise ValueError(
+                    f"DecisionProblem.{name} must be shaped {(n, a, h)} like value; "
+                    f"got {getattr(self, name).shape}"
+                )
+        for name in ("value", "cost", "revenue"):
+            bad = ~np.isfinite(getattr(self, name))
+            if bad.any():
+                u, act, t = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"DecisionProblem.{name} holds {int(bad.sum())} NaN or infinite "
+                    f"values, the first at customer {u}, action {act}, week {t}"
+                )
+        if (self.cost < 0).any():
+            u, act, t = np.argwhere(self.cost < 0)[0]
+            raise ValueError(
+                f"DecisionProblem.cost must be >= 0; customer {u}, action {act}, "
+                f"week {t} costs {self.cost[u, act, t]}"
+            )
+        if self.eligible.shape != (n, a) or self.eligible.dtype != bool:
+            raise ValueError(
+                f"DecisionProblem.eligible must be a bool array shaped {(n, a)}; "
+                f"got {self.eligible.dtype} {self.eligible.shape}"
+            )
+        if not self.eligible[:, 0].all():
+            raise ValueError(
+                "DecisionProblem.eligible[:, 0] must be True: `none` is always allowed"
+            )
+        if len(self.customer_ids) != n or len(self.action_ids) != a or len(self.week_labels) != h:
+            raise ValueError("DecisionProblem ids must have lengths N, A, H of the value array")
+        if str(self.action_ids[0]) != "none":
+            raise ValueError(
+                f"DecisionProblem.action_ids must start with 'none'; got "
+                f"{list(self.action_ids[:3])}"
+            )
+        if self.weekly_budget.shape != (h,) or self.weekly_revenue_floor.shape != (h,):
+            raise ValueError(
+                f"weekly_budget and weekly_revenue_floor must have one entry per week ({h})"
+            )
+        if (self.weekly_budget < 0).any() or np.isnan(self.weekly_budget).any():
+            raise ValueError(f"weekly_budget must be >= 0; got {self.weekly_budget}")
+        if (
+            np.isnan(self.weekly_revenue_floor).any()
+            or np.isposinf(self.weekly_revenue_floor).any()
+        ):
+            raise ValueError("weekly_revenue_floor must be finite or -inf")
+        if not 0 <= self.contact_cap:
+            raise ValueError(f"contact_cap must be >= 0; got {self.contact_cap}")
+        if not self.total_budget >= 0:
+            raise ValueError(f"total_budget must be >= 0; got {self.total_budget}")
+        if self.action_capacity is not None:
+            if self.action_capacity.shape != (a,) or (self.action_capacity < 0).any():
+                raise ValueError(f"action_capacity must be >= 0, one per action ({a})")
+        for segment in self.coverage:
+            if segment.members.shape != (n,) or segment.members.dtype != bool:
+                raise ValueError(f"coverage segment {segment.name!r}: members must be bool [N]")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.value.shape  # type: ignore[return-value]
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """Per-action capacity, +inf where uncapped ([A])."""
+        if self.action_capacity is None:
+            return np.full(self.shape[1], np.inf)
+        return self.action_capacity
+
+    @property
+    def effective_contact_cap(self) -> int:
+        return min(int(self.contact_cap), self.shape[2])
+
+    def subset(
+        self, customers: np.ndarray, *, fixed_usage: dict[str, np.ndarray]
+    ) -> DecisionProblem:
+        """The problem restricted to `customers`, with right-hand sides reduced by what the
+        other (fixed) customers already use: `fixed_usage` has `cost` [H], `revenue` [H],
+        `capacity` [A] and `coverage` [S] of the fixed plan (incremental to none excluded)."""
+        coverage = tuple(
+            SegmentCoverage(
+                s.name, s.members[customers], s.minimum_contacts - float(fixed_usage["coverage"][k])
+            )
+            for k, s in enumerate(self.coverage)
+        )
+        capacity = None
+        if self.action_capacity is not None:
+            capacity = np.maximum(self.action_capacity - fixed_usage["capacity"], 0.0)
+        return DecisionProblem(
+            value=self.value[customers],
+            cost=self.cost[customers],
+            revenue=self.revenue[customers],
+            eligible=self.eligible[customers],
+            customer_ids=self.customer_ids[customers],
+            action_ids=self.action_ids,
+            week_labels=self.week_labels,
+            weekly_budget=np.maximum(self.weekly_budget - fixed_usage["cost"], 0.0),
+            weekly_revenue_floor=self.weekly_revenue_floor - fixed_usage["revenue"],
+            contact_cap=self.contact_cap,
+            total_budget=max(self.total_budget - float(fixed_usage["cost"].sum()), 0.0),
+            action_capacity=capacity,
+            coverage=coverage,
+        )
+
+    def save(self, folder: Path | str) -> Path:
+        """Write `problem.npz` (DESIGN §7): everything needed to recompute a plan's figures."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "value": self.value,
+            "cost": self.cost,
+            "revenue": self.revenue,
+            "eligible": self.eligible,
+            "customer_ids": self.customer_ids.astype(str),
+            "action_ids": self.action_ids.astype(str),
+            "week_labels": self.week_labels.astype(str),
+            "weekly_budget": self.weekly_budget,
+            "weekly_revenue_floor": self.weekly_revenue_floor,
+            "contact_cap": np.array(self.contact_cap),
+            "total_budget": np.array(self.total_budget),
+            "action_capacity": self.capacity,
+            "coverage_names": np.array([s.name for s in self.coverage], dtype=str),
+            "coverage_members": (
+                np.stack([s.members for s in self.coverage])
+                if self.coverage
+                else np.zeros((0, self.shape[0]), bool)
+            ),
+            "coverage_minimum": np.array([s.minimum_contacts for s in self.coverage], float),
+        }
+        temporary = folder / f".{PROBLEM_FILE}.tmp"
+        with temporary.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(temporary, folder / PROBLEM_FILE)
+        return folder / PROBLEM_FILE
+
+    @classmethod
+    def load(cls, path: Path | str) -> DecisionProblem:
+        path = Path(path)
+        if path.is_dir():
+            path = path / PROBLEM_FILE
+        with np.load(path, allow_pickle=False) as z:
+            capacity = z["action_capacity"]
+            return cls(
+                value=z["value"],
+                cost=z["cost"],
+                revenue=z["revenue"],
+                eligible=z["eligible"],
+                customer_ids=z["customer_ids"],
+                action_ids=z["action_ids"],
+                week_labels=z["week_labels"],
+                weekly_budget=z["weekly_budget"],
+                weekly_revenue_floor=z["weekly_revenue_floor"],
+                contact_cap=int(z["contact_cap"]),
+                total_budget=float(z["total_budget"]),
+                action_capacity=None if np.isinf(capacity).all() else capacity,
+                coverage=tuple(
+                    SegmentCoverage(str(name), members, float(minimum))
+                    for name, members, minimum in zip(
+                        z["coverage_names"],
+                        z["coverage_members"],
+                        z["coverage_minimum"],
+                        strict=True,
+                    )
+                ),
+            )

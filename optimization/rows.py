@@ -1,0 +1,194 @@
+"""The coupling rows (budget, floor, capacity, coverage) and how a plan is measured against them.
+
+Everything is kept relative to `none`: a variable exists for each (customer, action > 0, week)
+and its coefficients are the action's differences to `none` in that week; the all-`none` plan's
+activity is the `base` of each row. This removes the one-action-a-week equality and lets every
+backend share one view of the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from optimization.problem import DecisionProblem
+
+
+class RowKind(Enum):
+    WEEKLY_BUDGET = "weekly_budget"
+    TOTAL_BUDGET = "total_budget"
+    REVENUE_FLOOR = "weekly_revenue_floor"
+    ACTION_CAPACITY = "action_capacity"
+    SEGMENT_COVERAGE = "segment_coverage"
+
+
+#: +1: activity <= rhs; -1: activity >= rhs.
+SENSE = {
+    RowKind.WEEKLY_BUDGET: 1,
+    RowKind.TOTAL_BUDGET: 1,
+    RowKind.REVENUE_FLOOR: -1,
+    RowKind.ACTION_CAPACITY: 1,
+    RowKind.SEGMENT_COVERAGE: -1,
+}
+
+
+@dataclass(frozen=True)
+class CouplingRows:
+    """The finite coupling rows of a problem, in a fixed order ([m] arrays).
+
+    `week`, `action`, `segment` are -1 where not applicable; `rhs` is as the planner set it;
+    `base` is the activity of the all-`none` plan.
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[RowKind, ...]
+    week: np.ndarray
+    action: np.ndarray
+    segment: np.ndarray
+    sense: np.ndarray
+    rhs: np.ndarray
+    base: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def indices(self, kind: RowKind) -> np.ndarray:
+        return np.array([i for i, k in enumerate(self.kinds) if k is kind], dtype=np.int64)
+
+    @property
+    def incremental_rhs(self) -> np.ndarray:
+        """What the actions (relative to none) may add: rhs - base."""
+        return self.rhs - self.base
+
+
+def coupling_rows(problem: DecisionProblem) -> CouplingRows:
+    _, a, h = problem.shape
+    names: list[str] = []
+    kinds: list[RowKind] = []
+    week: list[int] = []
+    action: list[int] = []
+    segment: list[int] = []
+    rhs: list[float] = []
+    base: list[float] = []
+    base_cost = problem.cost[:, 0, :].sum(axis=0)  # [H]
+    base_revenue = problem.revenue[:, 0, :].sum(axis=0)
+
+    def add(
+        kind: RowKind,
+        name: str,
+        value: float,
+        base_value: float,
+        *,
+        t: int = -1,
+        act: int = -1,
+        seg: int = -1,
+    ) -> None:
+        names.append(name)
+        kinds.append(kind)
+        week.append(t)
+        action.append(act)
+        segment.append(seg)
+        rhs.append(float(value))
+        base.append(float(base_value))
+
+    for t in range(h):
+        if np.isfinite(problem.weekly_budget[t]):
+            add(
+                RowKind.WEEKLY_BUDGET,
+                f"budget[{problem.week_labels[t]}]",
+                problem.weekly_budget[t],
+                base_cost[t],
+                t=t,
+            )
+    if np.isfinite(problem.total_budget):
+        add(RowKind.TOTAL_BUDGET, "budget[total]", problem.total_budget, base_cost.sum())
+    for t in range(h):
+        if np.isfinite(problem.weekly_revenue_floor[t]):
+            add(
+                RowKind.REVENUE_FLOOR,
+                f"revenue_floor[{problem.week_labels[t]}]",
+                problem.weekly_revenue_floor[t],
+                base_revenue[t],
+                t=t,
+            )
+    capacity = problem.capacity
+    for act in range(1, a):
+        if np.isfinite(capacity[act]):
+            add(
+                RowKind.ACTION_CAPACITY,
+                f"capacity[{problem.action_ids[act]}]",
+                capacity[act],
+                0.0,
+                act=act,
+            )
+    for seg, coverage in enumerate(problem.coverage):
+        add(
+            RowKind.SEGMENT_COVERAGE,
+            f"coverage[{coverage.name}]",
+            coverage.minimum_contacts,
+            0.0,
+            seg=seg,
+        )
+    return CouplingRows(
+        names=tuple(names),
+        kinds=tuple(kinds),
+        week=np.array(week, dtype=np.int64),
+        action=np.array(action, dtype=np.int64),
+        segment=np.array(segment, dtype=np.int64),
+        sense=np.array([SENSE[k] for k in kinds], dtype=np.int64),
+        rhs=np.array(rhs, dtype=np.float64),
+        base=np.array(base, dtype=np.float64),
+    )
+
+
+@dataclass(frozen=True)
+class PlanMeasures:
+    """A plan measured against the problem: objective and each coupling row's activity."""
+
+    objective: float
+    activity: np.ndarray  # [m]
+    slack: np.ndarray  # [m], negative where the row is violated
+    max_contacts: int
+    uses_ineligible: bool
+
+    def feasible(self, rows: CouplingRows, contact_cap: int, tolerance: float = 1e-6) -> bool:
+        scale = np.maximum(1.0, np.abs(rows.rhs))
+        return bool(
+            (self.slack >= -tolerance * scale).all()
+            and self.max_contacts <= contact_cap
+            and not self.uses_ineligible
+        )
+
+
+def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
+    """Objective and row activities of `choice` ([N, H] action indices), from the arrays alone."""
+    n, _, h = problem.shape
+    u = np.arange(n)[:, None]  # [N, 1]
+    t = np.arange(h)[None, :]  # [1, H]
+    value = problem.value[u, choice, t]  # [N, H]
+    cost = problem.cost[u, choice, t]
+    revenue = problem.revenue[u, choice, t]
+    contacted = choice > 0
+    activity = np.zeros(len(rows))
+    for i, kind in enumerate(rows.kinds):
+        if kind is RowKind.WEEKLY_BUDGET:
+            activity[i] = cost[:, rows.week[i]].sum()
+        elif kind is RowKind.TOTAL_BUDGET:
+            activity[i] = cost.sum()
+        elif kind is RowKind.REVENUE_FLOOR:
+            activity[i] = revenue[:, rows.week[i]].sum()
+        elif kind is RowKind.ACTION_CAPACITY:
+            activity[i] = (choice == rows.action[i]).sum()
+        elif kind is RowKind.SEGMENT_COVERAGE:
+            members = problem.coverage[rows.segment[i]].members
+            activity[i] = contacted[members].sum()
+    slack = rows.sense * (rows.rhs - activity)
+    return PlanMeasures(
+        objective=float(value.sum()),
+        activity=activity,
+        slack=slack,
+        max_contacts=int(contacted.sum(axis=1).max(initial=0)),
+        uses_ineligible=bool((~problem.eligible[u, choice]).any()),
+    )
