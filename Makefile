@@ -37,6 +37,23 @@ bench: data
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 
+	for n in 1000 3000 10000; do \
+		$(BIN)/python bench/solver_scale.py --customers $$n --backend highs --time-limit 300 \
+			--json bench/results/solver_scale_highs_$$n.json; \
+		$(BIN)/python bench/solver_scale.py --customers $$n --backend highs --no-warm-start \
+			--time-limit 300 --json bench/results/solver_scale_highs_cold_$$n.json; \
+	done
+	for n in 1000 3000 10000 100000 1000000; do \
+		$(BIN)/python bench/solver_scale.py --customers $$n --backend lagrangian \
+			--json bench/results/solver_scale_lagrangian_$$n.json; \
+	done
+	$(BIN)/python bench/solver_scale.py --customers 200 --backend ortools \
+		--json bench/results/solver_scale_ortools_200.json
+	$(BIN)/python bench/solver_scale.py --customers 200 --backend pyomo \
+		--json bench/results/solver_scale_pyomo_200.json
+	$(BIN)/python bench/solver_scale.py --customers 200 --backend highs \
+		--json bench/results/solver_scale_highs_200.json
+
 lint: $(STAMP)
 	$(BIN)/ruff check engine forecasting optimization tests bench
 	$(BIN)/ruff format --check engine forecasting optimization tests bench

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optimization.recommendations import RecommendationBlock
+
 PROBLEM_FILE = "problem.npz"
 
 
@@ -41,6 +43,7 @@ class DecisionProblem:
     total_budget: float = np.inf
     action_capacity: np.ndarray | None = None  # [A], +inf where uncapped
     coverage: tuple[SegmentCoverage, ...] = field(default_factory=tuple)
+    recommendations: RecommendationBlock | None = None
 
     def __post_init__(self) -> None:
         n, a, h = self.value.shape if self.value.ndim == 3 else (0, 0, 0)
@@ -106,6 +109,12 @@ class DecisionProblem:
         for segment in self.coverage:
             if segment.members.shape != (n,) or segment.members.dtype != bool:
                 raise ValueError(f"coverage segment {segment.name!r}: members must be bool [N]")
+        block = self.recommendations
+        if block is not None and (block.candidates.shape[0] != n or block.value.shape[2] != h):
+            raise ValueError(
+                f"recommendations must cover the same {n} customers and {h} weeks; "
+                f"got candidates {block.candidates.shape}, value {block.value.shape}"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -178,6 +187,15 @@ class DecisionProblem:
             ),
             "coverage_minimum": np.array([s.minimum_contacts for s in self.coverage], float),
         }
+        if self.recommendations is not None:
+            block = self.recommendations
+            arrays |= {
+                "reco_item_ids": block.item_ids.astype(str),
+                "reco_candidates": block.candidates,
+                "reco_value": block.value,
+                "reco_slots": np.array(block.slots),
+                "reco_item_capacity": block.item_capacity,
+            }
         temporary = folder / f".{PROBLEM_FILE}.tmp"
         with temporary.open("wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -191,6 +209,15 @@ class DecisionProblem:
             path = path / PROBLEM_FILE
         with np.load(path, allow_pickle=False) as z:
             capacity = z["action_capacity"]
+            block = None
+            if "reco_value" in z.files:
+                block = RecommendationBlock(
+                    z["reco_item_ids"],
+                    z["reco_candidates"],
+                    z["reco_value"],
+                    int(z["reco_slots"]),
+                    z["reco_item_capacity"],
+                )
             return cls(
                 value=z["value"],
                 cost=z["cost"],
@@ -213,4 +240,5 @@ class DecisionProblem:
                         strict=True,
                     )
                 ),
+                recommendations=block,
             )

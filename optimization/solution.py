@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optimization.problem import DecisionProblem
+from optimization.recommendations import RecommendationPlan
 
 SOLUTION_FILE = "solution.json"
 ALLOCATION_FILE = "allocation.parquet"
@@ -89,6 +90,8 @@ class Solution:
     choice: np.ndarray | None = None  # [N, H] action indices
     explanation: InfeasibilityExplanation | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Recommendations shown; their value is part of `objective` and `bound`.
+    recommended: RecommendationPlan | None = None
 
     @property
     def gap(self) -> float:
@@ -123,24 +126,60 @@ class Solution:
             "total_seconds": self.timings.total_seconds,
             "constraints": [row.to_dict() for row in self.constraints],
             "explanation": str(self.explanation) if self.explanation else None,
+            "recommendations": None
+            if self.recommended is None
+            else {
+                "shown": int(self.recommended.shown.sum()),
+                "value": self.recommended.value,
+                "bound": self.recommended.bound,
+                "exact": self.recommended.exact,
+            },
             "notes": list(self.notes),
         }
 
     def allocation(self, problem: DecisionProblem) -> pd.DataFrame:
-        """One row per customer-week with an action other than none (DESIGN §7)."""
+        """One row per customer-week with an action other than none (DESIGN §7), then one row
+        per recommendation shown (action `recommend`, its `item`, value, no cost or revenue).
+
+        `value`, `cost` and `revenue` of promotion rows are the action's own coefficients; the
+        plan's objective is the sum of (value - value of none) over them, plus the value of
+        none over all customer-weeks, plus the recommendation rows' value.
+        """
         choice = self.plan()
         customer, week = np.nonzero(choice > 0)
         action = choice[customer, week]
-        return pd.DataFrame(
-            {
-                "customer_id": problem.customer_ids[customer].astype(str),
-                "week": (week + 1).astype(np.int64),
-                "action": problem.action_ids[action].astype(str),
-                "value": problem.value[customer, action, week],
-                "cost": problem.cost[customer, action, week],
-                "revenue": problem.revenue[customer, action, week],
-            }
-        )
+        frames = [
+            pd.DataFrame(
+                {
+                    "customer_id": problem.customer_ids[customer].astype(str),
+                    "week": (week + 1).astype(np.int64),
+                    "action": problem.action_ids[action].astype(str),
+                    "item": pd.Series([None] * len(customer), dtype="string"),
+                    "value": problem.value[customer, action, week],
+                    "cost": problem.cost[customer, action, week],
+                    "revenue": problem.revenue[customer, action, week],
+                }
+            )
+        ]
+        block = problem.recommendations
+        if self.recommended is not None and block is not None:
+            u, k, t = np.nonzero(self.recommended.shown)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "customer_id": problem.customer_ids[u].astype(str),
+                        "week": (t + 1).astype(np.int64),
+                        "action": "recommend",
+                        "item": pd.Series(
+                            block.item_ids[block.candidates[u, k]].astype(str), dtype="string"
+                        ),
+                        "value": block.value[u, k, t],
+                        "cost": 0.0,
+                        "revenue": 0.0,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
 
     def save(self, folder: Path | str, problem: DecisionProblem) -> Path:
         """Write solution.json and allocation.parquet (and problem.npz) into `folder`."""

@@ -15,10 +15,11 @@ from optimization.backends.highs import HighsBackend
 from optimization.backends.lagrangian import LagrangianBackend
 from optimization.infeasibility import explain_infeasibility, single_row_conflicts
 from optimization.problem import DecisionProblem
+from optimization.recommendations import solve_recommendations
 from optimization.reporting import finish
 from optimization.rows import coupling_rows
 from optimization.settings import SolveSettings
-from optimization.solution import Solution, Timings
+from optimization.solution import Solution, SolveStatus, Timings
 
 
 def _ortools() -> Backend:
@@ -97,4 +98,23 @@ def solve(
     if solution.explanation is None and not solution.has_plan and settings.time_limit_s > 0:
         explanation = explain_infeasibility(problem, rows, settings)
         solution = replace(solution, explanation=explanation)
+    if problem.recommendations is not None and solution.has_plan:
+        shown = solve_recommendations(
+            problem.recommendations,
+            settings,
+            allow_exact=Capability.EXACT in chosen.capabilities
+            or problem.shape[0] <= settings.auto_exact_max_variables,
+        )
+        notes.append(
+            f"recommendations: {'exact LP' if shown.exact else 'proposal rounds'}, "
+            f"value {shown.value:,.4f}, bound {shown.bound:,.4f}"
+        )
+        solution = replace(
+            solution,
+            objective=solution.objective + shown.value,
+            bound=solution.bound + shown.bound,
+            recommended=shown,
+        )
+        if solution.status is SolveStatus.OPTIMAL and solution.gap > settings.relative_gap:
+            solution = replace(solution, status=SolveStatus.FEASIBLE)
     return replace(solution, notes=tuple(notes) + solution.notes)

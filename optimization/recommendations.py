@@ -1,0 +1,176 @@
+"""The recommendation block (DESIGN §4): which candidate items each customer sees each week.
+
+y[u, m, t] in {0, 1} shows customer u their m-th candidate item in week t, worth w[u, m, t];
+at most `slots` items per customer-week and at most capacity[i, t] customers per item and week.
+Nothing couples it to the promotion choice x, so it is solved on its own, week by week: each
+week is a bipartite b-matching (customers with `slots` places, items with their capacity),
+whose LP relaxation is integral (a totally unimodular matrix). Up to `EXACT_MAX_CANDIDATES`
+candidates a week the LP is solved by HiGHS (exact, with an integral optimum); above that a
+vectorised proposal round (each customer proposes its best remaining candidates, each item
+accepts the best proposals it has room for) gives a plan, and the bound is the better of the
+customer-side and item-side relaxations, so the gap is stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sparse
+
+from optimization.highs_model import solve_with_highs
+from optimization.settings import SolveSettings
+
+EXACT_MAX_CANDIDATES = 2_000_000
+
+
+@dataclass(frozen=True)
+class RecommendationBlock:
+    item_ids: np.ndarray  # [I]
+    candidates: np.ndarray  # [N, M] indices into item_ids (-1: no candidate)
+    value: np.ndarray  # [N, M, H] value of showing the candidate in week t
+    slots: int  # items per customer-week
+    item_capacity: np.ndarray  # [I, H], +inf where uncapped
+
+    def __post_init__(self) -> None:
+        n, m = self.candidates.shape
+        items = len(self.item_ids)
+        if self.value.ndim != 3 or self.value.shape[:2] != (n, m):
+            raise ValueError(
+                f"RecommendationBlock.value must be shaped [N, M, H] = "
+                f"[{n}, {m}, H]; got {self.value.shape}"
+            )
+        if not np.isfinite(self.value).all():
+            raise ValueError("RecommendationBlock.value holds NaN or infinite values")
+        if ((self.candidates < -1) | (self.candidates >= items)).any():
+            raise ValueError(
+                f"RecommendationBlock.candidates must index item_ids (0..{items - 1}) or be -1"
+            )
+        if self.slots < 0:
+            raise ValueError(f"RecommendationBlock.slots must be >= 0; got {self.slots}")
+        if (
+            self.item_capacity.shape != (items, self.value.shape[2])
+            or (self.item_capacity < 0).any()
+        ):
+            raise ValueError(
+                f"RecommendationBlock.item_capacity must be >= 0 and shaped "
+                f"[I, H] = [{items}, {self.value.shape[2]}]"
+            )
+
+
+@dataclass(frozen=True)
+class RecommendationPlan:
+    shown: np.ndarray  # [N, M, H] bool
+    value: float
+    bound: float
+    exact: bool
+
+    def items(self, block: RecommendationBlock) -> np.ndarray:
+        """[N, H, slots] item indices shown (-1 where a slot is empty), best candidates first."""
+        n, _, h = self.shown.shape
+        out = np.full((n, h, max(block.slots, 1)), -1, dtype=np.int64)
+        for t in range(h):
+            rank = np.cumsum(self.shown[:, :, t], axis=1) - 1  # [N, M]
+            u, k = np.nonzero(self.shown[:, :, t])
+            out[u, t, rank[u, k]] = block.candidates[u, k]
+        return out[:, :, : block.slots]
+
+
+def _useful(block: RecommendationBlock) -> np.ndarray:
+    return (block.candidates[:, :, None] >= 0) & (block.value > 0)  # [N, M, H]
+
+
+def _week_lp(block: RecommendationBlock, t: int, settings: SolveSettings) -> np.ndarray:
+    useful = _useful(block)[:, :, t]
+    u, k = np.nonzero(useful)
+    shown = np.zeros(block.candidates.shape, bool)
+    if len(u) == 0 or block.slots == 0:
+        return shown
+    item = block.candidates[u, k]
+    columns = np.arange(len(u))
+    n = block.candidates.shape[0]
+    capped = np.isfinite(block.item_capacity[:, t])
+    item_row = np.cumsum(capped) - 1 + n  # row of each capped item
+    rows = [u, item_row[item][capped[item]]]
+    cols = [columns, columns[capped[item]]]
+    matrix = sparse.csc_matrix(
+        (np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n + int(capped.sum()), len(u)),
+    )
+    upper = np.concatenate([np.full(n, float(block.slots)), block.item_capacity[capped, t]])
+    outcome = solve_with_highs(
+        block.value[u, k, t],
+        np.zeros(len(u)),
+        np.ones(len(u)),
+        matrix,
+        np.full(len(upper), -np.inf),
+        upper,
+        settings,
+        integer=False,
+    )
+    if outcome.x is None:
+        raise RuntimeError(
+            f"HiGHS found no recommendation plan for week {t}: {outcome.model_status}"
+        )
+    chosen = outcome.x > 0.5  # the LP optimum of a b-matching is integral
+    shown[u[chosen], k[chosen]] = True
+    return shown
+
+
+def _week_proposals(block: RecommendationBlock, t: int) -> np.ndarray:
+    n, m = block.candidates.shape
+    value = np.where(_useful(block)[:, :, t], block.value[:, :, t], -np.inf)  # [N, M]
+    shown = np.zeros((n, m), bool)
+    remaining = block.item_capacity[:, t].copy()
+    slots_left = np.full(n, block.slots)
+    order = np.argsort(-value, axis=1, kind="stable")  # each customer's candidates, best first
+    for position in range(m):
+        k = order[:, position]
+        u = np.flatnonzero((slots_left > 0) & np.isfinite(value[np.arange(n), k]))
+        if len(u) == 0:
+            break
+        k = k[u]
+        item = block.candidates[u, k]
+        proposal_value = value[u, k]
+        # Each item takes the best proposals it has room for.
+        by_item = np.lexsort((-proposal_value, item))
+        sorted_item = item[by_item]
+        first = np.searchsorted(sorted_item, sorted_item, side="left")
+        place = np.arange(len(by_item)) - first  # 0-based rank within the item
+        accepted = place < remaining[sorted_item]
+        winners = by_item[accepted]
+        shown[u[winners], k[winners]] = True
+        slots_left[u[winners]] -= 1
+        np.subtract.at(remaining, item[winners], 1)
+    return shown
+
+
+def _week_bound(block: RecommendationBlock, t: int) -> float:
+    """min(customer-side, item-side) relaxation of one week: each drops the other's limits."""
+    value = np.where(_useful(block)[:, :, t], block.value[:, :, t], 0.0)  # [N, M]
+    top = -np.sort(-value, axis=1)[:, : block.slots]
+    customer_side = float(top.sum())
+    item_side = 0.0
+    u, k = np.nonzero(value > 0)
+    item = block.candidates[u, k]
+    order = np.lexsort((-value[u, k], item))
+    sorted_item = item[order]
+    place = np.arange(len(order)) - np.searchsorted(sorted_item, sorted_item, side="left")
+    keep = place < block.item_capacity[sorted_item, t]
+    item_side = float(value[u, k][order][keep].sum())
+    return min(customer_side, item_side)
+
+
+def solve_recommendations(
+    block: RecommendationBlock, settings: SolveSettings, *, allow_exact: bool = True
+) -> RecommendationPlan:
+    n, m, h = block.value.shape
+    exact = allow_exact and n * m <= EXACT_MAX_CANDIDATES
+    shown = np.zeros((n, m, h), bool)
+    bound = 0.0
+    for t in range(h):
+        shown[:, :, t] = _week_lp(block, t, settings) if exact else _week_proposals(block, t)
+        if not exact:
+            bound += _week_bound(block, t)
+    value = float(np.where(shown, block.value, 0.0).sum())
+    return RecommendationPlan(shown, value, value if exact else max(bound, value), exact)

@@ -1,0 +1,94 @@
+"""The recommendation block: exact per-week b-matching, the large-scale proposal rounds, and
+its place in the Solution and the audit trail."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimization.instances import random_problem
+from optimization.recommendations import RecommendationBlock, solve_recommendations
+from optimization.settings import SolveSettings
+from optimization.solve import solve
+
+SETTINGS = SolveSettings(time_limit_s=30, relative_gap=1e-6, warm_start=False)
+
+
+def _block(n: int, m: int, h: int, items: int, slots: int, capacity: float, seed: int):
+    rng = np.random.default_rng(seed)
+    candidates = np.stack([rng.choice(items, m, replace=False) for _ in range(n)])
+    return RecommendationBlock(
+        item_ids=np.array([f"i{i}" for i in range(items)]),
+        candidates=candidates,
+        value=rng.gamma(1.0, 1.0, (n, m, h)) - 0.3,
+        slots=slots,
+        item_capacity=np.full((items, h), capacity),
+    )
+
+
+def _brute_force(block: RecommendationBlock, t: int) -> float:
+    n, m, _ = block.value.shape
+    best = 0.0
+    for picks in itertools.product([0, 1], repeat=n * m):
+        shown = np.array(picks, bool).reshape(n, m)
+        if (shown.sum(axis=1) > block.slots).any():
+            continue
+        counts = np.bincount(block.candidates[shown], minlength=len(block.item_ids))
+        if (counts > block.item_capacity[:, t]).any():
+            continue
+        best = max(best, float(block.value[shown, t].sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_week_matches_brute_force(seed: int) -> None:
+    block = _block(n=4, m=3, h=1, items=3, slots=2, capacity=2, seed=seed)
+    plan = solve_recommendations(block, SETTINGS)
+    assert plan.exact and plan.value == pytest.approx(_brute_force(block, 0))
+
+
+def test_proposals_respect_limits_and_the_bound() -> None:
+    block = _block(n=2000, m=3, h=3, items=15, slots=2, capacity=120, seed=4)
+    exact = solve_recommendations(block, SETTINGS)
+    greedy = solve_recommendations(block, SETTINGS, allow_exact=False)
+    for plan in (exact, greedy):
+        assert (plan.shown.sum(axis=1) <= block.slots).all()
+        for t in range(3):
+            counts = np.bincount(block.candidates[plan.shown[:, :, t]], minlength=15)
+            assert (counts <= block.item_capacity[:, t]).all()
+        assert not (plan.shown & (block.value <= 0)).any()
+    assert greedy.value <= exact.value + 1e-9 <= greedy.bound + 1e-6
+    assert greedy.value >= 0.8 * exact.value
+
+
+def test_solution_carries_recommendations_into_the_audit_trail(tmp_path: Path) -> None:
+    problem = random_problem(50, weeks=3, seed=2)
+    block = _block(n=50, m=3, h=3, items=6, slots=1, capacity=10, seed=3)
+    problem = dataclasses.replace(problem, recommendations=block)
+    without = solve(dataclasses.replace(problem, recommendations=None), "highs", SETTINGS)
+    solution = solve(problem, "highs", SETTINGS)
+    assert solution.recommended is not None
+    assert solution.objective == pytest.approx(without.objective + solution.recommended.value)
+    items = solution.recommended.items(block)
+    assert items.shape == (50, 3, 1)
+    solution.save(tmp_path, problem)
+    allocation = pd.read_parquet(tmp_path / "allocation.parquet")
+    shown = allocation[allocation["action"] == "recommend"]
+    assert len(shown) == int(solution.recommended.shown.sum())
+    assert shown["item"].notna().all()
+    arrays = np.load(tmp_path / "problem.npz")
+    base = arrays["value"][:, 0, :].sum()
+    promotions = allocation[allocation["action"] != "recommend"]
+    index = {c: i for i, c in enumerate(arrays["customer_ids"])}
+    u = promotions["customer_id"].map(index).to_numpy()
+    t = promotions["week"].to_numpy() - 1
+    recomputed = (
+        promotions["value"].sum() - arrays["value"][u, 0, t].sum() + base + shown["value"].sum()
+    )
+    assert recomputed == pytest.approx(solution.objective)
+    assert "reco_value" in arrays.files
