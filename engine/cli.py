@@ -29,7 +29,7 @@ forecast_app = typer.Typer(help="Fit, backtest and run the forecasters.", no_arg
 app.add_typer(data_app, name="data")
 app.add_typer(forecast_app, name="forecast")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the input tables.")]
@@ -274,3 +274,144 @@ def forecast_fit(
     )
     written = forecast.save(out_dir)
     out.print(f"forecast written to {written}")
+
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are written.")]
+
+
+def _run(
+    scenario: Path, data: Path | None, runs_dir: Path, as_of: str | None, device: str, force: bool
+) -> None:
+    from engine.pipeline import run_pipeline
+    from engine.scenario import ScenarioError
+    from engine.valuation import ValuationError
+
+    try:
+        with out.status("starting") as status:
+            result = run_pipeline(
+                scenario,
+                data_dir=data,
+                runs_dir=runs_dir,
+                as_of=as_of,
+                device=device,
+                force=force,
+                progress=status.update,
+            )
+    except InputValidationError as error:
+        raise _fail_on_input(error) from None
+    except (ScenarioError, ValuationError, FileExistsError) as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=2) from None
+    solution = json.loads((result.folder / "solution.json").read_text())
+    if result.reused:
+        out.print(f"run {result.run_id} already finished with these inputs: not recomputed")
+    out.print(
+        f"{solution['status']}: CLV gain {solution['objective'] or float('nan'):,.2f}, "
+        f"bound {solution['bound']:,.2f}, backend {solution['backend']}"
+    )
+    if solution.get("explanation"):
+        out.print(f"infeasible: {solution['explanation']}")
+    print(result.folder)
+
+
+@app.command()
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Input folder (overrides the scenario's).")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_of: AsOf = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished run.")] = False,
+) -> None:
+    """Plan one scenario into a run folder (the folder's path is the last line printed)."""
+    _run(scenario, data, runs_dir, as_of, device, force)
+
+
+@app.command()
+def weekly(
+    scenario: Annotated[Path, typer.Option("--scenario", help="Scenario YAML file.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The week to plan (its Monday).")],
+    data: Annotated[Path | None, typer.Option("--data")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished week.")] = False,
+) -> None:
+    """The weekly batch: ingest, validate, fit, forecast, value, solve, export. Idempotent and
+    resumable; a finished week is returned, not redone, unless --force."""
+    _run(scenario, data, runs_dir, as_of, device, force)
+
+
+@app.command()
+def runs(runs_dir: RunsDir = Path("runs")) -> None:
+    """List the run registry."""
+    from engine.registry import RunRegistry
+
+    table = RunRegistry(runs_dir).table()
+    view = Table(title=f"runs in {runs_dir}")
+    for column in ("run_id", "week", "scenario", "status", "objective", "gap", "contacts", "spend"):
+        view.add_column(column)
+    for row in table.to_dict("records"):
+        view.add_row(
+            row["run_id"],
+            str(row["week"]),
+            row["scenario"],
+            row["status"],
+            f"{row['objective']:,.2f}",
+            f"{row['gap']:.2e}",
+            f"{row['contacts']:,}",
+            f"{row['spend']:,.2f}",
+        )
+    out.print(view)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    formats: Annotated[str, typer.Option("--format", help="Comma list of html,xlsx,pdf.")] = (
+        "html,xlsx,pdf"
+    ),
+) -> None:
+    """(Re)write the solver report of a run from its files."""
+    from engine.report import write_reports
+
+    try:
+        written = write_reports(run, tuple(f.strip() for f in formats.split(",")))
+    except (ValueError, FileNotFoundError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(code=2) from None
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument()], run_b: Annotated[Path, typer.Argument()]
+) -> None:
+    """Two runs side by side: status, CLV, bound, gap, spend, revenue, contacts."""
+    view = Table(title="comparison")
+    view.add_column("figure")
+    runs_data = []
+    for folder in (run_a, run_b):
+        view.add_column(folder.name)
+        solution = json.loads((folder / "solution.json").read_text())
+        kpis = json.loads((folder / "kpis.json").read_text())
+        runs_data.append(
+            {
+                "status": solution["status"],
+                "CLV gain": solution["objective"],
+                "bound": solution["bound"],
+                "gap": solution["gap"],
+                "spend": sum(kpis.get("spend_by_week", [])),
+                "revenue": sum(kpis.get("revenue_by_week", [])),
+                "contacts": sum(kpis.get("contacts_by_action", {}).values()),
+                "backend": solution["backend"],
+            }
+        )
+    for key in runs_data[0]:
+        view.add_row(
+            key,
+            *[f"{r[key]:,.4f}" if isinstance(r[key], float) else str(r[key]) for r in runs_data],
+        )
+    out.print(view)

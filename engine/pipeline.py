@@ -1,0 +1,240 @@
+"""The weekly allocation batch: ingest, forecast, value, solve, export, register.
+
+Idempotent: the run id is the scenario, the week and a fingerprint of the inputs and the
+scenario, so the same week with the same inputs returns the finished run without recomputing.
+Resumable: stages write into a staging folder and mark themselves done; a rerun after a kill
+skips finished stages. Nothing looks finished until the staging folder is renamed into place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from engine import run_folder
+from engine.kpis import plan_kpis
+from engine.registry import RunRecord, RunRegistry
+from engine.report import write_reports
+from engine.scenario import Scenario, load_scenario
+from engine.store import Store
+from engine.validation import load_inputs
+from engine.valuation import value_problem
+from forecasting.baseline import BaselineForecaster, horizon_start
+from forecasting.forecast_set import ForecastSet
+from optimization.frontier import frontier
+from optimization.problem import DecisionProblem
+from optimization.settings import SolveSettings
+from optimization.solve import solve
+
+PIPELINE_VERSION = "1"
+STAGES = ("ingest", "forecast", "value", "solve", "frontier", "report")
+#: Test hook: name a stage here and the pipeline stops right after finishing it, as if killed.
+FAULT_INJECTION_ENV = "LTV_FAIL_AFTER_STAGE"
+
+log = logging.getLogger("ltv.pipeline")
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the fault-injection hook (tests only)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    folder: Path
+    reused: bool
+
+
+def _fingerprint(scenario_text: str, fingerprints: dict[str, str], week: pd.Timestamp) -> str:
+    digest = hashlib.sha256()
+    digest.update(PIPELINE_VERSION.encode())
+    digest.update(scenario_text.encode())
+    digest.update(f"{week:%Y-%m-%d}".encode())
+    for name in sorted(fingerprints):
+        digest.update(f"{name}:{fingerprints[name]}".encode())
+    return digest.hexdigest()
+
+
+def run_pipeline(
+    scenario_path: Path,
+    *,
+    data_dir: Path | None,
+    runs_dir: Path,
+    as_of: str | None = None,
+    device: str = "auto",
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run (or return) the plan for the scenario's week; see the module docstring."""
+    progress = progress or (lambda _: None)
+    scenario = load_scenario(scenario_path)
+    scenario_text = Path(scenario_path).read_text()
+    data_dir = Path(data_dir) if data_dir is not None else Path(scenario.data.get("folder", "data"))
+    action_ids = [a.id for a in scenario.actions]
+    as_of_value = as_of or (str(scenario.as_of) if scenario.as_of else None)
+    tables = load_inputs(data_dir, as_of=as_of_value, action_ids=action_ids)
+    week = (
+        horizon_start(pd.Timestamp(as_of_value))
+        if as_of_value
+        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
+    )
+    fingerprint = _fingerprint(scenario_text, tables.fingerprints, week)
+    run_id = f"{scenario.name}-{week:%Y-%m-%d}-{fingerprint[:10]}"
+    registry = RunRegistry(runs_dir)
+    finished = run_folder.finished_folder(runs_dir, run_id)
+    if finished.exists() and not force and registry.find(run_id) is not None:
+        return RunResult(run_id, finished, reused=True)
+    staging = run_folder.begin(runs_dir, run_id)
+    handler = logging.FileHandler(staging / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return _stages(
+            scenario,
+            scenario_text,
+            tables,
+            week,
+            fingerprint,
+            run_id,
+            staging,
+            runs_dir,
+            registry,
+            device,
+            force,
+            progress,
+        )
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _done(staging: Path, stage: str) -> None:
+    run_folder.mark_stage(staging, stage)
+    log.info("stage %s done", stage)
+    if os.environ.get(FAULT_INJECTION_ENV) == stage:
+        raise InjectedFault(f"stopped after stage {stage} ({FAULT_INJECTION_ENV})")
+
+
+def _stages(
+    scenario: Scenario,
+    scenario_text: str,
+    tables,
+    week: pd.Timestamp,
+    fingerprint: str,
+    run_id: str,
+    staging: Path,
+    runs_dir: Path,
+    registry: RunRegistry,
+    device: str,
+    force: bool,
+    progress: Callable[[str], None],
+) -> RunResult:
+    (staging / "scenario.yaml").write_text(scenario_text)
+    store_path = staging / "inputs.duckdb"
+    if not run_folder.stage_done(staging, "ingest"):
+        progress("ingest: validating and loading the input tables")
+        Store.create(tables, store_path).close()
+        _done(staging, "ingest")
+    forecast_dir = staging / "forecast"
+    if not run_folder.stage_done(staging, "forecast"):
+        progress("forecast: fitting BG/NBD, Gamma-Gamma and the effect learner")
+        with Store.open(store_path) as store:
+            forecaster = BaselineForecaster(
+                horizon_weeks=scenario.horizon_weeks,
+                actions=scenario.catalogue(),
+                gross_margin=scenario.gross_margin,
+                annual_discount_rate=scenario.annual_discount_rate,
+                device=device,
+            )
+            forecaster.fit(store, week).forecast().save(forecast_dir)
+        _done(staging, "forecast")
+    forecast = ForecastSet.load(forecast_dir)
+    if not run_folder.stage_done(staging, "value"):
+        progress("value: forecasts to decision coefficients")
+        problem = value_problem(
+            forecast, scenario, customers=tables.customers, catalog=tables.catalog
+        )
+        problem.save(staging)
+        _done(staging, "value")
+    problem = DecisionProblem.load(staging)
+    settings = SolveSettings(
+        time_limit_s=scenario.solver.time_limit_s, relative_gap=scenario.solver.mip_gap
+    )
+    if not run_folder.stage_done(staging, "solve"):
+        progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
+        solution = solve(problem, scenario.solver.backend, settings)
+        solution.save(staging, problem)
+        kpis = (
+            plan_kpis(
+                problem,
+                solution,
+                forecast.purchase_prob[:, _indices(forecast, scenario), : scenario.horizon_weeks],
+            )
+            if solution.has_plan
+            else {}
+        )
+        (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
+        if solution.has_plan:
+            solution.allocation(problem).to_csv(staging / "allocation.csv", index=False)
+        _done(staging, "solve")
+    if scenario.sweep and not run_folder.stage_done(staging, "frontier"):
+        progress("frontier: re-solving over the sweep")
+        ((parameter, levels),) = scenario.sweep.items()
+        curve = frontier(
+            problem, parameter, levels, backend=scenario.solver.backend, settings=settings
+        )
+        pd.DataFrame([{**p.__dict__, "status": p.status.value} for p in curve.points]).to_csv(
+            staging / "frontier.csv", index=False
+        )
+        _done(staging, "frontier")
+    shutil.copy(forecast_dir / "forecast.json", staging / "forecast.json")
+    solution_json = json.loads((staging / "solution.json").read_text())
+    if not run_folder.stage_done(staging, "report"):
+        progress("report: HTML, XLSX, PDF")
+        if solution_json["objective"] is not None:
+            write_reports(staging)
+        _done(staging, "report")
+    folder = run_folder.commit(runs_dir, run_id, replace=force)
+    kpis = json.loads((folder / "kpis.json").read_text())
+    registry.record(
+        RunRecord(
+            run_id=run_id,
+            created=dt.datetime.now(),
+            scenario=scenario.name,
+            week=week.date(),
+            inputs_fingerprint=fingerprint,
+            status=solution_json["status"],
+            backend=solution_json["backend"],
+            objective=float(solution_json["objective"] or np.nan),
+            bound=float(solution_json["bound"]),
+            gap=float(solution_json["gap"] or np.nan),
+            customers=int(problem.shape[0]),
+            contacts=int(sum(kpis.get("contacts_by_action", {}).values())),
+            spend=float(sum(kpis.get("spend_by_week", []))),
+            revenue=float(sum(kpis.get("revenue_by_week", []))),
+            folder=str(folder),
+        )
+    )
+    return RunResult(run_id, folder, reused=False)
+
+
+def _indices(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:
+    position = {str(a): i for i, a in enumerate(forecast.action_ids)}
+    return np.array([position[a.id] for a in scenario.actions])
+
+
+def resolved_scenario(folder: Path) -> dict[str, object]:
+    return yaml.safe_load((folder / "scenario.yaml").read_text())

@@ -1,0 +1,242 @@
+"""The solver report (HTML, XLSX, PDF), rebuilt from a run folder's files alone.
+
+Written for a reader who never saw the code: what was asked (scenario), what the data and the
+forecast were, whether the plan is provably good (status, bound, gap), what each constraint
+costs in words, where the money goes by week and action, and the chance of meeting each floor.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import yaml
+from markupsafe import Markup
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+FORMATS = ("html", "xlsx", "pdf")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    run_id: str
+    scenario: dict[str, Any]
+    solution: dict[str, Any]
+    kpis: dict[str, Any]
+    forecast: dict[str, Any]
+    allocation: pd.DataFrame
+    frontier: pd.DataFrame | None
+
+    @classmethod
+    def read(cls, folder: Path) -> ReportData:
+        frontier_path = folder / "frontier.csv"
+        forecast_path = folder / "forecast.json"
+        return cls(
+            run_id=folder.name,
+            scenario=yaml.safe_load((folder / "scenario.yaml").read_text()),
+            solution=json.loads((folder / "solution.json").read_text()),
+            kpis=json.loads((folder / "kpis.json").read_text()),
+            forecast=json.loads(forecast_path.read_text()) if forecast_path.exists() else {},
+            allocation=pd.read_parquet(folder / "allocation.parquet"),
+            frontier=pd.read_csv(frontier_path) if frontier_path.exists() else None,
+        )
+
+    def constraint_table(self) -> pd.DataFrame:
+        rows = pd.DataFrame(self.solution["constraints"])
+        if rows.empty:
+            return rows
+        rows["meaning"] = [_explain(r) for r in rows.to_dict("records")]
+        return rows[["name", "sense", "activity", "rhs", "slack", "shadow_price", "meaning"]]
+
+    def by_week_and_action(self) -> pd.DataFrame:
+        promotions = self.allocation[self.allocation["action"] != "recommend"]
+        table = promotions.pivot_table(
+            index="week", columns="action", values="customer_id", aggfunc="count", fill_value=0
+        )
+        weeks = len(self.kpis["spend_by_week"])
+        return table.reindex(range(1, weeks + 1), fill_value=0)
+
+    def weekly(self) -> pd.DataFrame:
+        k = self.kpis
+        return pd.DataFrame(
+            {
+                "week": range(1, len(k["spend_by_week"]) + 1),
+                "spend": k["spend_by_week"],
+                "expected_revenue": k["revenue_by_week"],
+                "revenue_without_promotions": k["baseline_revenue_by_week"],
+                "p_meet_floor": k["floor_probability_by_week"],
+            }
+        )
+
+
+def _explain(row: dict[str, Any]) -> str:
+    price = row["shadow_price"]
+    binding = abs(price) > 1e-9 or abs(row["slack"]) <= 1e-3 * max(1.0, abs(row["rhs"]))
+    if row["name"].startswith("budget"):
+        if not binding:
+            return f"not binding: {row['slack']:,.2f} of this budget is left unspent"
+        return f"one more euro of this budget is worth {price:,.2f} euros of CLV"
+    if row["name"].startswith("revenue_floor"):
+        if not binding:
+            return f"not binding: expected revenue is {row['slack']:,.0f} above the floor"
+        return f"raising this floor by one euro of revenue costs {-price:,.3f} euros of CLV"
+    if row["name"].startswith("capacity"):
+        return (
+            f"one more unit of capacity is worth {price:,.2f} of CLV"
+            if binding
+            else f"not binding: {row['slack']:,.0f} units unused"
+        )
+    return (
+        f"each further required contact costs {-price:,.2f} of CLV"
+        if binding
+        else f"met with {row['slack']:,.0f} contacts to spare"
+    )
+
+
+def _figures(data: ReportData) -> list[tuple[str, Figure]]:
+    figures = []
+    weekly = data.weekly()
+    fig = Figure(figsize=(8, 3.6))
+    axis = fig.subplots()
+    axis.bar(weekly["week"], weekly["spend"], color="#4c72b0")
+    budget = data.scenario.get("constraints", {}).get("weekly_budget")
+    if budget is not None:
+        axis.plot(
+            weekly["week"],
+            pd.Series(budget if isinstance(budget, list) else [budget] * len(weekly)),
+            "k--",
+            label="budget",
+        )
+        axis.legend()
+    axis.set(title="Planned spend by week", xlabel="week", ylabel="euros")
+    figures.append(("spend", fig))
+
+    fig = Figure(figsize=(8, 3.6))
+    axis = fig.subplots()
+    axis.plot(weekly["week"], weekly["expected_revenue"], "o-", label="plan")
+    axis.plot(weekly["week"], weekly["revenue_without_promotions"], "s--", label="no promotions")
+    floors = [r for r in data.solution["constraints"] if r["name"].startswith("revenue_floor")]
+    if floors:
+        axis.plot([r["week"] for r in floors], [r["rhs"] for r in floors], "k:", label="floor")
+    axis.set(title="Expected short-term revenue by week", xlabel="week", ylabel="euros")
+    axis.legend()
+    figures.append(("revenue", fig))
+
+    table = data.by_week_and_action()
+    if not table.empty:
+        fig = Figure(figsize=(8, 3.6))
+        axis = fig.subplots()
+        table.plot(kind="bar", stacked=True, ax=axis, width=0.8)
+        axis.set(title="Contacts by week and action", xlabel="week", ylabel="customers")
+        figures.append(("contacts", fig))
+    if data.frontier is not None and len(data.frontier):
+        fig = Figure(figsize=(9, 3.6))
+        axes = fig.subplots(1, 2)
+        frontier = data.frontier
+        axes[0].plot(frontier["short_term_revenue"], frontier["clv"], "o-")
+        axes[0].set(
+            title="CLV against short-term revenue", xlabel="horizon revenue", ylabel="CLV gain"
+        )
+        axes[1].plot(frontier["level"], frontier["clv"], "o-")
+        axes[1].set(
+            title=f"CLV against {frontier['parameter'].iloc[0]}", xlabel="level", ylabel="CLV gain"
+        )
+        fig.tight_layout()
+        figures.append(("frontier", fig))
+    for _, figure in figures:
+        figure.tight_layout()
+    return figures
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+)
+
+
+def write_html(data: ReportData, path: Path) -> Path:
+    images = []
+    for name, figure in _figures(data):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        images.append((name, base64.b64encode(buffer.getvalue()).decode("ascii")))
+    backtest = data.forecast.get("backtest") or {}
+    html = _TEMPLATES.get_template("report.html.j2").render(
+        d=data,
+        images=images,
+        # pandas writes these tables (escaping their cells itself); the template must not
+        # escape them a second time.
+        constraints=Markup(
+            data.constraint_table().to_html(index=False, float_format="{:,.3f}".format)
+        ),
+        weekly=Markup(data.weekly().to_html(index=False, float_format="{:,.2f}".format)),
+        by_action=Markup(data.by_week_and_action().to_html()),
+        backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
+    )
+    path.write_text(html)
+    return path
+
+
+def write_xlsx(data: ReportData, path: Path) -> Path:
+    summary = pd.Series(
+        {
+            k: v
+            for k, v in data.solution.items()
+            if k not in ("constraints", "notes", "recommendations")
+        }
+    )
+    with pd.ExcelWriter(path, engine="xlsxwriter") as writer:
+        summary.to_frame("value").to_excel(writer, sheet_name="summary")
+        data.constraint_table().to_excel(writer, sheet_name="constraints", index=False)
+        data.weekly().to_excel(writer, sheet_name="weekly", index=False)
+        data.by_week_and_action().to_excel(writer, sheet_name="contacts_by_action")
+        data.allocation.to_excel(writer, sheet_name="allocation", index=False)
+        if data.frontier is not None:
+            data.frontier.to_excel(writer, sheet_name="frontier", index=False)
+    return path
+
+
+def write_pdf(data: ReportData, path: Path) -> Path:
+    with PdfPages(path) as pdf:
+        page = Figure(figsize=(8.27, 11.69))
+        s = data.solution
+        lines = [
+            f"Promotion plan: {data.scenario.get('name')}",
+            "",
+            str(data.scenario.get("description", "")),
+            "",
+            f"Status: {s['status']}    solver: {s['backend']}",
+            f"CLV gain of the plan: {s['objective'] or 0:,.2f}",
+            f"Proven bound: {s['bound']:,.2f}    gap: {(s['gap'] or 0):.4%}",
+            f"Customers: {data.kpis['customers']:,}   contacted: "
+            f"{data.kpis['customers_contacted']:,}",
+            "",
+            "Constraints:",
+        ]
+        for row in data.constraint_table().to_dict("records")[:24]:
+            lines.append(
+                f"  {row['name']}: {row['activity']:,.1f} {row['sense']} "
+                f"{row['rhs']:,.1f}; {row['meaning']}"
+            )
+        page.text(0.06, 0.96, "\n".join(lines), va="top", family="monospace", fontsize=7.5)
+        pdf.savefig(page)
+        for _, figure in _figures(data):
+            pdf.savefig(figure)
+        return path
+
+
+WRITERS = {"html": write_html, "xlsx": write_xlsx, "pdf": write_pdf}
+
+
+def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise ValueError(f"The 'format' option must name some of {FORMATS}. Got {unknown}.")
+    data = ReportData.read(folder)
+    return [WRITERS[f](data, folder / f"report.{f}") for f in formats]

@@ -1,0 +1,50 @@
+"""Run folders (DESIGN §7), written atomically: files go into a hidden staging folder that is
+renamed into place only when complete, so a killed run never leaves a folder that looks
+finished. A `.stages/` folder inside the staging area lets a rerun skip finished stages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def staging_folder(runs_dir: Path, run_id: str) -> Path:
+    return runs_dir / f".{run_id}.partial"
+
+
+def finished_folder(runs_dir: Path, run_id: str) -> Path:
+    return runs_dir / run_id
+
+
+def begin(runs_dir: Path, run_id: str) -> Path:
+    """The staging folder for `run_id` (kept from an interrupted attempt, so stages resume)."""
+    staging = staging_folder(runs_dir, run_id)
+    (staging / ".stages").mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def stage_done(staging: Path, stage: str) -> bool:
+    return (staging / ".stages" / stage).exists()
+
+
+def mark_stage(staging: Path, stage: str) -> None:
+    (staging / ".stages" / stage).touch()
+
+
+def commit(runs_dir: Path, run_id: str, *, replace: bool = False) -> Path:
+    """Rename the staging folder into place; with `replace`, an earlier finished run goes."""
+    staging = staging_folder(runs_dir, run_id)
+    target = finished_folder(runs_dir, run_id)
+    shutil.rmtree(staging / ".stages", ignore_errors=True)
+    if target.exists():
+        if not replace:
+            raise FileExistsError(f"{target} is a finished run; use --force to redo it")
+        retired = runs_dir / f".{run_id}.old"
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(target, retired)
+        os.replace(staging, target)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, target)
+    return target

@@ -1,0 +1,132 @@
+"""Planner-facing scenario files (DESIGN §6): YAML, validated by a strict pydantic model.
+
+An unknown key or a bad value is an error that names the file and the key's location, e.g.
+`scenarios/base.yaml: constraints.weekly_budget: Input should be greater than or equal to 0`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.actions import Action
+
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionSpec(_Strict):
+    id: str = Field(min_length=1)
+    fixed_cost: NonNegative = 0.0
+    discount_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    channel: str = "none"
+    #: Most uses over the horizon (channel or stock capacity); none: uncapped.
+    capacity: NonNegative | None = None
+
+    def to_action(self) -> Action:
+        return Action(self.id, self.fixed_cost, self.discount_rate, self.channel)
+
+
+class RelativeFloor(_Strict):
+    """A floor as a share of the forecast revenue of sending nothing in that week."""
+
+    share_of_baseline: Annotated[float, Field(gt=0, le=2)]
+
+
+class CoverageSpec(_Strict):
+    """At least `minimum_contacts` contacts to customers whose `column` equals `value`."""
+
+    name: str
+    column: str
+    value: str
+    minimum_contacts: NonNegative
+
+
+class Constraints(_Strict):
+    weekly_budget: NonNegative | list[NonNegative] | None = None
+    total_budget: NonNegative | None = None
+    weekly_revenue_floor: NonNegative | list[NonNegative] | RelativeFloor | None = None
+    contact_cap: Annotated[int, Field(ge=0)] = 3
+    coverage: list[CoverageSpec] = Field(default_factory=list)
+
+
+class SolverSpec(_Strict):
+    backend: Literal["auto", "highs", "lagrangian", "ortools", "pyomo"] = "auto"
+    time_limit_s: Annotated[float, Field(gt=0)] = 120.0
+    mip_gap: Annotated[float, Field(ge=0, lt=1)] = 1e-3
+
+
+class RecommendationSpec(_Strict):
+    slots: Annotated[int, Field(ge=0)] = 1
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    data: dict[str, str] = Field(default_factory=dict)
+    as_of: dt.date | None = None
+    horizon_weeks: Annotated[int, Field(ge=1, le=104)] = 12
+    annual_discount_rate: Annotated[float, Field(ge=0, lt=1)] = 0.10
+    gross_margin: Annotated[float, Field(ge=0, le=1)] = 0.35
+    actions: list[ActionSpec]
+    constraints: Constraints = Field(default_factory=Constraints)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+    recommendations: RecommendationSpec = Field(default_factory=RecommendationSpec)
+    sweep: dict[
+        Literal["weekly_budget", "weekly_revenue_floor", "total_budget"], list[NonNegative]
+    ] = Field(default_factory=dict)
+
+    @field_validator("actions")
+    @classmethod
+    def _none_first_and_unique(cls, actions: list[ActionSpec]) -> list[ActionSpec]:
+        ids = [a.id for a in actions]
+        if not ids or ids[0] != "none":
+            raise ValueError(f"the first action must be 'none'; got {ids[:1]}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"action ids must be unique; got {ids}")
+        return actions
+
+    @model_validator(mode="after")
+    def _weekly_lists_match_horizon(self) -> Scenario:
+        for key in ("weekly_budget", "weekly_revenue_floor"):
+            value = getattr(self.constraints, key)
+            if isinstance(value, list) and len(value) != self.horizon_weeks:
+                raise ValueError(
+                    f"constraints.{key} lists {len(value)} weeks; the horizon has "
+                    f"{self.horizon_weeks}"
+                )
+        return self
+
+    def catalogue(self) -> tuple[Action, ...]:
+        return tuple(a.to_action() for a in self.actions)
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the key."""
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as error:
+        lines = [f"{path}: {len(error.errors())} problem(s):"]
+        for item in error.errors():
+            location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+            lines.append(f"  {location}: {item['msg']}")
+        raise ScenarioError("\n".join(lines)) from None

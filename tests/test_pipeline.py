@@ -1,0 +1,211 @@
+"""The planner workflow end to end: scenario files, the weekly batch (idempotent, resumable),
+the run folder's audit trail, the report, the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, run_pipeline
+from engine.registry import RunRegistry
+from engine.scenario import ScenarioError, load_scenario
+from tests.conftest import SMALL_AS_OF
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = """
+name: small
+description: A small test scenario.
+horizon_weeks: 4
+actions:
+  - {id: none}
+  - {id: email, fixed_cost: 0.02, channel: email}
+  - {id: email_reco, fixed_cost: 0.03, channel: email}
+  - {id: free_shipping, fixed_cost: 0.05, discount_rate: 0.05}
+  - {id: coupon_10, fixed_cost: 0.05, discount_rate: 0.10}
+  - {id: coupon_20, fixed_cost: 0.05, discount_rate: 0.20, capacity: 200}
+constraints:
+  weekly_budget: 20
+  weekly_revenue_floor: {share_of_baseline: 0.97}
+  contact_cap: 2
+solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}
+"""
+
+
+@pytest.fixture()
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_are_valid(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.actions[0].id == "none"
+    assert path.read_text().startswith("#"), "each scenario opens with a comment for planners"
+
+
+def test_scenario_errors_name_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SCENARIO.replace("contact_cap: 2", "contact_cap: -1\n  colour: red"))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "constraints.contact_cap" in message and "constraints.colour" in message
+
+
+def _recompute(folder: Path) -> None:
+    """Objective and every constraint activity from problem.npz and allocation.parquet alone."""
+    arrays = np.load(folder / "problem.npz")
+    allocation = pd.read_parquet(folder / "allocation.parquet")
+    report = json.loads((folder / "solution.json").read_text())
+    promotions = allocation[allocation["action"] != "recommend"]
+    index = {c: i for i, c in enumerate(arrays["customer_ids"])}
+    actions = {a: i for i, a in enumerate(arrays["action_ids"])}
+    u = promotions["customer_id"].map(index).to_numpy()
+    a = promotions["action"].map(actions).to_numpy()
+    t = promotions["week"].to_numpy() - 1
+    value, cost, revenue = arrays["value"], arrays["cost"], arrays["revenue"]
+    objective = (
+        value[:, 0, :].sum()
+        + (value[u, a, t] - value[u, 0, t]).sum()
+        + allocation.loc[allocation["action"] == "recommend", "value"].sum()
+    )
+    assert objective == pytest.approx(report["objective"], rel=1e-9)
+    h = value.shape[2]
+    spend = cost[:, 0, :].sum(axis=0) + np.bincount(t, cost[u, a, t] - cost[u, 0, t], minlength=h)
+    income = revenue[:, 0, :].sum(axis=0) + np.bincount(
+        t, revenue[u, a, t] - revenue[u, 0, t], minlength=h
+    )
+    rows = {r["name"]: r for r in report["constraints"]}
+    labels = arrays["week_labels"]
+    for week in range(h):
+        assert rows[f"budget[{labels[week]}]"]["activity"] == pytest.approx(spend[week])
+        assert rows[f"revenue_floor[{labels[week]}]"]["activity"] == pytest.approx(income[week])
+        assert spend[week] <= arrays["weekly_budget"][week] + 1e-6
+        assert income[week] >= arrays["weekly_revenue_floor"][week] - 1e-6
+    assert rows["capacity[coupon_20]"]["activity"] == (promotions["action"] == "coupon_20").sum()
+
+
+def test_weekly_run_is_complete_idempotent_and_recomputable(
+    small_market_dir: Path, scenario_file: Path, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    first = run_pipeline(
+        scenario_file,
+        data_dir=small_market_dir,
+        runs_dir=runs,
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    for name in (
+        "problem.npz",
+        "solution.json",
+        "allocation.parquet",
+        "allocation.csv",
+        "kpis.json",
+        "report.html",
+        "report.xlsx",
+        "report.pdf",
+        "run.log",
+        "scenario.yaml",
+    ):
+        assert (first.folder / name).is_file(), name
+    _recompute(first.folder)
+    again = run_pipeline(
+        scenario_file,
+        data_dir=small_market_dir,
+        runs_dir=runs,
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    assert again.reused and again.run_id == first.run_id
+    assert len(RunRegistry(runs).table()) == 1
+    html = (first.folder / "report.html").read_text()
+    assert "one more euro of this budget is worth" in html or "not binding" in html
+
+
+def test_killed_run_resumes_to_the_same_result(
+    small_market_dir: Path, scenario_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    as_of = f"{SMALL_AS_OF:%Y-%m-%d}"
+    reference = run_pipeline(
+        scenario_file,
+        data_dir=small_market_dir,
+        runs_dir=tmp_path / "clean",
+        as_of=as_of,
+        device="cpu",
+    )
+    runs = tmp_path / "runs"
+    monkeypatch.setenv(FAULT_INJECTION_ENV, "value")
+    with pytest.raises(InjectedFault):
+        run_pipeline(
+            scenario_file, data_dir=small_market_dir, runs_dir=runs, as_of=as_of, device="cpu"
+        )
+    assert not any(p.name == reference.run_id for p in runs.iterdir())  # nothing looks done
+    assert RunRegistry(runs).table().empty
+    monkeypatch.delenv(FAULT_INJECTION_ENV)
+    resumed = run_pipeline(
+        scenario_file, data_dir=small_market_dir, runs_dir=runs, as_of=as_of, device="cpu"
+    )
+    assert resumed.run_id == reference.run_id and not resumed.reused
+    log = (resumed.folder / "run.log").read_text()
+    assert log.count("stage forecast done") == 1  # not redone after the kill
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(resumed.folder / "allocation.parquet"),
+        pd.read_parquet(reference.folder / "allocation.parquet"),
+    )
+
+
+def test_cli_plan_runs_report_compare(
+    small_market_dir: Path, scenario_file: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    runs = tmp_path / "runs"
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(scenario_file),
+            "--data",
+            str(small_market_dir),
+            "--runs-dir",
+            str(runs),
+            "--as-of",
+            f"{SMALL_AS_OF:%Y-%m-%d}",
+            "--device",
+            "cpu",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    folder = Path(result.output.strip().splitlines()[-1])
+    assert folder.is_dir() and folder.parent == runs
+    result = runner.invoke(app, ["runs", "--runs-dir", str(runs)])
+    assert result.exit_code == 0 and "small" in result.output and "optimal" in result.output
+    result = runner.invoke(app, ["report", str(folder), "--format", "html"])
+    assert result.exit_code == 0 and "report.html" in result.output
+    result = runner.invoke(app, ["compare", str(folder), str(folder)])
+    assert result.exit_code == 0 and "CLV gain" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "weekly",
+            "--scenario",
+            str(scenario_file),
+            "--as-of",
+            f"{SMALL_AS_OF:%Y-%m-%d}",
+            "--data",
+            str(small_market_dir),
+            "--runs-dir",
+            str(runs),
+        ],
+    )
+    assert result.exit_code == 0 and "not recomputed" in result.output
