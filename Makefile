@@ -19,15 +19,15 @@ $(STAMP): pyproject.toml
 
 # CDNOW ships inside the `lifetimes` wheel; we read the file out of the wheel, never import it.
 data: $(STAMP)
-	@ls $(LIFETIMES_WHEEL_DIR)/lifetimes-*.whl >/dev/null 2>&1 || \
+	@ls $(LIFETIMES_WHEEL_DIR)/[Ll]ifetimes-*.whl >/dev/null 2>&1 || \
 		$(BIN)/pip download --quiet --no-deps 'lifetimes==0.11.3' -d $(LIFETIMES_WHEEL_DIR)
 	$(BIN)/ltv data cdnow --wheel-dir $(LIFETIMES_WHEEL_DIR) --out data/cdnow
 
 demo: $(STAMP)
 	$(BIN)/ltv data demo --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
 	$(BIN)/ltv validate --data $(DEMO_DIR)/data --store $(DEMO_DIR)/store.duckdb
-	$(BIN)/ltv forecast fit --data $(DEMO_DIR)/data --horizon-weeks 12 --out $(DEMO_DIR)/forecast
-	@echo "demo output: $(DEMO_DIR)/data (input tables + ground_truth.npz), $(DEMO_DIR)/store.duckdb, $(DEMO_DIR)/forecast (ForecastSet)"
+	@echo "planning scenarios/base.yaml; the run folder (report.html, .xlsx, .pdf) comes last:"
+	$(BIN)/ltv plan scenarios/base.yaml --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs
 
 test: data
 	$(BIN)/python -m pytest -q
@@ -36,7 +36,6 @@ bench: data
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
-
 	for n in 1000 3000 10000; do \
 		$(BIN)/python bench/solver_scale.py --customers $$n --backend highs --time-limit 300 \
 			--json bench/results/solver_scale_highs_$$n.json; \
@@ -47,12 +46,10 @@ bench: data
 		$(BIN)/python bench/solver_scale.py --customers $$n --backend lagrangian \
 			--json bench/results/solver_scale_lagrangian_$$n.json; \
 	done
-	$(BIN)/python bench/solver_scale.py --customers 200 --backend ortools \
-		--json bench/results/solver_scale_ortools_200.json
-	$(BIN)/python bench/solver_scale.py --customers 200 --backend pyomo \
-		--json bench/results/solver_scale_pyomo_200.json
-	$(BIN)/python bench/solver_scale.py --customers 200 --backend highs \
-		--json bench/results/solver_scale_highs_200.json
+	for backend in highs ortools pyomo; do \
+		$(BIN)/python bench/solver_scale.py --customers 200 --backend $$backend \
+			--json bench/results/solver_scale_$${backend}_200.json; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine forecasting optimization tests bench

@@ -196,7 +196,16 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         data.constraint_table().to_excel(writer, sheet_name="constraints", index=False)
         data.weekly().to_excel(writer, sheet_name="weekly", index=False)
         data.by_week_and_action().to_excel(writer, sheet_name="contacts_by_action")
-        data.allocation.to_excel(writer, sheet_name="allocation", index=False)
+        promotions = data.allocation["action"] != "recommend"
+        data.allocation[promotions].to_excel(writer, sheet_name="allocation", index=False)
+        shown = data.allocation[~promotions]
+        if len(shown):  # one row per week and item; every shown item is in allocation.parquet
+            (
+                shown.groupby(["week", "item"])
+                .agg(customers=("customer_id", "count"), value=("value", "sum"))
+                .reset_index()
+                .to_excel(writer, sheet_name="recommendations", index=False)
+            )
         if data.frontier is not None:
             data.frontier.to_excel(writer, sheet_name="frontier", index=False)
     return path

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
 import scipy.sparse as sparse
 
-from optimization.settings import SolveSettings
+from optimization.settings import MIP_PRESOLVE_MAX_COLUMNS, SolveSettings
+
+WATCHDOG_FACTOR = 1.05
+WATCHDOG_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ def solve_with_highs(
     highs.setOptionValue("time_limit", float(time_limit_s or settings.time_limit_s))
     highs.setOptionValue("mip_rel_gap", float(settings.relative_gap))
     highs.setOptionValue("random_seed", int(settings.seed))
-    highs.setOptionValue("presolve", "on" if settings.highs.presolve else "off")
+    presolve = settings.highs.presolve
+    if presolve == "auto":
+        presolve = "off" if integer and len(objective) > MIP_PRESOLVE_MAX_COLUMNS else "on"
+    highs.setOptionValue("presolve", presolve)
     if absolute_gap is not None:
         highs.setOptionValue("mip_abs_gap", float(absolute_gap))
     if settings.threads:
@@ -78,7 +85,17 @@ def solve_with_highs(
         start.col_value = list(np.asarray(warm_start, dtype=np.float64))
         start.value_valid = True
         highs.setSolution(start)
-    highs.run()
+    # HiGHS does not always check its time limit in long MIP phases (ERGO-Code/HiGHS#885,
+    # #2226): a watchdog interrupts the solve through its callback a little after the limit.
+    limit = float(time_limit_s or settings.time_limit_s)
+    highs.HandleUserInterrupt = True
+    watchdog = threading.Timer(limit * WATCHDOG_FACTOR + WATCHDOG_GRACE_S, highs.cancelSolve)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        highs.joinSolve(highs.startSolve())
+    finally:
+        watchdog.cancel()
     status = highs.getModelStatus()
     info = highs.getInfo()
     has_solution = info.primal_solution_status == highspy.kSolutionStatusFeasible
@@ -99,6 +116,7 @@ def solve_with_highs(
         row_duals=row_duals,
         seconds=float(highs.getRunTime()),
         has_solution=has_solution,
-        time_limit_hit=status == highspy.HighsModelStatus.kTimeLimit,
+        time_limit_hit=status
+        in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt),
         infeasible=status == highspy.HighsModelStatus.kInfeasible,
     )
