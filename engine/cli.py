@@ -415,3 +415,72 @@ def compare(
             *[f"{r[key]:,.4f}" if isinstance(r[key], float) else str(r[key]) for r in runs_data],
         )
     out.print(view)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder (of a plan on the demo market).")],
+    data: Annotated[
+        Path, typer.Option("--data", help="The demo market folder (holds ground_truth.npz).")
+    ],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = (
+        None
+    ),
+    replications: Annotated[int, typer.Option(min=2)] = 8,
+) -> None:
+    """Replay the run's plan and the baseline policies in the demo market's ground truth."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from engine.evaluation import POLICIES
+    from engine.evaluation import evaluate as evaluate_policies
+    from engine.market.ground_truth import FILE_NAME, GroundTruth
+    from forecasting.forecast_set import ForecastSet
+    from optimization.problem import DecisionProblem
+
+    truth_path = data / FILE_NAME
+    if not truth_path.is_file():
+        err.print(
+            f"[red]{truth_path}: no ground truth here; evaluation needs a demo market "
+            "(`ltv data demo`)[/]"
+        )
+        raise typer.Exit(code=2)
+    problem = DecisionProblem.load(run)
+    scenario = yaml.safe_load((run / "scenario.yaml").read_text())
+    allocation = pd.read_parquet(run / "allocation.parquet")
+    allocation = allocation[allocation["action"] != "recommend"]
+    row = {c: i for i, c in enumerate(problem.customer_ids)}
+    column = {a: i for i, a in enumerate(problem.action_ids)}
+    choice = np.zeros((problem.shape[0], problem.shape[2]), dtype=np.int64)
+    choice[allocation["customer_id"].map(row).to_numpy(), allocation["week"].to_numpy() - 1] = (
+        allocation["action"].map(column).to_numpy()
+    )
+    with out.status(f"replaying {len(POLICIES)} policies x {replications} in the ground truth"):
+        figures = evaluate_policies(
+            problem,
+            ForecastSet.load(run / "forecast"),
+            choice,
+            GroundTruth.load(truth_path),
+            gross_margin=scenario.get("gross_margin", 0.35),
+            annual_discount_rate=scenario.get("annual_discount_rate", 0.10),
+            replications=replications,
+        )
+    view = Table(title=f"realised discounted CLV, {replications} replications")
+    for name in ("policy", "clv", "95% CI", "budget used", "floor met (weeks)"):
+        view.add_column(name)
+    for name, result in figures["policies"].items():
+        low, high = result["clv_ci"]
+        view.add_row(
+            name,
+            f"{result['clv']:,.1f}",
+            f"{low:,.1f} to {high:,.1f}",
+            f"{result['budget_used']:,.1f}",
+            f"{result['floor_met_weeks']:.1f}",
+        )
+    out.print(view)
+    out.print(f"engine's share of the oracle's CLV: {figures['engine_share_of_oracle']:.2%}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        out.print(f"figures written to {json_out}")

@@ -79,18 +79,21 @@ class GroundTruth:
                 block("state", MarketState),
             )
 
-    def replay(self, plan: np.ndarray, *, seed: int) -> Replay:
-        """Replay `plan` ([N, H] action indices, week 0 = the as-of week) from the as-of state."""
+    def replay(
+        self, plan: np.ndarray, *, seed: int, state: MarketState | None = None, first_week: int = 0
+    ) -> Replay:
+        """Replay `plan` ([N, H] action indices) from the as-of state, or from `state` at
+        `first_week` weeks after the as-of week (to continue an earlier replay)."""
         customers = len(self.customer_ids)
         if plan.ndim != 2 or plan.shape[0] != customers:
             raise ValueError(f"plan must be shaped [{customers}, H]; got {plan.shape}")
         if plan.min(initial=0) < 0 or plan.max(initial=0) >= len(self.config.actions):
             raise ValueError("plan holds action indices outside the market's catalogue")
         discounted = np.array([a.discount_rate > 0 for a in self.config.actions])
-        state = self.state
+        state = self.state if state is None else state
         columns = []
         for offset in range(plan.shape[1]):
-            week = self.config.weeks + offset
+            week = self.config.weeks + first_week + offset
             noise = WeekNoise.draw(seed, week, customers, self.config.spend_p)
             outcome, state = step(
                 self.population, state, plan[:, offset], week, noise, discounted=discounted
