@@ -152,8 +152,18 @@ class Evaluator:
         value = (value0 - value0[:, :1])[:, :, None] * shrink
         cost = cost0[:, :, None] * np.ones((1, 1, h))
         revenue = revenue0[:, :, None] * np.maximum(activity[:, None, :], 0)
+        # A floor is a share of the no-action revenue the planner expects: in the true world
+        # it is the same share of the true no-action revenue.
+        expected = self.problem.revenue[:, 0, :].sum(axis=0)
+        true_none = revenue[:, 0, :].sum(axis=0)
+        floor = self.problem.weekly_revenue_floor * np.where(expected > 0, true_none / expected, 1)
         return dataclasses.replace(
-            self.problem, value=value, cost=cost, revenue=revenue, recommendations=None
+            self.problem,
+            value=value,
+            cost=cost,
+            revenue=revenue,
+            weekly_revenue_floor=floor,
+            recommendations=None,
         )
 
 
@@ -199,7 +209,11 @@ def policy_plans(
     ):
         solution = solve(dataclasses.replace(stripped, value=objective), "lagrangian", settings)
         plans[name] = solution.plan() if solution.has_plan else plans["no_action"]
-    oracle = solve(evaluator.true_problem(), "lagrangian", settings)
+    true_problem = evaluator.true_problem()
+    oracle = solve(true_problem, "lagrangian", settings)
+    if not oracle.has_plan:  # the floors cannot be met in the true world: drop them
+        relaxed = dataclasses.replace(true_problem, weekly_revenue_floor=np.full(h, -np.inf))
+        oracle = solve(relaxed, "lagrangian", settings)
     plans["oracle"] = oracle.plan() if oracle.has_plan else plans["no_action"]
     return plans
 
