@@ -37,7 +37,8 @@ from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solve import solve
 
-PIPELINE_VERSION = "1"
+#: Part of every run id: bump it when the figures a run produces change for the same inputs.
+PIPELINE_VERSION = "2"
 STAGES = ("ingest", "forecast", "value", "solve", "frontier", "report")
 #: Test hook: name a stage here and the pipeline stops right after finishing it, as if killed.
 FAULT_INJECTION_ENV = "LTV_FAIL_AFTER_STAGE"

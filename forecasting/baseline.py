@@ -202,7 +202,19 @@ class BaselineForecaster:
             "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
             "future_weeks": self.future_weeks,
             "effects": (
-                {"training_rows": learner.training_rows_, "final_loss": learner.final_loss_}
+                {
+                    "training_rows": learner.training_rows_,
+                    "final_loss": learner.final_loss_,
+                    "spend_ratio": dict(
+                        zip(self.action_ids_, learner.spend_ratio_.tolist(), strict=True)
+                    ),
+                    "purchase_shift_reliability": dict(
+                        zip(self.action_ids_, learner.shift_reliability_.tolist(), strict=True)
+                    ),
+                    "future_effect_reliability": dict(
+                        zip(self.action_ids_, learner.future_reliability_.tolist(), strict=True)
+                    ),
+                }
                 if learner is not None
                 else "no campaign log: no action effects learned"
             ),
