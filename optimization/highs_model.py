@@ -85,17 +85,10 @@ def solve_with_highs(
         start.col_value = list(np.asarray(warm_start, dtype=np.float64))
         start.value_valid = True
         highs.setSolution(start)
-    # HiGHS does not always check its time limit in long MIP phases (ERGO-Code/HiGHS#885,
-    # #2226): a watchdog interrupts the solve through its callback a little after the limit.
-    limit = float(time_limit_s or settings.time_limit_s)
-    highs.HandleUserInterrupt = True
-    watchdog = threading.Timer(limit * WATCHDOG_FACTOR + WATCHDOG_GRACE_S, highs.cancelSolve)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        highs.joinSolve(highs.startSolve())
-    finally:
-        watchdog.cancel()
+    if integer:
+        _run_with_watchdog(highs, float(time_limit_s or settings.time_limit_s))
+    else:  # LPs honour the time limit, and the bundle master is solved hundreds of times
+        highs.run()
     status = highs.getModelStatus()
     info = highs.getInfo()
     has_solution = info.primal_solution_status == highspy.kSolutionStatusFeasible
@@ -120,3 +113,16 @@ def solve_with_highs(
         in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt),
         infeasible=status == highspy.HighsModelStatus.kInfeasible,
     )
+
+
+def _run_with_watchdog(highs: highspy.Highs, limit: float) -> None:
+    """HiGHS does not always check its time limit in long MIP phases (ERGO-Code/HiGHS#885,
+    #2226): a watchdog interrupts the solve through its callback a little after the limit."""
+    highs.HandleUserInterrupt = True
+    watchdog = threading.Timer(limit * WATCHDOG_FACTOR + WATCHDOG_GRACE_S, highs.cancelSolve)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        highs.joinSolve(highs.startSolve())
+    finally:
+        watchdog.cancel()
