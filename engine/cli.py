@@ -280,7 +280,13 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are
 
 
 def _run(
-    scenario: Path, data: Path | None, runs_dir: Path, as_of: str | None, device: str, force: bool
+    scenario: Path,
+    data: Path | None,
+    runs_dir: Path,
+    as_of: str | None,
+    device: str,
+    force: bool,
+    sweep: tuple[str, list[float]] | None = None,
 ) -> None:
     from engine.pipeline import run_pipeline
     from engine.scenario import ScenarioError
@@ -295,6 +301,7 @@ def _run(
                 as_of=as_of,
                 device=device,
                 force=force,
+                sweep=sweep,
                 progress=status.update,
             )
     except InputValidationError as error:
@@ -311,6 +318,8 @@ def _run(
     )
     if solution.get("explanation"):
         out.print(f"infeasible: {solution['explanation']}")
+    if (result.folder / "frontier.csv").exists():
+        _print_frontier(result.folder)
     print(result.folder)
 
 
@@ -484,3 +493,65 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
         out.print(f"figures written to {json_out}")
+
+
+SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
+
+
+def parse_sweep(text: str) -> tuple[str, list[float]]:
+    """`weekly_budget=10000:60000:6` (6 levels from 10,000 to 60,000) or `weekly_budget=1,2,3`."""
+    expected = (
+        "The '--sweep' option must look like PARAMETER=LOW:HIGH:N or PARAMETER=A,B,C "
+        f"with PARAMETER one of {SWEEPABLE}. Got {text!r} instead."
+    )
+    parameter, _, levels = text.partition("=")
+    if parameter not in SWEEPABLE or not levels:
+        raise typer.BadParameter(expected)
+    try:
+        if ":" in levels:
+            low, high, count = levels.split(":")
+            if int(count) < 2:
+                raise ValueError(count)
+            step = (float(high) - float(low)) / (int(count) - 1)
+            values = [float(low) + k * step for k in range(int(count))]
+        else:
+            values = [float(v) for v in levels.split(",")]
+    except ValueError:
+        raise typer.BadParameter(expected) from None
+    if any(v < 0 for v in values):
+        raise typer.BadParameter(expected)
+    return parameter, values
+
+
+@app.command()
+def frontier(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    sweep: Annotated[
+        str, typer.Option("--sweep", help="PARAMETER=LOW:HIGH:N, e.g. weekly_budget=10000:60000:6.")
+    ],
+    data: Annotated[Path | None, typer.Option("--data")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_of: AsOf = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished run.")] = False,
+) -> None:
+    """Plan the scenario and re-solve it over a sweep: the frontier of short-term revenue
+    against discounted CLV, and CLV against the swept parameter (also in the report)."""
+    _run(scenario, data, runs_dir, as_of, device, force, sweep=parse_sweep(sweep))
+
+
+def _print_frontier(folder: Path) -> None:
+    table = pd.read_csv(folder / "frontier.csv")
+    view = Table(title=f"frontier over {table['parameter'].iloc[0]}")
+    for column in ("level", "status", "clv", "gap", "short_term_revenue", "spend"):
+        view.add_column(column)
+    for row in table.to_dict("records"):
+        view.add_row(
+            f"{row['level']:,.2f}",
+            row["status"],
+            f"{row['clv']:,.2f}",
+            f"{row['gap']:.1e}",
+            f"{row['short_term_revenue']:,.2f}",
+            f"{row['spend']:,.2f}",
+        )
+    out.print(view)

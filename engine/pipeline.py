@@ -75,12 +75,18 @@ def run_pipeline(
     as_of: str | None = None,
     device: str = "auto",
     force: bool = False,
+    sweep: tuple[str, list[float]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run (or return) the plan for the scenario's week; see the module docstring."""
+    """Run (or return) the plan for the scenario's week; see the module docstring. `sweep`
+    replaces the scenario's own sweep (recorded in the run's scenario.yaml as a comment)."""
     progress = progress or (lambda _: None)
     scenario = load_scenario(scenario_path)
     scenario_text = Path(scenario_path).read_text()
+    if sweep is not None:
+        parameter, levels = sweep
+        scenario = scenario.model_copy(update={"sweep": {parameter: [float(v) for v in levels]}})
+        scenario_text += f"\n# sweep given on the command line: {parameter} = {list(levels)}\n"
     data_dir = Path(data_dir) if data_dir is not None else Path(scenario.data.get("folder", "data"))
     action_ids = [a.id for a in scenario.actions]
     as_of_value = as_of or (str(scenario.as_of) if scenario.as_of else None)

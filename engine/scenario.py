@@ -93,6 +93,13 @@ class Scenario(_Strict):
             raise ValueError(f"action ids must be unique; got {ids}")
         return actions
 
+    @field_validator("sweep")
+    @classmethod
+    def _one_swept_parameter(cls, sweep: dict[str, list[float]]) -> dict[str, list[float]]:
+        if len(sweep) > 1:
+            raise ValueError(f"sweep one parameter at a time; got {sorted(sweep)}")
+        return sweep
+
     @model_validator(mode="after")
     def _weekly_lists_match_horizon(self) -> Scenario:
         for key in ("weekly_budget", "weekly_revenue_floor"):

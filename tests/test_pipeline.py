@@ -257,3 +257,36 @@ def test_evaluate_replays_every_policy(
     oracle, nothing = figures["policies"]["oracle"], figures["policies"]["no_action"]
     assert oracle["clv_ci"][1] >= nothing["clv_ci"][0]
     assert figures["engine_share_of_oracle"] > 0
+
+
+def test_cli_frontier_sweeps_the_budget(
+    small_market_dir: Path, scenario_file: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "frontier",
+            str(scenario_file),
+            "--sweep",
+            "weekly_budget=0:40:3",
+            "--data",
+            str(small_market_dir),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--as-of",
+            f"{SMALL_AS_OF:%Y-%m-%d}",
+            "--device",
+            "cpu",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    folder = Path(result.output.strip().splitlines()[-1])
+    curve = pd.read_csv(folder / "frontier.csv")
+    assert curve["level"].tolist() == [0.0, 20.0, 40.0]
+    assert curve["spend"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+    assert (curve["clv"].diff().dropna() >= -1e-6).all()  # more budget never hurts (exact)
+    assert "sweep given on the command line" in (folder / "scenario.yaml").read_text()
+    bad = runner.invoke(app, ["frontier", str(scenario_file), "--sweep", "budget=1:2:3"])
+    assert bad.exit_code != 0 and "PARAMETER=LOW:HIGH:N" in bad.output
