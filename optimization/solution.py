@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -76,6 +77,13 @@ class Timings:
     build_seconds: float = 0.0
     solve_seconds: float = 0.0
     total_seconds: float = 0.0
+
+    @classmethod
+    def since(cls, started: float, build_seconds: float = 0.0) -> Timings:
+        """Timings of a solve begun at `time.perf_counter()` = `started`, of which
+        `build_seconds` went into building the model."""
+        total = time.perf_counter() - started
+        return cls(build_seconds, total - build_seconds, total)
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,7 @@ class HighsBackend:
         bound = min(outcome.bound + milp.offset, lp_bound)
         if outcome.x is None and not outcome.time_limit_hit:
             bound = lp_bound
-        timings = Timings(
-            build_seconds,
-            time.perf_counter() - started - build_seconds,
-            time.perf_counter() - started,
-        )
+        timings = Timings.since(started, build_seconds)
         notes.append(f"HiGHS MIP: {outcome.model_status}")
         return finish(
             problem,
@@ -90,11 +86,7 @@ class HighsBackend:
         from optimization.infeasibility import explain_infeasibility
 
         explanation = explain_infeasibility(problem, rows, settings)
-        timings = Timings(
-            build_seconds,
-            time.perf_counter() - started - build_seconds,
-            time.perf_counter() - started,
-        )
+        timings = Timings.since(started, build_seconds)
         return finish(
             problem,
             rows,

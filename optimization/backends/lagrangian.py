@@ -60,7 +60,6 @@ class LagrangianBackend:
             f"{dual_seconds:.2f} s; repair {time.perf_counter() - started - dual_seconds:.2f} s",
             "shadow prices are the Lagrange multipliers",
         )
-        elapsed = time.perf_counter() - started
         return finish(
             problem,
             rows,
@@ -70,7 +69,7 @@ class LagrangianBackend:
             choice=choice,
             bound=bound,
             shadow=np.where(rows.sense > 0, y, -y),  # d objective / d rhs
-            timings=Timings(0.0, elapsed, elapsed),
+            timings=Timings.since(started),
             time_limit_hit=time.perf_counter() > deadline,
             notes=notes,
         )

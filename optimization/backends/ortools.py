@@ -87,11 +87,7 @@ class OrToolsBackend:
             values = result.variable_values(variables)
             choice = milp.to_choice(np.array(values))
         bound = result.termination.objective_bounds.dual_bound + milp.offset
-        timings = Timings(
-            build_seconds,
-            time.perf_counter() - started - build_seconds,
-            time.perf_counter() - started,
-        )
+        timings = Timings.since(started, build_seconds)
         return finish(
             problem,
             rows,

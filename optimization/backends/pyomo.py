@@ -127,11 +127,7 @@ class PyomoBackend:
         offset = float(problem.value[:, 0, :].sum())
         bound = result.best_objective_bound
         bound = float(bound) + offset if bound is not None and np.isfinite(bound) else np.inf
-        timings = Timings(
-            build_seconds,
-            time.perf_counter() - started - build_seconds,
-            time.perf_counter() - started,
-        )
+        timings = Timings.since(started, build_seconds)
         return finish(
             problem,
             rows,
