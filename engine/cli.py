@@ -11,8 +11,10 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -428,33 +430,24 @@ def compare(
 
 @app.command()
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder (of a plan on the demo market).")],
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
     data: Annotated[
-        Path, typer.Option("--data", help="The demo market folder (holds ground_truth.npz).")
-    ],
+        Path | None,
+        typer.Option("--data", help="A demo market folder: its ground_truth.npz is replayed."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = (
         None
     ),
     replications: Annotated[int, typer.Option(min=2)] = 8,
 ) -> None:
-    """Replay the run's plan and the baseline policies in the demo market's ground truth."""
-    import numpy as np
-    import pandas as pd
-    import yaml
-
+    """How good is the plan? Off-policy estimates on the run's logged campaign (IPW and doubly
+    robust), and, on a demo market, every baseline policy replayed in the ground truth."""
     from engine.evaluation import POLICIES
     from engine.evaluation import evaluate as evaluate_policies
     from engine.market.ground_truth import FILE_NAME, GroundTruth
     from forecasting.forecast_set import ForecastSet
     from optimization.problem import DecisionProblem
 
-    truth_path = data / FILE_NAME
-    if not truth_path.is_file():
-        err.print(
-            f"[red]{truth_path}: no ground truth here; evaluation needs a demo market "
-            "(`ltv data demo`)[/]"
-        )
-        raise typer.Exit(code=2)
     problem = DecisionProblem.load(run)
     scenario = yaml.safe_load((run / "scenario.yaml").read_text())
     allocation = pd.read_parquet(run / "allocation.parquet")
@@ -465,20 +458,50 @@ def evaluate(
     choice[allocation["customer_id"].map(row).to_numpy(), allocation["week"].to_numpy() - 1] = (
         allocation["action"].map(column).to_numpy()
     )
-    with out.status(f"replaying {len(POLICIES)} policies x {replications} in the ground truth"):
-        figures = evaluate_policies(
-            problem,
-            ForecastSet.load(run / "forecast"),
-            choice,
-            GroundTruth.load(truth_path),
-            gross_margin=scenario.get("gross_margin", 0.35),
-            annual_discount_rate=scenario.get("annual_discount_rate", 0.10),
-            replications=replications,
-        )
+    figures: dict[str, object] = {}
+    truth_path = None if data is None else data / FILE_NAME
+    if truth_path is not None and not truth_path.is_file():
+        err.print(f"[red]{truth_path}: no ground truth here (only demo markets have one)[/]")
+        raise typer.Exit(code=2)
+    if truth_path is not None:
+        with out.status(f"replaying {len(POLICIES)} policies x {replications} in the truth"):
+            figures = evaluate_policies(
+                problem,
+                ForecastSet.load(run / "forecast"),
+                choice,
+                GroundTruth.load(truth_path),
+                gross_margin=scenario.get("gross_margin", 0.35),
+                annual_discount_rate=scenario.get("annual_discount_rate", 0.10),
+                replications=replications,
+            )
+        _print_policies(figures, replications)
+    off_policy = _off_policy(run, problem, choice, scenario)
+    if off_policy:
+        figures["off_policy"] = off_policy
+        view = Table(title="off-policy value per logged customer-week (margin, 8 weeks)")
+        for name in ("policy", "IPW", "IPW 95% CI", "DR", "DR 95% CI", "matched rows"):
+            view.add_column(name)
+        for name, estimate in off_policy.items():
+            view.add_row(
+                name,
+                f"{estimate['ipw']:,.4f}",
+                "{:,.4f} to {:,.4f}".format(*estimate["ipw_ci"]),
+                f"{estimate['dr']:,.4f}",
+                "{:,.4f} to {:,.4f}".format(*estimate["dr_ci"]),
+                f"{estimate['matched_rows']:,} of {estimate['rows']:,}",
+            )
+        out.print(view)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        out.print(f"figures written to {json_out}")
+
+
+def _print_policies(figures: dict[str, object], replications: int) -> None:
     view = Table(title=f"realised discounted CLV, {replications} replications")
     for name in ("policy", "clv", "95% CI", "budget used", "floor met (weeks)"):
         view.add_column(name)
-    for name, result in figures["policies"].items():
+    for name, result in figures["policies"].items():  # type: ignore[union-attr]
         low, high = result["clv_ci"]
         view.add_row(
             name,
@@ -489,10 +512,39 @@ def evaluate(
         )
     out.print(view)
     out.print(f"engine's share of the oracle's CLV: {figures['engine_share_of_oracle']:.2%}")
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(figures, indent=2) + "\n")
-        out.print(f"figures written to {json_out}")
+
+
+def _off_policy(run: Path, problem, choice: np.ndarray, scenario: dict) -> dict[str, object]:
+    """IPW and DR estimates of no action, the logging policy and the engine's per-customer
+    action (its first planned contact) on the run's logged campaign; empty without a log."""
+    from engine.off_policy import LoggedCampaign
+    from engine.scenario import Scenario
+    from engine.store import Store
+    from forecasting.features import anchor_features
+
+    with Store.open(run / "inputs.duckdb") as store:
+        if not store.has_table("campaign_log"):
+            return {}
+        catalogue = Scenario.model_validate(scenario).catalogue()
+        discount_actions = tuple(a.id for a in catalogue if a.discount_rate > 0)
+        examples = anchor_features(
+            store,
+            "SELECT customer_id, week_start, action, propensity FROM campaign_log",
+            discount_actions=discount_actions,
+            outcome_weeks=8,
+        )
+    log = LoggedCampaign(examples, catalogue, scenario.get("gross_margin", 0.35))
+    contacted = choice > 0
+    first = np.where(
+        contacted.any(axis=1), choice[np.arange(len(choice)), contacted.argmax(axis=1)], 0
+    )
+    engine_action = dict(zip(problem.customer_ids.astype(str), first, strict=True))
+    engine = np.array([engine_action.get(c, 0) for c in log.customer_ids], dtype=np.int64)
+    return {
+        "no_action": log.estimate(np.zeros(len(engine), dtype=np.int64)).to_dict(),
+        "logged": log.logging_policy().to_dict(),
+        "engine": log.estimate(engine).to_dict(),
+    }
 
 
 SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")

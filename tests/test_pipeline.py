@@ -257,6 +257,10 @@ def test_evaluate_replays_every_policy(
     oracle, nothing = figures["policies"]["oracle"], figures["policies"]["no_action"]
     assert oracle["clv_ci"][1] >= nothing["clv_ci"][0]
     assert figures["engine_share_of_oracle"] > 0
+    off_policy = figures["off_policy"]
+    assert set(off_policy) == {"no_action", "logged", "engine"}
+    for estimate in off_policy.values():
+        assert estimate["dr_ci"][0] <= estimate["dr"] <= estimate["dr_ci"][1]
 
 
 def test_cli_frontier_sweeps_the_budget(
@@ -290,3 +294,32 @@ def test_cli_frontier_sweeps_the_budget(
     assert "sweep given on the command line" in (folder / "scenario.yaml").read_text()
     bad = runner.invoke(app, ["frontier", str(scenario_file), "--sweep", "budget=1:2:3"])
     assert bad.exit_code != 0 and "PARAMETER=LOW:HIGH:N" in bad.output
+
+
+def test_off_policy_estimates_recover_a_known_policy_value() -> None:
+    """A randomised log where the coupon adds exactly 1.0 of margin: IPW and DR recover the
+    value of always and never couponing within their intervals."""
+    from engine.actions import Action
+    from engine.off_policy import LoggedCampaign
+    from forecasting.features import ANCHOR_FEATURES
+
+    rng = np.random.default_rng(0)
+    rows = 40_000
+    frame = pd.DataFrame({name: rng.normal(size=rows) for name in ANCHOR_FEATURES})
+    propensity_coupon = np.where(frame["log_mean_spend"] > 0, 0.6, 0.2)
+    coupon = rng.random(rows) < propensity_coupon
+    base = 2.0 + frame["log_mean_spend"].to_numpy()
+    frame["customer_id"] = [f"c{i}" for i in range(rows)]
+    frame["action"] = np.where(coupon, "coupon", "none")
+    frame["propensity"] = np.where(coupon, propensity_coupon, 1 - propensity_coupon)
+    frame["spend"] = 0.0  # all value arrives later, so no discount is paid
+    frame["future_spend"] = (base + coupon * 1.0 + rng.normal(0, 1, rows)) / 0.5
+    actions = (Action("none"), Action("coupon"))
+    log = LoggedCampaign(frame, actions, gross_margin=0.5)
+    never = log.estimate(np.zeros(rows, dtype=np.int64))
+    always = log.estimate(np.ones(rows, dtype=np.int64))
+    truth_never, truth_always = base.mean(), base.mean() + 1.0
+    for estimate, truth in ((never, truth_never), (always, truth_always)):
+        assert estimate.ipw_ci[0] <= truth <= estimate.ipw_ci[1]
+        assert estimate.dr_ci[0] <= truth <= estimate.dr_ci[1]
+        assert estimate.dr_ci[1] - estimate.dr_ci[0] < estimate.ipw_ci[1] - estimate.ipw_ci[0]
