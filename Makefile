@@ -26,8 +26,12 @@ data: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ltv data demo --customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
 	$(BIN)/ltv validate --data $(DEMO_DIR)/data --store $(DEMO_DIR)/store.duckdb
-	@echo "planning scenarios/base.yaml; the run folder (report.html, .xlsx, .pdf) comes last:"
-	$(BIN)/ltv plan scenarios/base.yaml --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs
+	@as_of=$$($(BIN)/python -c "import pandas as p; t = p.Timestamp.today().normalize(); \
+		print((t - p.Timedelta(days=t.day_of_week)).date())"); \
+	echo "ltv weekly --scenario scenarios/base.yaml --as-of $$as_of"; \
+	folder=$$($(BIN)/ltv weekly --scenario scenarios/base.yaml --as-of $$as_of \
+		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs | tee /dev/stderr | tail -1) && \
+	echo "report: $$folder/report.html"
 
 test: data
 	$(BIN)/python -m pytest -q

@@ -495,6 +495,14 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
         out.print(f"figures written to {json_out}")
+    # The run keeps its evaluation, and its report shows it.
+    from engine.report import write_reports
+
+    temporary = run / ".evaluation.json.tmp"
+    temporary.write_text(json.dumps(figures, indent=2) + "\n")
+    temporary.replace(run / "evaluation.json")
+    write_reports(run)
+    out.print(f"evaluation added to {run / 'report.html'}")
 
 
 def _print_policies(figures: dict[str, object], replications: int) -> None:

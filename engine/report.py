@@ -33,20 +33,44 @@ class ReportData:
     forecast: dict[str, Any]
     allocation: pd.DataFrame
     frontier: pd.DataFrame | None
+    segments: pd.DataFrame | None = None  # contacts by customer segment and action
+    evaluation: dict[str, Any] | None = None  # `ltv evaluate`'s figures, once run
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
         frontier_path = folder / "frontier.csv"
         forecast_path = folder / "forecast.json"
+        evaluation_path = folder / "evaluation.json"
+        allocation = pd.read_parquet(folder / "allocation.parquet")
         return cls(
             run_id=folder.name,
             scenario=yaml.safe_load((folder / "scenario.yaml").read_text()),
             solution=json.loads((folder / "solution.json").read_text()),
             kpis=json.loads((folder / "kpis.json").read_text()),
             forecast=json.loads(forecast_path.read_text()) if forecast_path.exists() else {},
-            allocation=pd.read_parquet(folder / "allocation.parquet"),
+            allocation=allocation,
             frontier=pd.read_csv(frontier_path) if frontier_path.exists() else None,
+            segments=_segments(folder / "inputs.duckdb", allocation),
+            evaluation=(
+                json.loads(evaluation_path.read_text()) if evaluation_path.exists() else None
+            ),
         )
+
+    def policy_table(self) -> pd.DataFrame | None:
+        if not self.evaluation or "policies" not in self.evaluation:
+            return None
+        rows = [
+            {
+                "policy": name,
+                "realised CLV": p["clv"],
+                "CI low": p["clv_ci"][0],
+                "CI high": p["clv_ci"][1],
+                "budget used": p["budget_used"],
+                "floor met (weeks)": p["floor_met_weeks"],
+            }
+            for name, p in self.evaluation["policies"].items()
+        ]
+        return pd.DataFrame(rows)
 
     def constraint_table(self) -> pd.DataFrame:
         rows = pd.DataFrame(self.solution["constraints"])
@@ -177,6 +201,12 @@ def write_html(data: ReportData, path: Path) -> Path:
         ),
         weekly=Markup(data.weekly().to_html(index=False, float_format="{:,.2f}".format)),
         by_action=Markup(data.by_week_and_action().to_html()),
+        by_segment=(Markup(data.segments.to_html()) if data.segments is not None else ""),
+        policies=(
+            Markup(data.policy_table().to_html(index=False, float_format="{:,.1f}".format))
+            if data.policy_table() is not None
+            else ""
+        ),
         backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
     )
     path.write_text(html)
@@ -196,6 +226,10 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         data.constraint_table().to_excel(writer, sheet_name="constraints", index=False)
         data.weekly().to_excel(writer, sheet_name="weekly", index=False)
         data.by_week_and_action().to_excel(writer, sheet_name="contacts_by_action")
+        if data.segments is not None:
+            data.segments.to_excel(writer, sheet_name="contacts_by_segment")
+        if data.policy_table() is not None:
+            data.policy_table().to_excel(writer, sheet_name="policies", index=False)
         promotions = data.allocation["action"] != "recommend"
         data.allocation[promotions].to_excel(writer, sheet_name="allocation", index=False)
         shown = data.allocation[~promotions]
@@ -233,6 +267,18 @@ def write_pdf(data: ReportData, path: Path) -> Path:
                 f"  {row['name']}: {row['activity']:,.1f} {row['sense']} "
                 f"{row['rhs']:,.1f}; {row['meaning']}"
             )
+        policies = data.policy_table()
+        if policies is not None:
+            lines += ["", "Policies replayed in the true market (realised CLV, 95 % interval):"]
+            for row in policies.to_dict("records"):
+                lines.append(
+                    f"  {row['policy']:<18} {row['realised CLV']:>12,.1f}  "
+                    f"[{row['CI low']:,.1f}; {row['CI high']:,.1f}]  "
+                    f"budget used {row['budget used']:,.1f}"
+                )
+        if data.segments is not None:
+            lines += ["", f"Contacts by {data.segments.index.name} and action:"]
+            lines += ["  " + line for line in data.segments.to_string().splitlines()]
         page.text(0.06, 0.96, "\n".join(lines), va="top", family="monospace", fontsize=7.5)
         pdf.savefig(page)
         for _, figure in _figures(data):
@@ -249,3 +295,32 @@ def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path
         raise ValueError(f"The 'format' option must name some of {FORMATS}. Got {unknown}.")
     data = ReportData.read(folder)
     return [WRITERS[f](data, folder / f"report.{f}") for f in formats]
+
+
+#: Customer attributes the report breaks the allocation down by, the first one present.
+SEGMENT_COLUMNS = ("segment", "region", "acquisition_channel")
+
+
+def _segments(store_path: Path, allocation: pd.DataFrame) -> pd.DataFrame | None:
+    """Contacts by customer segment and action, from the run's own copy of the inputs."""
+    if not store_path.exists():
+        return None
+    import duckdb
+
+    with duckdb.connect(str(store_path), read_only=True) as connection:
+        found = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'"
+        ).fetchall()
+        columns = [c for c in SEGMENT_COLUMNS if (c,) in found]
+        if not columns:
+            return None
+        customers = connection.execute(
+            f"SELECT customer_id, {columns[0]} AS segment FROM customers"
+        ).df()
+    promotions = allocation[allocation["action"] != "recommend"]
+    merged = promotions.merge(customers, on="customer_id", how="left")
+    table = merged.pivot_table(
+        index="segment", columns="action", values="customer_id", aggfunc="count", fill_value=0
+    )
+    table.index.name = columns[0]
+    return table

@@ -257,6 +257,10 @@ def test_evaluate_replays_every_policy(
     oracle, nothing = figures["policies"]["oracle"], figures["policies"]["no_action"]
     assert oracle["clv_ci"][1] >= nothing["clv_ci"][0]
     assert figures["engine_share_of_oracle"] > 0
+    assert (result.folder / "evaluation.json").is_file()
+    html = (result.folder / "report.html").read_text()
+    assert "policies replayed in the true market" in html and "uplift_top_k" in html
+    assert "Contacts by segment and action" in html
     off_policy = figures["off_policy"]
     assert set(off_policy) == {"no_action", "logged", "engine"}
     for estimate in off_policy.values():
