@@ -8,6 +8,7 @@ skips finished stages. Nothing looks finished until the staging folder is rename
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ from engine.scenario import Scenario, load_scenario
 from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
+from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
@@ -38,7 +40,9 @@ from optimization.settings import SolveSettings
 from optimization.solve import solve
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
+#: Holdout of the backtest each run makes of its purchase model (for the report).
+BACKTEST_WEEKS = 13
 STAGES = ("ingest", "forecast", "value", "solve", "frontier", "report")
 #: Test hook: name a stage here and the pipeline stops right after finishing it, as if killed.
 FAULT_INJECTION_ENV = "LTV_FAIL_AFTER_STAGE"
@@ -166,7 +170,11 @@ def _stages(
                 annual_discount_rate=scenario.annual_discount_rate,
                 device=device,
             )
-            forecaster.fit(store, week).forecast().save(forecast_dir)
+            forecast = forecaster.fit(store, week).forecast()
+            metadata = dataclasses.replace(
+                forecast.metadata, backtest=_backtest(store, week, device)
+            )
+            dataclasses.replace(forecast, metadata=metadata).save(forecast_dir)
         _done(staging, "forecast")
     forecast = ForecastSet.load(forecast_dir)
     if not run_folder.stage_done(staging, "value"):
@@ -236,6 +244,24 @@ def _stages(
         )
     )
     return RunResult(run_id, folder, reused=False)
+
+
+def _backtest(store: Store, week: pd.Timestamp, device: str) -> dict[str, object]:
+    """How well the purchase model forecast the last BACKTEST_WEEKS weeks, fitted on the rest:
+    the report's forecast-quality figures. Empty when the history is too short."""
+    try:
+        report = run_backtest(
+            store,
+            calibration_end=week - pd.Timedelta(weeks=BACKTEST_WEEKS),
+            holdout_weeks=BACKTEST_WEEKS,
+            device=device,
+        )
+    except ValueError as error:
+        log.info("no backtest: %s", error)
+        return {}
+    figures = report.to_dict()
+    figures.pop("params")
+    return figures
 
 
 def _indices(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:

@@ -128,7 +128,10 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
     )
     assert again.reused and again.run_id == first.run_id
     assert len(RunRegistry(runs).table()) == 1
+    backtest = json.loads((first.folder / "forecast.json").read_text())["backtest"]
+    assert backtest["holdout_weeks"] == 13 and backtest["customers"] > 100
     html = (first.folder / "report.html").read_text()
+    assert "spend_gini" in html
     assert "one more euro of this budget is worth" in html or "not binding" in html
 
 
