@@ -191,6 +191,7 @@ def write_html(data: ReportData, path: Path) -> Path:
         figure.savefig(buffer, format="png", dpi=110)
         images.append((name, base64.b64encode(buffer.getvalue()).decode("ascii")))
     backtest = data.forecast.get("backtest") or {}
+    policies = data.policy_table()
     html = _TEMPLATES.get_template("report.html.j2").render(
         d=data,
         images=images,
@@ -203,8 +204,8 @@ def write_html(data: ReportData, path: Path) -> Path:
         by_action=Markup(data.by_week_and_action().to_html()),
         by_segment=(Markup(data.segments.to_html()) if data.segments is not None else ""),
         policies=(
-            Markup(data.policy_table().to_html(index=False, float_format="{:,.1f}".format))
-            if data.policy_table() is not None
+            Markup(policies.to_html(index=False, float_format="{:,.1f}".format))
+            if policies is not None
             else ""
         ),
         backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
@@ -228,8 +229,9 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         data.by_week_and_action().to_excel(writer, sheet_name="contacts_by_action")
         if data.segments is not None:
             data.segments.to_excel(writer, sheet_name="contacts_by_segment")
-        if data.policy_table() is not None:
-            data.policy_table().to_excel(writer, sheet_name="policies", index=False)
+        policies = data.policy_table()
+        if policies is not None:
+            policies.to_excel(writer, sheet_name="policies", index=False)
         promotions = data.allocation["action"] != "recommend"
         data.allocation[promotions].to_excel(writer, sheet_name="allocation", index=False)
         shown = data.allocation[~promotions]
@@ -305,18 +307,13 @@ def _segments(store_path: Path, allocation: pd.DataFrame) -> pd.DataFrame | None
     """Contacts by customer segment and action, from the run's own copy of the inputs."""
     if not store_path.exists():
         return None
-    import duckdb
+    from engine.store import Store
 
-    with duckdb.connect(str(store_path), read_only=True) as connection:
-        found = connection.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'"
-        ).fetchall()
-        columns = [c for c in SEGMENT_COLUMNS if (c,) in found]
+    with Store.open(store_path) as store:
+        columns = [c for c in SEGMENT_COLUMNS if store.has_column("customers", c)]
         if not columns:
             return None
-        customers = connection.execute(
-            f"SELECT customer_id, {columns[0]} AS segment FROM customers"
-        ).df()
+        customers = store.query(f"SELECT customer_id, {columns[0]} AS segment FROM customers")
     promotions = allocation[allocation["action"] != "recommend"]
     merged = promotions.merge(customers, on="customer_id", how="left")
     table = merged.pivot_table(

@@ -82,7 +82,7 @@ class Store:
     def summary(self) -> DataSummary:
         orders_expr = (
             "count(DISTINCT order_id)"
-            if self._has_column("transactions", "order_id")
+            if self.has_column("transactions", "order_id")
             else "count(*)"
         )
         customers = "SELECT customer_id FROM transactions"
@@ -118,7 +118,7 @@ class Store:
         row = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
-    def _has_column(self, table: str, column: str) -> bool:
+    def has_column(self, table: str, column: str) -> bool:
         found = self.connection.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
             "AND column_name = ?",

@@ -25,11 +25,7 @@ class CategoryAffinity:
             raise ValueError(
                 f"The 'top_m' parameter of CategoryAffinity must be >= 0. Got {self.top_m} instead."
             )
-        has_category = not store.query(
-            "SELECT 1 FROM information_schema.columns WHERE table_name = 'transactions' "
-            "AND column_name = 'category'"
-        ).empty
-        if not has_category:
+        if not store.has_column("transactions", "category"):
             self.categories_ = np.array([], dtype=str)
             self.shares_ = np.zeros((len(customer_ids), 0))
             return self

@@ -100,12 +100,9 @@ class BaselineForecaster:
         started = time.perf_counter()
         discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
         customers_sql = (
-            (
-                "SELECT customer_id, ?::TIMESTAMP AS week_start FROM "
-                "(SELECT DISTINCT customer_id FROM transactions WHERE ts <= ?)"
-            )
-            .replace("?::TIMESTAMP", f"TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'")
-            .replace("ts <= ?", f"ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}'")
+            f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
+            "FROM (SELECT DISTINCT customer_id FROM transactions "
+            f"WHERE ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}')"
         )
         current = anchor_features(store, customers_sql, discount_actions=discount_actions)
         current = (

@@ -47,11 +47,7 @@ class HoldoutOutcome:
 
 
 def _purchase_filter(store: Store) -> str:
-    has_refund = not store.query(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = 'transactions' "
-        "AND column_name = 'is_refund'"
-    ).empty
-    return "NOT is_refund" if has_refund else "TRUE"
+    return "NOT is_refund" if store.has_column("transactions", "is_refund") else "TRUE"
 
 
 def purchase_summary(store: Store, observation_end: pd.Timestamp | str) -> PurchaseSummary:

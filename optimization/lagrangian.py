@@ -22,8 +22,8 @@ import torch
 
 from forecasting.device import resolve_device
 from optimization.highs_model import solve_with_highs
-from optimization.problem import DecisionProblem
-from optimization.rows import CouplingRows, RowKind
+from optimization.problem import DecisionProblem, Usage
+from optimization.rows import CouplingRows, RowKind, row_activity
 from optimization.settings import SolveSettings
 
 
@@ -202,11 +202,16 @@ class LagrangianDual:
             if keep_plan:
                 plans.append(choice.cpu().numpy())
         self.evaluations += 1
-        activity = self._row_activity(
-            cost_by_week.cpu().numpy(),
-            revenue_by_week.cpu().numpy(),
-            per_action_count.cpu().numpy(),
-            per_segment_count.cpu().numpy(),
+        per_action = per_action_count.cpu().numpy()
+        per_action[0] = 0.0  # `none` is no contact
+        activity = row_activity(
+            rows,
+            Usage(
+                cost_by_week.cpu().numpy(),
+                revenue_by_week.cpu().numpy(),
+                per_action,
+                per_segment_count.cpu().numpy(),
+            ),
         )
         remaining = rows.incremental_rhs
         value = (
@@ -216,28 +221,6 @@ class LagrangianDual:
         )
         plan = np.concatenate(plans).astype(np.int64) if keep_plan else None
         return DualPoint(y.copy(), value, rows.sense * (remaining - activity)), plan
-
-    def _row_activity(
-        self,
-        cost_by_week: np.ndarray,
-        revenue_by_week: np.ndarray,
-        per_action: np.ndarray,
-        per_segment: np.ndarray,
-    ) -> np.ndarray:
-        rows = self.rows
-        activity = np.zeros(len(rows))
-        for i, kind in enumerate(rows.kinds):
-            if kind is RowKind.WEEKLY_BUDGET:
-                activity[i] = cost_by_week[rows.week[i]]
-            elif kind is RowKind.TOTAL_BUDGET:
-                activity[i] = cost_by_week.sum()
-            elif kind is RowKind.REVENUE_FLOOR:
-                activity[i] = revenue_by_week[rows.week[i]]
-            elif kind is RowKind.ACTION_CAPACITY:
-                activity[i] = per_action[rows.action[i]]
-            else:
-                activity[i] = per_segment[rows.segment[i]]
-        return activity
 
     def evaluate_exact(self, y: np.ndarray) -> float:
         """L(y) in float64 on the CPU: the value reported as the bound."""
@@ -291,18 +274,27 @@ class DualResult:
     history: tuple[float, ...]
 
 
-def price_scales(problem: DecisionProblem, rows: CouplingRows) -> np.ndarray:
-    """A natural size for each multiplier: value per unit of the row's coefficient."""
-    dv = np.abs(problem.value[:, 1:, :] - problem.value[:, :1, :])
-    dc = np.abs(problem.cost[:, 1:, :] - problem.cost[:, :1, :])
-    dr = np.abs(problem.revenue[:, 1:, :] - problem.revenue[:, :1, :])
-    value_size = max(float(dv.mean()), 1e-9)
+def price_scales(
+    problem: DecisionProblem, rows: CouplingRows, chunk_customers: int = 200_000
+) -> np.ndarray:
+    """A natural size for each multiplier: value per unit of the row's coefficient. The mean
+    absolute differences to `none` are summed chunk by chunk, so no [N, A-1, H] temporaries
+    of the whole problem are made."""
+    n = problem.shape[0]
+    totals = np.zeros(3)  # |dv|, |dc|, |dr|
+    for start in range(0, n, chunk_customers):
+        stop = min(start + chunk_customers, n)
+        for k, array in enumerate((problem.value, problem.cost, problem.revenue)):
+            chunk = array[start:stop]
+            totals[k] += np.abs(chunk[:, 1:, :] - chunk[:, :1, :]).sum(dtype=np.float64)
+    value_mean, cost_mean, revenue_mean = totals / (n * (problem.shape[1] - 1) * problem.shape[2])
+    value_size = max(float(value_mean), 1e-9)
     scale = np.ones(len(rows))
     for i, kind in enumerate(rows.kinds):
         if kind in (RowKind.WEEKLY_BUDGET, RowKind.TOTAL_BUDGET):
-            scale[i] = value_size / max(float(dc.mean()), 1e-9)
+            scale[i] = value_size / max(float(cost_mean), 1e-9)
         elif kind is RowKind.REVENUE_FLOOR:
-            scale[i] = value_size / max(float(dr.mean()), 1e-9)
+            scale[i] = value_size / max(float(revenue_mean), 1e-9)
         else:
             scale[i] = value_size
     return scale
@@ -327,7 +319,7 @@ def minimise_dual(
     history = [center.value]
     if m == 0:
         return DualResult(center, 1, True, time.perf_counter() - started, tuple(history))
-    scale = price_scales(dual.problem, rows)
+    scale = price_scales(dual.problem, rows, dual.chunk)
     box = scale * box_fraction
     cuts = [center]
     converged = False

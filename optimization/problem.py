@@ -29,6 +29,21 @@ class SegmentCoverage:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a plan uses of each coupling resource: cost and revenue per week ([H]), contacts
+    per action ([A]; index 0, `none`, is always 0) and per coverage segment ([S])."""
+
+    cost: np.ndarray
+    revenue: np.ndarray
+    per_action: np.ndarray
+    per_segment: np.ndarray
+
+    @classmethod
+    def nothing(cls, weeks: int, actions: int, segments: int) -> Usage:
+        return cls(np.zeros(weeks), np.zeros(weeks), np.zeros(actions), np.zeros(segments))
+
+
+@dataclass(frozen=True)
 class DecisionProblem:
     value: np.ndarray  # [N, A, H] incremental discounted CLV of a versus none
     cost: np.ndarray  # [N, A, H]
@@ -131,21 +146,18 @@ class DecisionProblem:
     def effective_contact_cap(self) -> int:
         return min(int(self.contact_cap), self.shape[2])
 
-    def subset(
-        self, customers: np.ndarray, *, fixed_usage: dict[str, np.ndarray]
-    ) -> DecisionProblem:
+    def subset(self, customers: np.ndarray, *, fixed_usage: Usage) -> DecisionProblem:
         """The problem restricted to `customers`, with right-hand sides reduced by what the
-        other (fixed) customers already use: `fixed_usage` has `cost` [H], `revenue` [H],
-        `capacity` [A] and `coverage` [S] of the fixed plan (incremental to none excluded)."""
+        other (fixed) customers' plan uses, relative to none (`Usage`)."""
         coverage = tuple(
             SegmentCoverage(
-                s.name, s.members[customers], s.minimum_contacts - float(fixed_usage["coverage"][k])
+                s.name, s.members[customers], s.minimum_contacts - float(fixed_usage.per_segment[k])
             )
             for k, s in enumerate(self.coverage)
         )
         capacity = None
         if self.action_capacity is not None:
-            capacity = np.maximum(self.action_capacity - fixed_usage["capacity"], 0.0)
+            capacity = np.maximum(self.action_capacity - fixed_usage.per_action, 0.0)
         return DecisionProblem(
             value=self.value[customers],
             cost=self.cost[customers],
@@ -154,10 +166,10 @@ class DecisionProblem:
             customer_ids=self.customer_ids[customers],
             action_ids=self.action_ids,
             week_labels=self.week_labels,
-            weekly_budget=np.maximum(self.weekly_budget - fixed_usage["cost"], 0.0),
-            weekly_revenue_floor=self.weekly_revenue_floor - fixed_usage["revenue"],
+            weekly_budget=np.maximum(self.weekly_budget - fixed_usage.cost, 0.0),
+            weekly_revenue_floor=self.weekly_revenue_floor - fixed_usage.revenue,
             contact_cap=self.contact_cap,
-            total_budget=max(self.total_budget - float(fixed_usage["cost"].sum()), 0.0),
+            total_budget=max(self.total_budget - float(fixed_usage.cost.sum()), 0.0),
             action_capacity=capacity,
             coverage=coverage,
         )

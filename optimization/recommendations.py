@@ -150,7 +150,6 @@ def _week_bound(block: RecommendationBlock, t: int) -> float:
     value = np.where(_useful(block)[:, :, t], block.value[:, :, t], 0.0)  # [N, M]
     top = -np.sort(-value, axis=1)[:, : block.slots]
     customer_side = float(top.sum())
-    item_side = 0.0
     u, k = np.nonzero(value > 0)
     item = block.candidates[u, k]
     order = np.lexsort((-value[u, k], item))

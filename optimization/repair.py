@@ -23,7 +23,7 @@ from optimization.lagrangian import LagrangianDual, price_scales
 from optimization.milp import build_milp
 from optimization.problem import DecisionProblem
 from optimization.reporting import FEASIBILITY_TOLERANCE
-from optimization.rows import CouplingRows, RowKind, coupling_rows, measure_plan
+from optimization.rows import CouplingRows, RowKind, coupling_rows, measure_plan, plan_usage
 from optimization.settings import SolveSettings
 
 PRICE_STEPS = (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -64,8 +64,9 @@ def drop_to_fit(
     plan = plan.copy()
     h = problem.shape[2]
     every_week = np.arange(h)
+    slacks = measure_plan(problem, rows, plan).slack
     for i, kind in enumerate(rows.kinds):
-        slack = measure_plan(problem, rows, plan).slack[i]
+        slack = slacks[i]
         if slack >= -FEASIBILITY_TOLERANCE * max(1.0, abs(rows.rhs[i])):
             continue
         weeks = np.array([rows.week[i]]) if rows.week[i] >= 0 else every_week
@@ -93,6 +94,8 @@ def drop_to_fit(
         count = min(len(order), int(np.searchsorted(released, -slack - 1e-12)) + 1)
         drop = order[:count]
         plan[customers[drop], week[drop]] = 0
+        if len(drop):  # the drop moves other rows too: measure again only now
+            slacks = measure_plan(problem, rows, plan).slack
     return plan
 
 
@@ -105,7 +108,7 @@ def raise_floor_prices(
 ) -> np.ndarray | None:
     """For >= rows still short: raise their prices step by step and redo the best response,
     dropping contacts from any <= row that this overruns."""
-    scale = price_scales(problem, rows)
+    scale = price_scales(problem, rows, dual.chunk)
     lower_rows = rows.sense < 0
     for step in PRICE_STEPS:
         short = measure_plan(problem, rows, plan).slack < -FEASIBILITY_TOLERANCE * np.maximum(
@@ -222,26 +225,6 @@ def polish(
         > measure_plan(problem, rows, plan).objective
     )
     return candidate if better and _feasible(problem, rows, candidate) else plan
-
-
-def plan_usage(
-    problem: DecisionProblem, plan: np.ndarray, customers: np.ndarray
-) -> dict[str, np.ndarray]:
-    """What `customers` use under `plan`, relative to none: cost and revenue per week,
-    contacts per action, contacts per coverage segment."""
-    a, h = problem.shape[1], problem.shape[2]
-    sub = plan[customers]
-    u = customers[:, None]
-    t = np.arange(h)[None, :]
-    return {
-        "cost": (problem.cost[u, sub, t] - problem.cost[u, 0, t]).sum(axis=0),
-        "revenue": (problem.revenue[u, sub, t] - problem.revenue[u, 0, t]).sum(axis=0),
-        "capacity": np.bincount(sub.reshape(-1), minlength=a).astype(np.float64)
-        * (np.arange(a) > 0),
-        "coverage": np.array(
-            [(sub[s.members[customers]] > 0).sum() for s in problem.coverage], dtype=np.float64
-        ),
-    }
 
 
 def repair(

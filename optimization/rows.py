@@ -13,7 +13,7 @@ from enum import Enum
 
 import numpy as np
 
-from optimization.problem import DecisionProblem
+from optimization.problem import DecisionProblem, Usage
 
 
 class RowKind(Enum):
@@ -162,6 +162,54 @@ class PlanMeasures:
         )
 
 
+def row_activity(rows: CouplingRows, usage: Usage) -> np.ndarray:
+    """Each coupling row's activity ([m]) from what a plan uses: the one mapping from resources
+    to rows, shared by plan measurement and the Lagrangian dual."""
+    activity = np.zeros(len(rows))
+    for i, kind in enumerate(rows.kinds):
+        if kind is RowKind.WEEKLY_BUDGET:
+            activity[i] = usage.cost[rows.week[i]]
+        elif kind is RowKind.TOTAL_BUDGET:
+            activity[i] = usage.cost.sum()
+        elif kind is RowKind.REVENUE_FLOOR:
+            activity[i] = usage.revenue[rows.week[i]]
+        elif kind is RowKind.ACTION_CAPACITY:
+            activity[i] = usage.per_action[rows.action[i]]
+        else:
+            activity[i] = usage.per_segment[rows.segment[i]]
+    return activity
+
+
+def _usage(
+    problem: DecisionProblem,
+    choice: np.ndarray,
+    cost: np.ndarray,
+    revenue: np.ndarray,
+    customers: np.ndarray | slice,
+) -> Usage:
+    a = problem.shape[1]
+    contacts = (choice > 0).sum(axis=1)  # [C]
+    return Usage(
+        cost=cost.sum(axis=0),
+        revenue=revenue.sum(axis=0),
+        per_action=np.bincount(choice.reshape(-1), minlength=a).astype(np.float64)
+        * (np.arange(a) > 0),
+        per_segment=np.array(
+            [contacts[s.members[customers]].sum() for s in problem.coverage], dtype=np.float64
+        ),
+    )
+
+
+def plan_usage(problem: DecisionProblem, choice: np.ndarray, customers: np.ndarray) -> Usage:
+    """What `customers` use under `choice` ([N, H]), relative to sending them nothing."""
+    u = customers[:, None]  # [C, 1]
+    t = np.arange(problem.shape[2])[None, :]  # [1, H]
+    sub = choice[customers]
+    cost = problem.cost[u, sub, t] - problem.cost[u, 0, t]
+    revenue = problem.revenue[u, sub, t] - problem.revenue[u, 0, t]
+    return _usage(problem, sub, cost, revenue, customers)
+
+
 def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
     """Objective and row activities of `choice` ([N, H] action indices), from the arrays alone."""
     n, _, h = problem.shape
@@ -170,25 +218,12 @@ def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarra
     value = problem.value[u, choice, t]  # [N, H]
     cost = problem.cost[u, choice, t]
     revenue = problem.revenue[u, choice, t]
-    contacted = choice > 0
-    activity = np.zeros(len(rows))
-    for i, kind in enumerate(rows.kinds):
-        if kind is RowKind.WEEKLY_BUDGET:
-            activity[i] = cost[:, rows.week[i]].sum()
-        elif kind is RowKind.TOTAL_BUDGET:
-            activity[i] = cost.sum()
-        elif kind is RowKind.REVENUE_FLOOR:
-            activity[i] = revenue[:, rows.week[i]].sum()
-        elif kind is RowKind.ACTION_CAPACITY:
-            activity[i] = (choice == rows.action[i]).sum()
-        elif kind is RowKind.SEGMENT_COVERAGE:
-            members = problem.coverage[rows.segment[i]].members
-            activity[i] = contacted[members].sum()
+    activity = row_activity(rows, _usage(problem, choice, cost, revenue, slice(None)))
     slack = rows.sense * (rows.rhs - activity)
     return PlanMeasures(
         objective=float(value.sum()),
         activity=activity,
         slack=slack,
-        max_contacts=int(contacted.sum(axis=1).max(initial=0)),
+        max_contacts=int((choice > 0).sum(axis=1).max(initial=0)),
         uses_ineligible=bool((~problem.eligible[u, choice]).any()),
     )

@@ -19,7 +19,7 @@ from optimization.recommendations import solve_recommendations
 from optimization.reporting import finish
 from optimization.rows import coupling_rows
 from optimization.settings import SolveSettings
-from optimization.solution import Solution, SolveStatus, Timings
+from optimization.solution import InfeasibilityExplanation, Solution, SolveStatus, Timings
 
 
 def _ortools() -> Backend:
@@ -68,8 +68,8 @@ def solve(
         )
     chosen = backend_named(backend)
     conflicts = single_row_conflicts(problem, rows)
-    if conflicts:
-        explanation = explain_infeasibility(problem, rows, settings)
+    if conflicts:  # rows that fail on their own explain it; no elastic re-solve needed
+        explanation = InfeasibilityExplanation(tuple(conflicts))
         return finish(
             problem,
             rows,

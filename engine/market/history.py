@@ -49,13 +49,18 @@ class DemoMarket:
     catalog: pd.DataFrame
 
 
+def _labels(prefix: str, count: int, digits: int) -> np.ndarray:
+    """`prefix` + zero-padded 0..count-1 (e.g. C0000042), without a Python loop."""
+    return np.char.add(prefix, np.char.zfill(np.arange(count).astype(str), digits))
+
+
 def _draw_catalog(config: MarketConfig, rng: np.random.Generator) -> pd.DataFrame:
     names = np.resize(CATEGORY_NAMES, config.categories)
     per = config.items_per_category
     category = np.repeat(np.arange(config.categories), per)
     return pd.DataFrame(
         {
-            "item_id": [f"I{index:05d}" for index in range(config.categories * per)],
+            "item_id": _labels("I", config.categories * per, 5),
             "category": names[category],
             "price": np.round(rng.lognormal(3.0, 0.5, len(category)), 2),
             "margin_rate": np.round(rng.uniform(0.2, 0.5, len(category)), 3),
@@ -82,7 +87,7 @@ def generate_market(config: MarketConfig) -> DemoMarket:
     population = draw_population(config, rng)
     catalog = _draw_catalog(config, rng)
     n, n_actions = config.customers, len(config.actions)
-    customer_ids = np.array([f"C{index:07d}" for index in range(n)])
+    customer_ids = _labels("C", n, 7)
     discounted = np.array([a.discount_rate > 0 for a in config.actions])
 
     state = MarketState.initial(n)
@@ -158,7 +163,7 @@ def _transactions_table(
     frame = pd.DataFrame(
         {
             "customer_id": customer_ids[buyer],
-            "order_id": [f"O{index:08d}" for index in range(len(buyer))],
+            "order_id": _labels("O", len(buyer), 8),
             "ts": ts,
             "amount": np.round(np.maximum(spend, 0.01), 2),
             "item_id": catalog["item_id"].to_numpy()[item],

@@ -15,7 +15,7 @@ import numpy as np
 from optimization.backends.base import Capability
 from optimization.highs_model import highs_version
 from optimization.lagrangian import LagrangianDual, minimise_dual
-from optimization.problem import DecisionProblem
+from optimization.problem import DecisionProblem, Usage
 from optimization.repair import repair
 from optimization.reporting import finish
 from optimization.rows import CouplingRows, coupling_rows
@@ -85,15 +85,8 @@ def sample_multipliers(
     rng = np.random.default_rng(settings.seed)
     sample = np.sort(rng.choice(n, size=config.sample_customers, replace=False))
     share = len(sample) / n
-    sub = problem.subset(
-        sample,
-        fixed_usage={
-            "cost": np.zeros(problem.shape[2]),
-            "revenue": np.zeros(problem.shape[2]),
-            "capacity": np.zeros(problem.shape[1]),
-            "coverage": np.zeros(len(problem.coverage)),
-        },
-    )
+    _, actions, weeks = problem.shape
+    sub = problem.subset(sample, fixed_usage=Usage.nothing(weeks, actions, len(problem.coverage)))
     sub_rows = coupling_rows(sub)
     sub_rows = dataclasses.replace(sub_rows, rhs=sub_rows.base + share * rows.incremental_rhs)
     dual = LagrangianDual(sub, sub_rows, config.chunk_customers, config.device)
