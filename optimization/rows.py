@@ -189,9 +189,10 @@ def _usage(
 ) -> Usage:
     a = problem.shape[1]
     contacts = (choice > 0).sum(axis=1)  # [C]
+    # float64 sums: a float32 problem summed down a million rows in float32 drifts by ~1e-4.
     return Usage(
-        cost=cost.sum(axis=0),
-        revenue=revenue.sum(axis=0),
+        cost=cost.sum(axis=0, dtype=np.float64),
+        revenue=revenue.sum(axis=0, dtype=np.float64),
         per_action=np.bincount(choice.reshape(-1), minlength=a).astype(np.float64)
         * (np.arange(a) > 0),
         per_segment=np.array(
