@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Build input data sets: the demo market, CDNOW.", no_args_is_help=True)
+
+
+class FitModel(StrEnum):
+    baseline = "baseline"
+    ziln = "ziln"
+    sequence = "sequence"
+
+
+class BacktestModel(StrEnum):
+    bgnbd = "bgnbd"
+    ziln = "ziln"
+    sequence = "sequence"
+
+
 forecast_app = typer.Typer(help="Fit, backtest and run the forecasters.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(forecast_app, name="forecast")
@@ -174,7 +189,9 @@ def forecast_backtest(
     data: DataDir,
     calibration_end: Annotated[str, typer.Option(help="Last day of the calibration window.")],
     holdout_weeks: Annotated[int, typer.Option(min=1)] = 39,
-    model: Annotated[str, typer.Option(help="Forecaster to score.")] = "bgnbd",
+    model: Annotated[
+        BacktestModel, typer.Option(help="Forecaster to score.")
+    ] = BacktestModel.bgnbd,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
     device: Device = "auto",
     as_of: AsOf = None,
@@ -194,19 +211,22 @@ def forecast_backtest(
                 store,
                 calibration_end=calibration_end,
                 holdout_weeks=holdout_weeks,
-                model=model,
+                model=model.value,
                 device=device,
             )
         except ValueError as error:
             err.print(f"[red]{error}[/]")
             raise typer.Exit(code=1) from None
     figures = report.to_dict()
-    table = Table(title=f"backtest {model}: {figures['calibration_end']} + {holdout_weeks} weeks")
+    table = Table(
+        title=f"backtest {model.value}: {figures['calibration_end']} + {holdout_weeks} weeks"
+    )
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key in (
         "customers",
         "mae",
+        "median_mae",
         "rmse",
         "predicted_total",
         "actual_total",
@@ -236,7 +256,7 @@ def forecast_fit(
         ),
     ] = None,
     horizon_weeks: Annotated[int, typer.Option(min=1)] = 12,
-    model: Annotated[str, typer.Option(help="Forecaster to fit.")] = "baseline",
+    model: Annotated[FitModel, typer.Option(help="Forecaster to fit.")] = FitModel.baseline,
     gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.35,
     annual_discount_rate: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.10,
     device: Device = "auto",
@@ -246,10 +266,8 @@ def forecast_fit(
     from engine.store import Store
     from engine.validation import load_inputs
     from forecasting.baseline import BaselineForecaster, horizon_start
+    from forecasting.deep import DeepForecaster
 
-    if model != "baseline":
-        err.print(f"[red]The '--model' option must be 'baseline' for now. Got {model!r}.[/]")
-        raise typer.Exit(code=1)
     try:
         tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
     except InputValidationError as error:
@@ -259,15 +277,20 @@ def forecast_fit(
         if as_of is not None
         else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
     )
-    with Store.create(tables) as store, out.status("fitting BG/NBD, Gamma-Gamma, effects"):
-        forecaster = BaselineForecaster(
-            horizon_weeks=horizon_weeks,
-            gross_margin=gross_margin,
-            annual_discount_rate=annual_discount_rate,
-            device=device,
-            seed=seed,
-        ).fit(store, start)
-        forecast = forecaster.forecast()
+    options = dict(
+        horizon_weeks=horizon_weeks,
+        gross_margin=gross_margin,
+        annual_discount_rate=annual_discount_rate,
+        device=device,
+        seed=seed,
+    )
+    with Store.create(tables) as store, out.status(f"fitting the {model.value} forecaster"):
+        forecaster = (
+            BaselineForecaster(**options)
+            if model is FitModel.baseline
+            else DeepForecaster(model=model.value, **options)
+        )
+        forecast = forecaster.fit(store, start).forecast()
     n, a, h = forecast.shape
     out.print(
         f"{n:,} customers x {a} actions x {h} weeks from "

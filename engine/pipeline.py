@@ -33,6 +33,7 @@ from engine.validation import load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start
+from forecasting.deep import DeepForecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
@@ -161,15 +162,29 @@ def _stages(
         _done(staging, "ingest")
     forecast_dir = staging / "forecast"
     if not run_folder.stage_done(staging, "forecast"):
-        progress("forecast: fitting BG/NBD, Gamma-Gamma and the effect learner")
+        model = scenario.forecast.model
+        progress(f"forecast: fitting the {model} forecaster and the effect learner")
         with Store.open(store_path) as store:
-            forecaster = BaselineForecaster(
-                horizon_weeks=scenario.horizon_weeks,
-                actions=scenario.catalogue(),
-                gross_margin=scenario.gross_margin,
-                annual_discount_rate=scenario.annual_discount_rate,
-                device=device,
-            )
+            forecaster: BaselineForecaster | DeepForecaster
+            if model == "baseline":
+                forecaster = BaselineForecaster(
+                    horizon_weeks=scenario.horizon_weeks,
+                    actions=scenario.catalogue(),
+                    gross_margin=scenario.gross_margin,
+                    annual_discount_rate=scenario.annual_discount_rate,
+                    device=device,
+                )
+            else:
+                forecaster = DeepForecaster(
+                    model=model,
+                    horizon_weeks=scenario.horizon_weeks,
+                    actions=scenario.catalogue(),
+                    gross_margin=scenario.gross_margin,
+                    annual_discount_rate=scenario.annual_discount_rate,
+                    use_reviews=scenario.forecast.reviews,
+                    review_cache=runs_dir / "review_embeddings.duckdb",
+                    device=device,
+                )
             forecast = forecaster.fit(store, week).forecast()
             metadata = dataclasses.replace(
                 forecast.metadata, backtest=_backtest(store, week, device)

@@ -63,6 +63,15 @@ class SolverSpec(_Strict):
     mip_gap: Annotated[float, Field(ge=0, lt=1)] = 1e-3
 
 
+class ForecastSpec(_Strict):
+    """Which forecaster fills the ForecastSet: `baseline` (BG/NBD + Gamma-Gamma), `ziln` (the
+    ZILN network over tabular features) or `sequence` (the transformer over weekly events);
+    `reviews` feeds review-text embeddings to the deep ones."""
+
+    model: Literal["baseline", "ziln", "sequence"] = "baseline"
+    reviews: bool = True
+
+
 class RecommendationSpec(_Strict):
     slots: Annotated[int, Field(ge=0)] = 1
 
@@ -78,6 +87,7 @@ class Scenario(_Strict):
     actions: list[ActionSpec]
     constraints: Constraints = Field(default_factory=Constraints)
     solver: SolverSpec = Field(default_factory=SolverSpec)
+    forecast: ForecastSpec = Field(default_factory=ForecastSpec)
     recommendations: RecommendationSpec = Field(default_factory=RecommendationSpec)
     sweep: dict[
         Literal["weekly_budget", "weekly_revenue_floor", "total_budget"], list[NonNegative]

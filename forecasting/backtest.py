@@ -10,10 +10,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from engine.store import Store
 from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.features import holdout_outcome, purchase_summary
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.metrics import (
@@ -24,7 +26,7 @@ from forecasting.metrics import (
     spearman,
 )
 
-BACKTEST_MODELS = ("bgnbd",)
+BACKTEST_MODELS = ("bgnbd", "ziln", "sequence")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class BacktestReport:
     spearman: float
     spend_gini: float
     spend_decile_mape: float
+    #: MAE of the predictive median: the point forecast absolute error rewards (for BG/NBD the
+    #: median of 200 posterior-predictive draws per customer).
+    median_mae: float
     calibration_end: str
     holdout_end: str
     holdout_weeks: int
@@ -60,6 +65,8 @@ def run_backtest(
     holdout_weeks: int,
     model: str = "bgnbd",
     device: str = "auto",
+    seed: int = 0,
+    deep_options: dict[str, Any] | None = None,
 ) -> BacktestReport:
     """Fit `model` on purchases up to `calibration_end`; score the next `holdout_weeks` weeks."""
     if model not in BACKTEST_MODELS:
@@ -81,12 +88,31 @@ def run_backtest(
     outcome = holdout_outcome(store, summary, calibration_end, holdout_end)
 
     started = time.perf_counter()
-    purchases = BetaGeometricNBD(device=device).fit(summary)
-    spend = GammaGammaSpend(device=device).fit(summary)
+    median_weeks = np.full(len(summary), np.nan)
+    if model == "bgnbd":
+        purchases = BetaGeometricNBD(device=device).fit(summary)
+        spend = GammaGammaSpend(device=device).fit(summary)
+        predicted_weeks = purchases.expected_purchases(float(holdout_weeks), summary)
+        predicted_spend = predicted_weeks * spend.expected_spend(summary)
+        median_weeks = np.median(purchases.sample_purchases(float(holdout_weeks), summary), axis=1)
+        used_device = purchases.device_
+        params = {**purchases.params_, **{f"gg_{k}": v for k, v in spend.params_.items()}}
+    else:
+        deep = DeepPurchaseModel(
+            kind=model,  # type: ignore[arg-type]
+            device=device,
+            seed=seed,
+            **(deep_options or {}),
+        ).fit(store, calibration_end)
+        forecast = deep.predict(holdout_weeks)
+        if not np.array_equal(forecast.customer_ids, summary.customer_ids.astype(str)):
+            raise RuntimeError("the deep model's customers differ from the backtest's")
+        predicted_weeks = forecast.expected_weeks()
+        median_weeks = forecast.median_weeks()
+        predicted_spend = forecast.expected_spend()
+        used_device = str(deep.device_)
+        params = {"training_examples": float(deep.training_examples_)}
     fit_seconds = time.perf_counter() - started
-
-    predicted_weeks = purchases.expected_purchases(float(holdout_weeks), summary)
-    predicted_spend = predicted_weeks * spend.expected_spend(summary)
     actual_weeks = outcome.purchase_weeks
     return BacktestReport(
         model=model,
@@ -98,12 +124,13 @@ def run_backtest(
         spearman=spearman(actual_weeks, predicted_weeks),
         spend_gini=normalized_gini(outcome.spend.clip(min=0), predicted_spend),
         spend_decile_mape=decile_mape(outcome.spend.clip(min=0), predicted_spend),
+        median_mae=mean_absolute_error(actual_weeks, median_weeks),
         calibration_end=f"{calibration_end:%Y-%m-%d}",
         holdout_end=f"{holdout_end:%Y-%m-%d}",
         holdout_weeks=holdout_weeks,
         predicted_spend_total=float(predicted_spend.sum()),
         actual_spend_total=float(outcome.spend.sum()),
         fit_seconds=fit_seconds,
-        device=purchases.device_,
-        params={**purchases.params_, **{f"gg_{k}": v for k, v in spend.params_.items()}},
+        device=used_device,
+        params=params,
     )

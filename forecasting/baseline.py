@@ -143,16 +143,31 @@ class BaselineForecaster:
         self.fit_seconds_ = timings
         return self
 
+    @property
+    def weekly_discount(self) -> float:
+        return (1.0 + self.annual_discount_rate) ** (-1.0 / 52.0)
+
     def forecast(self) -> ForecastSet:
         """Per customer, action and horizon week: purchase probability, spend, future effect."""
-        summary, h = self.summary_, self.horizon_weeks
-        weekly_discount = (1.0 + self.annual_discount_rate) ** (-1.0 / 52.0)
+        expected = self.purchases_.weekly_expected_purchases(self.summary_, self.horizon_weeks)
+        spend_none = self.spend_.expected_spend(self.summary_)  # [N]
+        return self.assemble(expected, spend_none, self.clv(spend_none), self.metadata())
 
-        expected = self.purchases_.weekly_expected_purchases(summary, h)  # [N, H]
+    def assemble(
+        self,
+        expected: np.ndarray,
+        spend_none: np.ndarray,
+        clv: np.ndarray,
+        metadata: ForecastMetadata,
+    ) -> ForecastSet:
+        """The ForecastSet from a no-action forecast (weekly purchase probability [N, H], spend
+        of a purchase week [N], CLV [N]) and this forecaster's learned action effects and
+        affinity. The deep forecasters reuse it with their own no-action forecast."""
+        summary, h = self.summary_, self.horizon_weeks
+        weekly_discount = self.weekly_discount
         baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
         shift = self.effects_.purchase_logit_shift  # [N, A]
         purchase_prob = special.expit(special.logit(baseline)[:, None, :] + shift[:, :, None])
-        spend_none = self.spend_.expected_spend(summary)  # [N]
         spend = np.broadcast_to(
             (spend_none[:, None] * self.effects_.spend_ratio)[:, :, None], purchase_prob.shape
         ).copy()  # [N, A, H]
@@ -178,20 +193,20 @@ class BaselineForecaster:
             purchase_prob=purchase_prob,
             spend=spend,
             future_margin_delta=future,
-            clv=self._clv(spend_none, weekly_discount),
+            clv=clv,
             item_affinity=ItemAffinity(self.affinity_.categories_, candidates, reco_prob),
-            metadata=self._metadata(),
+            metadata=metadata,
         )
 
-    def _clv(self, spend_none: np.ndarray, weekly_discount: float, block: int = 4) -> np.ndarray:
+    def clv(self, spend_none: np.ndarray, block: int = 4) -> np.ndarray:
         """Discounted expected margin over `clv_weeks` with no action, in 4-week blocks."""
         edges = np.arange(0, self.clv_weeks + block, block, dtype=np.float64)
         cumulative = self.purchases_.expected_purchases(edges, self.summary_)  # [N, B + 1]
         per_block = np.diff(cumulative, axis=1)  # [N, B]
-        midpoints = weekly_discount ** (edges[:-1] + block / 2.0)  # [B]
+        midpoints = self.weekly_discount ** (edges[:-1] + block / 2.0)  # [B]
         return self.gross_margin * spend_none * (per_block @ midpoints)
 
-    def _metadata(self) -> ForecastMetadata:
+    def metadata(self) -> ForecastMetadata:
         learner = self.effect_learner_
         parameters: dict[str, object] = {
             "bgnbd": self.purchases_.params_,

@@ -1,0 +1,98 @@
+"""How well a run's treatment-effect estimates rank the demo market's true individual effects.
+
+    python bench/effects_vs_truth.py demo/runs/<run> --data demo/data --json OUT
+
+Per action, Spearman correlation across the run's customers between
+  short horizon: the forecast's change of week-1 purchase probability (action vs none) and the
+                 true change (the market's probabilities at the as-of state, exact);
+  long horizon:  the problem's value of the action in week 1 (incremental discounted margin of
+                 the week plus `future_margin_delta`) and the true incremental discounted margin
+                 over the horizon and 26 weeks after, replayed with common random numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.stats as stats
+
+from engine.evaluation import Evaluator
+from engine.market.ground_truth import FILE_NAME, GroundTruth
+from engine.scenario import load_scenario
+from forecasting.forecast_set import ForecastSet
+from optimization.problem import DecisionProblem
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--data", type=Path, default=Path("demo/data"))
+    parser.add_argument("--replications", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    scenario = load_scenario(args.run / "scenario.yaml")
+    problem = DecisionProblem.load(args.run / "problem.npz")
+    forecast = ForecastSet.load(args.run / "forecast")
+    truth = GroundTruth.load(args.data / FILE_NAME)
+    evaluator = Evaluator(
+        truth,
+        problem,
+        gross_margin=scenario.gross_margin,
+        annual_discount_rate=scenario.annual_discount_rate,
+    )
+    rows = evaluator.rows
+    horizon = problem.shape[2] + evaluator.terminal_weeks
+    discount = evaluator.weekly_discount ** np.arange(horizon)
+    position = {str(a): i for i, a in enumerate(forecast.action_ids)}
+    forecast_rows = {str(c): i for i, c in enumerate(forecast.customer_ids)}
+    in_forecast = np.array([forecast_rows[str(c)] for c in problem.customer_ids])
+
+    def replayed(action: int) -> tuple[np.ndarray, np.ndarray]:
+        plan = np.zeros((len(truth.customer_ids), horizon), dtype=np.int64)
+        plan[rows, 0] = evaluator.to_truth_action[action]
+        value = np.zeros(len(rows))
+        for r in range(args.replications):
+            replay = truth.replay(plan, seed=evaluator.seed + 20_000 + r)
+            margin, _, _ = evaluator._margin(plan, replay.spend)
+            value += (margin[rows] * discount).sum(axis=1) / args.replications
+        return replay.probability[rows, 0], value
+
+    none_probability, none_value = replayed(0)
+    figures = {}
+    for action in range(1, problem.shape[1]):
+        name = str(problem.action_ids[action])
+        probability, value = replayed(action)
+        k = position[name]
+        short_estimate = (
+            forecast.purchase_prob[in_forecast, k, 0] - forecast.purchase_prob[in_forecast, 0, 0]
+        )
+        long_estimate = problem.value[:, action, 0]
+        true_short, true_long = probability - none_probability, value - none_value
+        figures[name] = {
+            "short_spearman": float(stats.spearmanr(short_estimate, true_short).statistic),
+            "long_spearman": float(stats.spearmanr(long_estimate, true_long).statistic),
+            "short_mean_estimate": float(short_estimate.mean()),
+            "short_mean_true": float(true_short.mean()),
+            "long_mean_estimate": float(long_estimate.mean()),
+            "long_mean_true": float(true_long.mean()),
+        }
+        row = figures[name]
+        print(
+            f"{name:>14}  short: rho {row['short_spearman']:+.3f}  "
+            f"mean {row['short_mean_estimate']:+.4f} (true {row['short_mean_true']:+.4f})   "
+            f"long: rho {row['long_spearman']:+.3f}  mean "
+            f"{row['long_mean_estimate']:+.3f} (true {row['long_mean_true']:+.3f})"
+        )
+    result = {"run": str(args.run), "forecaster": forecast.metadata.model, "actions": figures}
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

