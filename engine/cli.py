@@ -265,8 +265,8 @@ def forecast_fit(
     """Fit the forecaster on the data and write the ForecastSet for the horizon."""
     from engine.store import Store
     from engine.validation import load_inputs
-    from forecasting.baseline import BaselineForecaster, horizon_start
-    from forecasting.deep import DeepForecaster
+    from forecasting.baseline import horizon_start
+    from forecasting.deep import make_forecaster
 
     try:
         tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
@@ -277,18 +277,14 @@ def forecast_fit(
         if as_of is not None
         else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
     )
-    options = dict(
-        horizon_weeks=horizon_weeks,
-        gross_margin=gross_margin,
-        annual_discount_rate=annual_discount_rate,
-        device=device,
-        seed=seed,
-    )
     with Store.create(tables) as store, out.status(f"fitting the {model.value} forecaster"):
-        forecaster = (
-            BaselineForecaster(**options)
-            if model is FitModel.baseline
-            else DeepForecaster(model=model.value, **options)
+        forecaster = make_forecaster(
+            model.value,
+            horizon_weeks=horizon_weeks,
+            gross_margin=gross_margin,
+            annual_discount_rate=annual_discount_rate,
+            device=device,
+            seed=seed,
         )
         forecast = forecaster.fit(store, start).forecast()
     n, a, h = forecast.shape

@@ -32,8 +32,8 @@ from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
-from forecasting.baseline import BaselineForecaster, horizon_start
-from forecasting.deep import DeepForecaster
+from forecasting.baseline import horizon_start
+from forecasting.deep import make_forecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
@@ -165,26 +165,16 @@ def _stages(
         model = scenario.forecast.model
         progress(f"forecast: fitting the {model} forecaster and the effect learner")
         with Store.open(store_path) as store:
-            forecaster: BaselineForecaster | DeepForecaster
-            if model == "baseline":
-                forecaster = BaselineForecaster(
-                    horizon_weeks=scenario.horizon_weeks,
-                    actions=scenario.catalogue(),
-                    gross_margin=scenario.gross_margin,
-                    annual_discount_rate=scenario.annual_discount_rate,
-                    device=device,
-                )
-            else:
-                forecaster = DeepForecaster(
-                    model=model,
-                    horizon_weeks=scenario.horizon_weeks,
-                    actions=scenario.catalogue(),
-                    gross_margin=scenario.gross_margin,
-                    annual_discount_rate=scenario.annual_discount_rate,
-                    use_reviews=scenario.forecast.reviews,
-                    review_cache=runs_dir / "review_embeddings.duckdb",
-                    device=device,
-                )
+            forecaster = make_forecaster(
+                model,
+                use_reviews=scenario.forecast.reviews,
+                review_cache=runs_dir / "review_embeddings.duckdb",
+                horizon_weeks=scenario.horizon_weeks,
+                actions=scenario.catalogue(),
+                gross_margin=scenario.gross_margin,
+                annual_discount_rate=scenario.annual_discount_rate,
+                device=device,
+            )
             forecast = forecaster.fit(store, week).forecast()
             metadata = dataclasses.replace(
                 forecast.metadata, backtest=_backtest(store, week, device)

@@ -45,55 +45,75 @@ def _last_purchase(bought: np.ndarray) -> np.ndarray:
     return np.where(bought.any(axis=1), s - 1 - reversed_first, -1)
 
 
-def tabular_features(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> np.ndarray:
-    """RFM, tenure, spend, review and contact features from the weeks before `anchor` [B, F]."""
-    history = panel.values[rows, :anchor]  # [B, s, C]
-    bought = history[..., panel.channel("bought")]  # [B, s]
-    log_spend = history[..., panel.channel("log_spend")]
-    reviews = history[..., panel.channel("reviews")]
-    rating = history[..., panel.channel("review_rating")]
+@dataclass(frozen=True)
+class History:
+    """The weeks before `anchor` of some customers (`rows` of the panel), sliced once and shared
+    by the tabular features and the BG/NBD summary."""
+
+    panel: WeeklyPanel
+    rows: np.ndarray  # [B]
+    anchor: int
+    values: np.ndarray  # [B, anchor, C]
+    bought: np.ndarray  # [B, anchor]
+    last_purchase: np.ndarray  # [B] week index, -1 if none
+    first_purchase: np.ndarray  # [B] week index
+
+    def channel(self, name: str) -> np.ndarray:
+        return self.values[..., self.panel.channel(name)]  # [B, anchor]
+
+
+def history_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> History:
+    values = panel.values[rows, :anchor]  # [B, s, C]
+    bought = values[..., panel.channel("bought")]  # [B, s]
+    return History(
+        panel, rows, anchor, values, bought, _last_purchase(bought), panel.first_week[rows]
+    )
+
+
+def tabular_features(history: History) -> np.ndarray:
+    """RFM, tenure, spend, review and contact features from the weeks before the anchor [B, F]."""
+    anchor, bought, last = history.anchor, history.bought, history.last_purchase
+    log_spend = history.channel("log_spend")
+    reviews = history.channel("reviews")
     weeks = bought.sum(axis=1)
-    last = _last_purchase(bought)
-    first = panel.first_week[rows]
     review_weeks = (reviews > 0).sum(axis=1)
     columns = [
         np.log1p(weeks),
         np.log1p(anchor - 1 - last),
-        np.log1p(anchor - first),
+        np.log1p(anchor - history.first_purchase),
         log_spend.sum(axis=1) / np.maximum(weeks, 1),
-        log_spend[np.arange(len(rows)), np.maximum(last, 0)],
+        log_spend[np.arange(len(history.rows)), np.maximum(last, 0)],
         bought[:, -4:].sum(axis=1),
         bought[:, -13:].sum(axis=1),
         bought[:, -52:].sum(axis=1),
         np.log1p(reviews.sum(axis=1)),
-        rating.sum(axis=1) / np.maximum(review_weeks, 1),
+        history.channel("review_rating").sum(axis=1) / np.maximum(review_weeks, 1),
     ]
-    contacts = history[:, -8:, len(panel.channels) - len(panel.contact_actions) :].sum(axis=1)
+    contact_channels = len(history.panel.contact_actions)
+    contacts = history.values[:, -8:, history.values.shape[2] - contact_channels :].sum(axis=1)
     return np.column_stack([*columns, contacts]).astype(np.float32)  # [B, F]
 
 
-def summary_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> PurchaseSummary:
-    """The BG/NBD + Gamma-Gamma summary of `rows` as of the end of week `anchor` - 1.
+def summary_at(history: History) -> PurchaseSummary:
+    """The BG/NBD + Gamma-Gamma summary as of the end of week `anchor` - 1.
 
     Matches `features.purchase_summary` at that week's end: purchase weeks counted, `age` from
     the first purchase week to week `anchor` - 1.
     """
-    history = panel.values[rows, :anchor]
-    bought = history[..., panel.channel("bought")]
-    spend = np.expm1(history[..., panel.channel("log_spend")])
-    first = panel.first_week[rows]
-    weeks = bought.sum(axis=1)
-    first_spend = spend[np.arange(len(rows)), first]
+    panel, first = history.panel, history.first_purchase
+    spend = np.expm1(history.channel("log_spend"))
+    weeks = history.bought.sum(axis=1)
+    first_spend = spend[np.arange(len(history.rows)), first]
     repeat_spend = spend.sum(axis=1) - first_spend
     frequency = weeks - 1
     return PurchaseSummary(
-        customer_ids=panel.customer_ids[rows],
+        customer_ids=panel.customer_ids[history.rows],
         frequency=frequency.astype(np.float64),
-        recency=(_last_purchase(bought) - first).astype(np.float64),
-        age=(anchor - 1 - first).astype(np.float64),
+        recency=(history.last_purchase - first).astype(np.float64),
+        age=(history.anchor - 1 - first).astype(np.float64),
         monetary_value=np.where(frequency > 0, repeat_spend / np.maximum(frequency, 1), 0.0),
         first_week=panel.week_starts[first].astype("datetime64[ns]"),
-        observation_end=panel.week_starts[anchor - 1].astype("datetime64[ns]"),
+        observation_end=panel.week_starts[history.anchor - 1].astype("datetime64[ns]"),
     )
 
 

@@ -88,7 +88,6 @@ def run_backtest(
     outcome = holdout_outcome(store, summary, calibration_end, holdout_end)
 
     started = time.perf_counter()
-    median_weeks = np.full(len(summary), np.nan)
     if model == "bgnbd":
         purchases = BetaGeometricNBD(device=device).fit(summary)
         spend = GammaGammaSpend(device=device).fit(summary)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,12 +87,11 @@ class DeepForecaster:
     def forecast(self) -> ForecastSet:
         baseline = self.baseline_
         deep = self.purchases_.predict(self.horizon_weeks)
-        spend_none = deep.spend
         # CLV beyond the horizon keeps BG/NBD's long-run shape, rescaled by how the deep model
         # sees the horizon against it.
-        bgnbd_spend = deep.prior.sum(axis=1) * baseline.spend_.expected_spend(baseline.summary_)
-        ratio = deep.expected_spend() / np.maximum(bgnbd_spend, 1e-9)
-        clv = baseline.clv(baseline.spend_.expected_spend(baseline.summary_)) * ratio
+        gamma_gamma_spend = baseline.spend_.expected_spend(baseline.summary_)  # [N]
+        ratio = deep.expected_spend() / np.maximum(deep.prior.sum(axis=1) * gamma_gamma_spend, 1e-9)
+        clv = baseline.clv(gamma_gamma_spend) * ratio
         metadata = baseline.metadata()
         model = self.purchases_
         metadata = dataclasses.replace(
@@ -115,4 +115,19 @@ class DeepForecaster:
                 },
             },
         )
-        return baseline.assemble(deep.purchase_prob, spend_none, clv, metadata)
+        return baseline.assemble(deep.purchase_prob, deep.spend, clv, metadata)
+
+
+def make_forecaster(
+    model: str,
+    *,
+    use_reviews: bool = True,
+    review_cache: Path | str | None = None,
+    **common: Any,
+) -> BaselineForecaster | DeepForecaster:
+    """The forecaster a scenario or the command line names: `baseline`, `ziln` or `sequence`.
+    `common` holds the options both take (horizon, actions, margin, discount rate, device, seed);
+    the review options apply to the deep ones only."""
+    if model == "baseline":
+        return BaselineForecaster(**common)
+    return DeepForecaster(model=model, use_reviews=use_reviews, review_cache=review_cache, **common)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,9 @@ import torch
 
 from engine.store import Store
 from forecasting.anchors import (
+    Labels,
     eligible,
+    history_at,
     labels_after,
     sequence_window,
     summary_at,
@@ -46,6 +48,15 @@ from forecasting.ziln import (
 KINDS = ("ziln", "sequence")
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)
+
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def purchase_logit(prior_logit: Array, outputs: Array, basis: Array) -> Array:
+    """Weekly purchase log-odds [B, H]: the prior's ([B, H]), corrected by the network's level
+    and its slope in log(1 + week) (`basis` [H]); the same formula in training and forecasting."""
+    return prior_logit + outputs[:, :1] + outputs[:, 1:2] * basis[None, :]
 
 
 @dataclass(frozen=True)
@@ -198,9 +209,10 @@ class DeepPurchaseModel:
 
     def _inputs_at(
         self, rows: np.ndarray, anchor: int, horizon: int
-    ) -> tuple[np.ndarray, np.ndarray, BetaGeometricNBD]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Tabular inputs [B, F] and the BG/NBD prior [B, horizon] of `rows` at `anchor`."""
-        summary = summary_at(self.panel_, rows, anchor)
+        history = history_at(self.panel_, rows, anchor)
+        summary = summary_at(history)
         bgnbd = BetaGeometricNBD(device="cpu").fit(summary)
         # hyp2f1 can fail for extreme histories; those weeks fall back to the floor.
         prior = np.nan_to_num(bgnbd.weekly_expected_purchases(summary, horizon), nan=0.0)
@@ -212,10 +224,10 @@ class DeepPurchaseModel:
                 bgnbd.probability_alive(summary),
             ]
         )
-        parts = [tabular_features(self.panel_, rows, anchor), prior_columns]
+        parts = [tabular_features(history), prior_columns]
         if self.reviews_ is not None:
             parts.append(self.reviews_.features(rows, anchor))
-        return np.column_stack(parts).astype(np.float32), prior, bgnbd
+        return np.column_stack(parts).astype(np.float32), prior
 
     def _examples(self, generator: np.random.Generator) -> _Examples:
         anchor_weeks = self._anchor_weeks()
@@ -231,7 +243,7 @@ class DeepPurchaseModel:
             if len(rows) < 50:
                 continue
             # BG/NBD is fitted on every customer at the anchor, then the examples are drawn.
-            tabular, prior, _ = self._inputs_at(rows, anchor, self.label_weeks)
+            tabular, prior = self._inputs_at(rows, anchor, self.label_weeks)
             if len(rows) > per_anchor:
                 keep = np.sort(generator.choice(len(rows), per_anchor, replace=False))
                 rows, tabular, prior = rows[keep], tabular[keep], prior[keep]
@@ -241,9 +253,8 @@ class DeepPurchaseModel:
         rows, anchors, tabular, prior_logit = (np.concatenate(p) for p in zip(*parts, strict=True))
         return _Examples(rows, anchors, tabular, prior_logit.astype(np.float32))
 
-    def _horizon_basis(self, weeks: int) -> torch.Tensor:
-        basis = np.log1p(np.arange(weeks)) / np.log1p(self.label_weeks)
-        return torch.tensor(basis, dtype=torch.float32, device=self.device_)  # [H]
+    def _horizon_basis(self, weeks: int) -> np.ndarray:
+        return np.log1p(np.arange(weeks)) / np.log1p(self.label_weeks)  # [H]
 
     def _sequence(self, rows: np.ndarray, anchors: np.ndarray) -> tuple[torch.Tensor, ...]:
         if self.kind != "sequence":
@@ -260,7 +271,9 @@ class DeepPurchaseModel:
                 return self.network_(tabular, *sequence).float()
         return self.network_(tabular, *sequence)
 
-    def _train(self, examples: _Examples, labels, generator: np.random.Generator) -> list[float]:
+    def _train(
+        self, examples: _Examples, labels: Labels, generator: np.random.Generator
+    ) -> list[float]:
         device = self.device_
         tabular = torch.tensor(
             (examples.tabular - self.feature_mean_) / self.feature_scale_, device=device
@@ -269,7 +282,9 @@ class DeepPurchaseModel:
         bought = torch.tensor(labels.bought, device=device)
         spend = torch.tensor(labels.spend, device=device)
         observed = torch.tensor(labels.observed, device=device)
-        basis = self._horizon_basis(self.label_weeks)[None, :]  # [1, L]
+        basis = torch.tensor(
+            self._horizon_basis(self.label_weeks), dtype=torch.float32, device=device
+        )  # [L]
         # One free log-odds offset per training anchor absorbs what moved the whole market in
         # that window (a promotion burst, a season): the network learns only how customers
         # differ from the prior, which transfers to a new anchor; forecasts use offset 0, the
@@ -278,9 +293,10 @@ class DeepPurchaseModel:
         anchor_index = torch.from_numpy(anchor_ids).to(device)
         # Started at each window's log ratio of actual to prior purchases, so the network's own
         # level output has nothing left to absorb.
-        observed_np = labels.observed
-        ratio = np.bincount(anchor_ids, (labels.bought * observed_np).sum(axis=1)) / np.bincount(
-            anchor_ids, (special.expit(examples.prior_logit) * observed_np).sum(axis=1)
+        ratio = np.bincount(
+            anchor_ids, (labels.bought * labels.observed).sum(axis=1)
+        ) / np.bincount(
+            anchor_ids, (special.expit(examples.prior_logit) * labels.observed).sum(axis=1)
         )
         self.anchor_offsets_ = torch.tensor(
             np.log(np.maximum(ratio, 1e-3)), dtype=torch.float32, device=device
@@ -310,7 +326,7 @@ class DeepPurchaseModel:
                 sequence = self._sequence(examples.rows[batch], examples.anchors[batch])
                 out = self._outputs(tabular[index], sequence)  # [B, OUTPUTS]
                 offset = self.anchor_offsets_[anchor_index[index]][:, None]  # [B, 1]
-                logit = prior_logit[index] + offset + out[:, :1] + out[:, 1:2] * basis  # [B, L]
+                logit = purchase_logit(prior_logit[index] + offset, out, basis)  # [B, L]
                 seen = observed[index]
                 loss = ziln_weekly_loss(
                     logit,
@@ -340,9 +356,8 @@ class DeepPurchaseModel:
         panel: WeeklyPanel = self.panel_
         rows = np.arange(len(panel))
         anchor = panel.weeks
-        tabular, prior, self.bgnbd_ = self._inputs_at(rows, anchor, horizon_weeks)
+        tabular, prior = self._inputs_at(rows, anchor, horizon_weeks)
         tabular = (tabular - self.feature_mean_) / self.feature_scale_
-        basis = self._horizon_basis(horizon_weeks)[None, :]  # [1, H]
         outputs = []
         started = time.perf_counter()
         for start in range(0, len(rows), batch_size):
@@ -352,7 +367,7 @@ class DeepPurchaseModel:
             outputs.append(out.double().cpu().numpy())
         out = np.concatenate(outputs)  # [N, OUTPUTS]
         self.timings_["predict"] = time.perf_counter() - started
-        logit = special.logit(prior) + out[:, :1] + out[:, 1:2] * basis.cpu().numpy()
+        logit = purchase_logit(special.logit(prior), out, self._horizon_basis(horizon_weeks))
         return PurchaseForecast(
             customer_ids=panel.customer_ids,
             purchase_prob=special.expit(logit),

@@ -46,14 +46,15 @@ class HoldoutOutcome:
     end: pd.Timestamp
 
 
-def _purchase_filter(store: Store) -> str:
+def purchase_filter(store: Store) -> str:
+    """SQL condition on `transactions` that keeps purchases (refunds out, when flagged)."""
     return "NOT is_refund" if store.has_column("transactions", "is_refund") else "TRUE"
 
 
 def purchase_summary(store: Store, observation_end: pd.Timestamp | str) -> PurchaseSummary:
     """RFM-T summary of every customer with a purchase on or before `observation_end`."""
     end = pd.Timestamp(observation_end)
-    is_purchase = _purchase_filter(store)
+    is_purchase = purchase_filter(store)
     frame = store.query(
         f"""
         WITH weekly AS (
@@ -91,7 +92,7 @@ def holdout_outcome(
     store: Store, summary: PurchaseSummary, start: pd.Timestamp, end: pd.Timestamp
 ) -> HoldoutOutcome:
     """Purchase weeks and spend in (start, end] for the customers of `summary`, in its order."""
-    is_purchase = _purchase_filter(store)
+    is_purchase = purchase_filter(store)
     frame = store.query(
         f"""
         SELECT customer_id,
@@ -141,7 +142,7 @@ def anchor_features(
     `spend` in the anchor's own week, and `future_spend` over the K weeks after it
     (NULL where the data end before that window does).
     """
-    is_purchase = _purchase_filter(store)
+    is_purchase = purchase_filter(store)
     has_log = store.has_table("campaign_log")
     discount_list = ", ".join(f"'{a}'" for a in discount_actions) or "NULL"
     contacts = (

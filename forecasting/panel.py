@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.store import Store
+from forecasting.features import purchase_filter
 
 #: Channels before the per-action contact channels.
 BASE_CHANNELS: tuple[str, ...] = ("bought", "log_spend", "reviews", "review_rating")
@@ -46,6 +47,30 @@ class WeeklyPanel:
     def __len__(self) -> int:
         return len(self.customer_ids)
 
+    def locate(self, frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Panel row and week index of each row of `frame` (its `customer_id` and the Monday in
+        `column`), for the rows inside the panel, and the mask of those rows."""
+        return _locate(
+            pd.Index(self.customer_ids),
+            pd.Timestamp(self.week_starts[0]),
+            self.weeks,
+            frame,
+            column,
+        )
+
+
+def _locate(
+    customer_index: pd.Index,
+    start: pd.Timestamp,
+    week_count: int,
+    frame: pd.DataFrame,
+    column: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = customer_index.get_indexer(frame["customer_id"].astype(str))
+    weeks = ((pd.to_datetime(frame[column]) - start).dt.days // 7).to_numpy()
+    keep = (rows >= 0) & (weeks >= 0) & (weeks < week_count)
+    return rows[keep], weeks[keep].astype(np.int64), keep
+
 
 def weekly_panel(
     store: Store, as_of: pd.Timestamp, end_week: pd.Timestamp, contact_actions: tuple[str, ...]
@@ -58,7 +83,7 @@ def weekly_panel(
     logged actions outside this list are ignored.
     """
     as_of, end_week = pd.Timestamp(as_of), pd.Timestamp(end_week)
-    purchase = "NOT is_refund" if store.has_column("transactions", "is_refund") else "TRUE"
+    purchase = purchase_filter(store)
     weekly = store.query(
         f"""
         SELECT customer_id, date_trunc('week', ts) AS week, sum(amount) AS spend
@@ -80,10 +105,7 @@ def weekly_panel(
     index = pd.Index(customer_ids)
 
     def locate(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = index.get_indexer(frame["customer_id"].astype(str))
-        weeks = ((pd.to_datetime(frame[column]) - start).dt.days // 7).to_numpy()
-        keep = (rows >= 0) & (weeks >= 0) & (weeks < week_count)
-        return rows[keep], weeks[keep].astype(np.int64), keep
+        return _locate(index, start, week_count, frame, column)
 
     rows, weeks, keep = locate(weekly, "week")
     values[rows, weeks, 0] = 1.0

@@ -78,7 +78,8 @@ class EmbeddingCache:
     def embeddings(
         self, texts: pd.Series, *, device: str = "auto"
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Embeddings of the unique texts: (hashes [U], vectors [U, 384], newly encoded count)."""
+        """Embeddings of the unique texts in order of first appearance (`pd.factorize`'s order):
+        (hashes [U], vectors [U, 384], newly encoded count)."""
         unique = texts.astype(str).drop_duplicates().reset_index(drop=True)
         hashes = text_hashes(unique)
         known = self.connection.execute(
@@ -122,7 +123,6 @@ class ReviewFeatures:
         started = time.perf_counter()
         self.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(self.components))
         self.reviews_encoded_ = 0
-        self.panel_weeks_ = panel.weeks
         self.rows_ = np.zeros(0, np.int64)
         self.weeks_ = np.zeros(0, np.int64)
         self.vectors_ = np.zeros((0, self.components), np.float32)
@@ -134,22 +134,17 @@ class ReviewFeatures:
                 [pd.Timestamp(as_of)],
             )
             if len(reviews):
+                texts = reviews["text"].astype(str)
+                position, _ = pd.factorize(texts)  # [R] index of each review's unique text
                 cache = EmbeddingCache(self.cache_path)
                 try:
-                    hashes, vectors, self.reviews_encoded_ = cache.embeddings(
-                        reviews["text"], device=self.device
-                    )
+                    _, vectors, self.reviews_encoded_ = cache.embeddings(texts, device=self.device)
                 finally:
                     cache.close()
                 centred = vectors - vectors.mean(axis=0)
                 _, _, basis = np.linalg.svd(centred, full_matrices=False)  # [U, 384] -> [k, 384]
                 projected = centred @ basis[: self.components].T  # [U, k]
-                position = pd.Index(hashes).get_indexer(text_hashes(reviews["text"]))
-                start = pd.Timestamp(panel.week_starts[0])
-                rows = pd.Index(panel.customer_ids).get_indexer(reviews["customer_id"].astype(str))
-                weeks = ((pd.to_datetime(reviews["week"]) - start).dt.days // 7).to_numpy()
-                keep = rows >= 0
-                self.rows_, self.weeks_ = rows[keep], weeks[keep].astype(np.int64)
+                self.rows_, self.weeks_, keep = panel.locate(reviews, "week")
                 self.vectors_ = projected[position[keep]].astype(np.float32)
         self.fit_seconds_ = time.perf_counter() - started
         return self

@@ -15,7 +15,13 @@ import torch
 from engine.actions import DEMO_ACTIONS
 from engine.store import Store
 from engine.validation import load_inputs
-from forecasting.anchors import labels_after, sequence_window, summary_at, tabular_features
+from forecasting.anchors import (
+    history_at,
+    labels_after,
+    sequence_window,
+    summary_at,
+    tabular_features,
+)
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
@@ -75,18 +81,18 @@ def test_bgnbd_predictive_draws_average_to_the_closed_form(store: Store) -> None
 def test_panel_matches_the_sql_summary_and_never_looks_ahead(store: Store) -> None:
     panel = weekly_panel(store, SMALL_AS_OF, horizon_start(SMALL_AS_OF), CONTACTS)
     rows = np.arange(len(panel))
-    summary = summary_at(panel, rows, panel.weeks)
+    summary = summary_at(history_at(panel, rows, panel.weeks))
     sql = purchase_summary(store, SMALL_AS_OF)
     np.testing.assert_array_equal(summary.customer_ids, sql.customer_ids.astype(str))
     np.testing.assert_allclose(summary.frequency, sql.frequency)
     np.testing.assert_allclose(summary.recency, sql.recency)
 
     anchor = panel.weeks - 10
-    before = tabular_features(panel, rows, anchor)
+    before = tabular_features(history_at(panel, rows, anchor))
     events, _ = sequence_window(panel, rows, np.full(len(rows), anchor), 16)
     future = dataclasses.replace(panel, values=panel.values.copy())
     future.values[:, anchor:] = 7.0  # rewrite everything from the anchor on
-    np.testing.assert_array_equal(before, tabular_features(future, rows, anchor))
+    np.testing.assert_array_equal(before, tabular_features(history_at(future, rows, anchor)))
     again, _ = sequence_window(future, rows, np.full(len(rows), anchor), 16)
     np.testing.assert_array_equal(events, again)
     labels = labels_after(panel, rows[:5], np.full(5, panel.weeks - 2), 4)
