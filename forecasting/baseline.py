@@ -48,6 +48,7 @@ class BaselineForecaster:
         future_weeks: int = 8,
         affinity_top_m: int = 3,
         effect_epochs: int = 4,
+        learn_effects: bool = True,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -59,6 +60,7 @@ class BaselineForecaster:
         self.future_weeks = future_weeks
         self.affinity_top_m = affinity_top_m
         self.effect_epochs = effect_epochs
+        self.learn_effects = learn_effects
         self.device = device
         self.seed = seed
 
@@ -111,7 +113,7 @@ class BaselineForecaster:
             .reset_index()
         )
         self.effect_learner_: CampaignEffectLearner | None = None
-        if store.has_table("campaign_log"):
+        if self.learn_effects and store.has_table("campaign_log"):
             examples = anchor_features(
                 store,
                 "SELECT customer_id, week_start, action, propensity FROM campaign_log "
@@ -159,17 +161,20 @@ class BaselineForecaster:
         spend_none: np.ndarray,
         clv: np.ndarray,
         metadata: ForecastMetadata,
+        effects: ActionEffects | None = None,
     ) -> ForecastSet:
         """The ForecastSet from a no-action forecast (weekly purchase probability [N, H], spend
-        of a purchase week [N], CLV [N]) and this forecaster's learned action effects and
-        affinity. The deep forecasters reuse it with their own no-action forecast."""
+        of a purchase week [N], CLV [N]), action effects (this forecaster's own unless given)
+        and this forecaster's affinity. The deep forecasters reuse it with their own no-action
+        forecast and effects."""
         summary, h = self.summary_, self.horizon_weeks
+        effects = self.effects_ if effects is None else effects
         weekly_discount = self.weekly_discount
         baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
-        shift = self.effects_.purchase_logit_shift  # [N, A]
+        shift = effects.purchase_logit_shift  # [N, A]
         purchase_prob = special.expit(special.logit(baseline)[:, None, :] + shift[:, :, None])
         spend = np.broadcast_to(
-            (spend_none[:, None] * self.effects_.spend_ratio)[:, :, None], purchase_prob.shape
+            (spend_none[:, None] * effects.spend_ratio)[:, :, None], purchase_prob.shape
         ).copy()  # [N, A, H]
         # The learned follow-on effect belongs to the week the action is taken; later weeks of
         # the horizon see it shrink with the customer's activity and with discounting.
@@ -177,7 +182,7 @@ class BaselineForecaster:
         discount = weekly_discount ** np.arange(1, h + 1)  # [H]
         future = (
             self.gross_margin
-            * self.effects_.future_spend_delta[:, :, None]
+            * effects.future_spend_delta[:, :, None]
             * (activity * discount)[:, None, :]
         )  # [N, A, H]
         future[:, 0, :] = 0.0

@@ -1,9 +1,10 @@
-"""The deep forecasters' ForecastSet: the deep no-action forecast with the learned action effects.
+"""The deep forecasters' ForecastSet: the deep no-action forecast with multi-horizon effects.
 
 `DeepForecaster(model="ziln" | "sequence")` replaces BG/NBD + Gamma-Gamma's weekly purchase
-probabilities and spend with `DeepPurchaseModel`'s; the action effects (campaign-log learner),
-recommendation affinity and CLV horizon come from the baseline forecaster, fitted alongside, so
-the two forecasters differ in exactly the no-action forecast.
+probabilities and spend with `DeepPurchaseModel`'s, and the baseline's short-horizon T-learner
+with `DoublyRobustEffectLearner` over the same panel (and review) features: effects on the week
+of the action and on discounted spend in the windows after it. Recommendation affinity and the
+CLV horizon come from the baseline forecaster, fitted alongside without its effect learner.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import pandas as pd
 from engine.actions import DEMO_ACTIONS, Action
 from engine.store import Store
 from forecasting.baseline import BaselineForecaster
+from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import KINDS, DeepPurchaseModel
+from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
+from forecasting.uplift import ActionEffects
 
 MODEL_VERSION = "0.1.0"
 
@@ -39,6 +43,8 @@ class DeepForecaster:
         use_reviews: bool = True,
         review_cache: Path | str | None = None,
         epochs: int = 8,
+        effect_windows: tuple[tuple[int, int], ...] = ((1, 4), (5, 12)),
+        effect_epochs: int = 4,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -50,6 +56,8 @@ class DeepForecaster:
         self.use_reviews = use_reviews
         self.review_cache = review_cache
         self.epochs = epochs
+        self.effect_windows = effect_windows
+        self.effect_epochs = effect_epochs
         self.device = device
         self.seed = seed
 
@@ -65,6 +73,7 @@ class DeepForecaster:
             actions=self.actions,
             gross_margin=self.gross_margin,
             annual_discount_rate=self.annual_discount_rate,
+            learn_effects=False,
             device=self.device,
             seed=self.seed,
         ).fit(store, as_of)
@@ -81,8 +90,37 @@ class DeepForecaster:
             self.purchases_.panel_.customer_ids, self.baseline_.summary_.customer_ids.astype(str)
         ):
             raise RuntimeError("the deep panel and the baseline summary hold different customers")
+        self.effects_ = self._learn_effects(store)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _learn_effects(self, store: Store) -> ActionEffects:
+        """Multi-horizon effects for every panel customer (zero without a campaign log)."""
+        panel = self.purchases_.panel_
+        action_ids = self.baseline_.action_ids_
+        self.effect_learner_: DoublyRobustEffectLearner | None = None
+        if not store.has_table("campaign_log"):
+            zeros = np.zeros((len(panel), len(action_ids)))
+            return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
+        reviews = self.purchases_.reviews_
+        extra = reviews.features if reviews is not None else None
+        discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
+        examples = campaign_examples(
+            store,
+            panel,
+            action_ids,
+            windows=self.effect_windows,
+            weekly_discount=self.baseline_.weekly_discount,
+            discount_actions=discount_actions,
+            extra=extra,
+            extra_names=reviews.feature_names_ if reviews is not None else (),
+        )
+        self.effect_learner_ = DoublyRobustEffectLearner(
+            action_ids=action_ids, epochs=self.effect_epochs, device=self.device, seed=self.seed
+        ).fit(examples)
+        rows = np.arange(len(panel))
+        current = effect_features(panel, rows, panel.weeks, discount_actions, extra)
+        return self.effect_learner_.effects(current)
 
     def forecast(self) -> ForecastSet:
         baseline = self.baseline_
@@ -93,7 +131,21 @@ class DeepForecaster:
         ratio = deep.expected_spend() / np.maximum(deep.prior.sum(axis=1) * gamma_gamma_spend, 1e-9)
         clv = baseline.clv(gamma_gamma_spend) * ratio
         metadata = baseline.metadata()
-        model = self.purchases_
+        model, learner = self.purchases_, self.effect_learner_
+        effects_summary: dict[str, object] | str = (
+            {
+                "learner": "doubly robust, cross-fitted, calibrated (best linear predictor)",
+                "windows": [list(w) for w in self.effect_windows],
+                "training_rows": learner.training_rows_,
+                "fit_seconds": learner.fit_seconds_,
+                "spend_ratio": dict(
+                    zip(learner.action_ids, learner.spend_ratio_.tolist(), strict=True)
+                ),
+                **learner.diagnostics_.to_dict(),
+            }
+            if learner is not None
+            else "no campaign log: no action effects learned"
+        )
         metadata = dataclasses.replace(
             metadata,
             model=self.model,
@@ -105,6 +157,8 @@ class DeepForecaster:
             },
             parameters={
                 **metadata.parameters,
+                "future_weeks": max(last for _, last in self.effect_windows),
+                "effects": effects_summary,
                 "deep": {
                     "kind": self.model,
                     "training_examples": model.training_examples_,
@@ -115,7 +169,7 @@ class DeepForecaster:
                 },
             },
         )
-        return baseline.assemble(deep.purchase_prob, deep.spend, clv, metadata)
+        return baseline.assemble(deep.purchase_prob, deep.spend, clv, metadata, self.effects_)
 
 
 def make_forecaster(

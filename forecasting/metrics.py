@@ -48,3 +48,28 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray, groups: int = 10) -> 
     return float(
         np.mean(np.abs(predicted_totals[usable] - actual_totals[usable]) / actual_totals[usable])
     )
+
+
+def reliability_curve(
+    predicted: np.ndarray, observed: np.ndarray, bins: int = 10
+) -> dict[str, object]:
+    """Mean prediction against the observed rate per quantile bin of the prediction, with the
+    expected calibration error (count-weighted |gap|) and the Brier score."""
+    edges = np.unique(np.quantile(predicted, np.linspace(0, 1, bins + 1)))
+    group = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, len(edges) - 2)
+    count = np.bincount(group, minlength=len(edges) - 1)
+    mean_predicted = np.bincount(group, weights=predicted, minlength=len(count)) / np.maximum(
+        count, 1
+    )
+    mean_observed = np.bincount(group, weights=observed, minlength=len(count)) / np.maximum(
+        count, 1
+    )
+    used = count > 0
+    return {
+        "bins": [
+            {"predicted": float(p), "observed": float(o), "count": int(c)}
+            for p, o, c in zip(mean_predicted[used], mean_observed[used], count[used], strict=True)
+        ],
+        "ece": float(np.sum(count * np.abs(mean_predicted - mean_observed)) / count.sum()),
+        "brier": float(np.mean((predicted - observed) ** 2)),
+    }

@@ -25,20 +25,22 @@ from forecasting.features import ANCHOR_FEATURES
 HEADS = 3
 
 
-class _PerActionHeads(nn.Module):
-    """A shared trunk over customer features and HEADS outputs for each action."""
+class PerActionHeads(nn.Module):
+    """A shared trunk over customer features and `heads` outputs for each action (a T-learner
+    whose arms share a representation)."""
 
-    def __init__(self, features: int, actions: int, hidden: int) -> None:
+    def __init__(self, features: int, actions: int, hidden: int, heads: int = HEADS) -> None:
         super().__init__()
         self.actions = actions
+        self.outputs = heads
         self.trunk = nn.Sequential(
             nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
         )
-        self.heads = nn.Linear(hidden, actions * HEADS)
+        self.heads = nn.Linear(hidden, actions * heads)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        out = self.heads(self.trunk(features))  # [B, A * HEADS]
-        return out.view(-1, self.actions, HEADS)  # [B, A, HEADS]
+        out = self.heads(self.trunk(features))  # [B, A * heads]
+        return out.view(-1, self.actions, self.outputs)  # [B, A, heads]
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,7 @@ class CampaignEffectLearner:
         propensity = examples["propensity"].to_numpy(dtype=np.float64)
         shares = np.bincount(action, minlength=len(self.action_ids)) / len(action)
         propensity = np.where(np.isfinite(propensity), propensity, shares[action])
-        weight = np.minimum(1.0 / propensity, self.weight_clip)
-        # Each arm's weights average to one, so every head learns at the same scale.
-        arm_mean = np.bincount(action, weights=weight) / np.maximum(np.bincount(action), 1)
-        weight = weight / arm_mean[action]
+        weight = arm_normalised_weights(action, propensity, self.weight_clip)
 
         features = examples[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
         self.feature_mean_ = features.mean(axis=0)
@@ -120,7 +119,7 @@ class CampaignEffectLearner:
         self.spend_scale_ = float(
             max(spend[bought > 0].mean() if (bought > 0).any() else 1.0, 1e-6)
         )
-        self.spend_ratio_ = self._spend_ratios(action, weight, bought > 0, spend)
+        self.spend_ratio_ = spend_ratios(len(self.action_ids), action, weight, bought > 0, spend)
 
         def tensor(values: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.tensor(values, dtype=dtype, device=device)
@@ -173,8 +172,8 @@ class CampaignEffectLearner:
         y_future: torch.Tensor,
         m_future: torch.Tensor,
         device: torch.device,
-    ) -> tuple[_PerActionHeads, list[float]]:
-        model = _PerActionHeads(x.shape[1], len(self.action_ids), self.hidden).to(device)
+    ) -> tuple[PerActionHeads, list[float]]:
+        model = PerActionHeads(x.shape[1], len(self.action_ids), self.hidden).to(device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
         rows = x.shape[0]
         losses = []
@@ -205,35 +204,6 @@ class CampaignEffectLearner:
                 optimiser.step()
                 losses.append(float(loss.detach()))
         return model.eval(), losses
-
-    def _spend_ratios(
-        self, action: np.ndarray, weight: np.ndarray, bought: np.ndarray, spend: np.ndarray
-    ) -> np.ndarray:
-        """Per action, the weighted (Hajek) mean spend of a purchase over `none`'s, shrunk to 1
-        by its sampling noise ([A]).
-
-        A spend-given-purchase head per action and customer overfits the few buyers of each arm
-        (on the 20k demo it put coupon_10 baskets 45 % above none's; the truth is 5 %), and the
-        optimiser then chases those errors. One ratio per action is what the log supports.
-        """
-        ratios = np.ones(len(self.action_ids))
-        none = bought & (action == 0)
-        if none.sum() < 2:
-            return ratios
-        base = np.average(spend[none], weights=weight[none])
-        for arm in range(1, len(self.action_ids)):
-            buyers = bought & (action == arm)
-            if buyers.sum() < 2:
-                continue
-            mean = np.average(spend[buyers], weights=weight[buyers])
-            log_ratio = np.log(mean / base)
-            # Delta-method variance of a log ratio of two means.
-            variance = spend[buyers].var() / (buyers.sum() * mean**2) + spend[none].var() / (
-                none.sum() * base**2
-            )
-            prior = 0.1**2  # basket effects of promotions are a few per cent, rarely more
-            ratios[arm] = np.exp(log_ratio * prior / (prior + variance))
-        return ratios
 
     @torch.no_grad()
     def effects(self, features: pd.DataFrame, batch_size: int = 65_536) -> ActionEffects:
@@ -283,3 +253,43 @@ def _shrink_to_mean(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, 
             reliability[column] = 2 * rho / (1 + rho)
     mean = average.mean(axis=0, keepdims=True)
     return mean + reliability[None, :] * (average - mean), reliability
+
+
+def spend_ratios(
+    actions: int, action: np.ndarray, weight: np.ndarray, bought: np.ndarray, spend: np.ndarray
+) -> np.ndarray:
+    """Per action, the weighted (Hajek) mean spend of a purchase over `none`'s, shrunk to 1
+    by its sampling noise ([A]).
+
+    A spend-given-purchase head per action and customer overfits the few buyers of each arm
+    (on the 20k demo it put coupon_10 baskets 45 % above none's; the truth is 5 %), and the
+    optimiser then chases those errors. One ratio per action is what the log supports.
+    """
+    ratios = np.ones(actions)
+    none = bought & (action == 0)
+    if none.sum() < 2:
+        return ratios
+    base = np.average(spend[none], weights=weight[none])
+    for arm in range(1, actions):
+        buyers = bought & (action == arm)
+        if buyers.sum() < 2:
+            continue
+        mean = np.average(spend[buyers], weights=weight[buyers])
+        log_ratio = np.log(mean / base)
+        # Delta-method variance of a log ratio of two means.
+        variance = spend[buyers].var() / (buyers.sum() * mean**2) + spend[none].var() / (
+            none.sum() * base**2
+        )
+        prior = 0.1**2  # basket effects of promotions are a few per cent, rarely more
+        ratios[arm] = np.exp(log_ratio * prior / (prior + variance))
+    return ratios
+
+
+def arm_normalised_weights(
+    action: np.ndarray, propensity: np.ndarray, weight_clip: float
+) -> np.ndarray:
+    """Inverse-propensity weights, clipped, scaled so each arm's weights average to one: every
+    action's head then learns at the same scale however rarely the action was logged."""
+    weight = np.minimum(1.0 / propensity, weight_clip)
+    arm_mean = np.bincount(action, weights=weight) / np.maximum(np.bincount(action), 1)
+    return weight / arm_mean[action]

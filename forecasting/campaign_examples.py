@@ -1,0 +1,170 @@
+"""The campaign log as training rows for the multi-horizon effect learner, read off the panel.
+
+Each logged (customer, week, action) becomes one row: the customer's features from the weeks
+before the logged week (the same panel slices as the deep purchase model, plus how the customer
+has answered past promotions), the logged action and its propensity, and what followed: the
+week's purchase and spend, and the discounted spend in each window of weeks after it
+(`windows`, e.g. weeks 1-4 and 5-12), masked where the panel ends before the window does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.store import Store
+from forecasting.anchors import History, history_at, tabular_features, tabular_names
+from forecasting.panel import WeeklyPanel
+
+RESPONSE_FEATURES: tuple[str, ...] = (
+    "log_contact_weeks",
+    "purchase_rate_contacted",
+    "purchase_rate_uncontacted",
+    "purchase_rate_discounted",
+)
+
+#: Extra per-customer features at an anchor (rows, anchor week) -> [B, k], e.g. reviews.
+ExtraFeatures = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class CampaignExamples:
+    """R logged customer-weeks. `future[:, k]` is the spend in window k after the week,
+    discounted to the week; `future_observed[:, k]` is False where the panel ends first."""
+
+    rows: np.ndarray  # [R] panel row of the customer
+    weeks: np.ndarray  # [R] panel week of the logged action
+    features: np.ndarray  # [R, F] float32
+    feature_names: tuple[str, ...]
+    action: np.ndarray  # [R] int64, index into the learner's action ids (0 = none)
+    propensity: np.ndarray  # [R] probability of the logged action
+    bought: np.ndarray  # [R] 0/1
+    spend: np.ndarray  # [R] the week's spend (0 without a purchase)
+    future: np.ndarray  # [R, K]
+    future_observed: np.ndarray  # [R, K] bool
+    windows: tuple[tuple[int, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def promotion_response(history: History, discount_actions: tuple[str, ...]) -> np.ndarray:
+    """How the customer bought in weeks with and without a contact, after the first purchase
+    ([B, 4]): log(1 + contact weeks), purchase rate in contacted weeks, in uncontacted weeks,
+    in weeks with a discount. Rates are shrunk towards 0 by one pseudo-week, so a customer
+    never contacted reads 0, not an undefined rate."""
+    panel = history.panel
+    contact_channels = history.values[..., len(panel.channels) - len(panel.contact_actions) :]
+    contacted = contact_channels.sum(axis=2) > 0  # [B, s]
+    discount = np.zeros_like(contacted)
+    for action in discount_actions:
+        if action in panel.contact_actions:
+            discount |= history.channel(f"contact_{action}") > 0
+    weeks = np.arange(history.anchor)[None, :]  # [1, s]
+    after_first = weeks > history.first_purchase[:, None]  # [B, s]
+    bought = history.bought > 0
+
+    def rate(mask: np.ndarray) -> np.ndarray:
+        return (bought & mask).sum(axis=1) / (mask.sum(axis=1) + 1.0)
+
+    contacted_after = contacted & after_first
+    return np.column_stack(
+        [
+            np.log1p(contacted_after.sum(axis=1)),
+            rate(contacted_after),
+            rate(~contacted & after_first),
+            rate(discount & after_first),
+        ]
+    ).astype(np.float32)
+
+
+def effect_features(
+    panel: WeeklyPanel,
+    rows: np.ndarray,
+    anchor: int,
+    discount_actions: tuple[str, ...],
+    extra: ExtraFeatures | None = None,
+) -> np.ndarray:
+    """Features of `rows` at `anchor` from the weeks before it [B, F]."""
+    history = history_at(panel, rows, anchor)
+    parts = [tabular_features(history), promotion_response(history, discount_actions)]
+    if extra is not None:
+        parts.append(extra(rows, anchor))
+    return np.column_stack(parts).astype(np.float32)
+
+
+def campaign_examples(
+    store: Store,
+    panel: WeeklyPanel,
+    action_ids: tuple[str, ...],
+    *,
+    windows: tuple[tuple[int, int], ...],
+    weekly_discount: float,
+    discount_actions: tuple[str, ...] = (),
+    extra: ExtraFeatures | None = None,
+    extra_names: tuple[str, ...] = (),
+) -> CampaignExamples:
+    """Rows of the campaign log inside the panel whose customer had bought before the week.
+
+    Features are computed once per logged week for all its rows (a few dozen weeks), so the
+    cost is one panel slice per week, not per row.
+    """
+    propensity_column = (
+        "propensity" if store.has_column("campaign_log", "propensity") else "NULL::DOUBLE"
+    )
+    end = pd.Timestamp(panel.week_starts[-1]) + pd.Timedelta(weeks=1)
+    log = store.query(
+        f"SELECT customer_id, week_start, action, {propensity_column} AS propensity "
+        "FROM campaign_log WHERE week_start < ?",
+        [end],
+    )
+    action_index = {a: i for i, a in enumerate(action_ids)}
+    unknown = sorted(set(log["action"].astype(str)) - set(action_index))
+    if unknown:
+        raise ValueError(
+            f"campaign_log: actions {unknown} are not in the scenario's catalogue {action_ids}"
+        )
+    rows, weeks, keep = panel.locate(log, "week_start")
+    log = log[keep]
+    after_first = weeks > panel.first_week[rows]
+    rows, weeks, log = rows[after_first], weeks[after_first], log[after_first]
+    action = log["action"].astype(str).map(action_index).to_numpy(dtype=np.int64)
+    propensity = log["propensity"].to_numpy(dtype=np.float64)
+    shares = np.bincount(action, minlength=len(action_ids)) / max(len(action), 1)
+    propensity = np.where(np.isfinite(propensity) & (propensity > 0), propensity, shares[action])
+
+    names = (
+        tabular_names(panel) + RESPONSE_FEATURES + extra_names
+    )  # the order effect_features stacks them in
+    features = np.zeros((len(rows), len(names)), dtype=np.float32)
+    for week in np.unique(weeks):
+        at = np.flatnonzero(weeks == week)
+        features[at] = effect_features(panel, rows[at], int(week), discount_actions, extra)
+
+    bought = panel.values[rows, weeks, panel.channel("bought")]
+    spend_by_week = np.expm1(panel.values[..., panel.channel("log_spend")])  # [N, W]
+    spend = spend_by_week[rows, weeks]
+    future = np.zeros((len(rows), len(windows)))
+    observed = np.zeros((len(rows), len(windows)), dtype=bool)
+    for k, (first, last) in enumerate(windows):
+        offsets = np.arange(first, last + 1)  # [L]
+        index = weeks[:, None] + offsets[None, :]  # [R, L]
+        observed[:, k] = weeks + last < panel.weeks
+        values = spend_by_week[rows[:, None], np.minimum(index, panel.weeks - 1)]  # [R, L]
+        future[:, k] = (values * weekly_discount ** offsets[None, :]).sum(axis=1) * observed[:, k]
+    return CampaignExamples(
+        rows=rows,
+        weeks=weeks,
+        features=features,
+        feature_names=names,
+        action=action,
+        propensity=propensity,
+        bought=bought.astype(np.float32),
+        spend=spend.astype(np.float32),
+        future=future,
+        future_observed=observed,
+        windows=windows,
+    )

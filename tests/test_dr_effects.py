@@ -1,0 +1,172 @@
+"""The multi-horizon effect learner: a hand-built randomised log with known effects, the
+calibration's limits, the reliability curve, and the campaign rows read off the panel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as stats
+
+from engine.actions import DEMO_ACTIONS
+from engine.store import Store
+from engine.validation import load_inputs
+from forecasting.baseline import horizon_start
+from forecasting.campaign_examples import CampaignExamples, campaign_examples
+from forecasting.dr_effects import DoublyRobustEffectLearner, _calibration
+from forecasting.metrics import reliability_curve
+from forecasting.panel import weekly_panel
+from tests.conftest import SMALL_AS_OF
+
+ACTIONS = ("none", "lift", "pull_forward", "idle")
+
+
+def _randomised_log(rows: int = 60_000, seed: int = 3) -> tuple[CampaignExamples, dict]:
+    """Customers with a baseline purchase probability; actions drawn with propensities that
+    depend on the customer (active ones are targeted more, so the naive comparison is biased).
+
+    `lift` raises this week's purchase probability by 60 % of the baseline for customers with
+    x1 > 0 and 10 % otherwise; `pull_forward` raises it by 40 % and takes 0.5 of the baseline
+    from the window after; `idle` does nothing.
+    """
+    generator = np.random.default_rng(seed)
+    x = generator.normal(size=(rows, 2)).astype(np.float32)
+    base = 1 / (1 + np.exp(-(-2.0 + 0.8 * x[:, 0])))  # [R]
+    active = x[:, 0] > 0
+    treat_probability = np.where(active, 0.6, 0.3)
+    treated = generator.random(rows) < treat_probability
+    action = np.where(treated, generator.integers(1, 4, rows), 0)
+    propensity = np.where(treated, treat_probability / 3, 1 - treat_probability)
+    lift = np.select(
+        [action == 1, action == 2], [np.where(x[:, 1] > 0, 0.6, 0.1), 0.4], default=0.0
+    )
+    probability = np.clip(base * (1 + lift), 0, 1)
+    bought = (generator.random(rows) < probability).astype(np.float32)
+    later_mean = 10 * base * np.where(action == 2, 0.5, 1.0)
+    future = generator.gamma(2.0, later_mean / 2.0)[:, None]  # [R, 1]
+    truth = {
+        "purchase": {
+            "lift": np.where(x[:, 1] > 0, 0.6, 0.1) * base,
+            "pull_forward": 0.4 * base,
+            "idle": np.zeros(rows),
+        },
+        "future": {"lift": np.zeros(rows), "pull_forward": -5 * base, "idle": np.zeros(rows)},
+    }
+    examples = CampaignExamples(
+        rows=np.arange(rows),
+        weeks=np.zeros(rows, np.int64),
+        features=x,
+        feature_names=("x0", "x1"),
+        action=action.astype(np.int64),
+        propensity=propensity,
+        bought=bought,
+        spend=bought * 10.0,
+        future=future,
+        future_observed=np.ones((rows, 1), bool),
+        windows=((1, 4),),
+    )
+    return examples, truth
+
+
+@pytest.fixture(scope="module")
+def learned() -> tuple[DoublyRobustEffectLearner, CampaignExamples, dict]:
+    examples, truth = _randomised_log()
+    learner = DoublyRobustEffectLearner(
+        action_ids=ACTIONS, hidden=32, epochs=6, device="cpu", seed=0
+    ).fit(examples)
+    return learner, examples, truth
+
+
+def test_average_effects_match_the_truth_where_the_naive_comparison_is_biased(
+    learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
+) -> None:
+    learner, examples, truth = learned
+    calibration = learner.diagnostics_.calibration
+    for name in ("lift", "pull_forward", "idle"):
+        a = ACTIONS.index(name)
+        for outcome, key in (("purchase_week0", "purchase"), ("spend_weeks_1_4", "future")):
+            row = calibration[name][outcome]
+            true_mean = truth[key][name].mean()
+            assert (
+                abs(row["doubly_robust_effect"] - true_mean)
+                < 4 * row["doubly_robust_effect_se"] + 1e-3
+            ), (name, outcome)
+            assert row["average_effect"] == pytest.approx(row["doubly_robust_effect"], abs=1e-9)
+        # The naive difference of means is biased by the targeting of active customers.
+        naive = (
+            examples.bought[examples.action == a].mean()
+            - examples.bought[examples.action == 0].mean()
+        )
+        assert naive - truth["purchase"][name].mean() > 0.01
+
+
+def test_effects_rank_customers_and_keep_their_signs(
+    learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
+) -> None:
+    learner, examples, truth = learned
+    effects = learner.effects(examples.features)
+    lift = ACTIONS.index("lift")
+    pull = ACTIONS.index("pull_forward")
+    assert np.all(effects.purchase_logit_shift[:, 0] == 0.0)
+    responsive = examples.features[:, 1] > 0  # lift +60 % there, +10 % elsewhere
+    shift = effects.purchase_logit_shift[:, lift]
+    assert shift[responsive].mean() > shift[~responsive].mean() + 0.05
+    base_logit = 0.8 * examples.features[:, 0] - 2.0
+    learned_lift = 1 / (1 + np.exp(-(base_logit + shift))) - 1 / (1 + np.exp(-base_logit))
+    assert stats.spearmanr(learned_lift, truth["purchase"]["lift"]).statistic > 0.5
+    assert effects.future_spend_delta[:, pull].mean() < -0.5
+    assert abs(effects.future_spend_delta[:, ACTIONS.index("idle")].mean()) < 0.3
+    gates = learner.diagnostics_.gates["lift"]["purchase_week0"]
+    assert gates[-1]["doubly_robust"] > gates[0]["doubly_robust"]  # the top group is real
+
+
+def test_calibration_ignores_a_noise_proxy_and_keeps_a_true_one() -> None:
+    generator = np.random.default_rng(0)
+    baseline = generator.uniform(0.5, 1.5, 20_000)
+    true_effect = 0.3 * baseline + generator.normal(0, 0.2, 20_000)
+    pseudo = true_effect + generator.normal(0, 1.0, 20_000)
+    noise_theta, _ = _calibration(pseudo, baseline, generator.normal(0, 1, 20_000))
+    true_theta, _ = _calibration(pseudo, baseline, true_effect)
+    assert noise_theta[1] < 0.05 and true_theta[1] > 0.8
+    calibrated = true_theta[0] * baseline + true_theta[1] * true_effect
+    assert calibrated.mean() == pytest.approx(pseudo.mean())
+
+
+def test_reliability_curve_of_calibrated_probabilities_is_flat() -> None:
+    generator = np.random.default_rng(1)
+    predicted = generator.uniform(0, 0.5, 200_000)
+    observed = (generator.random(200_000) < predicted).astype(float)
+    curve = reliability_curve(predicted, observed)
+    assert len(curve["bins"]) == 10 and curve["ece"] < 0.01
+    skewed = reliability_curve(np.clip(predicted * 1.5, 0, 1), observed)
+    assert skewed["ece"] > 0.05
+
+
+def test_campaign_rows_come_from_the_panel_after_the_first_purchase(small_market_dir: Path) -> None:
+    action_ids = tuple(a.id for a in DEMO_ACTIONS)
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=list(action_ids))
+    with Store.create(tables) as store:
+        as_of = pd.Timestamp(SMALL_AS_OF)
+        panel = weekly_panel(store, as_of, horizon_start(as_of), action_ids[1:])
+        examples = campaign_examples(
+            store, panel, action_ids, windows=((1, 2),), weekly_discount=0.9
+        )
+    assert len(examples) > 0
+    assert np.all(examples.weeks > panel.first_week[examples.rows])
+    assert set(np.unique(examples.action)) <= set(range(len(action_ids)))
+    assert np.all((examples.propensity > 0) & (examples.propensity <= 1))
+    spend = np.expm1(panel.values[..., panel.channel("log_spend")])
+    r, w = examples.rows[0], examples.weeks[0]
+    if examples.future_observed[0, 0]:
+        assert examples.future[0, 0] == pytest.approx(
+            0.9 * spend[r, w + 1] + 0.81 * spend[r, w + 2], rel=1e-5
+        )
+    assert not examples.future_observed[examples.weeks + 2 >= panel.weeks].any()
+    # The logged action is the contact channel of that week in the panel.
+    treated = examples.action > 0
+    channel = np.array(
+        [panel.channel(f"contact_{action_ids[a]}") for a in examples.action[treated]]
+    )
+    assert np.all(panel.values[examples.rows[treated], examples.weeks[treated], channel] == 1.0)
