@@ -184,6 +184,15 @@ def data_cdnow(
     out.print(f"CDNOW transactions written to {written}")
 
 
+Reviews = Annotated[
+    bool,
+    typer.Option(
+        "--reviews/--no-reviews",
+        help="Deep models: feed MiniLM embeddings of review texts as features.",
+    ),
+]
+
+
 @forecast_app.command("backtest")
 def forecast_backtest(
     data: DataDir,
@@ -193,6 +202,7 @@ def forecast_backtest(
         BacktestModel, typer.Option(help="Forecaster to score.")
     ] = BacktestModel.bgnbd,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+    reviews: Reviews = False,
     device: Device = "auto",
     as_of: AsOf = None,
 ) -> None:
@@ -213,6 +223,7 @@ def forecast_backtest(
                 holdout_weeks=holdout_weeks,
                 model=model.value,
                 device=device,
+                deep_options=({"use_reviews": reviews} if model.value != "bgnbd" else None),
             )
         except ValueError as error:
             err.print(f"[red]{error}[/]")
@@ -237,7 +248,18 @@ def forecast_backtest(
     ):
         value = figures[key]
         table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    reliability = figures["reliability"]
+    if reliability:
+        table.add_row("weekly probability ECE", f"{reliability['ece']:.5f}")
+        table.add_row("weekly probability Brier", f"{reliability['brier']:.5f}")
     out.print(table)
+    if reliability:
+        curve = Table(title="reliability of weekly purchase probabilities (holdout)")
+        for column in ("predicted", "observed", "customer-weeks"):
+            curve.add_column(column, justify="right")
+        for row in reliability["bins"]:
+            curve.add_row(f"{row['predicted']:.4f}", f"{row['observed']:.4f}", f"{row['count']:,}")
+        out.print(curve)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -257,6 +279,7 @@ def forecast_fit(
     ] = None,
     horizon_weeks: Annotated[int, typer.Option(min=1)] = 12,
     model: Annotated[FitModel, typer.Option(help="Forecaster to fit.")] = FitModel.baseline,
+    reviews: Reviews = True,
     gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.35,
     annual_discount_rate: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.10,
     device: Device = "auto",
@@ -280,6 +303,7 @@ def forecast_fit(
     with Store.create(tables) as store, out.status(f"fitting the {model.value} forecaster"):
         forecaster = make_forecaster(
             model.value,
+            use_reviews=reviews,
             horizon_weeks=horizon_weeks,
             gross_margin=gross_margin,
             annual_discount_rate=annual_discount_rate,

@@ -27,7 +27,7 @@ from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
-from engine.scenario import Scenario, load_scenario
+from engine.scenario import ForecastSpec, Scenario, load_scenario
 from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
@@ -177,7 +177,10 @@ def _stages(
             )
             forecast = forecaster.fit(store, week).forecast()
             metadata = dataclasses.replace(
-                forecast.metadata, backtest=_backtest(store, week, device)
+                forecast.metadata,
+                backtest=_backtest(
+                    store, week, device, scenario.forecast, runs_dir / "review_embeddings.duckdb"
+                ),
             )
             dataclasses.replace(forecast, metadata=metadata).save(forecast_dir)
         _done(staging, "forecast")
@@ -251,15 +254,23 @@ def _stages(
     return RunResult(run_id, folder, reused=False)
 
 
-def _backtest(store: Store, week: pd.Timestamp, device: str) -> dict[str, object]:
-    """How well the purchase model forecast the last BACKTEST_WEEKS weeks, fitted on the rest:
-    the report's forecast-quality figures. Empty when the history is too short."""
+def _backtest(
+    store: Store, week: pd.Timestamp, device: str, spec: ForecastSpec, review_cache: Path
+) -> dict[str, object]:
+    """How well the run's purchase model (BG/NBD for the baseline forecaster, the deep model
+    for the deep ones) forecast the last BACKTEST_WEEKS weeks, fitted on the rest: the report's
+    forecast-quality figures. Empty when the history is too short."""
+    deep = spec.model != "baseline"
     try:
         report = run_backtest(
             store,
             calibration_end=week - pd.Timedelta(weeks=BACKTEST_WEEKS),
             holdout_weeks=BACKTEST_WEEKS,
+            model=spec.model if deep else "bgnbd",
             device=device,
+            deep_options=(
+                {"use_reviews": spec.reviews, "review_cache": review_cache} if deep else None
+            ),
         )
     except ValueError as error:
         log.info("no backtest: %s", error)

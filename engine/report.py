@@ -72,6 +72,30 @@ class ReportData:
         ]
         return pd.DataFrame(rows)
 
+    def effect_table(self) -> pd.DataFrame | None:
+        """Per action and outcome: the calibrated average effect against the doubly robust one
+        and how much of the model's heterogeneity survived calibration (deep forecasters)."""
+        effects = self.forecast.get("parameters", {}).get("effects")
+        if not isinstance(effects, dict) or "calibration" not in effects:
+            return None
+        rows = [
+            {
+                "action": action,
+                "outcome": outcome,
+                "effect": c["average_effect"],
+                "doubly robust": c["doubly_robust_effect"],
+                "std. error": c["doubly_robust_effect_se"],
+                "heterogeneity kept": c["heterogeneity_loading"],
+            }
+            for action, outcomes in effects["calibration"].items()
+            for outcome, c in outcomes.items()
+        ]
+        return pd.DataFrame(rows)
+
+    def reliability(self) -> dict[str, Any] | None:
+        effects = self.forecast.get("parameters", {}).get("effects")
+        return effects.get("reliability") if isinstance(effects, dict) else None
+
     def constraint_table(self) -> pd.DataFrame:
         rows = pd.DataFrame(self.solution["constraints"])
         if rows.empty:
@@ -174,6 +198,23 @@ def _figures(data: ReportData) -> list[tuple[str, Figure]]:
         )
         fig.tight_layout()
         figures.append(("frontier", fig))
+    reliability = data.reliability()
+    if reliability:
+        fig = Figure(figsize=(5, 4))
+        axis = fig.subplots()
+        bins = reliability["bins"]
+        top = max(max(b["predicted"] for b in bins), max(b["observed"] for b in bins))
+        axis.plot([0, top], [0, top], "k:", label="perfect")
+        axis.plot(
+            [b["predicted"] for b in bins], [b["observed"] for b in bins], "o-", label="held out"
+        )
+        axis.set(
+            title=f"Purchase probability reliability (ECE {reliability['ece']:.4f})",
+            xlabel="predicted",
+            ylabel="observed",
+        )
+        axis.legend()
+        figures.append(("reliability", fig))
     for _, figure in figures:
         figure.tight_layout()
     return figures
@@ -209,6 +250,11 @@ def write_html(data: ReportData, path: Path) -> Path:
             else ""
         ),
         backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
+        effects=(
+            Markup(effects.to_html(index=False, float_format="{:,.4f}".format))
+            if (effects := data.effect_table()) is not None
+            else ""
+        ),
     )
     path.write_text(html)
     return path
@@ -232,6 +278,9 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         policies = data.policy_table()
         if policies is not None:
             policies.to_excel(writer, sheet_name="policies", index=False)
+        effects = data.effect_table()
+        if effects is not None:
+            effects.to_excel(writer, sheet_name="effects", index=False)
         promotions = data.allocation["action"] != "recommend"
         data.allocation[promotions].to_excel(writer, sheet_name="allocation", index=False)
         shown = data.allocation[~promotions]

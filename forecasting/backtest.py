@@ -14,14 +14,16 @@ import numpy as np
 import pandas as pd
 
 from engine.store import Store
+from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep_purchases import DeepPurchaseModel
-from forecasting.features import holdout_outcome, purchase_summary
+from forecasting.features import holdout_outcome, purchase_summary, weekly_purchases
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.metrics import (
     decile_mape,
     mean_absolute_error,
     normalized_gini,
+    reliability_curve,
     root_mean_squared_error,
     spearman,
 )
@@ -53,6 +55,9 @@ class BacktestReport:
     fit_seconds: float
     device: str
     params: dict[str, float] = field(default_factory=dict)
+    #: Weekly purchase probabilities against what happened, per customer-week of the holdout's
+    #: whole Monday-based weeks (`metrics.reliability_curve`).
+    reliability: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +92,9 @@ def run_backtest(
         )
     outcome = holdout_outcome(store, summary, calibration_end, holdout_end)
 
+    first_week = horizon_start(calibration_end)
+    # Whole weeks of the holdout (a partial first week, before the first Monday, is left out).
+    scored_weeks = max(int((holdout_end - first_week).days // 7), 0)
     started = time.perf_counter()
     if model == "bgnbd":
         purchases = BetaGeometricNBD(device=device).fit(summary)
@@ -94,6 +102,9 @@ def run_backtest(
         predicted_weeks = purchases.expected_purchases(float(holdout_weeks), summary)
         predicted_spend = predicted_weeks * spend.expected_spend(summary)
         median_weeks = np.median(purchases.sample_purchases(float(holdout_weeks), summary), axis=1)
+        # BG/NBD's week k runs from k weeks after the calibration end; at most 6 days from the
+        # Monday-based week k it is scored against.
+        weekly = purchases.weekly_expected_purchases(summary, scored_weeks)
         used_device = purchases.device_
         params = {**purchases.params_, **{f"gg_{k}": v for k, v in spend.params_.items()}}
     else:
@@ -108,11 +119,18 @@ def run_backtest(
             raise RuntimeError("the deep model's customers differ from the backtest's")
         predicted_weeks = forecast.expected_weeks()
         median_weeks = forecast.median_weeks()
+        weekly = forecast.purchase_prob[:, :scored_weeks]
         predicted_spend = forecast.expected_spend()
         used_device = str(deep.device_)
         params = {"training_examples": float(deep.training_examples_)}
     fit_seconds = time.perf_counter() - started
     actual_weeks = outcome.purchase_weeks
+    observed_weekly = weekly_purchases(store, summary.customer_ids, first_week, scored_weeks)
+    reliability = (
+        reliability_curve(np.clip(weekly, 0.0, 1.0).ravel(), observed_weekly.ravel())
+        if scored_weeks
+        else {}
+    )
     return BacktestReport(
         model=model,
         customers=len(summary),
@@ -132,4 +150,5 @@ def run_backtest(
         fit_seconds=fit_seconds,
         device=used_device,
         params=params,
+        reliability=reliability,
     )

@@ -113,6 +113,32 @@ def holdout_outcome(
     )
 
 
+def weekly_purchases(
+    store: Store, customer_ids: np.ndarray, first_week: pd.Timestamp, weeks: int
+) -> np.ndarray:
+    """1 where the customer bought in Monday-based week k from `first_week` on ([N, weeks],
+    rows in `customer_ids` order): the observations a weekly purchase probability is judged
+    against."""
+    frame = store.query(
+        f"""
+        SELECT DISTINCT customer_id, date_diff('week', ?::TIMESTAMP, date_trunc('week', ts)) AS k
+        FROM transactions
+        WHERE {purchase_filter(store)} AND ts >= ? AND ts < ?
+        """,
+        [
+            pd.Timestamp(first_week),
+            pd.Timestamp(first_week),
+            pd.Timestamp(first_week) + pd.Timedelta(weeks=weeks),
+        ],
+    )
+    flags = np.zeros((len(customer_ids), weeks), dtype=np.float32)
+    rows = pd.Index(customer_ids.astype(str)).get_indexer(frame["customer_id"].astype(str))
+    k = frame["k"].to_numpy(dtype=np.int64)
+    keep = (rows >= 0) & (k >= 0) & (k < weeks)
+    flags[rows[keep], k[keep]] = 1.0
+    return flags
+
+
 #: Columns of the per-anchor feature matrix, in order (see `anchor_features`).
 ANCHOR_FEATURES: tuple[str, ...] = (
     "log_purchase_weeks",

@@ -41,3 +41,8 @@ def test_bgnbd_backtest_agrees_with_lifetimes_within_two_percent(cdnow_store: St
     assert 0.3 < report.spearman < 1
     assert 0.5 < report.spend_gini < 1
     assert 0 <= report.spend_decile_mape < 0.5
+    # Weekly probabilities of every customer in the 38 whole Monday weeks of the holdout.
+    bins = report.reliability["bins"]
+    assert sum(b["count"] for b in bins) == CUSTOMERS * 38
+    assert report.reliability["ece"] < 0.005
+    assert bins[-1]["observed"] > 5 * bins[0]["observed"]  # the ranking is real

@@ -92,6 +92,11 @@ def test_demo_validate_fit_backtest(tmp_path: Path) -> None:
     ):
         assert key in figures
     assert figures["model"] == "bgnbd" and figures["customers"] > 100
+    assert "weekly probability ECE" in result.output
+    curve = figures["reliability"]
+    assert 0 <= curve["ece"] < 0.1 and 0 < curve["brier"] < 0.25
+    # Whole Monday weeks from 2026-06-01 to the holdout end (2026-08-23, a Sunday 00:00): 11.
+    assert sum(b["count"] for b in curve["bins"]) == figures["customers"] * 11
 
 
 def test_bad_input_exits_2_and_names_the_problem(tmp_path: Path) -> None:
