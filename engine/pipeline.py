@@ -174,6 +174,7 @@ def _stages(
                 gross_margin=scenario.gross_margin,
                 annual_discount_rate=scenario.annual_discount_rate,
                 device=device,
+                seed=scenario.forecast.seed,
             )
             forecast = forecaster.fit(store, week).forecast()
             metadata = dataclasses.replace(

@@ -66,10 +66,12 @@ class SolverSpec(_Strict):
 class ForecastSpec(_Strict):
     """Which forecaster fills the ForecastSet: `baseline` (BG/NBD + Gamma-Gamma), `ziln` (the
     ZILN network over tabular features) or `sequence` (the transformer over weekly events);
-    `reviews` feeds review-text embeddings to the deep ones."""
+    `reviews` feeds review-text embeddings to the deep ones; `seed` fixes the networks'
+    initialisation and sampling (a different seed is a different run)."""
 
     model: Literal["baseline", "ziln", "sequence"] = "baseline"
     reviews: bool = True
+    seed: Annotated[int, Field(ge=0)] = 0
 
 
 class RecommendationSpec(_Strict):

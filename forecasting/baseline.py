@@ -101,17 +101,6 @@ class BaselineForecaster:
 
         started = time.perf_counter()
         discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
-        customers_sql = (
-            f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
-            "FROM (SELECT DISTINCT customer_id FROM transactions "
-            f"WHERE ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}')"
-        )
-        current = anchor_features(store, customers_sql, discount_actions=discount_actions)
-        current = (
-            current.set_index("customer_id")
-            .reindex(pd.Index(self.summary_.customer_ids, dtype="string"))
-            .reset_index()
-        )
         self.effect_learner_: CampaignEffectLearner | None = None
         if self.learn_effects and store.has_table("campaign_log"):
             examples = anchor_features(
@@ -132,6 +121,17 @@ class BaselineForecaster:
                 ).fit(examples)
                 timings["effects"] = self.effect_learner_.fit_seconds_
         if self.effect_learner_ is not None:
+            customers_sql = (
+                f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
+                "FROM (SELECT DISTINCT customer_id FROM transactions "
+                f"WHERE ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}')"
+            )
+            current = anchor_features(store, customers_sql, discount_actions=discount_actions)
+            current = (
+                current.set_index("customer_id")
+                .reindex(pd.Index(self.summary_.customer_ids, dtype="string"))
+                .reset_index()
+            )
             self.effects_ = self.effect_learner_.effects(current)
         else:
             zeros = np.zeros((len(self.summary_), len(self.action_ids_)))

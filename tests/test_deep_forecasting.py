@@ -4,6 +4,7 @@ both networks trained end to end at tiny sizes on CPU, review embeddings and the
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import scipy.stats as stats
 import torch
 
 from engine.actions import DEMO_ACTIONS
+from engine.report import ReportData
 from engine.store import Store
 from engine.validation import load_inputs
 from forecasting.anchors import (
@@ -142,6 +144,23 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store) -> None:
     assert forecast.shape[1:] == (len(DEMO_ACTIONS), 4)
     assert forecast.metadata.model == "ziln"
     assert forecast.metadata.parameters["deep"]["training_examples"] > 0
+    # Multi-horizon effects with their held-out checks, as the run report shows them.
+    effects = forecast.metadata.parameters["effects"]
+    assert effects["windows"] == [[1, 4], [5, 12]]
+    assert set(effects["calibration"]) == {a.id for a in DEMO_ACTIONS} - {"none"}
+    assert np.all(forecast.future_margin_delta[:, 0] == 0.0)
+    report = ReportData(
+        run_id="r",
+        scenario={},
+        solution={"constraints": []},
+        kpis={},
+        forecast=json.loads(json.dumps(dataclasses.asdict(forecast.metadata), default=str)),
+        allocation=pd.DataFrame(),
+        frontier=None,
+    )
+    table = report.effect_table()
+    assert table is not None and len(table) == 5 * 3
+    assert report.reliability()["bins"]
 
 
 def test_review_embeddings_separate_tone_and_are_cached(tmp_path: Path) -> None:
