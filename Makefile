@@ -39,11 +39,16 @@ test: data
 bench: data
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model ziln --json bench/results/cdnow_ziln.json
-	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model sequence --max-examples 40000 \
-		--epochs 3 --json bench/results/cdnow_sequence.json
+	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model sequence \
+		--json bench/results/cdnow_sequence.json
 	test -f $(DEMO_DIR)/data/transactions.parquet || $(BIN)/ltv data demo \
 		--customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
-	$(BIN)/python bench/forecast_throughput.py --data $(DEMO_DIR)/data --json bench/results/forecast_throughput.json
+	test -f $(DEMO_DIR)/data100k/transactions.parquet || $(BIN)/ltv data demo \
+		--customers 100000 --weeks 104 --seed 7 --out $(DEMO_DIR)/data100k
+	$(BIN)/python bench/forecast_throughput.py --data $(DEMO_DIR)/data100k \
+		--json bench/results/forecast_throughput.json
+	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
+		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \

@@ -40,7 +40,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--model", default="bgnbd", choices=("bgnbd", "ziln", "sequence"))
     parser.add_argument("--epochs", type=int, default=8, help="deep models only")
-    parser.add_argument("--max-examples", type=int, default=300_000, help="deep models only")
+    parser.add_argument(
+        "--max-examples",
+        type=lambda text: text if text == "auto" else int(text),
+        default="auto",
+        help="deep models only; 'auto' is the model's default",
+    )
     args = parser.parse_args()
 
     with Store.create(load_inputs(args.data)) as store:

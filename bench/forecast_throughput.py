@@ -29,8 +29,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("demo/data"))
     parser.add_argument("--models", nargs="+", default=["ziln", "sequence"])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--max-examples", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument(
+        "--max-examples",
+        type=lambda text: text if text == "auto" else int(text),
+        default="auto",
+        help="training examples; 'auto' is the model's default (50k for the transformer on CPU)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
