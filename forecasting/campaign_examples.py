@@ -112,6 +112,11 @@ def campaign_examples(
     Features are computed once per logged week for all its rows (a few dozen weeks), so the
     cost is one panel slice per week, not per row.
     """
+    if not windows or any(first < 1 or last < first for first, last in windows):
+        raise ValueError(
+            "The 'windows' parameter of campaign_examples must be (first, last) week pairs "
+            f"with 1 <= first <= last. Got {windows!r} instead."
+        )
     propensity_column = (
         "propensity" if store.has_column("campaign_log", "propensity") else "NULL::DOUBLE"
     )

@@ -99,12 +99,14 @@ class DeepForecaster:
         panel = self.purchases_.panel_
         action_ids = self.baseline_.action_ids_
         self.effect_learner_: DoublyRobustEffectLearner | None = None
+        self.effect_seconds_: dict[str, float] = {}
         if not store.has_table("campaign_log"):
             zeros = np.zeros((len(panel), len(action_ids)))
             return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
         reviews = self.purchases_.reviews_
         extra = reviews.features if reviews is not None else None
         discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
+        started = time.perf_counter()
         examples = campaign_examples(
             store,
             panel,
@@ -115,9 +117,11 @@ class DeepForecaster:
             extra=extra,
             extra_names=reviews.feature_names_ if reviews is not None else (),
         )
+        self.effect_seconds_ = {"effect_examples": time.perf_counter() - started}
         self.effect_learner_ = DoublyRobustEffectLearner(
             action_ids=action_ids, epochs=self.effect_epochs, device=self.device, seed=self.seed
         ).fit(examples)
+        self.effect_seconds_["effects"] = self.effect_learner_.fit_seconds_
         rows = np.arange(len(panel))
         current = effect_features(panel, rows, panel.weeks, discount_actions, extra)
         return self.effect_learner_.effects(current)
@@ -154,6 +158,7 @@ class DeepForecaster:
             fit_seconds={
                 **metadata.fit_seconds,
                 **{f"deep_{k}": v for k, v in model.timings_.items()},
+                **self.effect_seconds_,
             },
             parameters={
                 **metadata.parameters,

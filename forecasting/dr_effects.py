@@ -125,7 +125,28 @@ class DoublyRobustEffectLearner:
         self.device = device
         self.seed = seed
 
+    def _check_parameters(self) -> None:
+        if len(self.action_ids) < 2 or self.action_ids[0] != "none":
+            raise ValueError(
+                "The 'action_ids' parameter of DoublyRobustEffectLearner must start with 'none' "
+                f"and hold at least one action. Got {self.action_ids!r} instead."
+            )
+        for name, low in (("hidden", 1), ("epochs", 1), ("batch_size", 1), ("groups", 2)):
+            if getattr(self, name) < low:
+                raise ValueError(
+                    f"The '{name}' parameter of DoublyRobustEffectLearner must be >= {low}. "
+                    f"Got {getattr(self, name)} instead."
+                )
+        if not self.weight_clip >= 1:
+            raise ValueError(
+                "The 'weight_clip' parameter of DoublyRobustEffectLearner must be >= 1. "
+                f"Got {self.weight_clip} instead."
+            )
+
     def fit(self, examples: CampaignExamples) -> DoublyRobustEffectLearner:
+        """Learn the effects from the logged rows: outcome models, pseudo-effects and the
+        calibration on alternate halves of the customers, then the held-out diagnostics."""
+        self._check_parameters()
         started = time.perf_counter()
         if len(examples) < 100:
             raise ValueError(

@@ -170,3 +170,13 @@ def test_campaign_rows_come_from_the_panel_after_the_first_purchase(small_market
         [panel.channel(f"contact_{action_ids[a]}") for a in examples.action[treated]]
     )
     assert np.all(panel.values[examples.rows[treated], examples.weeks[treated], channel] == 1.0)
+
+
+def test_bad_parameters_are_named() -> None:
+    examples, _ = _randomised_log(rows=500)
+    with pytest.raises(ValueError, match="'groups' parameter of DoublyRobustEffectLearner"):
+        DoublyRobustEffectLearner(action_ids=ACTIONS, groups=1).fit(examples)
+    with pytest.raises(ValueError, match="must start with 'none'"):
+        DoublyRobustEffectLearner(action_ids=("lift", "none")).fit(examples)
+    with pytest.raises(ValueError, match="needs at least 100"):
+        DoublyRobustEffectLearner(action_ids=ACTIONS).fit(_randomised_log(rows=50)[0])
