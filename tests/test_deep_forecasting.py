@@ -134,6 +134,18 @@ def test_deep_purchase_model_rejects_bad_parameters(store: Store) -> None:
         DeepPurchaseModel(kind="lstm").fit(store, SMALL_AS_OF)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no training anchor"):
         DeepPurchaseModel(min_history_weeks=10_000, device="cpu").fit(store, SMALL_AS_OF)
+    with pytest.raises(ValueError, match=r"The 'max_examples' parameter .* Got 0 instead"):
+        DeepPurchaseModel(max_examples=0).fit(store, SMALL_AS_OF)
+
+
+@pytest.mark.parametrize(
+    ("kind", "device", "expected"),
+    [("sequence", "cpu", 50_000), ("ziln", "cpu", 300_000), ("sequence", "cuda", 300_000)],
+)
+def test_auto_training_size_follows_the_device(kind: str, device: str, expected: int) -> None:
+    model = DeepPurchaseModel(kind=kind)  # type: ignore[arg-type]
+    model.device_ = torch.device(device)  # what fit resolves first; no GPU needed to check
+    assert model._resolve_max_examples() == expected
 
 
 def test_deep_forecaster_fills_the_forecast_set(store: Store) -> None:
