@@ -58,6 +58,8 @@ class EffectDiagnostics:
     calibration: dict[str, dict[str, dict[str, float]]]
     gates: dict[str, dict[str, list[dict[str, float]]]]
     reliability: dict[str, object] = field(default_factory=dict)
+    #: Actions logged fewer than `min_logged` times, with their count: no effect is learned.
+    unsupported: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -65,6 +67,7 @@ class EffectDiagnostics:
             "calibration": self.calibration,
             "gates": self.gates,
             "reliability": self.reliability,
+            "unsupported_actions": self.unsupported,
         }
 
 
@@ -111,6 +114,7 @@ class DoublyRobustEffectLearner:
         weight_clip: float = 30.0,
         max_rows: int = 600_000,
         groups: int = 5,
+        min_logged: int = 100,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -122,6 +126,7 @@ class DoublyRobustEffectLearner:
         self.weight_clip = weight_clip
         self.max_rows = max_rows
         self.groups = groups
+        self.min_logged = min_logged
         self.device = device
         self.seed = seed
 
@@ -131,7 +136,13 @@ class DoublyRobustEffectLearner:
                 "The 'action_ids' parameter of DoublyRobustEffectLearner must start with 'none' "
                 f"and hold at least one action. Got {self.action_ids!r} instead."
             )
-        for name, low in (("hidden", 1), ("epochs", 1), ("batch_size", 1), ("groups", 2)):
+        for name, low in (
+            ("hidden", 1),
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("groups", 2),
+            ("min_logged", 1),
+        ):
             if getattr(self, name) < low:
                 raise ValueError(
                     f"The '{name}' parameter of DoublyRobustEffectLearner must be >= {low}. "
@@ -182,6 +193,14 @@ class DoublyRobustEffectLearner:
         outcome = np.column_stack([bought, future])  # [R, O]
         outcome_observed = np.column_stack([np.ones(len(keep), bool), observed])  # [R, O]
 
+        # An action logged too rarely has an untrained head: its effect stays 0 (theta = 0).
+        logged = np.bincount(action, minlength=actions)
+        self.supported_ = [a for a in range(1, actions) if logged[a] >= self.min_logged]
+        self.unsupported_ = {
+            self.action_ids[a]: int(logged[a])
+            for a in range(1, actions)
+            if a not in self.supported_
+        }
         # Halves by customer, so no customer's weeks inform both the model and its check.
         customer_half = generator.random(int(examples.rows.max()) + 1) < 0.5
         half = customer_half[examples.rows[keep]]
@@ -200,7 +219,7 @@ class DoublyRobustEffectLearner:
             mu = self._means(model, x[test])  # [T, A, O]
             proxy = mu - mu[:, :1, :]  # [T, A, O]
             pseudo = self._pseudo_effects(mu, action[test], propensity[test], outcome[test])
-            for a in range(1, actions):
+            for a in self.supported_:
                 for o in range(len(self.outcomes_)):
                     usable = outcome_observed[test, o]
                     self.theta_[k, a, o], self.theta_se_[k, a, o] = _calibration(
@@ -306,7 +325,7 @@ class DoublyRobustEffectLearner:
         }
         calibration: dict[str, dict[str, dict[str, float]]] = {}
         gates: dict[str, dict[str, list[dict[str, float]]]] = {}
-        for a in range(1, len(self.action_ids)):
+        for a in self.supported_:
             name = self.action_ids[a]
             calibration[name], gates[name] = {}, {}
             for o, outcome in enumerate(self.outcomes_):
@@ -341,7 +360,9 @@ class DoublyRobustEffectLearner:
                         }
                     )
                 gates[name][outcome] = rows
-        return EffectDiagnostics(self.outcomes_, calibration, gates, reliability)
+        return EffectDiagnostics(
+            self.outcomes_, calibration, gates, reliability, dict(self.unsupported_)
+        )
 
     def effects(self, features: np.ndarray) -> ActionEffects:
         """Calibrated effects for customers described by `features` [N, F] (rows in the

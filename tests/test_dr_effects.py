@@ -180,3 +180,15 @@ def test_bad_parameters_are_named() -> None:
         DoublyRobustEffectLearner(action_ids=("lift", "none")).fit(examples)
     with pytest.raises(ValueError, match="needs at least 100"):
         DoublyRobustEffectLearner(action_ids=ACTIONS).fit(_randomised_log(rows=50)[0])
+
+
+def test_an_action_the_log_barely_holds_gets_no_effect() -> None:
+    examples, _ = _randomised_log(rows=20_000)
+    learner = DoublyRobustEffectLearner(
+        action_ids=(*ACTIONS, "never_sent"), epochs=1, device="cpu"
+    ).fit(examples)
+    effects = learner.effects(examples.features[:100])
+    assert learner.diagnostics_.unsupported == {"never_sent": 0}
+    assert np.all(effects.purchase_logit_shift[:, -1] == 0.0)
+    assert np.all(effects.future_spend_delta[:, -1] == 0.0)
+    assert "never_sent" not in learner.diagnostics_.calibration
