@@ -49,6 +49,9 @@ bench: data
 		--json bench/results/forecast_throughput.json
 	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
 		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
+	$(BIN)/python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml \
+		--seeds 0 1 2 --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs \
+		--json bench/results/evaluate_seeds.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \

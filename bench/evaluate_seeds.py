@@ -1,0 +1,113 @@
+"""How much of a forecaster's evaluation is its seed: the weekly run and `ltv evaluate` per seed.
+
+    python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml --seeds 0 1 2 \
+        --data demo/data --as-of 2026-11-23 --json bench/results/evaluate_seeds.json
+
+Each scenario is rewritten with `forecast.seed` set (and the seed in its name, so every seed is
+its own run folder), run with `ltv weekly`, and replayed in the demo market's ground truth. The
+figure per run is the engine's realised CLV and its share of the oracle's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+
+def _ltv(*arguments: str) -> str:
+    executable = Path(sys.executable).with_name("ltv")
+    completed = subprocess.run(
+        [str(executable), *arguments], check=True, capture_output=True, text=True
+    )
+    return completed.stdout
+
+
+def main() -> None:
+    today = pd.Timestamp.today().normalize()
+    this_monday = today - pd.Timedelta(days=today.day_of_week)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="+", type=Path)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--data", type=Path, default=Path("demo/data"))
+    parser.add_argument(
+        "--as-of",
+        default=f"{this_monday:%Y-%m-%d}",
+        help="the planning week (default: this week's Monday, as make demo uses)",
+    )
+    parser.add_argument("--runs-dir", type=Path, default=Path("demo/runs"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    results: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for path in args.scenarios:
+            spec = yaml.safe_load(path.read_text())
+            rows = results.setdefault(spec["name"], [])
+            for seed in args.seeds:
+                variant = dict(spec)
+                variant["forecast"] = {**spec.get("forecast", {}), "seed": seed}
+                if seed:
+                    variant["name"] = f"{spec['name']}_seed{seed}"
+                scenario = Path(folder) / f"{variant['name']}.yaml"
+                scenario.write_text(yaml.safe_dump(variant, sort_keys=False))
+                run = (
+                    _ltv(
+                        "weekly",
+                        "--scenario",
+                        str(scenario),
+                        "--as-of",
+                        args.as_of,
+                        "--data",
+                        str(args.data),
+                        "--runs-dir",
+                        str(args.runs_dir),
+                    )
+                    .strip()
+                    .splitlines()[-1]
+                )
+                figures_path = Path(folder) / f"{variant['name']}.json"
+                _ltv("evaluate", run, "--data", str(args.data), "--json", str(figures_path))
+                figures = json.loads(figures_path.read_text())
+                row = {
+                    "seed": seed,
+                    "run": run,
+                    "engine_clv": figures["policies"]["engine"]["clv"],
+                    "share_of_oracle": figures["engine_share_of_oracle"],
+                    "budget_used": figures["policies"]["engine"]["budget_used"],
+                    "no_action_clv": figures["policies"]["no_action"]["clv"],
+                }
+                rows.append(row)
+                print(
+                    f"{spec['name']:>14} seed {seed}: engine {row['engine_clv']:,.0f} "
+                    f"({100 * row['share_of_oracle']:.2f} % of the oracle), budget used "
+                    f"{row['budget_used']:,.0f}"
+                )
+    summary = {
+        name: {
+            "share_mean": float(np.mean([r["share_of_oracle"] for r in rows])),
+            "share_sd": float(np.std([r["share_of_oracle"] for r in rows], ddof=1))
+            if len(rows) > 1
+            else 0.0,
+        }
+        for name, rows in results.items()
+    }
+    for name, figures in summary.items():
+        print(
+            f"{name:>14}: share of the oracle {100 * figures['share_mean']:.2f} % "
+            f"(sd {100 * figures['share_sd']:.2f} pp over {len(results[name])} seeds)"
+        )
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": results, "summary": summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
