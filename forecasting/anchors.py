@@ -63,7 +63,9 @@ class History:
 
 
 def history_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> History:
-    values = panel.values[rows, :anchor]  # [B, s, C]
+    every_row = len(rows) == len(panel) and np.array_equal(rows, np.arange(len(panel)))
+    # All customers: a view of the panel, not a copy of [N, s, C] (hundreds of MB at 100k).
+    values = panel.values[:, :anchor] if every_row else panel.values[rows, :anchor]  # [B, s, C]
     bought = values[..., panel.channel("bought")]  # [B, s]
     return History(
         panel, rows, anchor, values, bought, _last_purchase(bought), panel.first_week[rows]
@@ -80,7 +82,7 @@ def tabular_features(history: History) -> np.ndarray:
     columns = [
         np.log1p(weeks),
         np.log1p(anchor - 1 - last),
-        np.log1p(anchor - history.first_purchase),
+        np.log1p(np.maximum(anchor - history.first_purchase, 0)),  # 0 before the first purchase
         log_spend.sum(axis=1) / np.maximum(weeks, 1),
         log_spend[np.arange(len(history.rows)), np.maximum(last, 0)],
         bought[:, -4:].sum(axis=1),

@@ -109,8 +109,9 @@ def campaign_examples(
 ) -> CampaignExamples:
     """Rows of the campaign log inside the panel whose customer had bought before the week.
 
-    Features are computed once per logged week for all its rows (a few dozen weeks), so the
-    cost is one panel slice per week, not per row.
+    Features are computed once per logged week for every customer (reductions over a view of
+    the panel, no copy) and then picked for that week's rows, so the cost is one pass over the
+    panel per logged week, not per row.
     """
     if not windows or any(first < 1 or last < first for first, last in windows):
         raise ValueError(
@@ -145,9 +146,11 @@ def campaign_examples(
         tabular_names(panel) + RESPONSE_FEATURES + extra_names
     )  # the order effect_features stacks them in
     features = np.zeros((len(rows), len(names)), dtype=np.float32)
+    everyone = np.arange(len(panel))
     for week in np.unique(weeks):
         at = np.flatnonzero(weeks == week)
-        features[at] = effect_features(panel, rows[at], int(week), discount_actions, extra)
+        at_week = effect_features(panel, everyone, int(week), discount_actions, extra)  # [N, F]
+        features[at] = at_week[rows[at]]
 
     bought = panel.values[rows, weeks, panel.channel("bought")]
     spend_by_week = np.expm1(panel.values[..., panel.channel("log_spend")])  # [N, W]
