@@ -53,22 +53,28 @@ class History:
     panel: WeeklyPanel
     rows: np.ndarray  # [B]
     anchor: int
-    values: np.ndarray  # [B, anchor, C]
+    by_channel: np.ndarray  # [C, B, anchor]
     bought: np.ndarray  # [B, anchor]
     last_purchase: np.ndarray  # [B] week index, -1 if none
     first_purchase: np.ndarray  # [B] week index
 
     def channel(self, name: str) -> np.ndarray:
-        return self.values[..., self.panel.channel(name)]  # [B, anchor]
+        return self.by_channel[self.panel.channel(name)]  # [B, anchor]
+
+    @property
+    def contacts(self) -> np.ndarray:
+        """The contact channels, one per action but `none` ([K, B, anchor])."""
+        return self.by_channel[len(self.panel.channels) - len(self.panel.contact_actions) :]
 
 
 def history_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> History:
     every_row = len(rows) == len(panel) and np.array_equal(rows, np.arange(len(panel)))
-    # All customers: a view of the panel, not a copy of [N, s, C] (hundreds of MB at 100k).
-    values = panel.values[:, :anchor] if every_row else panel.values[rows, :anchor]  # [B, s, C]
-    bought = values[..., panel.channel("bought")]  # [B, s]
+    # All customers: a view of the panel, not a copy of [C, N, s] (hundreds of MB at 100k).
+    events = panel.by_channel
+    by_channel = events[:, :, :anchor] if every_row else events[:, rows, :anchor]  # [C, B, s]
+    bought = by_channel[panel.channel("bought")]  # [B, s]
     return History(
-        panel, rows, anchor, values, bought, _last_purchase(bought), panel.first_week[rows]
+        panel, rows, anchor, by_channel, bought, _last_purchase(bought), panel.first_week[rows]
     )
 
 
@@ -91,8 +97,7 @@ def tabular_features(history: History) -> np.ndarray:
         np.log1p(reviews.sum(axis=1)),
         history.channel("review_rating").sum(axis=1) / np.maximum(review_weeks, 1),
     ]
-    contact_channels = len(history.panel.contact_actions)
-    contacts = history.values[:, -8:, history.values.shape[2] - contact_channels :].sum(axis=1)
+    contacts = history.contacts[:, :, -8:].sum(axis=2).T  # [K, B, 8] -> [B, K]
     return np.column_stack([*columns, contacts]).astype(np.float32)  # [B, F]
 
 

@@ -57,8 +57,7 @@ def promotion_response(history: History, discount_actions: tuple[str, ...]) -> n
     in weeks with a discount. Rates are shrunk towards 0 by one pseudo-week, so a customer
     never contacted reads 0, not an undefined rate."""
     panel = history.panel
-    contact_channels = history.values[..., len(panel.channels) - len(panel.contact_actions) :]
-    contacted = contact_channels.sum(axis=2) > 0  # [B, s]
+    contacted = history.contacts.sum(axis=0) > 0  # [K, B, s] -> [B, s]
     discount = np.zeros_like(contacted)
     for action in discount_actions:
         if action in panel.contact_actions:
@@ -127,8 +126,7 @@ def campaign_examples(
         "FROM campaign_log WHERE week_start < ?",
         [end],
     )
-    action_index = {a: i for i, a in enumerate(action_ids)}
-    unknown = sorted(set(log["action"].astype(str)) - set(action_index))
+    unknown = sorted(set(log["action"].astype(str).unique()) - set(action_ids))
     if unknown:
         raise ValueError(
             f"campaign_log: actions {unknown} are not in the scenario's catalogue {action_ids}"
@@ -137,7 +135,7 @@ def campaign_examples(
     log = log[keep]
     after_first = weeks > panel.first_week[rows]
     rows, weeks, log = rows[after_first], weeks[after_first], log[after_first]
-    action = log["action"].astype(str).map(action_index).to_numpy(dtype=np.int64)
+    action = pd.Index(action_ids).get_indexer(log["action"].astype(str)).astype(np.int64)
     propensity = log["propensity"].to_numpy(dtype=np.float64)
     shares = np.bincount(action, minlength=len(action_ids)) / max(len(action), 1)
     propensity = np.where(np.isfinite(propensity) & (propensity > 0), propensity, shares[action])

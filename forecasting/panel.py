@@ -9,6 +9,7 @@ cumulative sum of this array, so training anchors at any past week cost no furth
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,12 @@ class WeeklyPanel:
 
     def channel(self, name: str) -> int:
         return self.channels.index(name)
+
+    @cached_property
+    def by_channel(self) -> np.ndarray:
+        """The same events channel-major, [F, N, W] (one contiguous copy, made on first use):
+        sums over weeks of one channel then run over contiguous rows instead of a stride of F."""
+        return np.ascontiguousarray(self.values.transpose(2, 0, 1))
 
     @property
     def weeks(self) -> int:
