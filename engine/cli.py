@@ -289,7 +289,7 @@ def forecast_fit(
     from engine.store import Store
     from engine.validation import load_inputs
     from forecasting.baseline import horizon_start
-    from forecasting.deep import make_forecaster
+    from forecasting.deep import DeepForecaster, make_forecaster
 
     try:
         tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
@@ -318,6 +318,8 @@ def forecast_fit(
         f"mean CLV {forecast.clv.mean():,.2f}"
     )
     written = forecast.save(out_dir)
+    if isinstance(forecaster, DeepForecaster):
+        out.print(f"model written to {forecaster.save_model(out_dir / 'model')}")
     out.print(f"forecast written to {written}")
 
 

@@ -33,7 +33,7 @@ from engine.validation import load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import horizon_start
-from forecasting.deep import make_forecaster
+from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
@@ -184,6 +184,8 @@ def _stages(
                 ),
             )
             dataclasses.replace(forecast, metadata=metadata).save(forecast_dir)
+            if isinstance(forecaster, DeepForecaster):
+                forecaster.save_model(forecast_dir / "model")
         _done(staging, "forecast")
     forecast = ForecastSet.load(forecast_dir)
     if not run_folder.stage_done(staging, "value"):

@@ -24,6 +24,7 @@ from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import KINDS, DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
+from forecasting.model_files import save_model_files
 from forecasting.uplift import ActionEffects
 
 MODEL_VERSION = "0.1.0"
@@ -125,6 +126,10 @@ class DeepForecaster:
         rows = np.arange(len(panel))
         current = effect_features(panel, rows, panel.weeks, discount_actions, extra)
         return self.effect_learner_.effects(current)
+
+    def save_model(self, folder: Path | str) -> Path:
+        """Configuration, metrics and network weights of the fitted parts (model_files.py)."""
+        return save_model_files(self.purchases_, self.effect_learner_, folder, forecaster=self)
 
     def forecast(self) -> ForecastSet:
         baseline = self.baseline_

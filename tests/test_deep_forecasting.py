@@ -29,6 +29,7 @@ from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.features import purchase_summary
+from forecasting.model_files import load_model_files
 from forecasting.panel import weekly_panel
 from forecasting.review_embeddings import EmbeddingCache, encode_texts
 from forecasting.ziln import count_median, negative_binomial_loss, ziln_weekly_loss
@@ -148,7 +149,7 @@ def test_auto_training_size_follows_the_device(kind: str, device: str, expected:
     assert model._resolve_max_examples() == expected
 
 
-def test_deep_forecaster_fills_the_forecast_set(store: Store) -> None:
+def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) -> None:
     forecaster = DeepForecaster(
         model="ziln", horizon_weeks=4, epochs=1, use_reviews=False, device="cpu"
     )
@@ -173,6 +174,23 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store) -> None:
     table = report.effect_table()
     assert table is not None and len(table) == 5 * 3
     assert report.reliability()["bins"]
+
+    # Saved with configuration, metrics and weights; the reloaded parts compute the same.
+    saved = load_model_files(forecaster.save_model(tmp_path / "model"))
+    assert saved.description["forecaster"]["model"] == "ziln"
+    assert saved.description["purchase_model"]["training_examples"] > 0
+    features = torch.randn(7, saved.purchase_network.config.tabular_features)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            saved.purchase_network(features), forecaster.purchases_.network_.eval()(features)
+        )
+    learner = forecaster.effect_learner_
+    rows = np.random.default_rng(0).normal(size=(9, len(learner.feature_mean_)))
+    reloaded, original = saved.effects.effects(rows), learner.effects(rows)
+    np.testing.assert_allclose(reloaded.purchase_logit_shift, original.purchase_logit_shift)
+    np.testing.assert_allclose(reloaded.future_spend_delta, original.future_spend_delta)
+    forecaster.save_model(tmp_path / "model")  # replacing a saved model leaves no debris
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_review_embeddings_separate_tone_and_are_cached(tmp_path: Path) -> None:

@@ -1,0 +1,172 @@
+"""A fitted deep forecaster on disk: its configuration, metrics and network weights.
+
+    <folder>/model.json            configuration of every part, feature names and scaling,
+                                   training metrics, the effect calibration and diagnostics
+    <folder>/purchase_network.pt   the no-action network's state_dict
+    <folder>/effect_networks.pt    the effect learner's two half-sample state_dicts
+
+The folder is written beside itself and renamed into place, so a reader sees the old model or
+the new one, never half of one. `load_model_files` rebuilds the networks (on the CPU) and the
+effect learner, which then maps features to effects exactly as the fitted one did; the no-action
+network needs the store's panel again to forecast, so it comes back as a network to inspect or
+to fine-tune.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from forecasting.deep_purchases import DeepPurchaseModel
+from forecasting.dr_effects import DoublyRobustEffectLearner
+from forecasting.networks import ForecastNetwork, NetworkConfig
+from forecasting.uplift import PerActionHeads
+
+MODEL_FILE = "model.json"
+PURCHASE_WEIGHTS = "purchase_network.pt"
+EFFECT_WEIGHTS = "effect_networks.pt"
+FORMAT_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: arrays to lists, paths and other objects to strings."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _constructor_parameters(model: object) -> dict[str, Any]:
+    """The keyword arguments the model was built with (scikit-learn's get_params: every
+    constructor argument is stored under its own name)."""
+    names = [n for n in inspect.signature(type(model).__init__).parameters if n != "self"]
+    return {name: _plain(getattr(model, name)) for name in names}
+
+
+def save_model_files(
+    purchases: DeepPurchaseModel,
+    effects: DoublyRobustEffectLearner | None,
+    folder: Path | str,
+    *,
+    forecaster: object | None = None,
+) -> Path:
+    """Write the fitted parts into `folder` (replacing what was there) and return it;
+    `forecaster`, the object that owns them, has its constructor arguments recorded too."""
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    description: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "purchase_model": {
+            "parameters": _constructor_parameters(purchases),
+            "network": dataclasses.asdict(purchases.network_.config),
+            "feature_names": list(purchases.feature_names_),
+            "feature_mean": _plain(purchases.feature_mean_),
+            "feature_scale": _plain(purchases.feature_scale_),
+            "log_spend_mean": purchases.log_spend_mean_,
+            "training_examples": purchases.training_examples_,
+            "final_loss": float(np.mean(purchases.losses_[-20:])),
+            "anchor_offsets": _plain(purchases.anchor_offset_values_),
+            "timings": _plain(purchases.timings_),
+            "as_of": f"{purchases.as_of_:%Y-%m-%d}",
+        },
+        "effects": None,
+        "forecaster": _constructor_parameters(forecaster) if forecaster is not None else None,
+    }
+    torch.save(purchases.network_.state_dict(), staging / PURCHASE_WEIGHTS)
+    if effects is not None:
+        description["effects"] = {
+            "parameters": _constructor_parameters(effects),
+            "features": len(effects.feature_mean_),
+            "feature_mean": _plain(effects.feature_mean_),
+            "feature_scale": _plain(effects.feature_scale_),
+            "spend_scale": effects.spend_scale_,
+            "spend_ratio": _plain(effects.spend_ratio_),
+            "theta": _plain(effects.theta_),
+            "theta_se": _plain(effects.theta_se_),
+            "outcomes": list(effects.outcomes_),
+            "windows": _plain(effects.windows_),
+            "training_rows": effects.training_rows_,
+            "diagnostics": effects.diagnostics_.to_dict(),
+        }
+        torch.save([m.state_dict() for m in effects.models_], staging / EFFECT_WEIGHTS)
+    (staging / MODEL_FILE).write_text(json.dumps(description, indent=2, allow_nan=True) + "\n")
+    if folder.exists():
+        retired = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(folder, retired)
+        os.replace(staging, folder)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, folder)
+    return folder
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What `load_model_files` returns: the description, the no-action network (eval mode, CPU)
+    and the effect learner ready to call `effects(features)` (None without a campaign log)."""
+
+    description: dict[str, Any]
+    purchase_network: ForecastNetwork
+    effects: DoublyRobustEffectLearner | None
+
+
+def load_model_files(folder: Path | str) -> ModelFiles:
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved model here (expected {MODEL_FILE})")
+    description = json.loads(path.read_text())
+    if description.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format_version {description.get('format_version')!r}; this version "
+            f"reads {FORMAT_VERSION}"
+        )
+    network = ForecastNetwork(NetworkConfig(**description["purchase_model"]["network"]))
+    network.load_state_dict(torch.load(folder / PURCHASE_WEIGHTS, map_location="cpu"))
+    network.eval()
+    learner = None
+    saved = description["effects"]
+    if saved is not None:
+        parameters = dict(saved["parameters"], device="cpu")
+        parameters["action_ids"] = tuple(parameters["action_ids"])
+        learner = DoublyRobustEffectLearner(**parameters)
+        learner.device_ = torch.device("cpu")
+        learner.feature_mean_ = np.asarray(saved["feature_mean"], dtype=np.float32)
+        learner.feature_scale_ = np.asarray(saved["feature_scale"], dtype=np.float32)
+        learner.spend_scale_ = float(saved["spend_scale"])
+        learner.spend_ratio_ = np.asarray(saved["spend_ratio"])
+        learner.theta_ = np.asarray(saved["theta"])
+        learner.theta_se_ = np.asarray(saved["theta_se"])
+        learner.outcomes_ = tuple(saved["outcomes"])
+        learner.windows_ = tuple(tuple(w) for w in saved["windows"])
+        states = torch.load(folder / EFFECT_WEIGHTS, map_location="cpu")
+        learner.models_ = []
+        for state in states:
+            heads = PerActionHeads(
+                saved["features"],
+                len(learner.action_ids),
+                learner.hidden,
+                heads=len(learner.outcomes_),
+            )
+            heads.load_state_dict(state)
+            learner.models_.append(heads.eval())
+    return ModelFiles(description, network, learner)
