@@ -55,9 +55,12 @@ def reliability_curve(
 ) -> dict[str, object]:
     """Mean prediction against the observed rate per quantile bin of the prediction, with the
     expected calibration error (count-weighted |gap|) and the Brier score."""
+    if len(predicted) == 0:
+        raise ValueError("a reliability curve needs at least one prediction")
     edges = np.unique(np.quantile(predicted, np.linspace(0, 1, bins + 1)))
-    group = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, len(edges) - 2)
-    count = np.bincount(group, minlength=len(edges) - 1)
+    groups = max(len(edges) - 1, 1)  # tied predictions can leave fewer bins, at least one
+    group = np.clip(np.searchsorted(edges, predicted, side="right") - 1, 0, groups - 1)
+    count = np.bincount(group, minlength=groups)
     mean_predicted = np.bincount(group, weights=predicted, minlength=len(count)) / np.maximum(
         count, 1
     )

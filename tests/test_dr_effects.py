@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.actions import DEMO_ACTIONS
 from engine.store import Store
@@ -192,3 +194,29 @@ def test_an_action_the_log_barely_holds_gets_no_effect() -> None:
     assert np.all(effects.purchase_logit_shift[:, -1] == 0.0)
     assert np.all(effects.future_spend_delta[:, -1] == 0.0)
     assert "never_sent" not in learner.diagnostics_.calibration
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(20, 400), scale=st.floats(0.01, 100.0))
+def test_calibration_keeps_the_mean_and_never_amplifies(seed: int, rows: int, scale: float) -> None:
+    generator = np.random.default_rng(seed)
+    baseline = generator.gamma(1.0, scale, rows)
+    proxy = generator.normal(0, scale, rows)
+    pseudo = generator.normal(0, 3 * scale, rows) + generator.uniform(-1, 1) * proxy
+    theta, se = _calibration(pseudo, baseline, proxy)
+    assert 0.0 <= theta[1] <= 1.0
+    calibrated = theta[0] * baseline + theta[1] * proxy
+    assert calibrated.mean() == pytest.approx(pseudo.mean(), rel=1e-6, abs=1e-9 * scale)
+    assert np.all(np.isfinite(se[:1]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 500), bins=st.integers(1, 12))
+def test_reliability_curve_accounts_for_every_prediction(seed: int, rows: int, bins: int) -> None:
+    generator = np.random.default_rng(seed)
+    predicted = np.round(generator.random(rows), 1)  # ties across bin edges
+    observed = (generator.random(rows) < predicted).astype(float)
+    curve = reliability_curve(predicted, observed, bins=bins)
+    assert sum(b["count"] for b in curve["bins"]) == rows
+    assert all(0.0 <= b["observed"] <= 1.0 for b in curve["bins"])
+    assert 0.0 <= curve["ece"] <= 1.0
