@@ -211,12 +211,13 @@ class DoublyRobustEffectLearner:
         self.theta_se_ = np.zeros_like(self.theta_)
         held_out_parts = []
         for k, train in enumerate((~half, half)):
+            rows = torch.from_numpy(np.flatnonzero(train)).to(self.device_)  # index on x's device
             model = self._train(
-                x[train], action[train], weight[train], outcome[train], outcome_observed[train]
+                x[rows], action[train], weight[train], outcome[train], outcome_observed[train]
             )
             self.models_.append(model)
             test = np.flatnonzero(~train)
-            mu = self._means(model, x[test])  # [T, A, O]
+            mu = self._means(model, x[torch.from_numpy(test).to(self.device_)])  # [T, A, O]
             proxy = mu - mu[:, :1, :]  # [T, A, O]
             pseudo = self._pseudo_effects(mu, action[test], propensity[test], outcome[test])
             for a in self.supported_:
