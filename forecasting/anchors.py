@@ -30,7 +30,11 @@ BASE_TABULAR: tuple[str, ...] = (
 
 def tabular_names(panel: WeeklyPanel) -> tuple[str, ...]:
     """Names of the columns `tabular_features` returns, in order."""
-    return BASE_TABULAR + tuple(f"contacts_8w_{a}" for a in panel.contact_actions)
+    return (
+        BASE_TABULAR
+        + tuple(f"category_share_{c}" for c in panel.categories)
+        + tuple(f"contacts_8w_{a}" for a in panel.contact_actions)
+    )
 
 
 def eligible(panel: WeeklyPanel, anchor: int) -> np.ndarray:
@@ -79,7 +83,8 @@ def history_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> History:
 
 
 def tabular_features(history: History) -> np.ndarray:
-    """RFM, tenure, spend, review and contact features from the weeks before the anchor [B, F]."""
+    """RFM, tenure, spend, review, category-share and contact features from the weeks before
+    the anchor [B, F]."""
     anchor, bought, last = history.anchor, history.bought, history.last_purchase
     log_spend = history.channel("log_spend")
     reviews = history.channel("reviews")
@@ -97,8 +102,16 @@ def tabular_features(history: History) -> np.ndarray:
         np.log1p(reviews.sum(axis=1)),
         history.channel("review_rating").sum(axis=1) / np.maximum(review_weeks, 1),
     ]
+    lines = (
+        np.stack(
+            [history.channel(f"category_{c}").sum(axis=1) for c in history.panel.categories], axis=1
+        )
+        if history.panel.categories
+        else np.zeros((len(history.rows), 0))
+    )  # [B, categories]
+    shares = lines / np.maximum(lines.sum(axis=1, keepdims=True), 1.0)
     contacts = history.contacts[:, :, -8:].sum(axis=2).T  # [K, B, 8] -> [B, K]
-    return np.column_stack([*columns, contacts]).astype(np.float32)  # [B, F]
+    return np.column_stack([*columns, shares, contacts]).astype(np.float32)  # [B, F]
 
 
 def summary_at(history: History) -> PurchaseSummary:

@@ -27,7 +27,9 @@ class WeeklyPanel:
 
     Channels: `bought` (a purchase that week, 0/1), `log_spend` (log1p of the week's spend),
     `reviews` (reviews written), `review_rating` (mean rating that week, centred: (r - 3) / 2),
-    then `contact_<action>` for every action but `none` (the campaign log's action that week).
+    `category_<c>` (purchase lines in category c that week, for the shop's most bought
+    categories when transactions carry one), then `contact_<action>` for every action but
+    `none` (the campaign log's action that week); contact channels always come last.
     first_week[n] is the index of the customer's first purchase week.
     """
 
@@ -37,6 +39,7 @@ class WeeklyPanel:
     channels: tuple[str, ...]
     first_week: np.ndarray  # [N] int64
     contact_actions: tuple[str, ...]
+    categories: tuple[str, ...] = ()
 
     def channel(self, name: str) -> int:
         return self.channels.index(name)
@@ -80,14 +83,19 @@ def _locate(
 
 
 def weekly_panel(
-    store: Store, as_of: pd.Timestamp, end_week: pd.Timestamp, contact_actions: tuple[str, ...]
+    store: Store,
+    as_of: pd.Timestamp,
+    end_week: pd.Timestamp,
+    contact_actions: tuple[str, ...],
+    max_categories: int = 12,
 ) -> WeeklyPanel:
     """The panel of every customer with a purchase on or before `as_of`, weeks from the first
     purchase week in the data up to `end_week` (a Monday, exclusive; the forecast's first week).
     Events after `as_of` are left out, so the panel ends where the forecaster's knowledge does.
 
     `contact_actions`: the actions (not `none`) whose campaign-log contacts become channels;
-    logged actions outside this list are ignored.
+    logged actions outside this list are ignored. `max_categories`: how many of the most bought
+    categories get a channel (the rest are left out).
     """
     as_of, end_week = pd.Timestamp(as_of), pd.Timestamp(end_week)
     purchase = purchase_filter(store)
@@ -107,7 +115,26 @@ def weekly_panel(
     week_starts = np.array(
         [start + pd.Timedelta(weeks=k) for k in range(week_count)], dtype="datetime64[D]"
     )
-    channels = BASE_CHANNELS + tuple(f"contact_{a}" for a in contact_actions)
+    by_category = (
+        store.query(
+            f"""
+            SELECT customer_id, date_trunc('week', ts) AS week, category, count(*) AS n
+            FROM transactions
+            WHERE {purchase} AND ts <= ? AND category IS NOT NULL AND category <> ''
+            GROUP BY ALL
+            """,
+            [as_of],
+        )
+        if store.has_column("transactions", "category")
+        else pd.DataFrame(columns=["customer_id", "week", "category", "n"])
+    )
+    volume = by_category.groupby("category")["n"].sum().sort_values(ascending=False, kind="stable")
+    categories = tuple(sorted(str(c) for c in volume.index[:max_categories]))
+    channels = (
+        BASE_CHANNELS
+        + tuple(f"category_{c}" for c in categories)
+        + tuple(f"contact_{a}" for a in contact_actions)
+    )
     values = np.zeros((len(customer_ids), week_count, len(channels)), dtype=np.float32)
     index = pd.Index(customer_ids)
 
@@ -134,12 +161,21 @@ def weekly_panel(
         values[rows, weeks, 2] = reviews["n"].to_numpy(dtype=np.float32)[keep]
         values[rows, weeks, 3] = (reviews["rating"].to_numpy(dtype=np.float32)[keep] - 3.0) / 2.0
 
+    if categories:
+        kept = by_category[by_category["category"].astype(str).isin(categories)]
+        rows, weeks, keep = locate(kept, "week")
+        channel = len(BASE_CHANNELS) + pd.Index(categories).get_indexer(
+            kept["category"].astype(str)
+        )
+        values[rows, weeks, channel[keep]] = kept["n"].to_numpy(dtype=np.float32)[keep]
+
     if contact_actions and store.has_table("campaign_log"):
         log = store.query(
             "SELECT customer_id, week_start, action FROM campaign_log WHERE week_start < ?",
             [end_week],
         )
-        position = {a: len(BASE_CHANNELS) + i for i, a in enumerate(contact_actions)}
+        first_contact = len(BASE_CHANNELS) + len(categories)
+        position = {a: first_contact + i for i, a in enumerate(contact_actions)}
         channel = log["action"].astype(str).map(position)
         log = log[channel.notna().to_numpy()]
         rows, weeks, keep = locate(log, "week_start")
@@ -152,4 +188,5 @@ def weekly_panel(
         channels=channels,
         first_week=first_week,
         contact_actions=tuple(contact_actions),
+        categories=categories,
     )

@@ -23,12 +23,13 @@ from forecasting.anchors import (
     sequence_window,
     summary_at,
     tabular_features,
+    tabular_names,
 )
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
 from forecasting.deep_purchases import DeepPurchaseModel
-from forecasting.features import purchase_summary
+from forecasting.features import purchase_filter, purchase_summary
 from forecasting.model_files import load_model_files
 from forecasting.panel import weekly_panel
 from forecasting.review_embeddings import EmbeddingCache, encode_texts
@@ -89,6 +90,24 @@ def test_panel_matches_the_sql_summary_and_never_looks_ahead(store: Store) -> No
     np.testing.assert_array_equal(summary.customer_ids, sql.customer_ids.astype(str))
     np.testing.assert_allclose(summary.frequency, sql.frequency)
     np.testing.assert_allclose(summary.recency, sql.recency)
+
+    # Category channels hold every purchase line of their category, week by week.
+    assert len(panel.categories) > 1
+    lines = store.query(
+        "SELECT customer_id, category, count(*) AS n FROM transactions "
+        f"WHERE {purchase_filter(store)} AND ts <= ? GROUP BY ALL",
+        [pd.Timestamp(SMALL_AS_OF)],
+    ).pivot_table(index="customer_id", columns="category", values="n", fill_value=0)
+    lines = lines.reindex(index=panel.customer_ids, columns=list(panel.categories), fill_value=0)
+    from_panel = np.stack(
+        [panel.values[..., panel.channel(f"category_{c}")].sum(axis=1) for c in panel.categories],
+        axis=1,
+    )
+    np.testing.assert_array_equal(from_panel, lines.to_numpy())
+    shares = tabular_features(history_at(panel, rows, panel.weeks))[
+        :, [i for i, n in enumerate(tabular_names(panel)) if n.startswith("category_share_")]
+    ]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-5)
 
     anchor = panel.weeks - 10
     before = tabular_features(history_at(panel, rows, anchor))
