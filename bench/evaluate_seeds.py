@@ -43,6 +43,9 @@ def main() -> None:
         help="the planning week (default: this week's Monday, as make demo uses)",
     )
     parser.add_argument("--runs-dir", type=Path, default=Path("demo/runs"))
+    parser.add_argument(
+        "--force", action="store_true", help="redo runs that exist (after a code change)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -69,6 +72,7 @@ def main() -> None:
                         str(args.data),
                         "--runs-dir",
                         str(args.runs_dir),
+                        *(["--force"] if args.force else []),
                     )
                     .strip()
                     .splitlines()[-1]
