@@ -37,10 +37,16 @@ def commit(runs_dir: Path, run_id: str, *, replace: bool = False) -> Path:
     staging = staging_folder(runs_dir, run_id)
     target = finished_folder(runs_dir, run_id)
     shutil.rmtree(staging / ".stages", ignore_errors=True)
+    if target.exists() and not replace:
+        raise FileExistsError(f"{target} is a finished run; use --force to redo it")
+    return swap_into_place(staging, target)
+
+
+def swap_into_place(staging: Path, target: Path) -> Path:
+    """Rename the complete folder `staging` to `target`; an existing `target` is moved aside
+    first and deleted after, so a reader sees the old folder or the new one, never a mix."""
     if target.exists():
-        if not replace:
-            raise FileExistsError(f"{target} is a finished run; use --force to redo it")
-        retired = runs_dir / f".{run_id}.old"
+        retired = target.with_name(f".{target.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
         os.replace(target, retired)
         os.replace(staging, target)

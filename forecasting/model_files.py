@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.run_folder import swap_into_place
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.networks import ForecastNetwork, NetworkConfig
@@ -108,15 +108,7 @@ def save_model_files(
         }
         torch.save([m.state_dict() for m in effects.models_], staging / EFFECT_WEIGHTS)
     (staging / MODEL_FILE).write_text(json.dumps(description, indent=2, allow_nan=True) + "\n")
-    if folder.exists():
-        retired = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        os.replace(folder, retired)
-        os.replace(staging, folder)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, folder)
-    return folder
+    return swap_into_place(staging, folder)
 
 
 @dataclass(frozen=True)
