@@ -72,11 +72,13 @@ class CampaignEffectLearner:
         learning_rate: float = 3e-3,
         weight_clip: float = 20.0,
         max_rows: int = 600_000,
+        min_logged: int = 100,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
         self.action_ids = action_ids
         self.future_weeks = future_weeks
+        self.min_logged = min_logged
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
@@ -120,6 +122,10 @@ class CampaignEffectLearner:
             max(spend[bought > 0].mean() if (bought > 0).any() else 1.0, 1e-6)
         )
         self.spend_ratio_ = spend_ratios(len(self.action_ids), action, weight, bought > 0, spend)
+        # An action logged too rarely has an untrained head: no effect is learned for it.
+        logged = np.bincount(action, minlength=len(self.action_ids))
+        self.supported_ = logged >= self.min_logged
+        self.supported_[0] = True
 
         def tensor(values: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.tensor(values, dtype=dtype, device=device)
@@ -232,6 +238,8 @@ class CampaignEffectLearner:
             futures.append(future - future[:, :1])
         shift, self.shift_reliability_ = _shrink_to_mean(*shifts)
         future_delta, self.future_reliability_ = _shrink_to_mean(*futures)
+        shift[:, ~self.supported_] = 0.0
+        future_delta[:, ~self.supported_] = 0.0
         return ActionEffects(
             purchase_logit_shift=shift,
             spend_ratio=np.broadcast_to(self.spend_ratio_, shift.shape).copy(),

@@ -66,3 +66,15 @@ def test_rejects_actions_outside_the_catalogue() -> None:
     frame.loc[0, "action"] = "mystery"
     with pytest.raises(ValueError, match="mystery"):
         CampaignEffectLearner(action_ids=ACTIONS, device="cpu").fit(frame)
+
+
+def test_an_action_the_log_barely_holds_gets_no_effect() -> None:
+    frame, _ = _campaign(rows=5_000)
+    frame.loc[:49, "action"] = "rare"  # 50 rows: below min_logged
+    learner = CampaignEffectLearner(
+        action_ids=(*ACTIONS, "rare"), epochs=1, device="cpu", seed=0
+    ).fit(frame)
+    effects = learner.effects(frame)
+    assert np.all(effects.purchase_logit_shift[:, 2] == 0.0)
+    assert np.all(effects.future_spend_delta[:, 2] == 0.0)
+    assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)
