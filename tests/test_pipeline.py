@@ -135,6 +135,37 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
     assert "one more euro of this budget is worth" in html or "not binding" in html
 
 
+def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
+    small_market_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "small_deep.yaml"
+    path.write_text(
+        SCENARIO.replace("name: small", "name: small_deep")
+        + "forecast: {model: ziln, reviews: false}\n"
+    )
+    result = run_pipeline(
+        path,
+        data_dir=small_market_dir,
+        runs_dir=tmp_path / "runs",
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    forecast = json.loads((result.folder / "forecast.json").read_text())
+    assert forecast["model"] == "ziln"
+    assert forecast["backtest"]["model"] == "ziln"  # the run's own model, not BG/NBD
+    assert forecast["backtest"]["reliability"]["bins"]
+    assert set(forecast["parameters"]["effects"]["calibration"]) == {
+        "email",
+        "email_reco",
+        "free_shipping",
+        "coupon_10",
+        "coupon_20",
+    }
+    assert (result.folder / "forecast" / "model" / "model.json").is_file()
+    html = (result.folder / "report.html").read_text()
+    assert "Action effects learned from the campaign log" in html and 'alt="reliability"' in html
+
+
 def test_killed_run_resumes_to_the_same_result(
     small_market_dir: Path, scenario_file: Path, tmp_path: Path, monkeypatch
 ) -> None:
