@@ -75,8 +75,8 @@ class ReportData:
     def effect_table(self) -> pd.DataFrame | None:
         """Per action and outcome: the calibrated average effect against the doubly robust one
         and how much of the model's heterogeneity survived calibration (deep forecasters)."""
-        effects = self.forecast.get("parameters", {}).get("effects")
-        if not isinstance(effects, dict) or "calibration" not in effects:
+        effects = self._effects()
+        if effects is None or "calibration" not in effects:
             return None
         rows = [
             {
@@ -93,8 +93,13 @@ class ReportData:
         return pd.DataFrame(rows)
 
     def reliability(self) -> dict[str, Any] | None:
+        effects = self._effects()
+        return effects.get("reliability") if effects is not None else None
+
+    def _effects(self) -> dict[str, Any] | None:
+        """The forecast's learned-effects summary (a message string, not a dict, without one)."""
         effects = self.forecast.get("parameters", {}).get("effects")
-        return effects.get("reliability") if isinstance(effects, dict) else None
+        return effects if isinstance(effects, dict) else None
 
     def constraint_table(self) -> pd.DataFrame:
         rows = pd.DataFrame(self.solution["constraints"])

@@ -68,7 +68,12 @@ class History:
     @property
     def contacts(self) -> np.ndarray:
         """The contact channels, one per action but `none` ([K, B, anchor])."""
-        return self.by_channel[len(self.panel.channels) - len(self.panel.contact_actions) :]
+        return self.by_channel[self.panel.contact_channels]
+
+    @property
+    def categories(self) -> np.ndarray:
+        """The category channels ([categories, B, anchor])."""
+        return self.by_channel[self.panel.category_channels]
 
 
 def history_at(panel: WeeklyPanel, rows: np.ndarray, anchor: int) -> History:
@@ -102,13 +107,7 @@ def tabular_features(history: History) -> np.ndarray:
         np.log1p(reviews.sum(axis=1)),
         history.channel("review_rating").sum(axis=1) / np.maximum(review_weeks, 1),
     ]
-    lines = (
-        np.stack(
-            [history.channel(f"category_{c}").sum(axis=1) for c in history.panel.categories], axis=1
-        )
-        if history.panel.categories
-        else np.zeros((len(history.rows), 0))
-    )  # [B, categories]
+    lines = history.categories.sum(axis=2).T  # [categories, B, s] -> [B, categories]
     shares = lines / np.maximum(lines.sum(axis=1, keepdims=True), 1.0)
     contacts = history.contacts[:, :, -8:].sum(axis=2).T  # [K, B, 8] -> [B, K]
     return np.column_stack([*columns, shares, contacts]).astype(np.float32)  # [B, F]

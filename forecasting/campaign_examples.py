@@ -151,7 +151,7 @@ def campaign_examples(
         features[at] = at_week[rows[at]]
 
     bought = panel.values[rows, weeks, panel.channel("bought")]
-    spend_by_week = np.expm1(panel.values[..., panel.channel("log_spend")])  # [N, W]
+    spend_by_week = np.expm1(panel.by_channel[panel.channel("log_spend")])  # [N, W]
     spend = spend_by_week[rows, weeks]
     future = np.zeros((len(rows), len(windows)))
     observed = np.zeros((len(rows), len(windows)), dtype=bool)

@@ -44,6 +44,16 @@ class WeeklyPanel:
     def channel(self, name: str) -> int:
         return self.channels.index(name)
 
+    @property
+    def category_channels(self) -> slice:
+        """Where the `category_<c>` channels sit, in `categories` order."""
+        return slice(len(BASE_CHANNELS), len(BASE_CHANNELS) + len(self.categories))
+
+    @property
+    def contact_channels(self) -> slice:
+        """Where the `contact_<action>` channels sit (always last), in `contact_actions` order."""
+        return slice(len(self.channels) - len(self.contact_actions), len(self.channels))
+
     @cached_property
     def by_channel(self) -> np.ndarray:
         """The same events channel-major, [F, N, W] (one contiguous copy, made on first use):
