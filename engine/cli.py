@@ -210,6 +210,7 @@ def forecast_backtest(
     from engine.store import Store
     from engine.validation import load_inputs
     from forecasting.backtest import run_backtest
+    from forecasting.deep import DeepForecaster
 
     try:
         tables = load_inputs(data, as_of=as_of)
@@ -223,7 +224,12 @@ def forecast_backtest(
                 holdout_weeks=holdout_weeks,
                 model=model.value,
                 device=device,
-                deep_options=({"use_reviews": reviews} if model.value != "bgnbd" else None),
+                # The options `ltv forecast fit --model` trains with (contacts of every action).
+                deep_options=(
+                    DeepForecaster(model=model.value, use_reviews=reviews).purchase_options()
+                    if model.value != "bgnbd"
+                    else None
+                ),
             )
         except ValueError as error:
             err.print(f"[red]{error}[/]")

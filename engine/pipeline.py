@@ -27,12 +27,12 @@ from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
-from engine.scenario import ForecastSpec, Scenario, load_scenario
+from engine.scenario import Scenario, load_scenario
 from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
-from forecasting.baseline import horizon_start
+from forecasting.baseline import BaselineForecaster, horizon_start
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
@@ -179,9 +179,7 @@ def _stages(
             forecast = forecaster.fit(store, week).forecast()
             metadata = dataclasses.replace(
                 forecast.metadata,
-                backtest=_backtest(
-                    store, week, device, scenario.forecast, runs_dir / "review_embeddings.duckdb"
-                ),
+                backtest=_backtest(store, week, forecaster),
             )
             dataclasses.replace(forecast, metadata=metadata).save(forecast_dir)
             if isinstance(forecaster, DeepForecaster):
@@ -258,22 +256,22 @@ def _stages(
 
 
 def _backtest(
-    store: Store, week: pd.Timestamp, device: str, spec: ForecastSpec, review_cache: Path
+    store: Store, week: pd.Timestamp, forecaster: BaselineForecaster | DeepForecaster
 ) -> dict[str, object]:
     """How well the run's purchase model (BG/NBD for the baseline forecaster, the deep model
-    for the deep ones) forecast the last BACKTEST_WEEKS weeks, fitted on the rest: the report's
-    forecast-quality figures. Empty when the history is too short."""
-    deep = spec.model != "baseline"
+    with the forecaster's own options for the deep ones) forecast the last BACKTEST_WEEKS
+    weeks, fitted on the rest: the report's forecast-quality figures. Empty when the history
+    is too short."""
+    deep = isinstance(forecaster, DeepForecaster)
     try:
         report = run_backtest(
             store,
             calibration_end=week - pd.Timedelta(weeks=BACKTEST_WEEKS),
             holdout_weeks=BACKTEST_WEEKS,
-            model=spec.model if deep else "bgnbd",
-            device=device,
-            deep_options=(
-                {"use_reviews": spec.reviews, "review_cache": review_cache} if deep else None
-            ),
+            model=forecaster.model if deep else "bgnbd",
+            device=forecaster.device,
+            seed=forecaster.seed,
+            deep_options=forecaster.purchase_options() if deep else None,
         )
     except ValueError as error:
         log.info("no backtest: %s", error)

@@ -80,12 +80,9 @@ class DeepForecaster:
         ).fit(store, as_of)
         self.purchases_ = DeepPurchaseModel(
             kind=self.model,  # type: ignore[arg-type]
-            contact_actions=tuple(a.id for a in self.actions if a.id != "none"),
-            use_reviews=self.use_reviews,
-            review_cache=self.review_cache,
-            epochs=self.epochs,
             device=self.device,
             seed=self.seed,
+            **self.purchase_options(),
         ).fit(store, as_of)
         if not np.array_equal(
             self.purchases_.panel_.customer_ids, self.baseline_.summary_.customer_ids.astype(str)
@@ -94,6 +91,16 @@ class DeepForecaster:
         self.effects_ = self._learn_effects(store)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def purchase_options(self) -> dict[str, Any]:
+        """The no-action model's arguments beyond kind, device and seed: what the run's report
+        backtest must fit too, so that it scores this forecaster's model and not a sibling."""
+        return {
+            "contact_actions": tuple(a.id for a in self.actions if a.id != "none"),
+            "use_reviews": self.use_reviews,
+            "review_cache": self.review_cache,
+            "epochs": self.epochs,
+        }
 
     def _learn_effects(self, store: Store) -> ActionEffects:
         """Multi-horizon effects for every panel customer (zero without a campaign log)."""
