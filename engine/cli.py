@@ -329,6 +329,68 @@ def forecast_fit(
     out.print(f"forecast written to {written}")
 
 
+@forecast_app.command("predict")
+def forecast_predict(
+    data: DataDir,
+    model_dir: Annotated[
+        Path,
+        typer.Option(
+            "--model-dir",
+            help="A saved deep model: the model/ folder of 'ltv forecast fit' or a deep run.",
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for forecast.npz/.json.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Forecast from this date (default: the Monday after the last transaction).",
+        ),
+    ] = None,
+    horizon_weeks: Annotated[
+        int | None, typer.Option(min=1, help="Default: the horizon the model was saved with.")
+    ] = None,
+    device: Device = "auto",
+) -> None:
+    """Forecast with a saved deep model, without training: its networks score the data up to
+    --as-of (BG/NBD and Gamma-Gamma are refitted; they take seconds)."""
+    from engine.store import Store
+    from engine.validation import load_inputs
+    from forecasting.baseline import horizon_start
+    from forecasting.deep import DeepForecaster
+
+    try:
+        forecaster = DeepForecaster.from_files(
+            model_dir, horizon_weeks=horizon_weeks, device=device
+        )
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(code=1) from None
+    try:
+        tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in forecaster.actions])
+    except InputValidationError as error:
+        raise _fail_on_input(error) from None
+    start = (
+        pd.Timestamp(as_of)
+        if as_of is not None
+        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
+    )
+    with Store.create(tables) as store, out.status(f"scoring with the {forecaster.model} model"):
+        try:
+            forecast = forecaster.refresh(store, start).forecast()
+        except ValueError as error:
+            err.print(f"[red]{model_dir}: {error}[/]")
+            raise typer.Exit(code=1) from None
+    n, a, h = forecast.shape
+    trained = forecast.metadata.parameters["deep"]["trained_as_of"]
+    out.print(
+        f"{n:,} customers x {a} actions x {h} weeks from "
+        f"{pd.Timestamp(forecast.week_starts[0]):%Y-%m-%d} by the model trained as of "
+        f"{trained} on {forecast.metadata.device}; mean CLV {forecast.clv.mean():,.2f}"
+    )
+    out.print(f"forecast written to {forecast.save(out_dir)}")
+
+
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are written.")]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ class ReportData:
 
     def effect_table(self) -> pd.DataFrame | None:
         """Per action and outcome: the calibrated average effect against the doubly robust one
-        and how much of the model's heterogeneity survived calibration (deep forecasters)."""
+        and how much of the model's heterogeneity survived calibration (deep forecasters); the
+        effects the log could not support are listed with 0 and the reason."""
         effects = self._effects()
         if effects is None or "calibration" not in effects:
             return None
@@ -86,9 +88,20 @@ class ReportData:
                 "doubly robust": c["doubly_robust_effect"],
                 "std. error": c["doubly_robust_effect_se"],
                 "heterogeneity kept": c["heterogeneity_loading"],
+                "note": "",
             }
             for action, outcomes in effects["calibration"].items()
             for outcome, c in outcomes.items()
+        ]
+        not_learned = {"effect": 0.0, "doubly robust": math.nan, "std. error": math.nan}
+        rows += [
+            {"action": action, "outcome": "all", **not_learned, "note": f"logged {count} times"}
+            for action, count in effects.get("unsupported_actions", {}).items()
+        ]
+        rows += [
+            {"action": action, "outcome": outcome, **not_learned, "note": "window not yet seen"}
+            for action, outcomes in effects.get("unobserved_windows", {}).items()
+            for outcome in outcomes
         ]
         return pd.DataFrame(rows)
 
@@ -256,7 +269,7 @@ def write_html(data: ReportData, path: Path) -> Path:
         ),
         backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
         effects=(
-            Markup(effects.to_html(index=False, float_format="{:,.4f}".format))
+            Markup(effects.to_html(index=False, float_format="{:,.4f}".format, na_rep=""))
             if (effects := data.effect_table()) is not None
             else ""
         ),

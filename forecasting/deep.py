@@ -24,7 +24,7 @@ from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import KINDS, DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
-from forecasting.model_files import save_model_files
+from forecasting.model_files import load_model_files, save_model_files
 from forecasting.uplift import ActionEffects
 
 MODEL_VERSION = "0.1.0"
@@ -69,7 +69,86 @@ class DeepForecaster:
                 f"Got {self.model!r} instead."
             )
         started = time.perf_counter()
-        self.baseline_ = BaselineForecaster(
+        self.baseline_ = self._baseline().fit(store, as_of)
+        self.purchases_ = DeepPurchaseModel(
+            kind=self.model,  # type: ignore[arg-type]
+            device=self.device,
+            seed=self.seed,
+            **self.purchase_options(),
+        ).fit(store, as_of)
+        self._check_customers()
+        self.effect_learner_ = self._learn_effects(store)
+        self.effects_ = self._current_effects()
+        self.retrained_ = True
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    @classmethod
+    def from_files(
+        cls,
+        folder: Path | str,
+        *,
+        horizon_weeks: int | None = None,
+        gross_margin: float | None = None,
+        annual_discount_rate: float | None = None,
+        review_cache: Path | str | None = None,
+        device: str = "auto",
+    ) -> DeepForecaster:
+        """The trained forecaster `save_model` wrote into `folder`; `refresh(store, as_of)`
+        points it at data, then `forecast()`. The valuation settings (horizon, margin, discount
+        rate) are not learned and may differ from training's; all else is as trained."""
+        saved = load_model_files(folder)
+        parameters = saved.description["forecaster"]
+        if parameters is None:
+            raise ValueError(f"{folder}: the saved model records no forecaster settings")
+        overrides = {
+            "horizon_weeks": horizon_weeks,
+            "gross_margin": gross_margin,
+            "annual_discount_rate": annual_discount_rate,
+            "review_cache": review_cache,
+        }
+        forecaster = cls(
+            **{
+                **parameters,
+                "actions": tuple(Action(**action) for action in parameters["actions"]),
+                "effect_windows": tuple(tuple(w) for w in parameters["effect_windows"]),
+                **{name: value for name, value in overrides.items() if value is not None},
+                "device": device,
+            }
+        )
+        forecaster.purchases_ = saved.purchases
+        forecaster.purchases_.device = device
+        if review_cache is not None:
+            forecaster.purchases_.review_cache = review_cache
+            if forecaster.purchases_.reviews_ is not None:
+                forecaster.purchases_.reviews_.cache_path = review_cache
+        forecaster.effect_learner_ = saved.effects
+        return forecaster
+
+    def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
+        """Forecast from new data with the trained networks: BG/NBD, Gamma-Gamma and the
+        recommendation affinity (statistics of seconds) are refitted up to `as_of`; the deep
+        no-action model and the effect learner are applied, not trained. The weekly batch can
+        so score every week with a model trained once a month."""
+        started = time.perf_counter()
+        self.baseline_ = self._baseline().fit(store, as_of)
+        learner = self.effect_learner_
+        if learner is not None and learner.action_ids != self.baseline_.action_ids_:
+            raise ValueError(
+                f"the saved model learned effects for actions {learner.action_ids}; this "
+                f"forecaster's catalogue is {self.baseline_.action_ids_}"
+            )
+        self.purchases_.refresh(store, as_of)
+        self._check_customers()
+        self.effect_seconds_ = {}
+        self.effects_ = self._current_effects()
+        self.retrained_ = False
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _baseline(self) -> BaselineForecaster:
+        """BG/NBD + Gamma-Gamma and the affinity, without an effect learner of their own."""
+        return BaselineForecaster(
             horizon_weeks=self.horizon_weeks,
             actions=self.actions,
             gross_margin=self.gross_margin,
@@ -77,20 +156,13 @@ class DeepForecaster:
             learn_effects=False,
             device=self.device,
             seed=self.seed,
-        ).fit(store, as_of)
-        self.purchases_ = DeepPurchaseModel(
-            kind=self.model,  # type: ignore[arg-type]
-            device=self.device,
-            seed=self.seed,
-            **self.purchase_options(),
-        ).fit(store, as_of)
+        )
+
+    def _check_customers(self) -> None:
         if not np.array_equal(
             self.purchases_.panel_.customer_ids, self.baseline_.summary_.customer_ids.astype(str)
         ):
             raise RuntimeError("the deep panel and the baseline summary hold different customers")
-        self.effects_ = self._learn_effects(store)
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
 
     def purchase_options(self) -> dict[str, Any]:
         """The no-action model's arguments beyond kind, device and seed: what the run's report
@@ -102,37 +174,52 @@ class DeepForecaster:
             "epochs": self.epochs,
         }
 
-    def _learn_effects(self, store: Store) -> ActionEffects:
-        """Multi-horizon effects for every panel customer (zero without a campaign log)."""
-        panel = self.purchases_.panel_
-        action_ids = self.baseline_.action_ids_
-        self.effect_learner_: DoublyRobustEffectLearner | None = None
+    def _learn_effects(self, store: Store) -> DoublyRobustEffectLearner | None:
+        """The multi-horizon effect learner, fitted on the campaign log (None without one)."""
         self.effect_seconds_: dict[str, float] = {}
         if not store.has_table("campaign_log"):
-            zeros = np.zeros((len(panel), len(action_ids)))
-            return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
+            return None
         reviews = self.purchases_.reviews_
-        extra = reviews.features if reviews is not None else None
-        discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
         started = time.perf_counter()
         examples = campaign_examples(
             store,
-            panel,
-            action_ids,
+            self.purchases_.panel_,
+            self.baseline_.action_ids_,
             windows=self.effect_windows,
             weekly_discount=self.baseline_.weekly_discount,
-            discount_actions=discount_actions,
-            extra=extra,
+            discount_actions=self._discount_actions(),
+            extra=reviews.features if reviews is not None else None,
             extra_names=reviews.feature_names_ if reviews is not None else (),
         )
         self.effect_seconds_ = {"effect_examples": time.perf_counter() - started}
-        self.effect_learner_ = DoublyRobustEffectLearner(
-            action_ids=action_ids, epochs=self.effect_epochs, device=self.device, seed=self.seed
+        learner = DoublyRobustEffectLearner(
+            action_ids=self.baseline_.action_ids_,
+            epochs=self.effect_epochs,
+            device=self.device,
+            seed=self.seed,
         ).fit(examples)
-        self.effect_seconds_["effects"] = self.effect_learner_.fit_seconds_
+        self.effect_seconds_["effects"] = learner.fit_seconds_
+        return learner
+
+    def _current_effects(self) -> ActionEffects:
+        """Every panel customer's effects at the panel's end (zero without a learner)."""
+        panel, learner = self.purchases_.panel_, self.effect_learner_
+        if learner is None:
+            zeros = np.zeros((len(panel), len(self.baseline_.action_ids_)))
+            return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
+        reviews = self.purchases_.reviews_
         rows = np.arange(len(panel))
-        current = effect_features(panel, rows, panel.weeks, discount_actions, extra)
-        return self.effect_learner_.effects(current)
+        features = effect_features(
+            panel,
+            rows,
+            panel.weeks,
+            self._discount_actions(),
+            reviews.features if reviews is not None else None,
+        )
+        return learner.effects(features)
+
+    def _discount_actions(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.actions if a.discount_rate > 0)
 
     def save_model(self, folder: Path | str) -> Path:
         """Configuration, metrics and network weights of the fitted parts (model_files.py)."""
@@ -180,7 +267,9 @@ class DeepForecaster:
                     "kind": self.model,
                     "training_examples": model.training_examples_,
                     "features": list(model.feature_names_),
-                    "final_loss": float(np.mean(model.losses_[-20:])),
+                    "final_loss": model.final_loss_,
+                    "trained_as_of": f"{model.trained_as_of_:%Y-%m-%d}",
+                    "retrained": self.retrained_,
                     "anchor_offsets": model.anchor_offset_values_.tolist(),
                     "reviews_encoded": model.reviews_.reviews_encoded_ if model.reviews_ else 0,
                 },

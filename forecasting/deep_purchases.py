@@ -164,26 +164,15 @@ class DeepPurchaseModel:
         self.max_examples_ = self._resolve_max_examples()
         torch.manual_seed(self.seed)
         generator = np.random.default_rng(self.seed)
-        as_of = pd.Timestamp(as_of)
-        self.as_of_ = as_of
-        self.panel_ = weekly_panel(store, as_of, horizon_start(as_of), self.contact_actions)
-        self.reviews_ = (
-            ReviewFeatures(cache_path=self.review_cache, device=self.device).fit(
-                store, self.panel_, as_of
-            )
-            if self.use_reviews
-            else None
-        )
+        self.trained_as_of_ = pd.Timestamp(as_of)
+        self._read(store, self.trained_as_of_, trained=False)
+        self.categories_ = self.panel_.categories
         self.timings_: dict[str, float] = {"panel": time.perf_counter() - started}
 
         started = time.perf_counter()
         examples = self._examples(generator)
         self.timings_["examples"] = time.perf_counter() - started
-        self.feature_names_ = (
-            tabular_names(self.panel_)
-            + PRIOR_FEATURES
-            + (self.reviews_.feature_names_ if self.reviews_ is not None else ())
-        )
+        self.feature_names_ = self._feature_names()
         self.feature_mean_ = examples.tabular.mean(axis=0)
         self.feature_scale_ = examples.tabular.std(axis=0) + 1e-6
         self.training_examples_ = len(examples.rows)
@@ -206,6 +195,54 @@ class DeepPurchaseModel:
         self.losses_ = self._train(examples, labels, generator)
         self.timings_["train"] = time.perf_counter() - started
         return self
+
+    def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepPurchaseModel:
+        """Point the trained model at the data up to `as_of` without training: the panel (with
+        the categories it was trained on) and review features are rebuilt; the network, its
+        feature scaling and spend level stay. `predict` then forecasts from the week after
+        `as_of`; the weekly batch scores a model trained weeks ago this way."""
+        started = time.perf_counter()
+        self.device_ = resolve_device(self.device)
+        self.network_.to(self.device_)
+        self._read(store, pd.Timestamp(as_of), trained=True)
+        names = self._feature_names()
+        if names != self.feature_names_:
+            missing = sorted(set(self.feature_names_) - set(names))
+            extra = sorted(set(names) - set(self.feature_names_))
+            raise ValueError(
+                f"the data up to {pd.Timestamp(as_of):%Y-%m-%d} does not give the features the "
+                f"model was trained on (as of {self.trained_as_of_:%Y-%m-%d}): missing "
+                f"{missing or 'none'}, unexpected {extra or 'none'}; refit the model"
+            )
+        self.timings_ = {"panel": time.perf_counter() - started}
+        return self
+
+    def _read(self, store: Store, as_of: pd.Timestamp, *, trained: bool) -> None:
+        """The panel and review features up to `as_of` (the data the model sees); a `trained`
+        model keeps its categories and review projection, a new one learns them."""
+        self.as_of_ = as_of
+        self.panel_ = weekly_panel(
+            store,
+            as_of,
+            horizon_start(as_of),
+            self.contact_actions,
+            categories=self.categories_ if trained else None,
+        )
+        if not self.use_reviews:
+            self.reviews_ = None
+        elif trained:
+            self.reviews_.refresh(store, self.panel_, as_of)
+        else:
+            self.reviews_ = ReviewFeatures(cache_path=self.review_cache, device=self.device).fit(
+                store, self.panel_, as_of
+            )
+
+    def _feature_names(self) -> tuple[str, ...]:
+        return (
+            tabular_names(self.panel_)
+            + PRIOR_FEATURES
+            + (self.reviews_.feature_names_ if self.reviews_ is not None else ())
+        )
 
     def _resolve_max_examples(self) -> int:
         """'auto': 300k examples, except the transformer on a CPU, which gets 50k (about 4 min
@@ -362,6 +399,7 @@ class DeepPurchaseModel:
                 losses.append(float(loss.detach()))
         self.network_.eval()
         self.anchor_offset_values_ = self.anchor_offsets_.detach().cpu().numpy()
+        self.final_loss_ = float(np.mean(losses[-20:]))
         return losses
 
     # -------------------------------------------------------------- predict

@@ -60,6 +60,9 @@ class EffectDiagnostics:
     reliability: dict[str, object] = field(default_factory=dict)
     #: Actions logged fewer than `min_logged` times, with their count: no effect is learned.
     unsupported: dict[str, int] = field(default_factory=dict)
+    #: Per action, the later windows that fewer than `min_logged` of its logged rows have seen
+    #: end (a log younger than the window): that effect is not learned and stays 0.
+    unobserved: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +71,7 @@ class EffectDiagnostics:
             "gates": self.gates,
             "reliability": self.reliability,
             "unsupported_actions": self.unsupported,
+            "unobserved_windows": self.unobserved,
         }
 
 
@@ -201,6 +205,18 @@ class DoublyRobustEffectLearner:
             for a in range(1, actions)
             if a not in self.supported_
         }
+        # A later window only some rows have seen end: estimable per action where at least
+        # min_logged of its logged rows observed it (the week of the action always is).
+        observed_count = np.zeros((actions, len(self.outcomes_)))  # [A, O]
+        np.add.at(observed_count, action, outcome_observed)
+        self.estimable_ = observed_count >= self.min_logged  # [A, O]
+        self.unobserved_ = {
+            self.action_ids[a]: [
+                o for k, o in enumerate(self.outcomes_) if not self.estimable_[a, k]
+            ]
+            for a in self.supported_
+            if not self.estimable_[a].all()
+        }
         # Halves by customer, so no customer's weeks inform both the model and its check.
         customer_half = generator.random(int(examples.rows.max()) + 1) < 0.5
         half = customer_half[examples.rows[keep]]
@@ -221,7 +237,7 @@ class DoublyRobustEffectLearner:
             proxy = mu - mu[:, :1, :]  # [T, A, O]
             pseudo = self._pseudo_effects(mu, action[test], propensity[test], outcome[test])
             for a in self.supported_:
-                for o in range(len(self.outcomes_)):
+                for o in np.flatnonzero(self.estimable_[a]):
                     usable = outcome_observed[test, o]
                     self.theta_[k, a, o], self.theta_se_[k, a, o] = _calibration(
                         pseudo[usable, a, o], mu[usable, 0, o], proxy[usable, a, o]
@@ -330,6 +346,8 @@ class DoublyRobustEffectLearner:
             name = self.action_ids[a]
             calibration[name], gates[name] = {}, {}
             for o, outcome in enumerate(self.outcomes_):
+                if not self.estimable_[a, o]:
+                    continue
                 theta, se = self.theta_[:, a, o].mean(axis=0), self.theta_se_[:, a, o]
                 usable = outcome_observed[tests, o]
                 dr = pseudo[usable, a, o]
@@ -362,7 +380,12 @@ class DoublyRobustEffectLearner:
                     )
                 gates[name][outcome] = rows
         return EffectDiagnostics(
-            self.outcomes_, calibration, gates, reliability, dict(self.unsupported_)
+            self.outcomes_,
+            calibration,
+            gates,
+            reliability,
+            dict(self.unsupported_),
+            dict(self.unobserved_),
         )
 
     def effects(self, features: np.ndarray) -> ActionEffects:

@@ -4,12 +4,14 @@
                                    training metrics, the effect calibration and diagnostics
     <folder>/purchase_network.pt   the no-action network's state_dict
     <folder>/effect_networks.pt    the effect learner's two half-sample state_dicts
+    <folder>/review_projection.npz the review embeddings' centre and principal axes (when the
+                                   model reads reviews)
 
 The folder is written beside itself and renamed into place, so a reader sees the old model or
-the new one, never half of one. `load_model_files` rebuilds the networks (on the CPU) and the
-effect learner, which then maps features to effects exactly as the fitted one did; the no-action
-network needs the store's panel again to forecast, so it comes back as a network to inspect or
-to fine-tune.
+the new one, never half of one. `load_model_files` rebuilds the trained parts: the no-action
+model (which `refresh(store, as_of)` points at new data before it predicts) and the effect
+learner, which maps features to effects exactly as the fitted one did.
+`DeepForecaster.from_files` builds a whole forecaster from them.
 """
 
 from __future__ import annotations
@@ -23,22 +25,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from engine.run_folder import swap_into_place
 from forecasting.deep_purchases import DeepPurchaseModel
-from forecasting.dr_effects import DoublyRobustEffectLearner
+from forecasting.dr_effects import DoublyRobustEffectLearner, EffectDiagnostics
 from forecasting.networks import ForecastNetwork, NetworkConfig
+from forecasting.review_embeddings import ReviewFeatures
 from forecasting.uplift import PerActionHeads
 
 MODEL_FILE = "model.json"
 PURCHASE_WEIGHTS = "purchase_network.pt"
 EFFECT_WEIGHTS = "effect_networks.pt"
-FORMAT_VERSION = 1
+REVIEW_PROJECTION = "review_projection.npz"
+FORMAT_VERSION = 2
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready copy: arrays to lists, paths and other objects to strings."""
+    """JSON-ready copy: arrays to lists, dataclasses to dicts, paths and other objects to
+    strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer)):
@@ -81,16 +89,20 @@ def save_model_files(
             "feature_mean": _plain(purchases.feature_mean_),
             "feature_scale": _plain(purchases.feature_scale_),
             "log_spend_mean": purchases.log_spend_mean_,
+            "categories": list(purchases.categories_),
             "training_examples": purchases.training_examples_,
-            "final_loss": float(np.mean(purchases.losses_[-20:])),
+            "final_loss": purchases.final_loss_,
             "anchor_offsets": _plain(purchases.anchor_offset_values_),
             "timings": _plain(purchases.timings_),
-            "as_of": f"{purchases.as_of_:%Y-%m-%d}",
+            "trained_as_of": f"{purchases.trained_as_of_:%Y-%m-%d}",
         },
         "effects": None,
         "forecaster": _constructor_parameters(forecaster) if forecaster is not None else None,
     }
     torch.save(purchases.network_.state_dict(), staging / PURCHASE_WEIGHTS)
+    reviews = purchases.reviews_
+    if reviews is not None and reviews.basis_ is not None:
+        np.savez(staging / REVIEW_PROJECTION, center=reviews.center_, basis=reviews.basis_)
     if effects is not None:
         description["effects"] = {
             "parameters": _constructor_parameters(effects),
@@ -104,6 +116,7 @@ def save_model_files(
             "outcomes": list(effects.outcomes_),
             "windows": _plain(effects.windows_),
             "training_rows": effects.training_rows_,
+            "fit_seconds": effects.fit_seconds_,
             "diagnostics": effects.diagnostics_.to_dict(),
         }
         torch.save([m.state_dict() for m in effects.models_], staging / EFFECT_WEIGHTS)
@@ -113,11 +126,12 @@ def save_model_files(
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """What `load_model_files` returns: the description, the no-action network (eval mode, CPU)
-    and the effect learner ready to call `effects(features)` (None without a campaign log)."""
+    """What `load_model_files` returns: the description; the no-action model, trained but not
+    yet pointed at data (call `refresh(store, as_of)`, then `predict`); the effect learner, ready
+    to call `effects(features)` (None without a campaign log). Networks are on the CPU."""
 
     description: dict[str, Any]
-    purchase_network: ForecastNetwork
+    purchases: DeepPurchaseModel
     effects: DoublyRobustEffectLearner | None
 
 
@@ -130,35 +144,77 @@ def load_model_files(folder: Path | str) -> ModelFiles:
     if description.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: format_version {description.get('format_version')!r}; this version "
-            f"reads {FORMAT_VERSION}"
+            f"reads {FORMAT_VERSION} (refit the model to save it again)"
         )
-    network = ForecastNetwork(NetworkConfig(**description["purchase_model"]["network"]))
-    network.load_state_dict(torch.load(folder / PURCHASE_WEIGHTS, map_location="cpu"))
-    network.eval()
-    learner = None
-    saved = description["effects"]
-    if saved is not None:
-        parameters = dict(saved["parameters"], device="cpu")
-        parameters["action_ids"] = tuple(parameters["action_ids"])
-        learner = DoublyRobustEffectLearner(**parameters)
-        learner.device_ = torch.device("cpu")
-        learner.feature_mean_ = np.asarray(saved["feature_mean"], dtype=np.float32)
-        learner.feature_scale_ = np.asarray(saved["feature_scale"], dtype=np.float32)
-        learner.spend_scale_ = float(saved["spend_scale"])
-        learner.spend_ratio_ = np.asarray(saved["spend_ratio"])
-        learner.theta_ = np.asarray(saved["theta"])
-        learner.theta_se_ = np.asarray(saved["theta_se"])
-        learner.outcomes_ = tuple(saved["outcomes"])
-        learner.windows_ = tuple(tuple(w) for w in saved["windows"])
-        states = torch.load(folder / EFFECT_WEIGHTS, map_location="cpu")
-        learner.models_ = []
-        for state in states:
-            heads = PerActionHeads(
-                saved["features"],
-                len(learner.action_ids),
-                learner.hidden,
-                heads=len(learner.outcomes_),
-            )
-            heads.load_state_dict(state)
-            learner.models_.append(heads.eval())
-    return ModelFiles(description, network, learner)
+    effects = description["effects"]
+    return ModelFiles(
+        description,
+        _purchase_model(folder, description["purchase_model"]),
+        _effect_learner(folder, effects) if effects is not None else None,
+    )
+
+
+def _purchase_model(folder: Path, saved: dict[str, Any]) -> DeepPurchaseModel:
+    parameters = dict(saved["parameters"], device="cpu")
+    parameters["contact_actions"] = tuple(parameters["contact_actions"])
+    model = DeepPurchaseModel(**parameters)
+    model.device_ = torch.device("cpu")
+    model.network_ = ForecastNetwork(NetworkConfig(**saved["network"]))
+    model.network_.load_state_dict(torch.load(folder / PURCHASE_WEIGHTS, map_location="cpu"))
+    model.network_.eval()
+    model.feature_names_ = tuple(saved["feature_names"])
+    model.feature_mean_ = np.asarray(saved["feature_mean"], dtype=np.float32)
+    model.feature_scale_ = np.asarray(saved["feature_scale"], dtype=np.float32)
+    model.log_spend_mean_ = float(saved["log_spend_mean"])
+    model.categories_ = tuple(saved["categories"])
+    model.training_examples_ = int(saved["training_examples"])
+    model.final_loss_ = float(saved["final_loss"])
+    model.anchor_offset_values_ = np.asarray(saved["anchor_offsets"])
+    model.timings_ = dict(saved["timings"])
+    model.trained_as_of_ = pd.Timestamp(saved["trained_as_of"])
+    model.reviews_ = None
+    if model.use_reviews:
+        reviews = ReviewFeatures(cache_path=model.review_cache, device="cpu")
+        reviews.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(reviews.components))
+        reviews.center_ = reviews.basis_ = None
+        if (folder / REVIEW_PROJECTION).is_file():
+            with np.load(folder / REVIEW_PROJECTION) as projection:
+                reviews.center_ = projection["center"]
+                reviews.basis_ = projection["basis"]
+        model.reviews_ = reviews
+    return model
+
+
+def _effect_learner(folder: Path, saved: dict[str, Any]) -> DoublyRobustEffectLearner:
+    parameters = dict(saved["parameters"], device="cpu")
+    parameters["action_ids"] = tuple(parameters["action_ids"])
+    learner = DoublyRobustEffectLearner(**parameters)
+    learner.device_ = torch.device("cpu")
+    learner.feature_mean_ = np.asarray(saved["feature_mean"], dtype=np.float32)
+    learner.feature_scale_ = np.asarray(saved["feature_scale"], dtype=np.float32)
+    learner.spend_scale_ = float(saved["spend_scale"])
+    learner.spend_ratio_ = np.asarray(saved["spend_ratio"])
+    learner.theta_ = np.asarray(saved["theta"])
+    learner.theta_se_ = np.asarray(saved["theta_se"])
+    learner.outcomes_ = tuple(saved["outcomes"])
+    learner.windows_ = tuple(tuple(w) for w in saved["windows"])
+    learner.training_rows_ = int(saved["training_rows"])
+    learner.fit_seconds_ = float(saved["fit_seconds"])
+    diagnostics = saved["diagnostics"]
+    learner.unsupported_ = dict(diagnostics["unsupported_actions"])
+    learner.diagnostics_ = EffectDiagnostics(
+        outcomes=tuple(diagnostics["outcomes"]),
+        calibration=diagnostics["calibration"],
+        gates=diagnostics["gates"],
+        reliability=diagnostics["reliability"],
+        unsupported=learner.unsupported_,
+        unobserved=diagnostics["unobserved_windows"],
+    )
+    learner.models_ = []
+    for state in torch.load(folder / EFFECT_WEIGHTS, map_location="cpu"):
+        heads = PerActionHeads(
+            saved["features"], len(learner.action_ids), learner.hidden, heads=len(learner.outcomes_)
+        )
+        heads.load_state_dict(state)
+        learner.models_.append(heads.eval())
+    return learner

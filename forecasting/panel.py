@@ -98,6 +98,7 @@ def weekly_panel(
     end_week: pd.Timestamp,
     contact_actions: tuple[str, ...],
     max_categories: int = 12,
+    categories: tuple[str, ...] | None = None,
 ) -> WeeklyPanel:
     """The panel of every customer with a purchase on or before `as_of`, weeks from the first
     purchase week in the data up to `end_week` (a Monday, exclusive; the forecast's first week).
@@ -105,7 +106,8 @@ def weekly_panel(
 
     `contact_actions`: the actions (not `none`) whose campaign-log contacts become channels;
     logged actions outside this list are ignored. `max_categories`: how many of the most bought
-    categories get a channel (the rest are left out).
+    categories get a channel (the rest are left out); `categories`, when given, names them
+    instead (a trained model's, so that new data gives it the channels it was trained on).
     """
     as_of, end_week = pd.Timestamp(as_of), pd.Timestamp(end_week)
     purchase = purchase_filter(store)
@@ -138,8 +140,10 @@ def weekly_panel(
         if store.has_column("transactions", "category")
         else pd.DataFrame(columns=["customer_id", "week", "category", "n"])
     )
-    volume = by_category.groupby("category")["n"].sum().sort_values(ascending=False, kind="stable")
-    categories = tuple(sorted(str(c) for c in volume.index[:max_categories]))
+    if categories is None:
+        volume = by_category.groupby("category")["n"].sum()
+        top = volume.sort_values(ascending=False, kind="stable").index[:max_categories]
+        categories = tuple(sorted(str(c) for c in top))
     channels = (
         BASE_CHANNELS
         + tuple(f"category_{c}" for c in categories)

@@ -120,34 +120,54 @@ class ReviewFeatures:
         self.device = device
 
     def fit(self, store: Store, panel: WeeklyPanel, as_of: pd.Timestamp) -> ReviewFeatures:
+        """Learn the projection (centre and principal axes of the review embeddings up to
+        `as_of`) and read every panel customer's projected reviews."""
         started = time.perf_counter()
         self.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(self.components))
+        self.center_: np.ndarray | None = None  # [384]
+        self.basis_: np.ndarray | None = None  # [components, 384]
+        self._read(store, panel, as_of, learn=True)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def refresh(self, store: Store, panel: WeeklyPanel, as_of: pd.Timestamp) -> ReviewFeatures:
+        """Read the reviews up to `as_of` through the projection learned by `fit` (a trained
+        model on newer data: its inputs must mean what they meant in training)."""
+        self._read(store, panel, as_of, learn=False)
+        return self
+
+    def _read(self, store: Store, panel: WeeklyPanel, as_of: pd.Timestamp, *, learn: bool) -> None:
         self.reviews_encoded_ = 0
         self.rows_ = np.zeros(0, np.int64)
         self.weeks_ = np.zeros(0, np.int64)
         self.vectors_ = np.zeros((0, self.components), np.float32)
         self.customers_ = len(panel)
-        if store.has_table("reviews"):
-            reviews = store.query(
-                "SELECT customer_id, date_trunc('week', ts) AS week, text FROM reviews "
-                "WHERE ts <= ?",
-                [pd.Timestamp(as_of)],
-            )
-            if len(reviews):
-                texts = reviews["text"].astype(str)
-                position, _ = pd.factorize(texts)  # [R] index of each review's unique text
-                cache = EmbeddingCache(self.cache_path)
-                try:
-                    _, vectors, self.reviews_encoded_ = cache.embeddings(texts, device=self.device)
-                finally:
-                    cache.close()
-                centred = vectors - vectors.mean(axis=0)
-                _, _, basis = np.linalg.svd(centred, full_matrices=False)  # [U, 384] -> [k, 384]
-                projected = centred @ basis[: self.components].T  # [U, k]
-                self.rows_, self.weeks_, keep = panel.locate(reviews, "week")
-                self.vectors_ = projected[position[keep]].astype(np.float32)
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
+        if not store.has_table("reviews"):
+            return
+        reviews = store.query(
+            "SELECT customer_id, date_trunc('week', ts) AS week, text FROM reviews WHERE ts <= ?",
+            [pd.Timestamp(as_of)],
+        )
+        if reviews.empty:
+            return
+        texts = reviews["text"].astype(str)
+        position, _ = pd.factorize(texts)  # [R] index of each review's unique text
+        cache = EmbeddingCache(self.cache_path)
+        try:
+            _, vectors, self.reviews_encoded_ = cache.embeddings(texts, device=self.device)
+        finally:
+            cache.close()
+        if learn:
+            self.center_ = vectors.mean(axis=0)
+            _, _, axes = np.linalg.svd(vectors - self.center_, full_matrices=False)  # [<=k', 384]
+            self.basis_ = np.zeros((self.components, vectors.shape[1]), np.float32)
+            kept = min(self.components, len(axes))
+            self.basis_[:kept] = axes[:kept]  # fewer distinct texts than components: zero rest
+        if self.basis_ is None:  # trained without reviews: the features stay zero
+            return
+        projected = (vectors - self.center_) @ self.basis_.T  # [U, components]
+        self.rows_, self.weeks_, keep = panel.locate(reviews, "week")
+        self.vectors_ = projected[position[keep]].astype(np.float32)
 
     def features(self, rows: np.ndarray, anchor: int) -> np.ndarray:
         """[B, components]: mean projected embedding of each row's reviews before `anchor`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -116,3 +117,41 @@ def test_cdnow_without_wheel_says_how_to_get_it(tmp_path: Path) -> None:
     result = _run("data", "cdnow", "--wheel-dir", str(tmp_path), "--out", str(tmp_path / "o"))
     assert result.exit_code == 1
     assert "make data" in result.output
+
+
+def test_a_saved_deep_model_forecasts_a_later_week_without_training(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    demo = ("data", "demo", "--customers", "600", "--weeks", "40", "--seed", "5")
+    assert _run(*demo, "--as-of", "2026-11-23", "--out", str(data)).exit_code == 0
+    # The shop's data four weeks earlier, to train on.
+    earlier = tmp_path / "earlier"
+    shutil.copytree(data, earlier)
+    cut = (("transactions", "ts"), ("campaign_log", "week_start"), ("reviews", "ts"))
+    for table, column in cut:
+        frame = pd.read_parquet(earlier / f"{table}.parquet")
+        frame[frame[column] < "2026-10-26"].to_parquet(earlier / f"{table}.parquet")
+    fitted = tmp_path / "fitted"
+    result = _run(
+        "forecast", "fit", "--data", str(earlier), "--out", str(fitted), "--as-of", "2026-10-26",
+        "--model", "ziln", "--no-reviews", "--horizon-weeks", "4", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (fitted / "model" / "model.json").is_file()
+
+    scored = tmp_path / "scored"
+    result = _run(
+        "forecast", "predict", "--data", str(data), "--model-dir", str(fitted / "model"),
+        "--out", str(scored), "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained as of 2026-10-26" in result.output
+    forecast = ForecastSet.load(scored)
+    assert str(forecast.week_starts[0]) == "2026-11-23" and forecast.shape[2] == 4
+    assert forecast.metadata.parameters["deep"]["retrained"] is False
+
+    result = _run(
+        "forecast", "predict", "--data", str(data), "--model-dir", str(tmp_path),
+        "--out", str(tmp_path / "none"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "no saved model here" in result.output and not (tmp_path / "none").exists()

@@ -198,10 +198,11 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) ->
     saved = load_model_files(forecaster.save_model(tmp_path / "model"))
     assert saved.description["forecaster"]["model"] == "ziln"
     assert saved.description["purchase_model"]["training_examples"] > 0
-    features = torch.randn(7, saved.purchase_network.config.tabular_features)
+    network = saved.purchases.network_
+    features = torch.randn(7, network.config.tabular_features)
     with torch.no_grad():
         torch.testing.assert_close(
-            saved.purchase_network(features), forecaster.purchases_.network_.eval()(features)
+            network(features), forecaster.purchases_.network_.eval()(features)
         )
     learner = forecaster.effect_learner_
     rows = np.random.default_rng(0).normal(size=(9, len(learner.feature_mean_)))
@@ -210,6 +211,46 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) ->
     np.testing.assert_allclose(reloaded.future_spend_delta, original.future_spend_delta)
     forecaster.save_model(tmp_path / "model")  # replacing a saved model leaves no debris
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_saved_forecaster_scores_newer_data_without_training(
+    store: Store, tmp_path: Path
+) -> None:
+    trained_as_of = pd.Timestamp(SMALL_AS_OF) - pd.Timedelta(weeks=4)
+    forecaster = DeepForecaster(
+        model="ziln",
+        horizon_weeks=4,
+        epochs=1,
+        use_reviews=True,
+        review_cache=tmp_path / "cache.duckdb",
+        device="cpu",
+    ).fit(store, trained_as_of)
+    original = forecaster.forecast()
+    folder = forecaster.save_model(tmp_path / "model")
+
+    # The same data through the saved files gives the same forecast: categories, review
+    # projection, feature scaling and both learners all come back.
+    again = DeepForecaster.from_files(folder, device="cpu").refresh(store, trained_as_of).forecast()
+    np.testing.assert_array_equal(again.customer_ids, original.customer_ids)
+    for name in ("purchase_prob", "spend", "future_margin_delta", "clv"):
+        np.testing.assert_allclose(getattr(again, name), getattr(original, name), rtol=1e-5)
+
+    # Four weeks later: four more weeks of events and a new horizon, scored by the same
+    # networks; only the new weeks' review texts are encoded.
+    later_forecaster = DeepForecaster.from_files(folder, horizon_weeks=6, device="cpu")
+    later = later_forecaster.refresh(store, SMALL_AS_OF).forecast()
+    deep = later.metadata.parameters["deep"]
+    assert deep["retrained"] is False
+    assert deep["trained_as_of"] == f"{trained_as_of:%Y-%m-%d}"
+    assert later.purchase_prob.shape[2] == 6
+    assert later_forecaster.purchases_.panel_.weeks == forecaster.purchases_.panel_.weeks + 4
+    assert later.week_starts[0] == original.week_starts[0] + np.timedelta64(28, "D")
+    assert 0 < deep["reviews_encoded"] < original.metadata.parameters["deep"]["reviews_encoded"]
+    assert np.isfinite(later.future_margin_delta).all()
+    network = later_forecaster.purchases_.network_
+    torch.testing.assert_close(
+        next(network.parameters()), next(forecaster.purchases_.network_.parameters())
+    )
 
 
 def test_review_embeddings_separate_tone_and_are_cached(tmp_path: Path) -> None:

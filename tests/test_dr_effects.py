@@ -3,6 +3,7 @@ calibration's limits, the reliability curve, and the campaign rows read off the 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,21 @@ def test_an_action_the_log_barely_holds_gets_no_effect() -> None:
     assert np.all(effects.purchase_logit_shift[:, -1] == 0.0)
     assert np.all(effects.future_spend_delta[:, -1] == 0.0)
     assert "never_sent" not in learner.diagnostics_.calibration
+
+
+def test_a_window_the_log_has_not_seen_end_gets_no_effect() -> None:
+    examples, _ = _randomised_log(rows=20_000)
+    # The log is younger than the later window: only 50 rows of each action have seen it end.
+    observed = np.zeros_like(examples.future_observed)
+    for a in range(len(ACTIONS)):
+        observed[np.flatnonzero(examples.action == a)[:50]] = True
+    examples = dataclasses.replace(examples, future_observed=observed)
+    learner = DoublyRobustEffectLearner(action_ids=ACTIONS, epochs=1, device="cpu").fit(examples)
+    effects = learner.effects(examples.features[:100])
+    assert learner.diagnostics_.unobserved == {a: ["spend_weeks_1_4"] for a in ACTIONS[1:]}
+    assert np.all(effects.future_spend_delta == 0.0)
+    assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)  # this week's effect is learned
+    assert set(learner.diagnostics_.calibration["lift"]) == {"purchase_week0"}
 
 
 @settings(max_examples=40, deadline=None)
