@@ -27,7 +27,7 @@ from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
-from engine.scenario import Scenario, load_scenario
+from engine.scenario import Scenario, ScenarioError, load_scenario
 from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
@@ -35,6 +35,7 @@ from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
+from forecasting.model_files import folder_fingerprint, read_description
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
@@ -101,7 +102,10 @@ def run_pipeline(
         if as_of_value
         else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
     )
-    fingerprint = _fingerprint(scenario_text, tables.fingerprints, week)
+    fingerprints = dict(tables.fingerprints)
+    if scenario.forecast.saved_model is not None:
+        fingerprints["saved_model"] = _check_saved_model(scenario_path, scenario)
+    fingerprint = _fingerprint(scenario_text, fingerprints, week)
     run_id = f"{scenario.name}-{week:%Y-%m-%d}-{fingerprint[:10]}"
     registry = RunRegistry(runs_dir)
     finished = run_folder.finished_folder(runs_dir, run_id)
@@ -162,28 +166,17 @@ def _stages(
         _done(staging, "ingest")
     forecast_dir = staging / "forecast"
     if not run_folder.stage_done(staging, "forecast"):
-        model = scenario.forecast.model
-        progress(f"forecast: fitting the {model} forecaster and the effect learner")
         with Store.open(store_path) as store:
-            forecaster = make_forecaster(
-                model,
-                use_reviews=scenario.forecast.reviews,
-                review_cache=runs_dir / "review_embeddings.duckdb",
-                horizon_weeks=scenario.horizon_weeks,
-                actions=scenario.catalogue(),
-                gross_margin=scenario.gross_margin,
-                annual_discount_rate=scenario.annual_discount_rate,
-                device=device,
-                seed=scenario.forecast.seed,
-            )
-            forecast = forecaster.fit(store, week).forecast()
-            metadata = dataclasses.replace(
-                forecast.metadata,
-                backtest=_backtest(store, week, forecaster),
-            )
-            dataclasses.replace(forecast, metadata=metadata).save(forecast_dir)
-            if isinstance(forecaster, DeepForecaster):
-                forecaster.save_model(forecast_dir / "model")
+            if scenario.forecast.saved_model is not None:
+                progress(f"forecast: scoring with the saved model {scenario.forecast.saved_model}")
+                forecast = _saved_model_forecast(store, scenario, week, runs_dir, device)
+            else:
+                progress(
+                    f"forecast: fitting the {scenario.forecast.model} forecaster and the effect "
+                    "learner"
+                )
+                forecast = _fitted_forecast(store, scenario, week, runs_dir, device, forecast_dir)
+            forecast.save(forecast_dir)
         _done(staging, "forecast")
     forecast = ForecastSet.load(forecast_dir)
     if not run_folder.stage_done(staging, "value"):
@@ -253,6 +246,80 @@ def _stages(
         )
     )
     return RunResult(run_id, folder, reused=False)
+
+
+def _check_saved_model(scenario_path: Path, scenario: Scenario) -> str:
+    """The scenario's saved model must exist and be the scenario's kind of model for its
+    catalogue (the effect heads are per action); checked before any run folder is made.
+    Returns the model files' fingerprint, part of the run's."""
+    folder = scenario.forecast.saved_model
+    where = f"{scenario_path}: forecast.saved_model"
+    try:
+        description = read_description(folder)
+        fingerprint = folder_fingerprint(folder)
+    except (FileNotFoundError, ValueError) as error:
+        raise ScenarioError(f"{where}: {error}") from None
+    saved = description.get("forecaster") or {}
+    saved_actions = [a["id"] for a in saved.get("actions", [])]
+    wanted_actions = [a.id for a in scenario.actions]
+    if saved.get("model") != scenario.forecast.model or saved_actions != wanted_actions:
+        raise ScenarioError(
+            f"{where}: {folder} holds a {saved.get('model')} model for actions "
+            f"{saved_actions}; the scenario asks for {scenario.forecast.model} with actions "
+            f"{wanted_actions} (fit a model with this catalogue, or drop saved_model)"
+        )
+    return fingerprint
+
+
+def _fitted_forecast(
+    store: Store,
+    scenario: Scenario,
+    week: pd.Timestamp,
+    runs_dir: Path,
+    device: str,
+    forecast_dir: Path,
+) -> ForecastSet:
+    """Fit the scenario's forecaster and backtest its purchase model; a deep forecaster's
+    model is saved under `forecast_dir/model` with those figures, for later runs to reuse."""
+    forecaster = make_forecaster(
+        scenario.forecast.model,
+        use_reviews=scenario.forecast.reviews,
+        review_cache=runs_dir / "review_embeddings.duckdb",
+        horizon_weeks=scenario.horizon_weeks,
+        actions=scenario.catalogue(),
+        gross_margin=scenario.gross_margin,
+        annual_discount_rate=scenario.annual_discount_rate,
+        device=device,
+        seed=scenario.forecast.seed,
+    )
+    forecast = forecaster.fit(store, week).forecast()
+    backtest = _backtest(store, week, forecaster)
+    if isinstance(forecaster, DeepForecaster):
+        forecaster.save_model(forecast_dir / "model", backtest=backtest)
+    return dataclasses.replace(
+        forecast, metadata=dataclasses.replace(forecast.metadata, backtest=backtest)
+    )
+
+
+def _saved_model_forecast(
+    store: Store, scenario: Scenario, week: pd.Timestamp, runs_dir: Path, device: str
+) -> ForecastSet:
+    """Score the week with the scenario's saved deep model, untrained; the report's backtest
+    is the one the model scored when it was trained (its calibration dates say when)."""
+    folder = scenario.forecast.saved_model
+    forecaster = DeepForecaster.from_files(
+        folder,
+        horizon_weeks=scenario.horizon_weeks,
+        gross_margin=scenario.gross_margin,
+        annual_discount_rate=scenario.annual_discount_rate,
+        review_cache=runs_dir / "review_embeddings.duckdb",
+        device=device,
+    )
+    forecast = forecaster.refresh(store, week).forecast()
+    return dataclasses.replace(
+        forecast,
+        metadata=dataclasses.replace(forecast.metadata, backtest=forecaster.saved_backtest_),
+    )
 
 
 def _backtest(

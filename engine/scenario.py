@@ -67,11 +67,20 @@ class ForecastSpec(_Strict):
     """Which forecaster fills the ForecastSet: `baseline` (BG/NBD + Gamma-Gamma), `ziln` (the
     ZILN network over tabular features) or `sequence` (the transformer over weekly events);
     `reviews` feeds review-text embeddings to the deep ones; `seed` fixes the networks'
-    initialisation and sampling (a different seed is a different run)."""
+    initialisation and sampling (a different seed is a different run). `saved_model`: the
+    `model/` folder of an earlier deep run or of `ltv forecast fit`, whose networks then score
+    this week's data without training (its own reviews and seed apply)."""
 
     model: Literal["baseline", "ziln", "sequence"] = "baseline"
     reviews: bool = True
     seed: Annotated[int, Field(ge=0)] = 0
+    saved_model: Path | None = None
+
+    @model_validator(mode="after")
+    def _saved_model_is_deep(self) -> ForecastSpec:
+        if self.saved_model is not None and self.model == "baseline":
+            raise ValueError("saved_model is a deep model's folder: set model to ziln or sequence")
+        return self
 
 
 class RecommendationSpec(_Strict):

@@ -123,6 +123,7 @@ class DeepForecaster:
             if forecaster.purchases_.reviews_ is not None:
                 forecaster.purchases_.reviews_.cache_path = review_cache
         forecaster.effect_learner_ = saved.effects
+        forecaster.saved_backtest_ = saved.description.get("backtest") or {}
         return forecaster
 
     def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
@@ -221,9 +222,12 @@ class DeepForecaster:
     def _discount_actions(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.actions if a.discount_rate > 0)
 
-    def save_model(self, folder: Path | str) -> Path:
-        """Configuration, metrics and network weights of the fitted parts (model_files.py)."""
-        return save_model_files(self.purchases_, self.effect_learner_, folder, forecaster=self)
+    def save_model(self, folder: Path | str, *, backtest: dict[str, Any] | None = None) -> Path:
+        """Configuration, metrics and network weights of the fitted parts (model_files.py), with
+        the backtest figures of this configuration when there are some."""
+        return save_model_files(
+            self.purchases_, self.effect_learner_, folder, forecaster=self, backtest=backtest
+        )
 
     def forecast(self) -> ForecastSet:
         baseline = self.baseline_

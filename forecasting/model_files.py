@@ -17,6 +17,7 @@ learner, which maps features to effects exactly as the fitted one did.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
 import json
 import shutil
@@ -73,9 +74,11 @@ def save_model_files(
     folder: Path | str,
     *,
     forecaster: object | None = None,
+    backtest: dict[str, Any] | None = None,
 ) -> Path:
     """Write the fitted parts into `folder` (replacing what was there) and return it;
-    `forecaster`, the object that owns them, has its constructor arguments recorded too."""
+    `forecaster`, the object that owns them, has its constructor arguments recorded too, and
+    `backtest` the figures the model scored when it was trained."""
     folder = Path(folder)
     staging = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -98,6 +101,7 @@ def save_model_files(
         },
         "effects": None,
         "forecaster": _constructor_parameters(forecaster) if forecaster is not None else None,
+        "backtest": _plain(backtest) if backtest else None,
     }
     torch.save(purchases.network_.state_dict(), staging / PURCHASE_WEIGHTS)
     reviews = purchases.reviews_
@@ -124,6 +128,18 @@ def save_model_files(
     return swap_into_place(staging, folder)
 
 
+def folder_fingerprint(folder: Path | str) -> str:
+    """SHA-256 over a saved model's file names and bytes: a run that scores with it is a
+    different run when the model changes."""
+    folder = Path(folder)
+    read_description(folder)  # a clear error for a folder without a (readable) model
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class ModelFiles:
     """What `load_model_files` returns: the description; the no-action model, trained but not
@@ -135,9 +151,9 @@ class ModelFiles:
     effects: DoublyRobustEffectLearner | None
 
 
-def load_model_files(folder: Path | str) -> ModelFiles:
-    folder = Path(folder)
-    path = folder / MODEL_FILE
+def read_description(folder: Path | str) -> dict[str, Any]:
+    """The saved model's model.json (configuration and metrics), without loading weights."""
+    path = Path(folder) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no saved model here (expected {MODEL_FILE})")
     description = json.loads(path.read_text())
@@ -146,6 +162,12 @@ def load_model_files(folder: Path | str) -> ModelFiles:
             f"{path}: format_version {description.get('format_version')!r}; this version "
             f"reads {FORMAT_VERSION} (refit the model to save it again)"
         )
+    return description
+
+
+def load_model_files(folder: Path | str) -> ModelFiles:
+    folder = Path(folder)
+    description = read_description(folder)
     effects = description["effects"]
     return ModelFiles(
         description,

@@ -15,6 +15,7 @@ from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, run_pipeline
 from engine.registry import RunRegistry
 from engine.scenario import ScenarioError, load_scenario
+from forecasting.forecast_set import ForecastSet
 from tests.conftest import SMALL_AS_OF
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +60,9 @@ def test_scenario_errors_name_file_and_key(tmp_path: Path) -> None:
     message = str(caught.value)
     assert str(path) in message
     assert "constraints.contact_cap" in message and "constraints.colour" in message
+    path.write_text(SCENARIO + "forecast: {model: baseline, saved_model: runs/x/model}\n")
+    with pytest.raises(ScenarioError, match="forecast: .*set model to ziln or sequence"):
+        load_scenario(path)
 
 
 def _recompute(folder: Path) -> None:
@@ -143,12 +147,9 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
         SCENARIO.replace("name: small", "name: small_deep")
         + "forecast: {model: ziln, reviews: false}\n"
     )
+    as_of = f"{SMALL_AS_OF:%Y-%m-%d}"
     result = run_pipeline(
-        path,
-        data_dir=small_market_dir,
-        runs_dir=tmp_path / "runs",
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
+        path, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
     )
     forecast = json.loads((result.folder / "forecast.json").read_text())
     assert forecast["model"] == "ziln"
@@ -164,6 +165,40 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
     assert (result.folder / "forecast" / "model" / "model.json").is_file()
     html = (result.folder / "report.html").read_text()
     assert "Action effects learned from the campaign log" in html and 'alt="reliability"' in html
+
+    # A later run scores with the saved model instead of training one; the report carries the
+    # backtest the model scored when it was trained.
+    model_dir = result.folder / "forecast" / "model"
+    reuse = tmp_path / "small_reuse.yaml"
+    reuse.write_text(
+        SCENARIO.replace("name: small", "name: small_reuse")
+        + f"forecast: {{model: ziln, saved_model: {model_dir}}}\n"
+    )
+    reused = run_pipeline(
+        reuse, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
+    )
+    again = json.loads((reused.folder / "forecast.json").read_text())
+    assert again["parameters"]["deep"]["retrained"] is False
+    assert again["backtest"] == forecast["backtest"]
+    assert not (reused.folder / "forecast" / "model").exists()
+    np.testing.assert_allclose(
+        ForecastSet.load(reused.folder / "forecast").purchase_prob,
+        ForecastSet.load(result.folder / "forecast").purchase_prob,
+        rtol=1e-5,
+    )
+
+    # A model of another kind (or catalogue) is refused before any run folder is made.
+    other = tmp_path / "small_other.yaml"
+    other.write_text(
+        SCENARIO.replace("name: small", "name: small_other")
+        + f"forecast: {{model: sequence, saved_model: {model_dir}}}\n"
+    )
+    folders = sorted((tmp_path / "runs").iterdir())
+    with pytest.raises(ScenarioError, match=r"forecast.saved_model: .* holds a ziln model"):
+        run_pipeline(
+            other, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
+        )
+    assert sorted((tmp_path / "runs").iterdir()) == folders
 
 
 def test_killed_run_resumes_to_the_same_result(
