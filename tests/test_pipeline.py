@@ -61,7 +61,7 @@ def test_scenario_errors_name_file_and_key(tmp_path: Path) -> None:
     assert str(path) in message
     assert "constraints.contact_cap" in message and "constraints.colour" in message
     path.write_text(SCENARIO + "forecast: {model: baseline, saved_model: runs/x/model}\n")
-    with pytest.raises(ScenarioError, match="forecast: .*set model to ziln or sequence"):
+    with pytest.raises(ScenarioError, match=r"forecast: .*set model to ziln or sequence"):
         load_scenario(path)
 
 
