@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special as special
 import scipy.stats as stats
 import torch
 
@@ -145,6 +146,11 @@ def test_deep_purchase_model_trains_and_forecasts(store: Store, kind: str) -> No
     # A correction of BG/NBD, not a replacement: customers keep roughly BG/NBD's order.
     rho = stats.spearmanr(forecast.expected_weeks(), forecast.prior.sum(axis=1)).statistic
     assert rho > 0.6
+    # The network says who buys, not how much the market buys: its log-odds corrections
+    # average zero over the customers in every week (BG/NBD's aggregate level and shape).
+    correction = special.logit(forecast.purchase_prob) - special.logit(forecast.prior)  # [N, 6]
+    np.testing.assert_allclose(correction.mean(axis=0), 0.0, atol=1e-6)
+    assert correction.std(axis=0).min() > 1e-3  # and does tell customers apart
     repeat = DeepPurchaseModel(**options).fit(store, SMALL_AS_OF).predict(6)
     np.testing.assert_allclose(repeat.purchase_prob, forecast.purchase_prob, rtol=1e-5)
 
