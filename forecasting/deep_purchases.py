@@ -3,11 +3,12 @@
 Training examples are (customer, anchor week) pairs at past anchors: inputs from the weeks before
 the anchor, labels from the `label_weeks` after it. A BG/NBD fitted at each anchor supplies the
 prior weekly purchase curve; the network corrects each customer's log-odds with a level and a
-slope in log(1 + week), centred over the customers of an anchor, so the forecast keeps BG/NBD's
-aggregate level and shape (also where no label reaches: a 39-week backtest horizon trained on
-26-week labels) and learns what BG/NBD cannot see about who buys: spend levels, recent rhythm,
-contacts, reviews. Spend given a purchase is the ZILN lognormal; the count of purchase
-weeks over a horizon is negative binomial with a learned shape (medians for MAE).
+slope in log(1 + week), centred over the customers of an anchor, and the forecast is shifted
+each week so that its expected purchases are BG/NBD's: the network learns what BG/NBD cannot
+see about who buys (spend levels, recent rhythm, contacts, reviews), BG/NBD keeps how much the
+cohort buys, also where no label reaches (a 39-week backtest horizon trained on 26-week
+labels). Spend given a purchase is the ZILN lognormal; the count of purchase weeks over a
+horizon is negative binomial with a learned shape (medians for MAE).
 """
 
 from __future__ import annotations
@@ -66,6 +67,21 @@ def _centred_by_group(values: torch.Tensor, group: torch.Tensor, groups: int) ->
     sums = sums.index_add(0, group, values)  # [G, C]
     counts = torch.bincount(group, minlength=groups).clamp(min=1)  # [G]
     return values - (sums / counts[:, None])[group]
+
+
+def aggregate_matching_shift(logit: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per week, the log-odds shift s[h] with sum_n sigmoid(logit[n, h] + s[h]) = target[h]
+    (`logit` [N, H], `target` [H], 0 < target < N): Newton's method on an increasing function,
+    steps clipped to 1."""
+    shift = np.zeros(logit.shape[1])
+    for _ in range(100):
+        probability = special.expit(logit + shift)  # [N, H]
+        gap = probability.sum(axis=0) - target  # [H]
+        if np.all(np.abs(gap) <= 1e-10 * target):
+            break
+        slope = (probability * (1.0 - probability)).sum(axis=0)
+        shift -= np.clip(gap / np.maximum(slope, 1e-300), -1.0, 1.0)
+    return shift
 
 
 @dataclass(frozen=True)
@@ -349,10 +365,10 @@ class DeepPurchaseModel:
         # What moved the whole market in a training window (a promotion burst, a season, the
         # prior's bias at a short history) is a free level and slope per anchor; the network's
         # corrections are centred within each anchor, so it learns only how customers differ
-        # from the prior, which transfers to a new anchor. Forecasts centre them too and add
-        # no market shift: the prior's own level and shape. (With an uncentred network the
-        # split between its bias and the anchor offsets was not identified, and CDNOW's
-        # holdout total moved by 6 points with the seed.)
+        # from the prior, which transfers to a new anchor. A forecast adds no market shift:
+        # each week's expected purchases are the prior's (`predict`). (With an uncentred
+        # network the split between its bias and the anchor offsets was not identified, and
+        # CDNOW's holdout total moved by 6 points with the seed.)
         anchor_ids = np.unique(examples.anchors, return_inverse=True)[1]
         anchor_index = torch.from_numpy(anchor_ids).to(device)
         # Levels start at each window's log ratio of actual to prior purchases; slopes at 0.
@@ -439,9 +455,10 @@ class DeepPurchaseModel:
             out = self._outputs(torch.tensor(tabular[chunk], device=self.device_), sequence)
             outputs.append(out.double().cpu().numpy())
         out = np.concatenate(outputs)  # [N, OUTPUTS]
-        out[:, :2] -= out[:, :2].mean(axis=0)  # centred as in training; no market shift
         self.timings_["predict"] = time.perf_counter() - started
         logit = purchase_logit(special.logit(prior), out, self._horizon_basis(horizon_weeks))
+        # No market shift at a new anchor: each week's expected purchases are BG/NBD's.
+        logit += aggregate_matching_shift(logit, prior.sum(axis=0))[None, :]
         return PurchaseForecast(
             customer_ids=panel.customer_ids,
             purchase_prob=special.expit(logit),

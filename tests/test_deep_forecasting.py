@@ -13,6 +13,8 @@ import pytest
 import scipy.special as special
 import scipy.stats as stats
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.actions import DEMO_ACTIONS
 from engine.report import ReportData
@@ -29,7 +31,7 @@ from forecasting.anchors import (
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
-from forecasting.deep_purchases import DeepPurchaseModel
+from forecasting.deep_purchases import DeepPurchaseModel, aggregate_matching_shift
 from forecasting.features import purchase_filter, purchase_summary
 from forecasting.model_files import load_model_files
 from forecasting.panel import weekly_panel
@@ -146,13 +148,32 @@ def test_deep_purchase_model_trains_and_forecasts(store: Store, kind: str) -> No
     # A correction of BG/NBD, not a replacement: customers keep roughly BG/NBD's order.
     rho = stats.spearmanr(forecast.expected_weeks(), forecast.prior.sum(axis=1)).statistic
     assert rho > 0.6
-    # The network says who buys, not how much the market buys: its log-odds corrections
-    # average zero over the customers in every week (BG/NBD's aggregate level and shape).
+    # The network says who buys, not how much the cohort buys: every week's expected purchases
+    # are BG/NBD's, and the customers' log-odds corrections differ.
+    np.testing.assert_allclose(
+        forecast.purchase_prob.sum(axis=0), forecast.prior.sum(axis=0), rtol=1e-9
+    )
     correction = special.logit(forecast.purchase_prob) - special.logit(forecast.prior)  # [N, 6]
-    np.testing.assert_allclose(correction.mean(axis=0), 0.0, atol=1e-6)
-    assert correction.std(axis=0).min() > 1e-3  # and does tell customers apart
+    assert correction.std(axis=0).min() > 1e-3
     repeat = DeepPurchaseModel(**options).fit(store, SMALL_AS_OF).predict(6)
     np.testing.assert_allclose(repeat.purchase_prob, forecast.purchase_prob, rtol=1e-5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    customers=st.integers(1, 300),
+    spread=st.floats(0.1, 8.0),
+    share=st.floats(0.001, 0.999),
+)
+def test_aggregate_matching_shift_hits_every_weeks_target(
+    seed: int, customers: int, spread: float, share: float
+) -> None:
+    generator = np.random.default_rng(seed)
+    logit = generator.normal(-3.0, spread, size=(customers, 5))
+    target = share * customers * np.linspace(0.5, 1.0, 5)
+    shifted = special.expit(logit + aggregate_matching_shift(logit, target))
+    np.testing.assert_allclose(shifted.sum(axis=0), target, rtol=1e-8)
 
 
 def test_deep_purchase_model_rejects_bad_parameters(store: Store) -> None:
