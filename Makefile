@@ -47,6 +47,8 @@ bench: data
 		--customers 100000 --weeks 104 --seed 7 --out $(DEMO_DIR)/data100k
 	$(BIN)/python bench/forecast_throughput.py --data $(DEMO_DIR)/data100k \
 		--json bench/results/forecast_throughput.json
+	$(BIN)/python bench/saved_model_reuse.py --data $(DEMO_DIR)/data100k \
+		--json bench/results/saved_model_reuse.json
 	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
 		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
 	$(BIN)/python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml \
