@@ -55,6 +55,21 @@ AsOf = Annotated[
     typer.Option("--as-of", help="Timestamps after this date are errors (default: today)."),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+ForecastFrom = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Forecast from this date (default: the Monday after the last transaction)."
+    ),
+]
+
+
+def _forecast_start(as_of: str | None, transactions: pd.DataFrame) -> pd.Timestamp:
+    """The forecast's first day: --as-of, or the Monday after the last transaction."""
+    from forecasting.baseline import horizon_start
+
+    if as_of is not None:
+        return pd.Timestamp(as_of)
+    return horizon_start(transactions["ts"].max() + pd.Timedelta(seconds=1))
 
 
 def _fail_on_input(error: InputValidationError) -> typer.Exit:
@@ -276,13 +291,7 @@ def forecast_backtest(
 def forecast_fit(
     data: DataDir,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for forecast.npz/.json.")],
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Forecast from this date (default: the Monday after the last transaction).",
-        ),
-    ] = None,
+    as_of: ForecastFrom = None,
     horizon_weeks: Annotated[int, typer.Option(min=1)] = 12,
     model: Annotated[FitModel, typer.Option(help="Forecaster to fit.")] = FitModel.baseline,
     reviews: Reviews = True,
@@ -294,18 +303,13 @@ def forecast_fit(
     """Fit the forecaster on the data and write the ForecastSet for the horizon."""
     from engine.store import Store
     from engine.validation import load_inputs
-    from forecasting.baseline import horizon_start
     from forecasting.deep import DeepForecaster, make_forecaster
 
     try:
         tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
     except InputValidationError as error:
         raise _fail_on_input(error) from None
-    start = (
-        pd.Timestamp(as_of)
-        if as_of is not None
-        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
-    )
+    start = _forecast_start(as_of, tables.transactions)
     with Store.create(tables) as store, out.status(f"fitting the {model.value} forecaster"):
         forecaster = make_forecaster(
             model.value,
@@ -340,13 +344,7 @@ def forecast_predict(
         ),
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for forecast.npz/.json.")],
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Forecast from this date (default: the Monday after the last transaction).",
-        ),
-    ] = None,
+    as_of: ForecastFrom = None,
     horizon_weeks: Annotated[
         int | None, typer.Option(min=1, help="Default: the horizon the model was saved with.")
     ] = None,
@@ -356,7 +354,6 @@ def forecast_predict(
     --as-of (BG/NBD and Gamma-Gamma are refitted; they take seconds)."""
     from engine.store import Store
     from engine.validation import load_inputs
-    from forecasting.baseline import horizon_start
     from forecasting.deep import DeepForecaster
 
     try:
@@ -370,11 +367,7 @@ def forecast_predict(
         tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in forecaster.actions])
     except InputValidationError as error:
         raise _fail_on_input(error) from None
-    start = (
-        pd.Timestamp(as_of)
-        if as_of is not None
-        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
-    )
+    start = _forecast_start(as_of, tables.transactions)
     with Store.create(tables) as store, out.status(f"scoring with the {forecaster.model} model"):
         try:
             forecast = forecaster.refresh(store, start).forecast()
