@@ -27,7 +27,8 @@ from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
-from engine.scenario import Scenario, ScenarioError, load_scenario
+from engine.saved_models import SavedModel, choose_saved_model
+from engine.scenario import Scenario, load_scenario
 from engine.store import Store
 from engine.validation import load_inputs
 from engine.valuation import value_problem
@@ -35,7 +36,6 @@ from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
-from forecasting.model_files import folder_fingerprint, read_description
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
@@ -103,8 +103,9 @@ def run_pipeline(
         else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
     )
     fingerprints = dict(tables.fingerprints)
-    if scenario.forecast.saved_model is not None:
-        fingerprints["saved_model"] = _check_saved_model(scenario_path, scenario)
+    saved_model = choose_saved_model(scenario, Path(scenario_path), runs_dir, week)
+    if saved_model is not None:
+        fingerprints["saved_model"] = saved_model.fingerprint
     fingerprint = _fingerprint(scenario_text, fingerprints, week)
     run_id = f"{scenario.name}-{week:%Y-%m-%d}-{fingerprint[:10]}"
     registry = RunRegistry(runs_dir)
@@ -123,6 +124,7 @@ def run_pipeline(
             scenario_text,
             tables,
             week,
+            saved_model,
             fingerprint,
             run_id,
             staging,
@@ -149,6 +151,7 @@ def _stages(
     scenario_text: str,
     tables,
     week: pd.Timestamp,
+    saved_model: SavedModel | None,
     fingerprint: str,
     run_id: str,
     staging: Path,
@@ -167,9 +170,14 @@ def _stages(
     forecast_dir = staging / "forecast"
     if not run_folder.stage_done(staging, "forecast"):
         with Store.open(store_path) as store:
-            if scenario.forecast.saved_model is not None:
-                progress(f"forecast: scoring with the saved model {scenario.forecast.saved_model}")
-                forecast = _saved_model_forecast(store, scenario, week, runs_dir, device)
+            if saved_model is not None:
+                progress(
+                    f"forecast: scoring with the saved model {saved_model.folder} (trained as "
+                    f"of {saved_model.trained_as_of:%Y-%m-%d})"
+                )
+                forecast = _saved_model_forecast(
+                    store, scenario, week, runs_dir, device, saved_model.folder
+                )
             else:
                 progress(
                     f"forecast: fitting the {scenario.forecast.model} forecaster and the effect "
@@ -248,29 +256,6 @@ def _stages(
     return RunResult(run_id, folder, reused=False)
 
 
-def _check_saved_model(scenario_path: Path, scenario: Scenario) -> str:
-    """The scenario's saved model must exist and be the scenario's kind of model for its
-    catalogue (the effect heads are per action); checked before any run folder is made.
-    Returns the model files' fingerprint, part of the run's."""
-    folder = scenario.forecast.saved_model
-    where = f"{scenario_path}: forecast.saved_model"
-    try:
-        description = read_description(folder)
-        fingerprint = folder_fingerprint(folder)
-    except (FileNotFoundError, ValueError) as error:
-        raise ScenarioError(f"{where}: {error}") from None
-    saved = description.get("forecaster") or {}
-    saved_actions = [a["id"] for a in saved.get("actions", [])]
-    wanted_actions = [a.id for a in scenario.actions]
-    if saved.get("model") != scenario.forecast.model or saved_actions != wanted_actions:
-        raise ScenarioError(
-            f"{where}: {folder} holds a {saved.get('model')} model for actions "
-            f"{saved_actions}; the scenario asks for {scenario.forecast.model} with actions "
-            f"{wanted_actions} (fit a model with this catalogue, or drop saved_model)"
-        )
-    return fingerprint
-
-
 def _fitted_forecast(
     store: Store,
     scenario: Scenario,
@@ -302,11 +287,15 @@ def _fitted_forecast(
 
 
 def _saved_model_forecast(
-    store: Store, scenario: Scenario, week: pd.Timestamp, runs_dir: Path, device: str
+    store: Store,
+    scenario: Scenario,
+    week: pd.Timestamp,
+    runs_dir: Path,
+    device: str,
+    folder: Path,
 ) -> ForecastSet:
-    """Score the week with the scenario's saved deep model, untrained; the report's backtest
-    is the one the model scored when it was trained (its calibration dates say when)."""
-    folder = scenario.forecast.saved_model
+    """Score the week with a saved deep model, untrained; the report's backtest is the one the
+    model scored when it was trained (its calibration dates say when)."""
     forecaster = DeepForecaster.from_files(
         folder,
         horizon_weeks=scenario.horizon_weeks,

@@ -69,17 +69,24 @@ class ForecastSpec(_Strict):
     `reviews` feeds review-text embeddings to the deep ones; `seed` fixes the networks'
     initialisation and sampling (a different seed is a different run). `saved_model`: the
     `model/` folder of an earlier deep run or of `ltv forecast fit`, whose networks then score
-    this week's data without training (its own reviews and seed apply)."""
+    this week's data without training (its own reviews and seed apply), or `latest`: the
+    newest such model in the runs folder no older than `max_model_age_weeks`, else train one
+    (engine/saved_models.py)."""
 
     model: Literal["baseline", "ziln", "sequence"] = "baseline"
     reviews: bool = True
     seed: Annotated[int, Field(ge=0)] = 0
-    saved_model: Path | None = None
+    saved_model: Literal["latest"] | Path | None = None
+    max_model_age_weeks: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _saved_model_is_deep(self) -> ForecastSpec:
         if self.saved_model is not None and self.model == "baseline":
             raise ValueError("saved_model is a deep model's folder: set model to ziln or sequence")
+        if self.max_model_age_weeks is not None and self.saved_model != "latest":
+            raise ValueError(
+                "max_model_age_weeks chooses among saved models: set saved_model: latest"
+            )
         return self
 
 

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, run_pipeline
 from engine.registry import RunRegistry
+from engine.saved_models import choose_saved_model
 from engine.scenario import ScenarioError, load_scenario
+from forecasting.baseline import horizon_start
 from forecasting.forecast_set import ForecastSet
 from tests.conftest import SMALL_AS_OF
 
@@ -62,6 +64,9 @@ def test_scenario_errors_name_file_and_key(tmp_path: Path) -> None:
     assert "constraints.contact_cap" in message and "constraints.colour" in message
     path.write_text(SCENARIO + "forecast: {model: baseline, saved_model: runs/x/model}\n")
     with pytest.raises(ScenarioError, match=r"forecast: .*set model to ziln or sequence"):
+        load_scenario(path)
+    path.write_text(SCENARIO + "forecast: {model: ziln, max_model_age_weeks: 4}\n")
+    with pytest.raises(ScenarioError, match=r"max_model_age_weeks .* set saved_model: latest"):
         load_scenario(path)
 
 
@@ -199,6 +204,31 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
             other, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
         )
     assert sorted((tmp_path / "runs").iterdir()) == folders
+
+    # `latest`: the newest model of this kind and catalogue in the runs folder, trained on or
+    # before the run's week and young enough; otherwise the run trains its own.
+    latest = tmp_path / "small_latest.yaml"
+    latest.write_text(
+        SCENARIO.replace("name: small", "name: small_latest")
+        + "forecast: {model: ziln, saved_model: latest, max_model_age_weeks: 4}\n"
+    )
+    chosen = run_pipeline(
+        latest, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
+    )
+    assert (
+        json.loads((chosen.folder / "forecast.json").read_text())["parameters"]["deep"]["retrained"]
+        is False
+    )
+    scenario, runs = load_scenario(latest), tmp_path / "runs"
+    week = horizon_start(pd.Timestamp(SMALL_AS_OF))
+    found = choose_saved_model(scenario, latest, runs, week)
+    assert found is not None and found.folder == model_dir and found.trained_as_of == week
+    assert choose_saved_model(scenario, latest, runs, week - pd.Timedelta(weeks=1)) is None
+    assert choose_saved_model(scenario, latest, runs, week + pd.Timedelta(weeks=4)) is not None
+    assert choose_saved_model(scenario, latest, runs, week + pd.Timedelta(weeks=5)) is None
+    # A named model trained after the run's week would score with what it should not know.
+    with pytest.raises(ScenarioError, match=r"trained on data up to .* after this run's week"):
+        choose_saved_model(load_scenario(reuse), reuse, runs, week - pd.Timedelta(weeks=1))
 
 
 def test_killed_run_resumes_to_the_same_result(
