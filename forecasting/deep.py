@@ -131,6 +131,11 @@ class DeepForecaster:
         recommendation affinity (statistics of seconds) are refitted up to `as_of`; the deep
         no-action model and the effect learner are applied, not trained. The weekly batch can
         so score every week with a model trained once a month."""
+        if not hasattr(self, "purchases_"):
+            raise ValueError(
+                "This DeepForecaster has no trained model to refresh: call fit, or build it "
+                "with DeepForecaster.from_files."
+            )
         started = time.perf_counter()
         self.baseline_ = self._baseline().fit(store, as_of)
         learner = self.effect_learner_

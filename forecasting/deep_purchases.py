@@ -226,6 +226,11 @@ class DeepPurchaseModel:
         the categories it was trained on) and review features are rebuilt; the network, its
         feature scaling and spend level stay. `predict` then forecasts from the week after
         `as_of`; the weekly batch scores a model trained weeks ago this way."""
+        if not hasattr(self, "network_"):
+            raise ValueError(
+                "This DeepPurchaseModel has no trained network to refresh: call fit, or load "
+                "one with load_model_files."
+            )
         started = time.perf_counter()
         self.device_ = resolve_device(self.device)
         self.network_.to(self.device_)

@@ -244,6 +244,10 @@ def test_a_saved_forecaster_scores_newer_data_without_training(
     store: Store, tmp_path: Path
 ) -> None:
     trained_as_of = pd.Timestamp(SMALL_AS_OF) - pd.Timedelta(weeks=4)
+    with pytest.raises(ValueError, match="no trained model to refresh"):
+        DeepForecaster(model="ziln").refresh(store, trained_as_of)
+    with pytest.raises(ValueError, match="no trained network to refresh"):
+        DeepPurchaseModel().refresh(store, trained_as_of)
     forecaster = DeepForecaster(
         model="ziln",
         horizon_weeks=4,

@@ -186,6 +186,10 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
     assert again["parameters"]["deep"]["retrained"] is False
     assert again["backtest"] == forecast["backtest"]
     assert not (reused.folder / "forecast" / "model").exists()
+    assert (
+        "The deep networks were not trained in this run"
+        in (reused.folder / "report.html").read_text()
+    )
     np.testing.assert_allclose(
         ForecastSet.load(reused.folder / "forecast").purchase_prob,
         ForecastSet.load(result.folder / "forecast").purchase_prob,
