@@ -12,7 +12,6 @@ from typing import Literal
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
 
 #: Outputs per customer: purchase log-odds level and horizon slope (corrections to the BG/NBD
 #: prior), spend mu and log sigma of the lognormal, log shape of the count distribution.
@@ -41,6 +40,9 @@ class ForecastNetwork(nn.Module):
         )
         joined = hidden
         if config.kind == "sequence":
+            # Imported here: transformers takes seconds to import and the MLP does not need it.
+            from transformers import BertConfig, BertModel
+
             self.project = nn.Linear(config.channels, hidden)
             self.encoder = BertModel(
                 BertConfig(
