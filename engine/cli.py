@@ -21,6 +21,7 @@ from rich.table import Table
 
 from engine.actions import DEMO_ACTIONS
 from engine.input_errors import InputValidationError
+from forecasting.model_kinds import BACKTEST_MODELS, FORECASTERS
 
 app = typer.Typer(
     help="ltv-engine: forecast customer value and allocate promotions.",
@@ -30,16 +31,8 @@ app = typer.Typer(
 data_app = typer.Typer(help="Build input data sets: the demo market, CDNOW.", no_args_is_help=True)
 
 
-class FitModel(StrEnum):
-    baseline = "baseline"
-    ziln = "ziln"
-    sequence = "sequence"
-
-
-class BacktestModel(StrEnum):
-    bgnbd = "bgnbd"
-    ziln = "ziln"
-    sequence = "sequence"
+FitModel = StrEnum("FitModel", [(name, name) for name in FORECASTERS])
+BacktestModel = StrEnum("BacktestModel", [(name, name) for name in BACKTEST_MODELS])
 
 
 forecast_app = typer.Typer(help="Fit, backtest and run the forecasters.", no_args_is_help=True)

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.actions import Action
+from forecasting.model_kinds import ForecasterName
 
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -73,7 +74,7 @@ class ForecastSpec(_Strict):
     newest such model in the runs folder no older than `max_model_age_weeks`, else train one
     (engine/saved_models.py)."""
 
-    model: Literal["baseline", "ziln", "sequence"] = "baseline"
+    model: ForecasterName = "baseline"
     reviews: bool = True
     seed: Annotated[int, Field(ge=0)] = 0
     saved_model: Literal["latest"] | Path | None = None

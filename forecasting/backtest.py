@@ -27,8 +27,7 @@ from forecasting.metrics import (
     root_mean_squared_error,
     spearman,
 )
-
-BACKTEST_MODELS = ("bgnbd", "ziln", "sequence")
+from forecasting.model_kinds import BACKTEST_MODELS
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from engine.actions import DEMO_ACTIONS, Action
 from engine.store import Store
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
-from forecasting.deep_purchases import KINDS, DeepPurchaseModel
+from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
 from forecasting.model_files import load_model_files, save_model_files
+from forecasting.model_kinds import DEEP_KINDS
 from forecasting.uplift import ActionEffects
 
 MODEL_VERSION = "0.1.0"
@@ -63,9 +64,9 @@ class DeepForecaster:
         self.seed = seed
 
     def fit(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
-        if self.model not in KINDS:
+        if self.model not in DEEP_KINDS:
             raise ValueError(
-                f"The 'model' parameter of DeepForecaster must be one of {KINDS}. "
+                f"The 'model' parameter of DeepForecaster must be one of {DEEP_KINDS}. "
                 f"Got {self.model!r} instead."
             )
         started = time.perf_counter()

@@ -37,6 +37,7 @@ from forecasting.anchors import (
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.device import resolve_device
+from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.panel import WeeklyPanel, weekly_panel
 from forecasting.review_embeddings import ReviewFeatures
@@ -47,7 +48,6 @@ from forecasting.ziln import (
     ziln_weekly_loss,
 )
 
-KINDS = ("ziln", "sequence")
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)
 
@@ -123,7 +123,7 @@ class DeepPurchaseModel:
     def __init__(
         self,
         *,
-        kind: Literal["ziln", "sequence"] = "ziln",
+        kind: DeepKind = "ziln",
         label_weeks: int = 26,
         anchors: int = 6,
         anchor_stride: int = 4,
@@ -162,9 +162,9 @@ class DeepPurchaseModel:
         self.seed = seed
 
     def _check_parameters(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in DEEP_KINDS:
             raise ValueError(
-                f"The 'kind' parameter of DeepPurchaseModel must be one of {KINDS}. "
+                f"The 'kind' parameter of DeepPurchaseModel must be one of {DEEP_KINDS}. "
                 f"Got {self.kind!r} instead."
             )
         if self.max_examples != "auto" and (

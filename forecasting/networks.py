@@ -8,10 +8,11 @@ download, trained here) and fed the projected weekly events as `inputs_embeds`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
+
+from forecasting.model_kinds import DeepKind
 
 #: Outputs per customer: purchase log-odds level and horizon slope (corrections to the BG/NBD
 #: prior), spend mu and log sigma of the lognormal, log shape of the count distribution.
@@ -20,7 +21,7 @@ OUTPUTS = ("purchase_level", "purchase_slope", "spend_mu", "spend_log_sigma", "c
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    kind: Literal["ziln", "sequence"]
+    kind: DeepKind
     tabular_features: int
     channels: int
     sequence_weeks: int = 52

@@ -1,0 +1,19 @@
+"""The names of the forecasters, shared by the models, scenarios and the command line.
+
+Kept free of torch so that the command line can offer the choices without loading it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+#: The deep no-action networks: an MLP over tabular features, a transformer over weekly events.
+DeepKind = Literal["ziln", "sequence"]
+#: What fills a ForecastSet: BG/NBD + Gamma-Gamma with its T-learner, or a deep forecaster.
+ForecasterName = Literal["baseline", DeepKind]
+#: What a backtest scores: the BG/NBD purchase model or a deep one.
+BacktestName = Literal["bgnbd", DeepKind]
+
+DEEP_KINDS: tuple[str, ...] = get_args(DeepKind)
+FORECASTERS: tuple[str, ...] = get_args(ForecasterName)
+BACKTEST_MODELS: tuple[str, ...] = get_args(BacktestName)
