@@ -30,7 +30,7 @@ from engine.report import write_reports
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
 from engine.store import Store
-from engine.validation import load_inputs
+from engine.validation import InputTables, load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start
@@ -118,22 +118,11 @@ def run_pipeline(
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    plan = _RunPlan(
+        scenario, scenario_text, tables, week, saved_model, fingerprint, run_id, runs_dir, device
+    )
     try:
-        return _stages(
-            scenario,
-            scenario_text,
-            tables,
-            week,
-            saved_model,
-            fingerprint,
-            run_id,
-            staging,
-            runs_dir,
-            registry,
-            device,
-            force,
-            progress,
-        )
+        return _stages(plan, staging, registry, force, progress)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -146,22 +135,36 @@ def _done(staging: Path, stage: str) -> None:
         raise InjectedFault(f"stopped after stage {stage} ({FAULT_INJECTION_ENV})")
 
 
+@dataclass(frozen=True)
+class _RunPlan:
+    """What one run is: its scenario and inputs, the week, the saved model it scores with (or
+    None to train), its identity, where it goes and on which device."""
+
+    scenario: Scenario
+    scenario_text: str
+    tables: InputTables
+    week: pd.Timestamp
+    saved_model: SavedModel | None
+    fingerprint: str
+    run_id: str
+    runs_dir: Path
+    device: str
+
+    @property
+    def review_cache(self) -> Path:
+        """Review embeddings are cached once per runs folder, shared by its runs."""
+        return self.runs_dir / "review_embeddings.duckdb"
+
+
 def _stages(
-    scenario: Scenario,
-    scenario_text: str,
-    tables,
-    week: pd.Timestamp,
-    saved_model: SavedModel | None,
-    fingerprint: str,
-    run_id: str,
+    plan: _RunPlan,
     staging: Path,
-    runs_dir: Path,
     registry: RunRegistry,
-    device: str,
     force: bool,
     progress: Callable[[str], None],
 ) -> RunResult:
-    (staging / "scenario.yaml").write_text(scenario_text)
+    scenario, tables, week, saved_model = plan.scenario, plan.tables, plan.week, plan.saved_model
+    (staging / "scenario.yaml").write_text(plan.scenario_text)
     store_path = staging / "inputs.duckdb"
     if not run_folder.stage_done(staging, "ingest"):
         progress("ingest: validating and loading the input tables")
@@ -175,15 +178,13 @@ def _stages(
                     f"forecast: scoring with the saved model {saved_model.folder} (trained as "
                     f"of {saved_model.trained_as_of:%Y-%m-%d})"
                 )
-                forecast = _saved_model_forecast(
-                    store, scenario, week, runs_dir, device, saved_model.folder
-                )
+                forecast = _saved_model_forecast(store, plan, saved_model.folder)
             else:
                 progress(
                     f"forecast: fitting the {scenario.forecast.model} forecaster and the effect "
                     "learner"
                 )
-                forecast = _fitted_forecast(store, scenario, week, runs_dir, device, forecast_dir)
+                forecast = _fitted_forecast(store, plan, forecast_dir)
             forecast.save(forecast_dir)
         _done(staging, "forecast")
     forecast = ForecastSet.load(forecast_dir)
@@ -232,15 +233,15 @@ def _stages(
         if solution_json["objective"] is not None:
             write_reports(staging)
         _done(staging, "report")
-    folder = run_folder.commit(runs_dir, run_id, replace=force)
+    folder = run_folder.commit(plan.runs_dir, plan.run_id, replace=force)
     kpis = json.loads((folder / "kpis.json").read_text())
     registry.record(
         RunRecord(
-            run_id=run_id,
+            run_id=plan.run_id,
             created=dt.datetime.now(),
             scenario=scenario.name,
             week=week.date(),
-            inputs_fingerprint=fingerprint,
+            inputs_fingerprint=plan.fingerprint,
             status=solution_json["status"],
             backend=solution_json["backend"],
             objective=float(solution_json["objective"] or np.nan),
@@ -253,32 +254,26 @@ def _stages(
             folder=str(folder),
         )
     )
-    return RunResult(run_id, folder, reused=False)
+    return RunResult(plan.run_id, folder, reused=False)
 
 
-def _fitted_forecast(
-    store: Store,
-    scenario: Scenario,
-    week: pd.Timestamp,
-    runs_dir: Path,
-    device: str,
-    forecast_dir: Path,
-) -> ForecastSet:
+def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> ForecastSet:
     """Fit the scenario's forecaster and backtest its purchase model; a deep forecaster's
     model is saved under `forecast_dir/model` with those figures, for later runs to reuse."""
+    scenario = plan.scenario
     forecaster = make_forecaster(
         scenario.forecast.model,
         use_reviews=scenario.forecast.reviews,
-        review_cache=runs_dir / "review_embeddings.duckdb",
+        review_cache=plan.review_cache,
         horizon_weeks=scenario.horizon_weeks,
         actions=scenario.catalogue(),
         gross_margin=scenario.gross_margin,
         annual_discount_rate=scenario.annual_discount_rate,
-        device=device,
+        device=plan.device,
         seed=scenario.forecast.seed,
     )
-    forecast = forecaster.fit(store, week).forecast()
-    backtest = _backtest(store, week, forecaster)
+    forecast = forecaster.fit(store, plan.week).forecast()
+    backtest = _backtest(store, plan.week, forecaster)
     if isinstance(forecaster, DeepForecaster):
         forecaster.save_model(forecast_dir / "model", backtest=backtest)
     return dataclasses.replace(
@@ -286,25 +281,19 @@ def _fitted_forecast(
     )
 
 
-def _saved_model_forecast(
-    store: Store,
-    scenario: Scenario,
-    week: pd.Timestamp,
-    runs_dir: Path,
-    device: str,
-    folder: Path,
-) -> ForecastSet:
+def _saved_model_forecast(store: Store, plan: _RunPlan, folder: Path) -> ForecastSet:
     """Score the week with a saved deep model, untrained; the report's backtest is the one the
     model scored when it was trained (its calibration dates say when)."""
+    scenario = plan.scenario
     forecaster = DeepForecaster.from_files(
         folder,
         horizon_weeks=scenario.horizon_weeks,
         gross_margin=scenario.gross_margin,
         annual_discount_rate=scenario.annual_discount_rate,
-        review_cache=runs_dir / "review_embeddings.duckdb",
-        device=device,
+        review_cache=plan.review_cache,
+        device=plan.device,
     )
-    forecast = forecaster.refresh(store, week).forecast()
+    forecast = forecaster.refresh(store, plan.week).forecast()
     return dataclasses.replace(
         forecast,
         metadata=dataclasses.replace(forecast.metadata, backtest=forecaster.saved_backtest_),
