@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from engine.actions import DEMO_ACTIONS
+from engine.actions import DEMO_ACTIONS, contact_action_ids
 from engine.store import Store
 from engine.validation import load_inputs
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -50,7 +50,7 @@ def main() -> None:
                 kind=kind,
                 epochs=args.epochs,
                 max_examples=args.max_examples,
-                contact_actions=tuple(a.id for a in DEMO_ACTIONS if a.id != "none"),
+                contact_actions=contact_action_ids(DEMO_ACTIONS),
                 device=args.device,
             ).fit(store, as_of)
             fit_seconds = time.perf_counter() - started

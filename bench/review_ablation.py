@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS
+from engine.actions import DEMO_ACTIONS, contact_action_ids
 from engine.store import Store
 from engine.validation import load_inputs
 from forecasting.backtest import run_backtest
@@ -50,7 +50,7 @@ def main() -> None:
                     deep_options={
                         "use_reviews": use_reviews,
                         "review_cache": args.review_cache,
-                        "contact_actions": tuple(a.id for a in DEMO_ACTIONS if a.id != "none"),
+                        "contact_actions": contact_action_ids(DEMO_ACTIONS),
                     },
                 ).to_dict()
                 row = {k: report[k] for k in FIGURES} | {"ece": report["reliability"]["ece"]}

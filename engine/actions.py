@@ -53,3 +53,13 @@ def action_ids(actions: tuple[Action, ...]) -> tuple[str, ...]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"Action ids must be unique. Got {ids} instead.")
     return ids
+
+
+def contact_action_ids(actions: tuple[Action, ...]) -> tuple[str, ...]:
+    """The ids of every action but `none`: those a campaign log records as contacts."""
+    return tuple(a.id for a in actions if a.id != "none")
+
+
+def discount_action_ids(actions: tuple[Action, ...]) -> tuple[str, ...]:
+    """The ids of the actions that discount the week's purchases."""
+    return tuple(a.id for a in actions if a.discount_rate > 0)

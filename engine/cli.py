@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from engine.actions import DEMO_ACTIONS
+from engine.actions import DEMO_ACTIONS, discount_action_ids
 from engine.input_errors import InputValidationError
 from forecasting.model_kinds import BACKTEST_MODELS, FORECASTERS
 
@@ -633,11 +633,10 @@ def _off_policy(run: Path, problem, choice: np.ndarray, scenario: dict) -> dict[
         if not store.has_table("campaign_log"):
             return {}
         catalogue = Scenario.model_validate(scenario).catalogue()
-        discount_actions = tuple(a.id for a in catalogue if a.discount_rate > 0)
         examples = anchor_features(
             store,
             "SELECT customer_id, week_start, action, propensity FROM campaign_log",
-            discount_actions=discount_actions,
+            discount_actions=discount_action_ids(catalogue),
             outcome_weeks=8,
         )
     log = LoggedCampaign(examples, catalogue, scenario.get("gross_margin", 0.35))

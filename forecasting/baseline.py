@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.special as special
 
-from engine.actions import DEMO_ACTIONS, Action, action_ids
+from engine.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
 from engine.store import Store
 from forecasting.affinity import CategoryAffinity
 from forecasting.bgnbd import BetaGeometricNBD
@@ -100,7 +100,7 @@ class BaselineForecaster:
         timings["bgnbd_gamma_gamma"] = self.purchases_.fit_seconds_ + self.spend_.fit_seconds_
 
         started = time.perf_counter()
-        discount_actions = tuple(a.id for a in self.actions if a.discount_rate > 0)
+        discount_actions = discount_action_ids(self.actions)
         self.effect_learner_: CampaignEffectLearner | None = None
         if self.learn_effects and store.has_table("campaign_log"):
             examples = anchor_features(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS, Action
+from engine.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
 from engine.store import Store
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
@@ -98,7 +98,7 @@ class DeepForecaster:
         """The trained forecaster `save_model` wrote into `folder`; `refresh(store, as_of)`
         points it at data, then `forecast()`. The valuation settings (horizon, margin, discount
         rate) are not learned and may differ from training's; all else is as trained."""
-        saved = load_model_files(folder)
+        saved = load_model_files(folder, device=device, review_cache=review_cache)
         parameters = saved.description["forecaster"]
         if parameters is None:
             raise ValueError(f"{folder}: the saved model records no forecaster settings")
@@ -118,11 +118,6 @@ class DeepForecaster:
             }
         )
         forecaster.purchases_ = saved.purchases
-        forecaster.purchases_.device = device
-        if review_cache is not None:
-            forecaster.purchases_.review_cache = review_cache
-            if forecaster.purchases_.reviews_ is not None:
-                forecaster.purchases_.reviews_.cache_path = review_cache
         forecaster.effect_learner_ = saved.effects
         forecaster.saved_backtest_ = saved.description.get("backtest") or {}
         return forecaster
@@ -139,12 +134,6 @@ class DeepForecaster:
             )
         started = time.perf_counter()
         self.baseline_ = self._baseline().fit(store, as_of)
-        learner = self.effect_learner_
-        if learner is not None and learner.action_ids != self.baseline_.action_ids_:
-            raise ValueError(
-                f"the saved model learned effects for actions {learner.action_ids}; this "
-                f"forecaster's catalogue is {self.baseline_.action_ids_}"
-            )
         self.purchases_.refresh(store, as_of)
         self._check_customers()
         self.effect_seconds_ = {}
@@ -175,7 +164,7 @@ class DeepForecaster:
         """The no-action model's arguments beyond kind, device and seed: what the run's report
         backtest must fit too, so that it scores this forecaster's model and not a sibling."""
         return {
-            "contact_actions": tuple(a.id for a in self.actions if a.id != "none"),
+            "contact_actions": contact_action_ids(self.actions),
             "use_reviews": self.use_reviews,
             "review_cache": self.review_cache,
             "epochs": self.epochs,
@@ -194,7 +183,7 @@ class DeepForecaster:
             self.baseline_.action_ids_,
             windows=self.effect_windows,
             weekly_discount=self.baseline_.weekly_discount,
-            discount_actions=self._discount_actions(),
+            discount_actions=discount_action_ids(self.actions),
             extra=reviews.features if reviews is not None else None,
             extra_names=reviews.feature_names_ if reviews is not None else (),
         )
@@ -220,13 +209,10 @@ class DeepForecaster:
             panel,
             rows,
             panel.weeks,
-            self._discount_actions(),
+            discount_action_ids(self.actions),
             reviews.features if reviews is not None else None,
         )
         return learner.effects(features)
-
-    def _discount_actions(self) -> tuple[str, ...]:
-        return tuple(a.id for a in self.actions if a.discount_rate > 0)
 
     def save_model(self, folder: Path | str, *, backtest: dict[str, Any] | None = None) -> Path:
         """Configuration, metrics and network weights of the fitted parts (model_files.py), with

@@ -165,19 +165,27 @@ def read_description(folder: Path | str) -> dict[str, Any]:
     return description
 
 
-def load_model_files(folder: Path | str) -> ModelFiles:
+def load_model_files(
+    folder: Path | str, *, device: str = "cpu", review_cache: Path | str | None = None
+) -> ModelFiles:
+    """The saved parts; the no-action model will run on `device` once refreshed, and read its
+    review embeddings from `review_cache` (default: the cache it was trained with)."""
     folder = Path(folder)
     description = read_description(folder)
     effects = description["effects"]
     return ModelFiles(
         description,
-        _purchase_model(folder, description["purchase_model"]),
+        _purchase_model(folder, description["purchase_model"], device, review_cache),
         _effect_learner(folder, effects) if effects is not None else None,
     )
 
 
-def _purchase_model(folder: Path, saved: dict[str, Any]) -> DeepPurchaseModel:
-    parameters = dict(saved["parameters"], device="cpu")
+def _purchase_model(
+    folder: Path, saved: dict[str, Any], device: str, review_cache: Path | str | None
+) -> DeepPurchaseModel:
+    parameters = dict(saved["parameters"], device=device)
+    if review_cache is not None:
+        parameters["review_cache"] = review_cache
     parameters["contact_actions"] = tuple(parameters["contact_actions"])
     model = DeepPurchaseModel(**parameters)
     model.device_ = torch.device("cpu")
@@ -196,8 +204,7 @@ def _purchase_model(folder: Path, saved: dict[str, Any]) -> DeepPurchaseModel:
     model.trained_as_of_ = pd.Timestamp(saved["trained_as_of"])
     model.reviews_ = None
     if model.use_reviews:
-        reviews = ReviewFeatures(cache_path=model.review_cache, device="cpu")
-        reviews.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(reviews.components))
+        reviews = ReviewFeatures(cache_path=model.review_cache, device=device)
         reviews.center_ = reviews.basis_ = None
         if (folder / REVIEW_PROJECTION).is_file():
             with np.load(folder / REVIEW_PROJECTION) as projection:

@@ -123,12 +123,15 @@ class ReviewFeatures:
         """Learn the projection (centre and principal axes of the review embeddings up to
         `as_of`) and read every panel customer's projected reviews."""
         started = time.perf_counter()
-        self.feature_names_ = tuple(f"review_pc{k + 1}" for k in range(self.components))
         self.center_: np.ndarray | None = None  # [384]
         self.basis_: np.ndarray | None = None  # [components, 384]
         self._read(store, panel, as_of, learn=True)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    @property
+    def feature_names_(self) -> tuple[str, ...]:
+        return tuple(f"review_pc{k + 1}" for k in range(self.components))
 
     def refresh(self, store: Store, panel: WeeklyPanel, as_of: pd.Timestamp) -> ReviewFeatures:
         """Read the reviews up to `as_of` through the projection learned by `fit` (a trained
