@@ -41,6 +41,7 @@ bench: data
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model ziln --json bench/results/cdnow_ziln.json
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model sequence \
 		--json bench/results/cdnow_sequence.json
+	$(BIN)/python bench/cdnow_totals.py --data data/cdnow --json bench/results/cdnow_totals.json
 	test -f $(DEMO_DIR)/data/transactions.parquet || $(BIN)/ltv data demo \
 		--customers $(DEMO_CUSTOMERS) --weeks 104 --seed 7 --out $(DEMO_DIR)/data
 	test -f $(DEMO_DIR)/data100k/transactions.parquet || $(BIN)/ltv data demo \
