@@ -74,9 +74,10 @@ class ReportData:
         return pd.DataFrame(rows)
 
     def effect_table(self) -> pd.DataFrame | None:
-        """Per action and outcome: the calibrated average effect against the doubly robust one
-        and how much of the model's heterogeneity survived calibration (deep forecasters); the
-        effects the log could not support are listed with 0 and the reason."""
+        """Per action and outcome: the calibrated, shrunk average effect against the doubly robust
+        one, how much of the model's heterogeneity survived calibration and the shrinkage factor
+        (deep forecasters); the effects the log could not support are listed with 0 and the
+        reason."""
         effects = self._effects()
         if effects is None or "calibration" not in effects:
             return None
@@ -88,7 +89,8 @@ class ReportData:
                 "doubly robust": c["doubly_robust_effect"],
                 "std. error": c["doubly_robust_effect_se"],
                 "heterogeneity kept": c["heterogeneity_loading"],
-                "note": "",
+                "shrinkage": c.get("shrinkage", 1.0),
+                "note": "" if c.get("shrinkage", 1.0) > 0 else "within one std. error of 0",
             }
             for action, outcomes in effects["calibration"].items()
             for outcome, c in outcomes.items()

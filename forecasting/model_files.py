@@ -40,7 +40,7 @@ MODEL_FILE = "model.json"
 PURCHASE_WEIGHTS = "purchase_network.pt"
 EFFECT_WEIGHTS = "effect_networks.pt"
 REVIEW_PROJECTION = "review_projection.npz"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _plain(value: Any) -> Any:
@@ -117,6 +117,7 @@ def save_model_files(
             "spend_ratio": _plain(effects.spend_ratio_),
             "theta": _plain(effects.theta_),
             "theta_se": _plain(effects.theta_se_),
+            "shrinkage": _plain(effects.shrinkage_),
             "outcomes": list(effects.outcomes_),
             "windows": _plain(effects.windows_),
             "training_rows": effects.training_rows_,
@@ -225,6 +226,7 @@ def _effect_learner(folder: Path, saved: dict[str, Any]) -> DoublyRobustEffectLe
     learner.spend_ratio_ = np.asarray(saved["spend_ratio"])
     learner.theta_ = np.asarray(saved["theta"])
     learner.theta_se_ = np.asarray(saved["theta_se"])
+    learner.shrinkage_ = np.asarray(saved["shrinkage"])
     learner.outcomes_ = tuple(saved["outcomes"])
     learner.windows_ = tuple(tuple(w) for w in saved["windows"])
     learner.training_rows_ = int(saved["training_rows"])

@@ -96,7 +96,9 @@ def test_average_effects_match_the_truth_where_the_naive_comparison_is_biased(
                 abs(row["doubly_robust_effect"] - true_mean)
                 < 4 * row["doubly_robust_effect_se"] + 1e-3
             ), (name, outcome)
-            assert row["average_effect"] == pytest.approx(row["doubly_robust_effect"], abs=1e-9)
+            assert row["average_effect"] == pytest.approx(
+                row["shrinkage"] * row["doubly_robust_effect"], abs=1e-9
+            )
         # The naive difference of means is biased by the targeting of active customers.
         naive = (
             examples.bought[examples.action == a].mean()
@@ -123,6 +125,43 @@ def test_effects_rank_customers_and_keep_their_signs(
     assert abs(effects.future_spend_delta[:, ACTIONS.index("idle")].mean()) < 0.3
     gates = learner.diagnostics_.gates["lift"]["purchase_week0"]
     assert gates[-1]["doubly_robust"] > gates[0]["doubly_robust"]  # the top group is real
+
+
+def test_noisy_averages_shrink_towards_no_effect(
+    learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
+) -> None:
+    """Each average is scaled by max(0, 1 - (se / effect)^2): the clear effects keep almost all
+    of theirs, and one within a standard error of zero (idle does nothing) is read as none."""
+    learner, examples, _ = learned
+    calibration = learner.diagnostics_.calibration
+    for outcomes in calibration.values():
+        for row in outcomes.values():
+            ratio = row["doubly_robust_effect_se"] / abs(row["doubly_robust_effect"])
+            assert row["shrinkage"] == pytest.approx(max(0.0, 1.0 - ratio**2), abs=1e-9)
+    assert calibration["lift"]["purchase_week0"]["shrinkage"] > 0.95
+    assert calibration["pull_forward"]["spend_weeks_1_4"]["shrinkage"] > 0.9
+    within_one_se = [
+        (name, outcome)
+        for name, outcomes in calibration.items()
+        for outcome, row in outcomes.items()
+        if abs(row["doubly_robust_effect"]) < row["doubly_robust_effect_se"]
+    ]
+    effects = learner.effects(examples.features)
+    for name, outcome in within_one_se:
+        a = ACTIONS.index(name)
+        values = (
+            effects.purchase_logit_shift[:, a]
+            if outcome == "purchase_week0"
+            else effects.future_spend_delta[:, a]
+        )
+        assert np.all(values == 0.0), (name, outcome)
+    unshrunk = DoublyRobustEffectLearner(
+        action_ids=ACTIONS, hidden=32, epochs=6, device="cpu", seed=0, shrink_noisy_effects=False
+    ).fit(examples)
+    for outcomes in unshrunk.diagnostics_.calibration.values():
+        for row in outcomes.values():
+            assert row["shrinkage"] == 1.0
+            assert row["average_effect"] == pytest.approx(row["doubly_robust_effect"], abs=1e-9)
 
 
 def test_calibration_ignores_a_noise_proxy_and_keeps_a_true_one() -> None:
