@@ -53,7 +53,7 @@ bench: data
 	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
 		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
 	$(BIN)/python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml \
-		--seeds 0 1 2 --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs \
+		--seeds 0 1 2 3 4 5 --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs \
 		--json bench/results/evaluate_seeds.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
