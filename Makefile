@@ -55,6 +55,9 @@ bench: data
 	$(BIN)/python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml \
 		--seeds 0 1 2 3 4 5 --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs \
 		--json bench/results/evaluate_seeds.json
+	$(BIN)/python bench/evaluate_seeds.py scenarios/black_friday.yaml scenarios/retention_push.yaml \
+		scenarios/revenue_protect.yaml scenarios/tight_budget.yaml --models baseline ziln --seeds 0 \
+		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs --json bench/results/evaluate_scenarios.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \

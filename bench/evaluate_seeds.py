@@ -2,15 +2,19 @@
 
     python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml --seeds 0 1 2 \
         --data demo/data --as-of 2026-11-23 --json bench/results/evaluate_seeds.json
+    python bench/evaluate_seeds.py scenarios/black_friday.yaml scenarios/tight_budget.yaml \
+        --models baseline ziln --seeds 0 --json bench/results/evaluate_scenarios.json
 
 Each scenario is rewritten with `forecast.seed` set (and the seed in its name, so every seed is
-its own run folder), run with `ltv weekly`, and replayed in the demo market's ground truth. The
-figure per run is the engine's realised CLV and its share of the oracle's.
+its own run folder), and with `--models`, once per forecaster (`forecast.model`, the model in
+its name), run with `ltv weekly`, and replayed in the demo market's ground truth. The figure per
+run is the engine's realised CLV and its share of the oracle's.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -20,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+from forecasting.model_kinds import FORECASTERS
 
 
 def _ltv(*arguments: str) -> str:
@@ -36,6 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="+", type=Path)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=FORECASTERS,
+        help="run each scenario with each of these forecasters (default: the scenario's own)",
+    )
     parser.add_argument("--data", type=Path, default=Path("demo/data"))
     parser.add_argument(
         "--as-of",
@@ -51,8 +63,11 @@ def main() -> None:
 
     results: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        for path in args.scenarios:
+        for path, model in itertools.product(args.scenarios, args.models or [None]):
             spec = yaml.safe_load(path.read_text())
+            if model is not None:
+                spec["name"] = f"{spec['name']}_{model}"
+                spec["forecast"] = {**spec.get("forecast", {}), "model": model}
             rows = results.setdefault(spec["name"], [])
             for seed in args.seeds:
                 variant = dict(spec)
