@@ -119,10 +119,9 @@ def main() -> None:
         for name, rows in results.items()
     }
     for name, figures in summary.items():
-        print(
-            f"{name:>14}: share of the oracle {100 * figures['share_mean']:.2f} % "
-            f"(sd {100 * figures['share_sd']:.2f} pp over {len(results[name])} seeds)"
-        )
+        seeds = len(results[name])
+        spread = f" (sd {100 * figures['share_sd']:.2f} pp over {seeds} seeds)" if seeds > 1 else ""
+        print(f"{name:>14}: share of the oracle {100 * figures['share_mean']:.2f} %{spread}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": results, "summary": summary}, indent=2) + "\n")
