@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.cdnow import read_wheel_text
 from forecasting.bgnbd import BetaGeometricNBD
@@ -166,3 +168,36 @@ def test_pareto_nbd_expectation_is_continuous_at_s_one() -> None:
     assert values[0] == pytest.approx(values[1], rel=1e-5)
     assert values[2] == pytest.approx(values[1], rel=1e-5)
     assert (np.diff(values[1], axis=1) > 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    r=st.floats(0.05, 5.0),
+    alpha=st.floats(0.5, 50.0),
+    s=st.floats(0.05, 5.0),
+    beta=st.floats(0.5, 50.0),
+    frequency=st.integers(0, 30),
+    recency_share=st.floats(0.0, 1.0),
+    age=st.floats(1.0, 78.0),
+)
+def test_pareto_nbd_predictions_are_probabilities_and_grow_with_time(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    frequency: int,
+    recency_share: float,
+    age: float,
+) -> None:
+    """Whatever the parameters and history, P(alive) is a probability, one that falls the
+    longer a customer has been silent, and expected purchases grow with the window."""
+    model = ParetoNBD()
+    model.r_, model.alpha_, model.s_, model.beta_ = r, alpha, s, beta
+    recency = recency_share * age if frequency else 0.0
+    summary = _summary([frequency, frequency], [recency, recency * 0.5], [age, age])
+    alive = model.probability_alive(summary)
+    assert np.all((alive > 0) & (alive <= 1 + 1e-12))
+    if frequency and recency > 0:
+        assert alive[1] <= alive[0] + 1e-9  # same purchases, longer silence
+    expected = model.expected_purchases(np.array([1.0, 13.0, 52.0]), summary)
+    assert np.all(np.isfinite(expected)) and np.all(np.diff(expected, axis=1) >= -1e-12)
