@@ -13,13 +13,13 @@ after it), with x the customer's features and e the logged propensity:
    regress tau~ on [mu_0(x), tau^(x)] without intercept, tau^ = mu_a - mu_0 the model's effect;
    the slope on tau^ is theta_proxy, and theta_base is set so the calibrated effect's mean is
    the doubly robust average effect. The calibrated effect is theta_base mu_0(x) +
-   theta_proxy tau^(x): where the model's
-   heterogeneity is noise, theta_proxy -> 0 and the effect falls back to a lift proportional to
-   the customer's no-action outcome (a promotion moves an active customer more than a lapsed
-   one), not to one constant that would hand lapsed customers the average effect. theta_proxy
-   is kept in [0, 1], so noise is never amplified.
+   theta_proxy tau^(x): where the model's heterogeneity is noise, theta_proxy -> 0 and the
+   effect falls back to a lift proportional to the customer's no-action outcome (a promotion
+   moves an active customer more than a lapsed one), not to one constant that would hand
+   lapsed customers the average effect. theta_proxy is kept in [0, 1], so noise is never
+   amplified.
 
-The two halves swap roles and their calibrated effects are averaged.
+   The two halves swap roles and their calibrated effects are averaged.
 4. Shrinkage towards no effect (empirical Bayes, one estimate at a time): with m the held-out
    doubly robust average effect and s its standard error, the calibrated effect is scaled by
    max(0, 1 - s^2 / m^2), the posterior mean's factor under a N(0, m^2 - s^2) prior. An average
@@ -27,9 +27,9 @@ The two halves swap roles and their calibrated effects are averaged.
    optimiser picks the actions whose effects look best, so unshrunk noise is what it would buy
    (the winner's curse); the baseline's T-learner guards the same way.
 
-The held-out half also
-gives the diagnostics: a reliability curve of the purchase probabilities, and sorted group
-average effects (GATES: predicted against doubly robust effect per quintile of tau^).
+The held-out halves also give the diagnostics: a reliability curve of the purchase
+probabilities, and sorted group average effects (GATES: predicted against doubly robust effect
+per quintile of tau^).
 """
 
 from __future__ import annotations
@@ -163,6 +163,11 @@ class DoublyRobustEffectLearner:
                     f"The '{name}' parameter of DoublyRobustEffectLearner must be >= {low}. "
                     f"Got {getattr(self, name)} instead."
                 )
+        if not isinstance(self.shrink_noisy_effects, bool):
+            raise ValueError(
+                "The 'shrink_noisy_effects' parameter of DoublyRobustEffectLearner must be a "
+                f"bool. Got {self.shrink_noisy_effects!r} instead."
+            )
         if not self.weight_clip >= 1:
             raise ValueError(
                 "The 'weight_clip' parameter of DoublyRobustEffectLearner must be >= 1. "

@@ -218,6 +218,8 @@ def test_bad_parameters_are_named() -> None:
     examples, _ = _randomised_log(rows=500)
     with pytest.raises(ValueError, match="'groups' parameter of DoublyRobustEffectLearner"):
         DoublyRobustEffectLearner(action_ids=ACTIONS, groups=1).fit(examples)
+    with pytest.raises(ValueError, match=r"'shrink_noisy_effects' parameter .* must be a bool"):
+        DoublyRobustEffectLearner(action_ids=ACTIONS, shrink_noisy_effects="yes").fit(examples)
     with pytest.raises(ValueError, match="must start with 'none'"):
         DoublyRobustEffectLearner(action_ids=("lift", "none")).fit(examples)
     with pytest.raises(ValueError, match="needs at least 100"):
