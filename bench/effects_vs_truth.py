@@ -8,6 +8,9 @@ Per action, Spearman correlation across the run's customers between
   long horizon:  the problem's value of the action in week 1 (incremental discounted margin of
                  the week plus `future_margin_delta`) and the true incremental discounted margin
                  over the horizon and 26 weeks after, replayed with common random numbers.
+For a deep forecaster also, per later-spend window of its effect learner (e.g. weeks 1-4 after
+the action), the learner's held-out doubly robust average and the effect the plan uses against
+the true average change of discounted spend in that window (action in week 1, none after).
 """
 
 from __future__ import annotations
@@ -51,21 +54,26 @@ def main() -> None:
     forecast_rows = {str(c): i for i, c in enumerate(forecast.customer_ids)}
     in_forecast = np.array([forecast_rows[str(c)] for c in problem.customer_ids])
 
-    def replayed(action: int) -> tuple[np.ndarray, np.ndarray]:
+    def replayed(action: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """True week-1 purchase probability, discounted margin and spend per week [N, horizon]."""
         plan = np.zeros((len(truth.customer_ids), horizon), dtype=np.int64)
         plan[rows, 0] = evaluator.to_truth_action[action]
         value = np.zeros(len(rows))
+        spend = np.zeros((len(rows), horizon))
         for r in range(args.replications):
             replay = truth.replay(plan, seed=evaluator.seed + 20_000 + r)
             margin, _, _ = evaluator._margin(plan, replay.spend)
             value += (margin[rows] * discount).sum(axis=1) / args.replications
-        return replay.probability[rows, 0], value
+            spend += replay.spend[rows] / args.replications
+        return replay.probability[rows, 0], value, spend
 
-    none_probability, none_value = replayed(0)
+    none_probability, none_value, none_spend = replayed(0)
+    learned = forecast.metadata.parameters.get("effects")
+    calibration = learned.get("calibration", {}) if isinstance(learned, dict) else {}
     figures = {}
     for action in range(1, problem.shape[1]):
         name = str(problem.action_ids[action])
-        probability, value = replayed(action)
+        probability, value, spend = replayed(action)
         k = position[name]
         short_estimate = (
             forecast.purchase_prob[in_forecast, k, 0] - forecast.purchase_prob[in_forecast, 0, 0]
@@ -79,6 +87,7 @@ def main() -> None:
             "short_mean_true": float(true_short.mean()),
             "long_mean_estimate": float(long_estimate.mean()),
             "long_mean_true": float(true_long.mean()),
+            "windows": _window_effects(calibration.get(name, {}), spend - none_spend, discount),
         }
         row = figures[name]
         print(
@@ -87,11 +96,37 @@ def main() -> None:
             f"long: rho {row['long_spearman']:+.3f}  mean "
             f"{row['long_mean_estimate']:+.3f} (true {row['long_mean_true']:+.3f})"
         )
+        for window, w in row["windows"].items():
+            print(
+                f"{'':>14}  {window}: doubly robust {w['doubly_robust']:+.3f} ± "
+                f"{w['doubly_robust_se']:.3f}, used {w['used']:+.3f}, true {w['true']:+.3f}"
+            )
     result = {"run": str(args.run), "forecaster": forecast.metadata.model, "actions": figures}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"written to {args.json}")
+
+
+def _window_effects(
+    calibration: dict[str, dict[str, float]], spend_change: np.ndarray, discount: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Per later-spend window the learner estimated (`spend_weeks_F_L`): its doubly robust
+    average with standard error, the (shrunk) average the plan uses, and the true mean change
+    of spend in weeks F..L after the action, discounted to the action's week."""
+    windows = {}
+    for outcome, row in calibration.items():
+        if not outcome.startswith("spend_weeks_"):
+            continue
+        first, last = (int(part) for part in outcome.removeprefix("spend_weeks_").split("_"))
+        true = (spend_change[:, first : last + 1] * discount[first : last + 1]).sum(axis=1)
+        windows[outcome] = {
+            "doubly_robust": row["doubly_robust_effect"],
+            "doubly_robust_se": row["doubly_robust_effect_se"],
+            "used": row["average_effect"],
+            "true": float(true.mean()),
+        }
+    return windows
 
 
 if __name__ == "__main__":
