@@ -18,7 +18,11 @@ from engine.store import Store
 from engine.validation import load_inputs
 from forecasting.baseline import horizon_start
 from forecasting.campaign_examples import CampaignExamples, campaign_examples
-from forecasting.dr_effects import DoublyRobustEffectLearner, _calibration
+from forecasting.dr_effects import (
+    DoublyRobustEffectLearner,
+    _calibration,
+    clustered_standard_error,
+)
 from forecasting.metrics import reliability_curve
 from forecasting.panel import weekly_panel
 from tests.conftest import SMALL_AS_OF
@@ -162,6 +166,20 @@ def test_noisy_averages_shrink_towards_no_effect(
         for row in outcomes.values():
             assert row["shrinkage"] == 1.0
             assert row["average_effect"] == pytest.approx(row["doubly_robust_effect"], abs=1e-9)
+
+
+def test_clustered_standard_error_counts_customers_not_rows() -> None:
+    """One row per customer: the usual s / sqrt(n). Every row repeated five times (a customer's
+    overlapping windows, perfectly correlated): the same error, where s / sqrt(rows) would
+    claim it shrank by sqrt(5)."""
+    values = np.random.default_rng(4).normal(1.0, 2.0, 400)
+    customers = np.arange(400)
+    alone = clustered_standard_error(values, customers)
+    assert alone == pytest.approx(values.std(ddof=1) / np.sqrt(400), rel=1e-12)
+    repeated = clustered_standard_error(np.repeat(values, 5), np.repeat(customers, 5))
+    assert repeated == pytest.approx(alone, rel=1e-12)
+    assert np.repeat(values, 5).std() / np.sqrt(2000) < 0.5 * repeated
+    assert clustered_standard_error(values[:1], customers[:1]) == np.inf
 
 
 def test_calibration_ignores_a_noise_proxy_and_keeps_a_true_one() -> None:
