@@ -69,7 +69,10 @@ def main() -> None:
 
     none_probability, none_value, none_spend = replayed(0)
     learned = forecast.metadata.parameters.get("effects")
-    calibration = learned.get("calibration", {}) if isinstance(learned, dict) else {}
+    if not isinstance(learned, dict) or "calibration" not in learned:  # the baseline's learner
+        learned = {"outcomes": [], "windows": [], "calibration": {}}
+    # The learner's outcomes are the week's purchase, then one per window in this order.
+    windows = dict(zip(learned["outcomes"][1:], map(tuple, learned["windows"]), strict=True))
     figures = {}
     for action in range(1, problem.shape[1]):
         name = str(problem.action_ids[action])
@@ -87,7 +90,9 @@ def main() -> None:
             "short_mean_true": float(true_short.mean()),
             "long_mean_estimate": float(long_estimate.mean()),
             "long_mean_true": float(true_long.mean()),
-            "windows": _window_effects(calibration.get(name, {}), spend - none_spend, discount),
+            "windows": _window_effects(
+                learned["calibration"].get(name, {}), windows, spend - none_spend, discount
+            ),
         }
         row = figures[name]
         print(
@@ -109,24 +114,27 @@ def main() -> None:
 
 
 def _window_effects(
-    calibration: dict[str, dict[str, float]], spend_change: np.ndarray, discount: np.ndarray
+    calibration: dict[str, dict[str, float]],
+    windows: dict[str, tuple[int, int]],
+    spend_change: np.ndarray,
+    discount: np.ndarray,
 ) -> dict[str, dict[str, float]]:
-    """Per later-spend window the learner estimated (`spend_weeks_F_L`): its doubly robust
-    average with standard error, the (shrunk) average the plan uses, and the true mean change
-    of spend in weeks F..L after the action, discounted to the action's week."""
-    windows = {}
-    for outcome, row in calibration.items():
-        if not outcome.startswith("spend_weeks_"):
+    """Per later-spend window (first, last) the learner estimated for this action: its doubly
+    robust average with standard error, the (shrunk) average the plan uses, and the true mean
+    change of spend in weeks first..last after the action, discounted to the action's week."""
+    figures = {}
+    for outcome, (first, last) in windows.items():
+        if outcome not in calibration:  # not estimable for this action
             continue
-        first, last = (int(part) for part in outcome.removeprefix("spend_weeks_").split("_"))
+        row = calibration[outcome]
         true = (spend_change[:, first : last + 1] * discount[first : last + 1]).sum(axis=1)
-        windows[outcome] = {
+        figures[outcome] = {
             "doubly_robust": row["doubly_robust_effect"],
             "doubly_robust_se": row["doubly_robust_effect_se"],
             "used": row["average_effect"],
             "true": float(true.mean()),
         }
-    return windows
+    return figures
 
 
 if __name__ == "__main__":

@@ -58,11 +58,9 @@ ForecastFrom = Annotated[
 
 def _forecast_start(as_of: str | None, transactions: pd.DataFrame) -> pd.Timestamp:
     """The forecast's first day: --as-of, or the Monday after the last transaction."""
-    from forecasting.baseline import horizon_start
+    from forecasting.baseline import week_after_last_purchase
 
-    if as_of is not None:
-        return pd.Timestamp(as_of)
-    return horizon_start(transactions["ts"].max() + pd.Timedelta(seconds=1))
+    return pd.Timestamp(as_of) if as_of is not None else week_after_last_purchase(transactions)
 
 
 def _fail_on_input(error: InputValidationError) -> typer.Exit:

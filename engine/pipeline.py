@@ -33,7 +33,7 @@ from engine.store import Store
 from engine.validation import InputTables, load_inputs
 from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
-from forecasting.baseline import BaselineForecaster, horizon_start
+from forecasting.baseline import BaselineForecaster, horizon_start, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.frontier import frontier
@@ -100,7 +100,7 @@ def run_pipeline(
     week = (
         horizon_start(pd.Timestamp(as_of_value))
         if as_of_value
-        else horizon_start(tables.transactions["ts"].max() + pd.Timedelta(seconds=1))
+        else week_after_last_purchase(tables.transactions)
     )
     fingerprints = dict(tables.fingerprints)
     saved_model = choose_saved_model(scenario, Path(scenario_path), runs_dir, week)

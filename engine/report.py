@@ -25,6 +25,21 @@ from matplotlib.figure import Figure
 FORMATS = ("html", "xlsx", "pdf")
 
 
+def _effect_row(action: str, outcome: str, c: dict[str, float]) -> dict[str, object]:
+    """One learned effect of the report's table (runs saved before shrinkage have none)."""
+    shrinkage = c.get("shrinkage", 1.0)
+    return {
+        "action": action,
+        "outcome": outcome,
+        "effect": c["average_effect"],
+        "doubly robust": c["doubly_robust_effect"],
+        "std. error": c["doubly_robust_effect_se"],
+        "heterogeneity kept": c["heterogeneity_loading"],
+        "shrinkage": shrinkage,
+        "note": "" if shrinkage > 0 else "within one std. error of 0",
+    }
+
+
 @dataclass(frozen=True)
 class ReportData:
     run_id: str
@@ -82,16 +97,7 @@ class ReportData:
         if effects is None or "calibration" not in effects:
             return None
         rows = [
-            {
-                "action": action,
-                "outcome": outcome,
-                "effect": c["average_effect"],
-                "doubly robust": c["doubly_robust_effect"],
-                "std. error": c["doubly_robust_effect_se"],
-                "heterogeneity kept": c["heterogeneity_loading"],
-                "shrinkage": c.get("shrinkage", 1.0),
-                "note": "" if c.get("shrinkage", 1.0) > 0 else "within one std. error of 0",
-            }
+            _effect_row(action, outcome, c)
             for action, outcomes in effects["calibration"].items()
             for outcome, c in outcomes.items()
         ]

@@ -34,6 +34,11 @@ def horizon_start(as_of: pd.Timestamp) -> pd.Timestamp:
     return day + pd.Timedelta(days=(7 - day.day_of_week) % 7)
 
 
+def week_after_last_purchase(transactions: pd.DataFrame) -> pd.Timestamp:
+    """The Monday after the last transaction: where a forecast starts when no date is given."""
+    return horizon_start(transactions["ts"].max() + pd.Timedelta(seconds=1))
+
+
 class BaselineForecaster:
     """Fit with `fit(store, as_of)`, then `forecast()` returns the ForecastSet."""
 

@@ -89,14 +89,14 @@ def clustered_standard_error(values: np.ndarray, clusters: np.ndarray) -> float:
     """Standard error of the mean of `values` when rows of one cluster (a customer's logged
     weeks, whose later-spend windows overlap) are correlated: the cluster-robust (CR1) variance
     G / (G - 1) * sum over clusters of (sum of deviations)^2 / n^2. With one row per cluster
-    it is the usual s / sqrt(n) (up to n / (n - 1))."""
+    it is the usual s / sqrt(n) (up to n / (n - 1)). `clusters` are non-negative integer
+    labels (customer rows), counted without sorting."""
     if len(values) < 2:
         return float("inf")
-    _, codes = np.unique(clusters, return_inverse=True)
-    groups = int(codes.max()) + 1
+    groups = int(np.count_nonzero(np.bincount(clusters)))
     if groups < 2:
         return float("inf")
-    sums = np.bincount(codes, weights=values - values.mean(), minlength=groups)
+    sums = np.bincount(clusters, weights=values - values.mean())
     variance = groups / (groups - 1) * (sums**2).sum() / len(values) ** 2
     return float(np.sqrt(variance))
 
@@ -277,35 +277,43 @@ class DoublyRobustEffectLearner:
                     )
             held_out_parts.append((test, mu, proxy, pseudo))
         customer = examples.rows[keep]
-        self.shrinkage_ = self._shrinkage(held_out_parts, outcome_observed, customer)
+        average, standard_error = self._doubly_robust_averages(
+            held_out_parts, outcome_observed, customer
+        )
+        self.shrinkage_ = np.ones_like(average)
+        if self.shrink_noisy_effects:
+            estimated = np.isfinite(average)
+            self.shrinkage_[estimated] = np.maximum(
+                0.0,
+                1.0 - standard_error[estimated] ** 2 / np.maximum(average[estimated] ** 2, 1e-300),
+            )
         self.diagnostics_ = self._diagnostics(
-            held_out_parts, action, bought, outcome_observed, customer
+            held_out_parts, action, bought, outcome_observed, customer, average, standard_error
         )
         self.training_rows_ = len(keep)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _shrinkage(
+    def _doubly_robust_averages(
         self,
         held_out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
         outcome_observed: np.ndarray,
         customer: np.ndarray,
-    ) -> np.ndarray:
-        """Per action and outcome [A, O], the factor max(0, 1 - s^2 / m^2) of the held-out doubly
-        robust average effect m with its customer-clustered standard error s (1 where nothing
-        is estimated or shrinkage is off)."""
-        factor = np.ones((len(self.action_ids), len(self.outcomes_)))
-        if not self.shrink_noisy_effects:
-            return factor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per action and outcome [A, O], the held-out doubly robust average effect and its
+        customer-clustered standard error (NaN where nothing is estimated): the numbers the
+        shrinkage factor max(0, 1 - s^2 / m^2) and the diagnostics both report."""
+        average = np.full((len(self.action_ids), len(self.outcomes_)), np.nan)
+        standard_error = np.full_like(average, np.nan)
         tests = np.concatenate([test for test, *_ in held_out])
         pseudo = np.concatenate([q for *_, q in held_out])  # [T, A, O]
         for a in self.supported_:
             for o in np.flatnonzero(self.estimable_[a]):
                 usable = outcome_observed[tests, o]
                 values = pseudo[usable, a, o]
-                standard_error = clustered_standard_error(values, customer[tests][usable])
-                factor[a, o] = max(0.0, 1.0 - standard_error**2 / max(values.mean() ** 2, 1e-300))
-        return factor
+                average[a, o] = values.mean()
+                standard_error[a, o] = clustered_standard_error(values, customer[tests][usable])
+        return average, standard_error
 
     def _standardise(self, features: np.ndarray) -> torch.Tensor:
         scaled = (features - self.feature_mean_) / self.feature_scale_
@@ -385,6 +393,8 @@ class DoublyRobustEffectLearner:
         bought: np.ndarray,
         outcome_observed: np.ndarray,
         customer: np.ndarray,
+        average: np.ndarray,
+        standard_error: np.ndarray,
     ) -> EffectDiagnostics:
         tests = np.concatenate([test for test, *_ in held_out])
         mu = np.concatenate([m for _, m, _, _ in held_out])
@@ -411,13 +421,10 @@ class DoublyRobustEffectLearner:
                     continue
                 theta, se = self.theta_[:, a, o].mean(axis=0), self.theta_se_[:, a, o]
                 usable = outcome_observed[tests, o]
-                dr = pseudo[usable, a, o]
                 calibration[name][outcome] = {
                     "average_effect": float(effect[usable, a, o].mean()),
-                    "doubly_robust_effect": float(dr.mean()),
-                    "doubly_robust_effect_se": clustered_standard_error(
-                        dr, customer[tests][usable]
-                    ),
+                    "doubly_robust_effect": float(average[a, o]),
+                    "doubly_robust_effect_se": float(standard_error[a, o]),
                     "baseline_loading": float(theta[0]),
                     "baseline_loading_se": float(np.sqrt((se[:, 0] ** 2).sum()) / 2),
                     "heterogeneity_loading": float(theta[1]),
