@@ -8,7 +8,7 @@
 Each scenario is rewritten with `forecast.seed` set (and the seed in its name, so every seed is
 its own run folder), and with `--models`, once per forecaster (`forecast.model`, the model in
 its name), run with `ltv weekly`, and replayed in the demo market's ground truth. The figure per
-run is the engine's realised CLV and its share of the oracle's.
+run is the engine's paired gain over doing nothing, against the oracle's.
 """
 
 from __future__ import annotations
@@ -98,30 +98,34 @@ def main() -> None:
                 row = {
                     "seed": seed,
                     "run": run,
-                    "engine_clv": figures["policies"]["engine"]["clv"],
-                    "share_of_oracle": figures["engine_share_of_oracle"],
+                    "engine_gain": figures["policies"]["engine"]["gain"],
+                    "engine_gain_ci": figures["policies"]["engine"]["gain_ci"],
+                    "oracle_gain": figures["policies"]["oracle"]["gain"],
+                    "capture": figures["engine_capture_of_oracle_gain"],
+                    "oracle_beaten_by": figures["oracle_beaten_by"],
                     "budget_used": figures["policies"]["engine"]["budget_used"],
-                    "no_action_clv": figures["policies"]["no_action"]["clv"],
                 }
                 rows.append(row)
+                low, high = row["engine_gain_ci"]
                 print(
-                    f"{spec['name']:>14} seed {seed}: engine {row['engine_clv']:,.0f} "
-                    f"({100 * row['share_of_oracle']:.2f} % of the oracle), budget used "
-                    f"{row['budget_used']:,.0f}"
+                    f"{spec['name']:>14} seed {seed}: engine gain {row['engine_gain']:,.0f} "
+                    f"[{low:,.0f}, {high:,.0f}] against none, oracle {row['oracle_gain']:,.0f}, "
+                    f"budget used {row['budget_used']:,.0f}"
                 )
     summary = {
         name: {
-            "share_mean": float(np.mean([r["share_of_oracle"] for r in rows])),
-            "share_sd": float(np.std([r["share_of_oracle"] for r in rows], ddof=1))
-            if len(rows) > 1
-            else 0.0,
+            "engine_gain_mean": float(np.mean([r["engine_gain"] for r in rows])),
+            "oracle_gain_mean": float(np.mean([r["oracle_gain"] for r in rows])),
+            "seeds_below_none": int(sum(r["engine_gain_ci"][1] < 0 for r in rows)),
         }
         for name, rows in results.items()
     }
     for name, figures in summary.items():
-        seeds = len(results[name])
-        spread = f" (sd {100 * figures['share_sd']:.2f} pp over {seeds} seeds)" if seeds > 1 else ""
-        print(f"{name:>14}: share of the oracle {100 * figures['share_mean']:.2f} %{spread}")
+        print(
+            f"{name:>14}: mean gain {figures['engine_gain_mean']:,.0f} against none (oracle "
+            f"{figures['oracle_gain_mean']:,.0f}); below none beyond noise in "
+            f"{figures['seeds_below_none']} of {len(results[name])} seeds"
+        )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": results, "summary": summary}, indent=2) + "\n")

@@ -579,15 +579,22 @@ def evaluate(
         for name in ("policy", "IPW", "IPW 95% CI", "DR", "DR 95% CI", "matched rows"):
             view.add_column(name)
         for name, estimate in off_policy.items():
+            matched = f"{estimate['matched_rows']:,} of {estimate['rows']:,}"
+            if estimate["dr"] is None:
+                view.add_row(name, "-", "-", "-", "-", matched)
+                continue
             view.add_row(
                 name,
                 f"{estimate['ipw']:,.4f}",
                 "{:,.4f} to {:,.4f}".format(*estimate["ipw_ci"]),
                 f"{estimate['dr']:,.4f}",
                 "{:,.4f} to {:,.4f}".format(*estimate["dr_ci"]),
-                f"{estimate['matched_rows']:,} of {estimate['rows']:,}",
+                matched,
             )
         out.print(view)
+        for name, estimate in off_policy.items():
+            if estimate["dr"] is None:
+                out.print(f"{name}: {estimate['reason']}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -599,24 +606,64 @@ def evaluate(
     temporary.write_text(json.dumps(figures, indent=2) + "\n")
     temporary.replace(run / "evaluation.json")
     write_reports(run)
-    out.print(f"evaluation added to {run / 'report.html'}")
+    out.print(
+        f"evaluation saved to {run / 'evaluation.json'}; the report ({run / 'report.html'}) "
+        "shows " + _evaluation_sections(figures)
+    )
 
 
 def _print_policies(figures: dict[str, object], replications: int) -> None:
-    view = Table(title=f"realised discounted CLV, {replications} replications")
-    for name in ("policy", "clv", "95% CI", "budget used", "floor met (weeks)"):
+    view = Table(
+        title=f"what each plan adds over doing nothing, replayed in the truth ({replications} "
+        "paired replications)"
+    )
+    for name in (
+        "policy",
+        "gain vs none",
+        "95% CI",
+        "spend",
+        "weeks over budget",
+        "floor met (weeks)",
+    ):
         view.add_column(name)
     for name, result in figures["policies"].items():  # type: ignore[union-attr]
-        low, high = result["clv_ci"]
+        low, high = result["gain_ci"]
         view.add_row(
             name,
-            f"{result['clv']:,.1f}",
+            f"{result['gain']:,.1f}",
             f"{low:,.1f} to {high:,.1f}",
             f"{result['budget_used']:,.1f}",
+            f"{result['weeks_over_budget']:.1%}",
             f"{result['floor_met_weeks']:.1f}",
         )
     out.print(view)
-    out.print(f"engine's share of the oracle's CLV: {figures['engine_share_of_oracle']:.2%}")
+    out.print(_evaluation_headline(figures))
+
+
+def _evaluation_headline(figures: dict[str, object]) -> str:
+    beaten = figures["oracle_beaten_by"]
+    capture = figures["engine_capture_of_oracle_gain"]
+    line = (
+        f"engine captures {capture:.1%} of the oracle's gain"
+        if capture is not None
+        else "the oracle gains nothing beyond noise: no capture ratio"
+    )
+    if beaten:
+        line += (
+            f"; WARNING: {', '.join(beaten)} beat the oracle beyond noise, so the oracle is not "
+            "an upper bound here and the ratio overstates nothing it can vouch for"
+        )
+    return line
+
+
+def _evaluation_sections(figures: dict[str, object]) -> str:
+    """What `ltv evaluate` added to the report, in words."""
+    parts = []
+    if "policies" in figures:
+        parts.append("the policies replayed in the ground truth")
+    if "off_policy" in figures:
+        parts.append("the off-policy estimates on the campaign log")
+    return " and ".join(parts) if parts else "no evaluation (no ground truth and no campaign log)"
 
 
 def _off_policy(run: Path, problem, choice: np.ndarray, scenario: dict) -> dict[str, object]:

@@ -20,24 +20,36 @@ import pandas as pd
 from engine.actions import Action
 from forecasting.features import ANCHOR_FEATURES
 
+#: A policy's value is estimated only where every action it takes was logged this often.
+MIN_MATCHED_ROWS = 30
+
 
 @dataclass(frozen=True)
 class OffPolicyEstimate:
-    ipw: float
-    ipw_ci: tuple[float, float]
-    dr: float
-    dr_ci: tuple[float, float]
+    """A policy's value per logged row, or None with the `reason` it cannot be estimated (an
+    action the policy takes that the log shows too rarely: no weighting can stand in for it)."""
+
+    ipw: float | None
+    ipw_ci: tuple[float, float] | None
+    dr: float | None
+    dr_ci: tuple[float, float] | None
     matched_rows: int
     rows: int
+    reason: str = ""
+
+    @property
+    def estimable(self) -> bool:
+        return self.dr is not None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "ipw": self.ipw,
-            "ipw_ci": list(self.ipw_ci),
+            "ipw_ci": None if self.ipw_ci is None else list(self.ipw_ci),
             "dr": self.dr,
-            "dr_ci": list(self.dr_ci),
+            "dr_ci": None if self.dr_ci is None else list(self.dr_ci),
             "matched_rows": self.matched_rows,
             "rows": self.rows,
+            "reason": self.reason,
         }
 
 
@@ -59,6 +71,7 @@ class LoggedCampaign:
                 "follow-up weeks: no off-policy estimate is possible"
             )
         index = {a.id: i for i, a in enumerate(actions)}
+        self.action_ids = tuple(a.id for a in actions)
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
         self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
         self.propensity = frame["propensity"].to_numpy(dtype=np.float64)
@@ -90,8 +103,27 @@ class LoggedCampaign:
         return OffPolicyEstimate(mean, ci, mean, ci, len(self.outcome), len(self.outcome))
 
     def estimate(self, target: np.ndarray) -> OffPolicyEstimate:
-        """Value per logged row of the policy taking action `target[i]` on row i."""
+        """Value per logged row of the policy taking action `target[i]` on row i; not
+        estimable (None, with the reason) where an action the policy takes has fewer than
+        MIN_MATCHED_ROWS logged rows that took it too."""
         matched = self.action == target
+        per_action = np.bincount(target[matched], minlength=len(self.action_ids))
+        wanted = np.bincount(target, minlength=len(self.action_ids)) > 0
+        short = np.flatnonzero(wanted & (per_action < MIN_MATCHED_ROWS))
+        if len(short):
+            detail = ", ".join(
+                f"{self.action_ids[a]} ({per_action[a]} matched rows)" for a in short
+            )
+            return OffPolicyEstimate(
+                None,
+                None,
+                None,
+                None,
+                int(matched.sum()),
+                len(target),
+                reason=f"cannot be estimated: the log took {detail} too rarely where the policy "
+                f"does (at least {MIN_MATCHED_ROWS} needed)",
+            )
         ratio = matched / self.propensity
         ipw, ipw_ci = _mean_ci(ratio * self.outcome)
         rows = np.arange(len(target))

@@ -244,9 +244,9 @@ def _stages(
             inputs_fingerprint=plan.fingerprint,
             status=solution_json["status"],
             backend=solution_json["backend"],
-            objective=float(solution_json["objective"] or np.nan),
-            bound=float(solution_json["bound"]),
-            gap=float(solution_json["gap"] or np.nan),
+            objective=_number(solution_json["objective"]),
+            bound=_number(solution_json["bound"]),
+            gap=_number(solution_json["gap"]),
             customers=int(problem.shape[0]),
             contacts=int(sum(kpis.get("contacts_by_action", {}).values())),
             spend=float(sum(kpis.get("spend_by_week", []))),
@@ -255,6 +255,11 @@ def _stages(
         )
     )
     return RunResult(plan.run_id, folder, reused=False)
+
+
+def _number(value: float | None) -> float:
+    """A solution.json figure as a float: NaN where it is missing (null), never where it is 0."""
+    return float("nan") if value is None else float(value)
 
 
 def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> ForecastSet:
@@ -273,6 +278,8 @@ def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> Foreca
         seed=scenario.forecast.seed,
     )
     forecast = forecaster.fit(store, plan.week).forecast()
+    if getattr(forecaster, "reviews_note_", ""):
+        log.warning("forecast.reviews: %s", forecaster.reviews_note_)
     backtest = _backtest(store, plan.week, forecaster)
     if isinstance(forecaster, DeepForecaster):
         forecaster.save_model(forecast_dir / "model", backtest=backtest)

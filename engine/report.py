@@ -73,19 +73,63 @@ class ReportData:
         )
 
     def policy_table(self) -> pd.DataFrame | None:
+        """Per policy replayed in the truth: the paired gain over doing nothing with its 95 %
+        interval, realised spend, the share of replayed weeks over budget and the floor."""
         if not self.evaluation or "policies" not in self.evaluation:
             return None
         rows = [
             {
                 "policy": name,
+                "gain vs none": p["gain"],
+                "CI low": p["gain_ci"][0],
+                "CI high": p["gain_ci"][1],
                 "realised CLV": p["clv"],
-                "CI low": p["clv_ci"][0],
-                "CI high": p["clv_ci"][1],
-                "budget used": p["budget_used"],
+                "spend": p["budget_used"],
+                "weeks over budget": p["weeks_over_budget"],
                 "floor met (weeks)": p["floor_met_weeks"],
             }
             for name, p in self.evaluation["policies"].items()
         ]
+        return pd.DataFrame(rows)
+
+    def evaluation_headline(self) -> str:
+        """The capture ratio in words, with the oracle's defects when a policy beat it."""
+        if not self.evaluation or "policies" not in self.evaluation:
+            return ""
+        capture = self.evaluation.get("engine_capture_of_oracle_gain")
+        beaten = self.evaluation.get("oracle_beaten_by", [])
+        line = (
+            f"The plan captures {capture:.1%} of the oracle's gain over doing nothing."
+            if capture is not None
+            else "The oracle gains nothing over doing nothing beyond noise: there is no gain to "
+            "capture, and a good plan spends little."
+        )
+        if beaten:
+            line += (
+                f" {', '.join(beaten)} beat the oracle beyond noise: the oracle is not an upper "
+                "bound on this market, and the ratio cannot be trusted."
+            )
+        return line
+
+    def off_policy_table(self) -> pd.DataFrame | None:
+        """Off-policy estimates on the campaign log (value per logged customer-week), with the
+        reason where a policy cannot be estimated."""
+        if not self.evaluation or not self.evaluation.get("off_policy"):
+            return None
+        rows = []
+        for name, e in self.evaluation["off_policy"].items():
+            estimable = e.get("dr") is not None
+            rows.append(
+                {
+                    "policy": name,
+                    "doubly robust": e["dr"] if estimable else math.nan,
+                    "CI low": e["dr_ci"][0] if estimable else math.nan,
+                    "CI high": e["dr_ci"][1] if estimable else math.nan,
+                    "IPW": e["ipw"] if estimable else math.nan,
+                    "matched rows": e["matched_rows"],
+                    "note": e.get("reason", ""),
+                }
+            )
         return pd.DataFrame(rows)
 
     def effect_table(self) -> pd.DataFrame | None:
@@ -275,6 +319,11 @@ def write_html(data: ReportData, path: Path) -> Path:
             if policies is not None
             else ""
         ),
+        off_policy=(
+            Markup(off_policy.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
+            if (off_policy := data.off_policy_table()) is not None
+            else ""
+        ),
         backtest=Markup(pd.Series(backtest).to_frame("value").to_html()) if backtest else "",
         effects=(
             Markup(effects.to_html(index=False, float_format="{:,.4f}".format, na_rep=""))
@@ -304,6 +353,9 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         policies = data.policy_table()
         if policies is not None:
             policies.to_excel(writer, sheet_name="policies", index=False)
+        off_policy = data.off_policy_table()
+        if off_policy is not None:
+            off_policy.to_excel(writer, sheet_name="off_policy", index=False)
         effects = data.effect_table()
         if effects is not None:
             effects.to_excel(writer, sheet_name="effects", index=False)
@@ -346,13 +398,14 @@ def write_pdf(data: ReportData, path: Path) -> Path:
             )
         policies = data.policy_table()
         if policies is not None:
-            lines += ["", "Policies replayed in the true market (realised CLV, 95 % interval):"]
+            lines += ["", "Policies replayed in the true market (gain over none, paired 95 % CI):"]
             for row in policies.to_dict("records"):
                 lines.append(
-                    f"  {row['policy']:<18} {row['realised CLV']:>12,.1f}  "
+                    f"  {row['policy']:<18} {row['gain vs none']:>10,.1f}  "
                     f"[{row['CI low']:,.1f}; {row['CI high']:,.1f}]  "
-                    f"budget used {row['budget used']:,.1f}"
+                    f"spend {row['spend']:,.1f}, over budget {row['weeks over budget']:.0%}"
                 )
+            lines.append("  " + data.evaluation_headline())
         if data.segments is not None:
             lines += ["", f"Contacts by {data.segments.index.name} and action:"]
             lines += ["  " + line for line in data.segments.to_string().splitlines()]

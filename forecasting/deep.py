@@ -70,6 +70,7 @@ class DeepForecaster:
                 f"Got {self.model!r} instead."
             )
         started = time.perf_counter()
+        self.reviews_note_ = _reviews_note(store, as_of) if self.use_reviews else ""
         self.baseline_ = self._baseline().fit(store, as_of)
         self.purchases_ = DeepPurchaseModel(
             kind=self.model,  # type: ignore[arg-type]
@@ -165,7 +166,9 @@ class DeepForecaster:
         backtest must fit too, so that it scores this forecaster's model and not a sibling."""
         return {
             "contact_actions": contact_action_ids(self.actions),
-            "use_reviews": self.use_reviews,
+            # Reviews asked for but absent from the data are not fed as zeros: the model is
+            # fitted without review features, and the forecast's metadata says why.
+            "use_reviews": self.use_reviews and not getattr(self, "reviews_note_", ""),
             "review_cache": self.review_cache,
             "epochs": self.epochs,
         }
@@ -268,10 +271,25 @@ class DeepForecaster:
                     "retrained": self.retrained_,
                     "anchor_offsets": model.anchor_offset_values_.tolist(),
                     "reviews_encoded": model.reviews_.reviews_encoded_ if model.reviews_ else 0,
+                    "reviews": getattr(self, "reviews_note_", "")
+                    or ("used" if model.reviews_ is not None else "not used"),
                 },
             },
         )
         return baseline.assemble(deep.purchase_prob, deep.spend, clv, metadata, self.effects_)
+
+
+def _reviews_note(store: Store, as_of: pd.Timestamp | str) -> str:
+    """Why review features cannot be used with this data ('' when they can)."""
+    if not store.has_table("reviews"):
+        return "requested, but the data has no reviews table: fitted without review features"
+    count = store.query("SELECT count(*) AS n FROM reviews WHERE ts <= ?", [pd.Timestamp(as_of)])
+    if int(count["n"].iloc[0]) == 0:
+        return (
+            f"requested, but no review is dated on or before {pd.Timestamp(as_of):%Y-%m-%d}: "
+            "fitted without review features"
+        )
+    return ""
 
 
 def make_forecaster(

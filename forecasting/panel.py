@@ -92,6 +92,10 @@ def _locate(
     return rows[keep], weeks[keep].astype(np.int64), keep
 
 
+#: The Monday-based week of `ts`, capped at the week before the first parameter (the panel's end).
+_CAPPED_WEEK = "date_trunc('week', least(ts, ?::TIMESTAMP - INTERVAL 1 MICROSECOND))"
+
+
 def weekly_panel(
     store: Store,
     as_of: pd.Timestamp,
@@ -103,6 +107,9 @@ def weekly_panel(
     """The panel of every customer with a purchase on or before `as_of`, weeks from the first
     purchase week in the data up to `end_week` (a Monday, exclusive; the forecast's first week).
     Events after `as_of` are left out, so the panel ends where the forecaster's knowledge does.
+    An event on or after `end_week` but not after `as_of` (a cut-off at Monday 00:00, or later
+    on the forecast's first Monday) counts in the panel's last week: the panel never holds a
+    week it does not end before, and every customer it lists has bought inside it.
 
     `contact_actions`: the actions (not `none`) whose campaign-log contacts become channels;
     logged actions outside this list are ignored. `max_categories`: how many of the most bought
@@ -111,13 +118,14 @@ def weekly_panel(
     """
     as_of, end_week = pd.Timestamp(as_of), pd.Timestamp(end_week)
     purchase = purchase_filter(store)
+    week = _CAPPED_WEEK
     weekly = store.query(
         f"""
-        SELECT customer_id, date_trunc('week', ts) AS week, sum(amount) AS spend
+        SELECT customer_id, {week} AS week, sum(amount) AS spend
         FROM transactions WHERE {purchase} AND ts <= ?
         GROUP BY ALL
         """,
-        [as_of],
+        [end_week, as_of],
     )
     if weekly.empty:
         raise ValueError(f"no purchases on or before {as_of:%Y-%m-%d}: no panel to build")
@@ -130,12 +138,12 @@ def weekly_panel(
     by_category = (
         store.query(
             f"""
-            SELECT customer_id, date_trunc('week', ts) AS week, category, count(*) AS n
+            SELECT customer_id, {week} AS week, category, count(*) AS n
             FROM transactions
             WHERE {purchase} AND ts <= ? AND category IS NOT NULL AND category <> ''
             GROUP BY ALL
             """,
-            [as_of],
+            [end_week, as_of],
         )
         if store.has_column("transactions", "category")
         else pd.DataFrame(columns=["customer_id", "week", "category", "n"])
@@ -165,11 +173,11 @@ def weekly_panel(
         rating = "avg(rating)" if store.has_column("reviews", "rating") else "NULL"
         reviews = store.query(
             f"""
-            SELECT customer_id, date_trunc('week', ts) AS week, count(*) AS n,
+            SELECT customer_id, {week} AS week, count(*) AS n,
                    coalesce({rating}, 3.0) AS rating
             FROM reviews WHERE ts <= ? GROUP BY ALL
             """,
-            [as_of],
+            [end_week, as_of],
         )
         rows, weeks, keep = locate(reviews, "week")
         values[rows, weeks, 2] = reviews["n"].to_numpy(dtype=np.float32)[keep]

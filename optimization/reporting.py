@@ -90,6 +90,18 @@ def finish(
         status = SolveStatus.TIME_LIMIT
     else:
         status = SolveStatus.FEASIBLE
+    if status is not SolveStatus.OPTIMAL:
+        stopped = (
+            f"the {settings.time_limit_s:g} s time limit"
+            if time_limit_hit
+            else f"{timings.total_seconds:.1f} s of the {settings.time_limit_s:g} s limit, "
+            "where the method stopped improving"
+        )
+        notes = (
+            *notes,
+            f"not proven within the requested gap: gap {gap:.2e} against the requested "
+            f"{settings.relative_gap:.2e}, stopped at {stopped}",
+        )
     return Solution(
         status,
         objective,

@@ -28,6 +28,7 @@ from forecasting.anchors import (
     tabular_features,
     tabular_names,
 )
+from forecasting.backtest import run_backtest
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
@@ -122,6 +123,48 @@ def test_panel_matches_the_sql_summary_and_never_looks_ahead(store: Store) -> No
     np.testing.assert_array_equal(events, again)
     labels = labels_after(panel, rows[:5], np.full(5, panel.weeks - 2), 4)
     np.testing.assert_array_equal(labels.observed[0], [1, 1, 0, 0])
+
+
+@pytest.mark.parametrize("hours_after_monday", [0, 10])
+def test_first_purchases_at_the_cut_off_monday_run(
+    small_market_dir: Path, tmp_path: Path, hours_after_monday: int
+) -> None:
+    """Customers whose first purchase is at the backtest's cut-off (Monday 00:00), or later on
+    that Monday when the cut-off is too, are in the panel's last week (it crashed with an
+    IndexError in summary_at) and the deep backtest runs."""
+    cut_off = horizon_start(SMALL_AS_OF - pd.Timedelta(weeks=8))
+    tables = load_inputs(
+        small_market_dir, as_of=SMALL_AS_OF, action_ids=[a.id for a in DEMO_ACTIONS]
+    )
+    transactions = tables.transactions[tables.transactions["ts"] <= SMALL_AS_OF]
+    newcomers = pd.DataFrame(
+        {
+            "customer_id": ["NEW1", "NEW2"],
+            "ts": [cut_off, cut_off + pd.Timedelta(hours=hours_after_monday)],
+            "amount": [20.0, 35.0],
+        }
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.concat([transactions, newcomers], ignore_index=True)[
+        ["customer_id", "ts", "amount", "category"]
+    ].to_parquet(data / "transactions.parquet", index=False)
+    with Store.create(load_inputs(data, as_of=SMALL_AS_OF)) as opened:
+        end = cut_off + pd.Timedelta(hours=hours_after_monday)
+        panel = weekly_panel(opened, end, horizon_start(end), ())
+        assert (panel.first_week < panel.weeks).all()
+        summary = summary_at(history_at(panel, np.arange(len(panel)), panel.weeks))
+        assert {"NEW1", "NEW2"} <= set(summary.customer_ids)
+        assert (summary.age >= 0).all()
+        report = run_backtest(
+            opened,
+            calibration_end=end,
+            holdout_weeks=4,
+            model="ziln",
+            device="cpu",
+            deep_options={"epochs": 1, "anchors": 2, "max_examples": 1000, "hidden": 8},
+        )
+        assert report.customers == len(summary)
 
 
 @pytest.mark.parametrize("kind", ["ziln", "sequence"])

@@ -55,8 +55,8 @@ class LagrangianBackend:
         bound = dual.evaluate_exact(y)
         choice = repair(problem, rows, dual, y, bound, settings, deadline)
         notes = (
-            f"dual: {result.iterations} iterations, {dual.evaluations} evaluations, "
-            f"{'converged' if result.converged else 'stopped early'} in "
+            f"dual bound: {result.iterations} iterations, {dual.evaluations} evaluations, "
+            f"{'the dual converged' if result.converged else 'the dual stopped early'} in "
             f"{dual_seconds:.2f} s; repair {time.perf_counter() - started - dual_seconds:.2f} s",
             "shadow prices are the Lagrange multipliers",
         )
