@@ -48,6 +48,15 @@ AsOf = Annotated[
     typer.Option("--as-of", help="Timestamps after this date are errors (default: today)."),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+Unidentified = StrEnum("Unidentified", [("refuse", "refuse"), ("zero", "zero")])
+UnidentifiedEffects = Annotated[
+    Unidentified,
+    typer.Option(
+        "--unidentified-effects",
+        help="A campaign log with no control group ('none' rows) and no campaign_design: "
+        "refuse it (default), or zero: plan with every effect unidentified and set to zero.",
+    ),
+]
 ForecastFrom = Annotated[
     str | None,
     typer.Option(
@@ -103,13 +112,20 @@ def validate(
             "(default: the demo shop's).",
         ),
     ] = None,
+    unidentified_effects: UnidentifiedEffects = Unidentified.refuse,
 ) -> None:
     """Check the input tables against their contracts and print a summary of the data."""
+    from engine.campaign_design import control_counts, few_controls
     from engine.store import Store
     from engine.validation import load_inputs
 
     try:
-        tables = load_inputs(data, as_of=as_of, action_ids=_actions_option(actions))
+        tables = load_inputs(
+            data,
+            as_of=as_of,
+            action_ids=_actions_option(actions),
+            unidentified_effects=unidentified_effects.value,
+        )
     except InputValidationError as error:
         raise _fail_on_input(error) from None
     with Store.create(tables, store) as opened:
@@ -123,7 +139,15 @@ def validate(
     table.add_row("catalog items", f"{summary.catalog_items:,}")
     arms = ", ".join(f"{k} {v:,}" for k, v in summary.campaign_arms.items()) or "none"
     table.add_row("campaign arms", arms)
+    if tables.campaign_log_origin:
+        table.add_row("campaign log", tables.campaign_log_origin)
     out.print(table)
+    if tables.campaign_log is not None:
+        for action, controls in few_controls(control_counts(tables.campaign_log)).items():
+            err.print(
+                f"[yellow]warning[/]: the effect of {action} rests on {controls} control rows "
+                "(customers not contacted in the weeks it was logged): expect a wide interval"
+            )
     if store is not None:
         out.print(f"store written to {store}")
 
@@ -290,6 +314,7 @@ def forecast_fit(
     annual_discount_rate: Annotated[float, typer.Option(min=0.0, max=0.99)] = 0.10,
     device: Device = "auto",
     seed: int = 0,
+    unidentified_effects: UnidentifiedEffects = Unidentified.refuse,
 ) -> None:
     """Fit the forecaster on the data and write the ForecastSet for the horizon."""
     from engine.store import Store
@@ -297,7 +322,12 @@ def forecast_fit(
     from forecasting.deep import DeepForecaster, make_forecaster
 
     try:
-        tables = load_inputs(data, as_of=as_of, action_ids=[a.id for a in DEMO_ACTIONS])
+        tables = load_inputs(
+            data,
+            as_of=as_of,
+            action_ids=[a.id for a in DEMO_ACTIONS],
+            unidentified_effects=unidentified_effects.value,
+        )
     except InputValidationError as error:
         raise _fail_on_input(error) from None
     start = _forecast_start(as_of, tables.transactions)

@@ -1,4 +1,5 @@
-"""The five input tables of DESIGN §2: which columns each has, what kind of value each holds.
+"""The input tables of DESIGN §2 and the design of a contacts-only campaign log: which columns
+each has, what kind of value each holds.
 
 A contract is data, not code: validation reads it, docs list it, tests parametrise over it.
 """
@@ -88,6 +89,29 @@ CAMPAIGN_LOG = TableContract(
     unique_key=("customer_id", "week_start"),
 )
 
+#: How a contacts-only campaign log was assigned (engine/campaign_design.py): per campaign week
+#: (and stratum), each action's assignment probability; the rest is no contact.
+CAMPAIGN_DESIGN = TableContract(
+    name="campaign_design",
+    columns=(
+        Column("week_start", _TS),
+        Column("action", _ID),
+        Column("probability", _NUM),
+        Column("stratum", _ID, required=False),
+    ),
+)
+
+#: Who was eligible for the designed campaign in which week (and stratum); optional.
+CAMPAIGN_ELIGIBLE = TableContract(
+    name="campaign_eligible",
+    columns=(
+        Column("customer_id", _ID),
+        Column("week_start", _TS),
+        Column("stratum", _ID, required=False),
+    ),
+    unique_key=("customer_id", "week_start"),
+)
+
 REVIEWS = TableContract(
     name="reviews",
     columns=(
@@ -112,7 +136,15 @@ CATALOG = TableContract(
 
 CONTRACTS: dict[str, TableContract] = {
     contract.name: contract
-    for contract in (TRANSACTIONS, CUSTOMERS, CAMPAIGN_LOG, REVIEWS, CATALOG)
+    for contract in (
+        TRANSACTIONS,
+        CUSTOMERS,
+        CAMPAIGN_LOG,
+        REVIEWS,
+        CATALOG,
+        CAMPAIGN_DESIGN,
+        CAMPAIGN_ELIGIBLE,
+    )
 }
 
 #: File suffixes an input table may have, in the order they are looked for.

@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from engine import run_folder
+from engine.campaign_design import control_counts, few_controls
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
@@ -45,6 +46,8 @@ from optimization.solve import solve
 PIPELINE_VERSION = "3"
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
+#: The run folder's account of the campaign log (origin, controls per action).
+CAMPAIGN_LOG_FILE = "campaign_log.json"
 STAGES = ("ingest", "forecast", "value", "solve", "frontier", "report")
 #: Test hook: name a stage here and the pipeline stops right after finishing it, as if killed.
 FAULT_INJECTION_ENV = "LTV_FAIL_AFTER_STAGE"
@@ -96,7 +99,12 @@ def run_pipeline(
     data_dir = Path(data_dir) if data_dir is not None else Path(scenario.data.get("folder", "data"))
     action_ids = [a.id for a in scenario.actions]
     as_of_value = as_of or (str(scenario.as_of) if scenario.as_of else None)
-    tables = load_inputs(data_dir, as_of=as_of_value, action_ids=action_ids)
+    tables = load_inputs(
+        data_dir,
+        as_of=as_of_value,
+        action_ids=action_ids,
+        unidentified_effects=scenario.forecast.unidentified_effects,
+    )
     week = (
         horizon_start(pd.Timestamp(as_of_value))
         if as_of_value
@@ -126,6 +134,21 @@ def run_pipeline(
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:
+    """How the campaign log came about and how many controls each action's effect rests on
+    (the report warns where they are few)."""
+    log_table = tables.campaign_log
+    counts = control_counts(log_table) if log_table is not None else {}
+    summary = {
+        "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",
+        "actions": counts,
+        "few_controls": few_controls(counts),
+    }
+    for action, controls in summary["few_controls"].items():
+        log.warning("the effect of %s rests on %d control rows", action, controls)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _done(staging: Path, stage: str) -> None:
@@ -169,6 +192,7 @@ def _stages(
     if not run_folder.stage_done(staging, "ingest"):
         progress("ingest: validating and loading the input tables")
         Store.create(tables, store_path).close()
+        _write_campaign_log_summary(staging / CAMPAIGN_LOG_FILE, tables)
         _done(staging, "ingest")
     forecast_dir = staging / "forecast"
     if not run_folder.stage_done(staging, "forecast"):

@@ -51,12 +51,14 @@ class ReportData:
     frontier: pd.DataFrame | None
     segments: pd.DataFrame | None = None  # contacts by customer segment and action
     evaluation: dict[str, Any] | None = None  # `ltv evaluate`'s figures, once run
+    campaign_log: dict[str, Any] | None = None  # origin of the log and controls per action
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
         frontier_path = folder / "frontier.csv"
         forecast_path = folder / "forecast.json"
         evaluation_path = folder / "evaluation.json"
+        campaign_path = folder / "campaign_log.json"
         allocation = pd.read_parquet(folder / "allocation.parquet")
         return cls(
             run_id=folder.name,
@@ -69,6 +71,9 @@ class ReportData:
             segments=_segments(folder / "inputs.duckdb", allocation),
             evaluation=(
                 json.loads(evaluation_path.read_text()) if evaluation_path.exists() else None
+            ),
+            campaign_log=(
+                json.loads(campaign_path.read_text()) if campaign_path.exists() else None
             ),
         )
 

@@ -76,6 +76,9 @@ class ForecastSpec(_Strict):
 
     model: ForecasterName = "baseline"
     reviews: bool = True
+    #: A campaign log with no control group and no campaign_design: `refuse` it (an input
+    #: error), or `zero`: plan with every effect unidentified and set to zero.
+    unidentified_effects: Literal["refuse", "zero"] = "refuse"
     seed: Annotated[int, Field(ge=0)] = 0
     saved_model: Literal["latest"] | Path | None = None
     max_model_age_weeks: Annotated[int, Field(ge=0)] | None = None

@@ -10,10 +10,12 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from engine.campaign_design import derive_control_rows, no_control_problem
 from engine.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
 from engine.input_errors import InputProblem, InputValidationError, problem_at_rows
 
@@ -35,6 +37,11 @@ class InputTables:
     catalog: pd.DataFrame | None
     files: dict[str, Path] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    campaign_design: pd.DataFrame | None = None
+    campaign_eligible: pd.DataFrame | None = None
+    #: How `campaign_log` came about: as given, derived from a contacts-only log and its design,
+    #: or dropped (no control group, effects declared unidentified); '' without a log.
+    campaign_log_origin: str = ""
 
     def present(self) -> dict[str, pd.DataFrame]:
         """The supplied tables by name."""
@@ -182,7 +189,7 @@ def _check_rules(
             "negative amounts without a refund marker",
             negative,
         )
-    if name == "campaign_log":
+    if name in ("campaign_log", "campaign_design"):
         if action_ids is not None:
             unknown = (~table["action"].isin(list(action_ids)) & table["action"].notna()).to_numpy()
             known = ", ".join(sorted(action_ids))
@@ -193,7 +200,7 @@ def _check_rules(
                 f"unknown actions {found}",
                 unknown,
             )
-        if "propensity" in table:
+        if name == "campaign_log" and "propensity" in table:
             p = table["propensity"]
             flag(
                 "propensity",
@@ -241,7 +248,7 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
     """Customers and items referred to must exist where their master table was supplied."""
     if "customers" in tables:
         known = tables["customers"]["customer_id"]
-        for name in ("transactions", "campaign_log", "reviews"):
+        for name in ("transactions", "campaign_log", "reviews", "campaign_eligible"):
             if name in tables:
                 unknown = ~tables[name]["customer_id"].isin(known).to_numpy()
                 checkers[name].flag(
@@ -258,17 +265,86 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
         )
 
 
+UnidentifiedEffects = Literal["refuse", "zero"]
+
+
+def _complete_campaign_log(
+    tables: dict[str, pd.DataFrame],
+    files: dict[str, Path],
+    problems: list[InputProblem],
+    unidentified_effects: UnidentifiedEffects,
+) -> str:
+    """Make `tables['campaign_log']` a log with a control group, in place, and say how: as given
+    (it has `none` rows), derived from a contacts-only log and its design, or dropped when it
+    has no control and the caller declared effects unidentified; else a problem is added."""
+    log = tables.get("campaign_log")
+    if log is None:
+        if "campaign_design" in tables:
+            problems.append(
+                InputProblem(
+                    files["campaign_design"],
+                    None,
+                    "a campaign_log file of the contacts this design assigned",
+                    "a campaign_design without a campaign_log",
+                )
+            )
+        return ""
+    has_controls = bool((log["action"] == "none").any())
+    if "campaign_design" in tables:
+        if has_controls:
+            problems.append(
+                InputProblem(
+                    files["campaign_design"],
+                    None,
+                    "a campaign_design only beside a contacts-only campaign_log (one without "
+                    "'none' rows)",
+                    f"a campaign_log that already has {int((log['action'] == 'none').sum())} "
+                    "'none' rows: keep the explicit log or the design, not both",
+                )
+            )
+            return ""
+        transactions = tables["transactions"]
+        if "is_refund" in transactions:
+            transactions = transactions[~transactions["is_refund"]]
+        first_purchase = transactions.groupby("customer_id", observed=True)["ts"].min()
+        derived, found = derive_control_rows(
+            log,
+            tables["campaign_design"],
+            tables.get("campaign_eligible"),
+            first_purchase,
+            files=files,
+        )
+        problems.extend(found)
+        if derived is None:
+            return ""
+        tables["campaign_log"] = derived.log
+        return derived.origin
+    if has_controls:
+        return "as given (with its 'none' rows as the control group)"
+    if unidentified_effects == "zero":
+        del tables["campaign_log"]
+        return (
+            f"dropped: {len(log)} contacts with no control group and no campaign_design; every "
+            "effect is unidentified and set to zero (as asked)"
+        )
+    problems.append(no_control_problem(files["campaign_log"], log))
+    return ""
+
+
 def load_inputs(
     data_dir: Path | str,
     *,
     as_of: pd.Timestamp | str | None = None,
     action_ids: Collection[str] | None = None,
+    unidentified_effects: UnidentifiedEffects = "refuse",
 ) -> InputTables:
     """Read and validate every input table found in `data_dir`.
 
     `as_of` bounds all timestamps (default: now, UTC); `action_ids` is the action catalogue the
-    campaign log must draw from (None: not checked). Raises `InputValidationError` listing every
-    problem found; returns typed tables otherwise.
+    campaign log must draw from (None: not checked). A contacts-only campaign log is completed
+    from its `campaign_design` (engine/campaign_design.py); one with neither `none` rows nor a
+    design is refused, or with `unidentified_effects="zero"` left out (no effect is learned).
+    Raises `InputValidationError` listing every problem found; returns typed tables otherwise.
     """
     data_dir = Path(data_dir)
     as_of_ts = (
@@ -314,6 +390,9 @@ def load_inputs(
     _check_references(tables, checkers)
     for checker in checkers.values():
         problems.extend(checker.problems)
+    origin = ""
+    if not problems:
+        origin = _complete_campaign_log(tables, files, problems, unidentified_effects)
     if problems:
         raise InputValidationError(problems)
     return InputTables(
@@ -324,4 +403,7 @@ def load_inputs(
         catalog=tables.get("catalog"),
         files=files,
         fingerprints={name: file_fingerprint(path) for name, path in files.items()},
+        campaign_design=tables.get("campaign_design"),
+        campaign_eligible=tables.get("campaign_eligible"),
+        campaign_log_origin=origin,
     )

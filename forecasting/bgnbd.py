@@ -18,6 +18,21 @@ from forecasting.device import resolve_device
 from forecasting.features import PurchaseSummary
 from forecasting.mle import maximise_likelihood
 
+#: Weights of the log-normal prior tried, in turn, when the unpenalised optimum leaves the
+#: parameter space (mle.maximise_likelihood's log_penalizer).
+FALLBACK_LOG_PENALIZERS = (1e-3, 1e-2, 1e-1, 1.0)
+#: Parameters outside [1 / this, this] are a boundary the optimiser ran off to, not a fit.
+PARAMETER_LIMIT = 1e4
+
+
+def _inside_parameter_space(params: np.ndarray, mean_log_likelihood: float) -> bool:
+    return bool(
+        np.isfinite(mean_log_likelihood)
+        and np.all(np.isfinite(params))
+        and np.all(params < PARAMETER_LIMIT)
+        and np.all(params > 1.0 / PARAMETER_LIMIT)
+    )
+
 
 class BetaGeometricNBD:
     """BG/NBD purchase-count model over weekly purchase data.
@@ -66,6 +81,35 @@ class BetaGeometricNBD:
             penalizer=self.penalizer,
             max_iter=self.max_iter,
         )
+        self.fallback_ = ""
+        if not _inside_parameter_space(result.params, result.mean_log_likelihood):
+            # Few repeat buyers leave the likelihood flat towards a boundary (a, b -> 0 or
+            # infinity, r -> 0), and the unpenalised optimum runs off there or to NaN. A weak
+            # log-normal prior on the parameters keeps the fit inside; it is reported.
+            unpenalised = dict(zip(("r", "alpha", "a", "b"), result.params.tolist(), strict=True))
+            for log_penalizer in FALLBACK_LOG_PENALIZERS:
+                result = maximise_likelihood(
+                    log_likelihood,
+                    initial,
+                    device=device,
+                    penalizer=self.penalizer,
+                    log_penalizer=log_penalizer,
+                    max_iter=self.max_iter,
+                )
+                if _inside_parameter_space(result.params, result.mean_log_likelihood):
+                    break
+            else:
+                raise ValueError(
+                    f"BG/NBD cannot be fitted to these {len(summary)} customers "
+                    f"({float((summary.frequency > 0).mean()):.1%} with a repeat purchase): the "
+                    "likelihood has no interior maximum even with a log-normal prior of weight "
+                    f"{FALLBACK_LOG_PENALIZERS[-1]} (parameters {result.params.tolist()})"
+                )
+            self.fallback_ = (
+                f"the unpenalised fit left the parameter space ({unpenalised}); refitted with a "
+                f"log-normal prior of weight {log_penalizer} on {len(summary)} customers "
+                f"({float((summary.frequency > 0).mean()):.1%} with a repeat purchase)"
+            )
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in result.params)
         self.mean_log_likelihood_ = result.mean_log_likelihood
         self.n_iter_ = result.iterations
@@ -92,13 +136,18 @@ class BetaGeometricNBD:
         first = (a + b + x - 1) / (a - 1)
         z = t / (alpha + age + t)
         c = a + b + x - 1
-        hyp = special.hyp2f1(r + x, b + x, c, z)
-        log_hyp = np.log(hyp, where=hyp > 0, out=np.full_like(hyp, np.inf))
-        alternative = np.log(special.hyp2f1(c - r - x, c - b - x, c, z)) + (
-            c - r - b - 2 * x
-        ) * np.log1p(-z)
-        log_hyp = np.where(np.isfinite(log_hyp), log_hyp, alternative)
-        second = 1 - np.exp(log_hyp + (r + x) * np.log((alpha + age) / (alpha + t + age)))
+        log_power = (r + x) * np.log((alpha + age) / (alpha + t + age))
+        with np.errstate(over="ignore", invalid="ignore"):
+            # 2F1 may be negative (a + b + x < 1 gives c < 0): a legitimate value, so the
+            # product is formed directly; only where 2F1 overflows is Euler's transformation
+            # 2F1(p, q; c; z) = (1 - z)^(c - p - q) 2F1(c - p, c - q; c; z) taken, in logs.
+            second = 1 - special.hyp2f1(r + x, b + x, c, z) * np.exp(log_power)
+            overflow = ~np.isfinite(second)
+            if overflow.any():
+                euler = special.hyp2f1(c - r - x, c - b - x, c, z)
+                log_euler = np.log(np.abs(euler)) + (c - r - b - 2 * x) * np.log1p(-z)
+                alternative = 1 - np.sign(euler) * np.exp(log_euler + log_power)
+                second = np.where(overflow, alternative, second)
         denominator = 1 + np.where(
             x > 0,
             a / np.maximum(b + x - 1, 1e-12) * ((alpha + age) / (alpha + t_x)) ** (r + x),

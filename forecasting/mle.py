@@ -28,16 +28,21 @@ def maximise_likelihood(
     *,
     device: torch.device,
     penalizer: float = 0.0,
+    log_penalizer: float = 0.0,
     max_iter: int = 500,
     tolerance: float = 1e-10,
 ) -> MaximumLikelihoodResult:
-    """Maximise mean(log_likelihood(params)) - penalizer * sum(params**2) over params > 0.
+    """Maximise mean(log_likelihood(params)) - penalizer * sum(params**2)
+    - log_penalizer * sum(log(params / initial_params)**2) over params > 0.
 
-    `log_likelihood` maps a positive parameter vector to per-observation log-likelihoods.
+    `log_likelihood` maps a positive parameter vector to per-observation log-likelihoods. The
+    second penalty is a weak log-normal prior centred on the start: unlike the first (lifetimes'
+    penalizer_coef) it keeps parameters away from 0 as well as from infinity.
     """
     log_params = torch.tensor(
         np.log(initial_params), dtype=torch.float64, device=device, requires_grad=True
     )
+    centre = log_params.detach().clone()
     optimiser = torch.optim.LBFGS(
         [log_params],
         lr=1.0,
@@ -51,7 +56,11 @@ def maximise_likelihood(
     def objective() -> torch.Tensor:
         optimiser.zero_grad()
         params = log_params.exp()
-        loss = -log_likelihood(params).mean() + penalizer * (params**2).sum()
+        loss = (
+            -log_likelihood(params).mean()
+            + penalizer * (params**2).sum()
+            + log_penalizer * ((log_params - centre) ** 2).sum()
+        )
         loss.backward()
         return loss
 

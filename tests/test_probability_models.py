@@ -100,6 +100,41 @@ def test_expected_purchases_of_a_new_customer_matches_monte_carlo() -> None:
     assert abs(simulated.frequency.mean() - formula) < 4 * standard_error
 
 
+def test_expected_purchases_is_finite_where_the_hypergeometric_term_is_negative() -> None:
+    """With a + b < 1 a newcomer's 2F1(r, b; a + b - 1; z) is negative (c < 0); the forecast is
+    still the prior's mean count (it was NaN through a logarithm of it)."""
+    params = {"r": 0.25, "alpha": 5.8, "a": 0.22, "b": 0.70}
+    model = BetaGeometricNBD(device="cpu")
+    model.r_, model.alpha_, model.a_, model.b_ = params.values()
+    weekly = model.weekly_expected_purchases(_summary([0, 0, 2], [0, 0, 3], [4, 36, 10]), 8)
+    assert np.isfinite(weekly).all() and (weekly >= 0).all()
+    simulated = _simulate_bgnbd(**params, customers=400_000, weeks=8, seed=7)
+    formula = model.expected_purchases(8.0, _summary([0], [0], [0]))[0]
+    assert abs(simulated.frequency.mean() - formula) < 4 * simulated.frequency.std() / np.sqrt(
+        len(simulated)
+    )
+
+
+def test_bgnbd_on_almost_no_repeat_buyers_is_never_nan() -> None:
+    """A small shop where 0.5 % of customers bought twice: the unpenalised optimum runs off the
+    parameter space; the fit falls back to a penalised one and says so, or raises."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    frequency = (rng.random(n) < 0.005).astype(float)
+    age = rng.integers(1, 60, n).astype(float)
+    recency = np.where(frequency > 0, np.floor(age * rng.random(n)), 0.0)
+    try:
+        model = BetaGeometricNBD(device="cpu").fit(_summary(frequency, recency, age))
+    except ValueError as error:
+        assert "cannot be fitted" in str(error)
+        return
+    assert model.fallback_.startswith("the unpenalised fit left the parameter space")
+    assert all(np.isfinite(v) for v in model.params_.values())
+    summary = _summary(frequency, recency, age)
+    assert np.isfinite(model.weekly_expected_purchases(summary, 12)).all()
+    assert np.isfinite(model.probability_alive(summary)).all()
+
+
 def test_expected_purchases_is_cumulative_and_alive_bounded() -> None:
     model = BetaGeometricNBD(device="cpu")
     model.r_, model.alpha_, model.a_, model.b_ = 0.3, 6.0, 0.7, 2.4
