@@ -166,26 +166,45 @@ def data_demo(
         ),
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="A market whose dynamics disagree with the forecasters' on purpose: null, "
+            "retention, deal_seekers or mixed (docs/demo_market.md). Default: the original "
+            "demo market (as mixed, with campaigns over at most a quarter of the history)."
+        ),
+    ] = None,
+    log: Annotated[
+        str,
+        typer.Option(
+            help="explicit: every eligible customer-week with its action and propensity; "
+            "contacts: the contacts only, with campaign_design and campaign_eligible."
+        ),
+    ] = "explicit",
 ) -> None:
     """Generate a synthetic shop with known ground truth (CDNOW-calibrated)."""
     from engine.market.config import MarketConfig
     from engine.market.files import write_market
     from engine.market.history import generate_market
 
+    common = {
+        "customers": customers,
+        "weeks": weeks,
+        "seed": seed,
+        "as_of": _latest_monday() if as_of is None else pd.Timestamp(as_of),
+    }
     try:
-        config = MarketConfig(
-            customers=customers,
-            weeks=weeks,
-            seed=seed,
-            as_of=_latest_monday() if as_of is None else pd.Timestamp(as_of),
-            campaign_weeks=min(26, weeks // 4),
+        config = (
+            MarketConfig(**common, campaign_weeks=min(26, weeks // 4))  # type: ignore[arg-type]
+            if preset is None
+            else MarketConfig.from_preset(preset, **common)
         )
+        with out.status(f"simulating {customers:,} customers x {weeks} weeks"):
+            market = generate_market(config)
+            written = write_market(market, out_dir, file_format=file_format, log=log)
     except ValueError as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(code=1) from None
-    with out.status(f"simulating {customers:,} customers x {weeks} weeks"):
-        market = generate_market(config)
-        written = write_market(market, out_dir, file_format=file_format)
     out.print(
         f"{len(market.transactions):,} transactions, {len(market.campaign_log):,} campaign "
         f"rows, {len(market.reviews):,} reviews"

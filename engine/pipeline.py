@@ -32,11 +32,12 @@ from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
 from engine.store import Store
 from engine.validation import InputTables, load_inputs
-from engine.valuation import value_problem
+from engine.valuation import cost_variance, value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
+from optimization.chance import solve_with_budget_confidence
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
@@ -225,7 +226,18 @@ def _stages(
     )
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
-        solution = solve(problem, scenario.solver.backend, settings)
+        confidence = scenario.constraints.budget_confidence
+        chance = None
+        if confidence is not None:
+            solution, chance = solve_with_budget_confidence(
+                problem,
+                cost_variance(forecast, scenario),
+                confidence,
+                scenario.solver.backend,
+                settings,
+            )
+        else:
+            solution = solve(problem, scenario.solver.backend, settings)
         solution.save(staging, problem)
         kpis = (
             plan_kpis(
@@ -236,6 +248,8 @@ def _stages(
             if solution.has_plan
             else {}
         )
+        if chance is not None:
+            kpis["budget_confidence"] = chance.to_dict()
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
         if solution.has_plan:
             solution.allocation(problem).to_csv(staging / "allocation.csv", index=False)

@@ -56,6 +56,9 @@ class Constraints(_Strict):
     weekly_revenue_floor: NonNegative | list[NonNegative] | RelativeFloor | None = None
     contact_cap: Annotated[int, Field(ge=0)] = 3
     coverage: list[CoverageSpec] = Field(default_factory=list)
+    #: Each week's budget holds with this probability, not only in expectation (discounts are
+    #: paid on purchases that may or may not happen): optimization/chance.py. None: expectation.
+    budget_confidence: Annotated[float, Field(ge=0.5, lt=1)] | None = None
 
 
 class SolverSpec(_Strict):

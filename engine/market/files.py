@@ -12,12 +12,22 @@ from engine.market.history import DemoMarket
 TABLES = ("transactions", "customers", "campaign_log", "reviews", "catalog")
 
 
-def write_market(market: DemoMarket, out_dir: Path, *, file_format: str = "parquet") -> Path:
+def write_market(
+    market: DemoMarket, out_dir: Path, *, file_format: str = "parquet", log: str = "explicit"
+) -> Path:
     """Write the five input tables (Parquet or CSV) and `ground_truth.npz` into `out_dir`.
+
+    `log`: `explicit` writes every eligible customer-week with its action and propensity;
+    `contacts` writes the contacts only, as a CRM exports them, with the `campaign_design` and
+    `campaign_eligible` tables that identify them (docs/inputs.md).
 
     Everything is written to a hidden sibling folder first and renamed into place, replacing an
     earlier folder of the same name only once the new one is complete.
     """
+    if log not in ("explicit", "contacts"):
+        raise ValueError(
+            f"The 'log' parameter must be 'explicit' or 'contacts'. Got {log!r} instead."
+        )
     if file_format not in ("parquet", "csv"):
         raise ValueError(
             f"The 'file_format' parameter must be 'parquet' or 'csv'. Got {file_format!r} instead."
@@ -28,8 +38,16 @@ def write_market(market: DemoMarket, out_dir: Path, *, file_format: str = "parqu
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        for name in TABLES:
-            frame = getattr(market, name)
+        tables = {name: getattr(market, name) for name in TABLES}
+        tables["campaign_log"] = tables["campaign_log"].drop(columns="repeat_buyer")
+        if log == "contacts":
+            contacts, design, eligible = market.contacts_only()
+            tables |= {
+                "campaign_log": contacts,
+                "campaign_design": design,
+                "campaign_eligible": eligible,
+            }
+        for name, frame in tables.items():
             if file_format == "parquet":
                 frame.to_parquet(staging / f"{name}.parquet", index=False)
             else:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from engine.actions import Action
-from engine.market.config import ActionResponse, MarketConfig
+from engine.market.config import ActionResponse, Behaviour, MarketConfig
 from engine.market.dynamics import MarketState, WeekNoise, step
 from engine.market.history import DemoMarket
 from engine.market.population import Population
@@ -67,6 +67,7 @@ class GroundTruth:
             raw["as_of"] = pd.Timestamp(raw["as_of"])
             raw["actions"] = tuple(Action(**a) for a in raw["actions"])
             raw["responses"] = {k: ActionResponse(**v) for k, v in raw["responses"].items()}
+            raw["behaviour"] = Behaviour(**raw.get("behaviour", {}))
 
             def block(prefix: str, kind: type) -> object:
                 names = [f.name for f in dataclasses.fields(kind)]

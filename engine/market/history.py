@@ -48,6 +48,44 @@ class DemoMarket:
     reviews: pd.DataFrame
     catalog: pd.DataFrame
 
+    def contacts_only(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The campaign log as a CRM exports it (contacts only, no propensities) with the
+        declaration that identifies it: `campaign_design` (per week and stratum, each action's
+        assignment probability) and `campaign_eligible` (who was eligible, in which stratum)."""
+        log = self.campaign_log
+        stratum = np.where(log["repeat_buyer"].to_numpy(), "repeat", "new")
+        eligible = pd.DataFrame(
+            {
+                "customer_id": log["customer_id"].to_numpy(),
+                "week_start": log["week_start"].to_numpy(),
+                "stratum": stratum,
+            }
+        )
+        contacts = log.loc[
+            log["action"] != "none", ["customer_id", "week_start", "action", "channel"]
+        ]
+        weeks = np.sort(log["week_start"].unique())
+        contact_ids = [a.id for a in self.config.actions if a.id != "none"]
+        rows = []
+        for name, none_share in (
+            ("repeat", CAMPAIGN_NONE_SHARE_REPEAT),
+            ("new", CAMPAIGN_NONE_SHARE_NEW),
+        ):
+            probability = (1 - none_share) / len(contact_ids)
+            for action in contact_ids:
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "week_start": weeks,
+                            "stratum": name,
+                            "action": action,
+                            "probability": probability,
+                        }
+                    )
+                )
+        design = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+        return contacts.reset_index(drop=True), design, eligible
+
 
 def _labels(prefix: str, count: int, digits: int) -> np.ndarray:
     """`prefix` + zero-padded 0..count-1 (e.g. C0000042), without a Python loop."""
@@ -93,17 +131,16 @@ def generate_market(config: MarketConfig) -> DemoMarket:
     state = MarketState.initial(n)
     purchase_count = np.zeros(n, dtype=np.int64)
     purchases: list[tuple[np.ndarray, np.ndarray, int]] = []
-    campaigns: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+    campaigns: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]] = []
     first_campaign_week = config.weeks - config.campaign_weeks
     for week in range(config.weeks):
         action = np.zeros(n, dtype=np.int64)
         if week >= first_campaign_week:
             eligible = np.flatnonzero(state.acquired)
-            assigned, propensity = _campaign_assignment(
-                purchase_count[eligible] >= 2, n_actions, rng
-            )
+            repeat_buyer = purchase_count[eligible] >= 2
+            assigned, propensity = _campaign_assignment(repeat_buyer, n_actions, rng)
             action[eligible] = assigned
-            campaigns.append((eligible, assigned, propensity, week))
+            campaigns.append((eligible, assigned, propensity, week, repeat_buyer))
         noise = WeekNoise.draw(config.seed, week, n, config.spend_p)
         outcome, state = step(population, state, action, week, noise, discounted=discounted)
         buyers = np.flatnonzero(outcome.purchased)
@@ -203,9 +240,12 @@ def _reviews_table(
 
 def _campaign_table(
     config: MarketConfig,
-    campaigns: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]],
+    campaigns: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]],
     customer_ids: np.ndarray,
 ) -> pd.DataFrame:
+    """The explicit log (every eligible customer-week, `none` included, with propensities) and
+    `repeat_buyer`, the design's stratum, which `DemoMarket.contacts_only` declares and
+    `write_market` leaves out of the written log."""
     action_ids = np.array([a.id for a in config.actions])
     channels = np.array([a.channel for a in config.actions])
     if not campaigns:
@@ -216,6 +256,7 @@ def _campaign_table(
                 "action": [],
                 "propensity": [],
                 "channel": [],
+                "repeat_buyer": np.zeros(0, bool),
             }
         )
     customer = np.concatenate([c[0] for c in campaigns])
@@ -229,5 +270,6 @@ def _campaign_table(
             "action": action_ids[action],
             "propensity": propensity,
             "channel": channels[action],
+            "repeat_buyer": np.concatenate([c[4] for c in campaigns]),
         }
     )

@@ -12,7 +12,6 @@ REGIONS = np.array(["north", "south", "east", "west"])
 CHANNELS = np.array(["organic", "paid_search", "social", "referral"])
 # Acquisition channels shift the purchase rate: referrals buy more, social-media buyers less.
 CHANNEL_RATE_FACTOR = np.array([1.0, 0.9, 0.7, 1.4])
-EMAIL_CHANNEL_ANNOYED_SHARE = 0.15
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,15 @@ def draw_population(config: MarketConfig, rng: np.random.Generator) -> Populatio
     lift = (
         base_lift[None, :] * deal_proneness[:, None] * rng.lognormal(0.0, 0.3, (n, len(base_lift)))
     )
-    annoyed = rng.random(n) < EMAIL_CHANNEL_ANNOYED_SHARE
+    behaviour = config.behaviour
+    annoyed = rng.random(n) < behaviour.annoyed_share
     email_channel = np.array([a.channel == "email" for a in config.actions])  # [A]
     lift = np.where(annoyed[:, None] & email_channel[None, :], lift - 0.6, lift)
     lift[:, 0] = 0.0
     lift = np.maximum(lift, -0.6)
 
     basket_lift = np.broadcast_to(np.array([r.basket_lift for r in responses]), (n, len(responses)))
-    retention_responder = rng.random(n) < 0.35
+    retention_responder = rng.random(n) < behaviour.retention_responder_share
     retention_strength = rng.beta(2.0, 3.0, n) * retention_responder  # [N]
     retention = np.clip(
         np.array([r.retention for r in responses])[None, :] * retention_strength[:, None] * 2.0,
@@ -79,9 +79,11 @@ def draw_population(config: MarketConfig, rng: np.random.Generator) -> Populatio
     )
     conditioning_gain = np.array([r.conditioning for r in responses])  # [A]
 
-    pull_forward = np.clip(0.25 * deal_proneness + rng.normal(0.0, 0.1, n), 0.0, 0.9)
-    conditioning = rng.gamma(2.0, 0.04, n) * deal_proneness
-    fatigue = rng.gamma(2.0, 0.15, n)
+    pull_forward = np.clip(
+        behaviour.pull_forward * deal_proneness + rng.normal(0.0, 0.1, n), 0.0, 0.9
+    )
+    conditioning = rng.gamma(2.0, behaviour.conditioning / 2.0, n) * deal_proneness
+    fatigue = rng.gamma(2.0, behaviour.fatigue / 2.0, n)
     # Dissatisfied customers leave sooner; reviews carry that signal (issue: review embeddings).
     satisfaction = (
         -np.log(dropout / (1 - dropout)) + 2.0 * retention_strength + rng.normal(0, 0.7, n)
