@@ -601,9 +601,10 @@ def evaluate(
     row = {c: i for i, c in enumerate(problem.customer_ids)}
     column = {a: i for i, a in enumerate(problem.action_ids)}
     choice = np.zeros((problem.shape[0], problem.shape[2]), dtype=np.int64)
-    choice[allocation["customer_id"].map(row).to_numpy(), allocation["week"].to_numpy() - 1] = (
-        allocation["action"].map(column).to_numpy()
-    )
+    choice[
+        allocation["customer_id"].map(row).to_numpy(dtype=np.int64),
+        allocation["week"].to_numpy(dtype=np.int64) - 1,
+    ] = allocation["action"].map(column).to_numpy(dtype=np.int64)
     figures: dict[str, object] = {}
     truth_path = None if data is None else data / FILE_NAME
     if truth_path is not None and not truth_path.is_file():

@@ -24,9 +24,11 @@ import pandas as pd
 import yaml
 
 from engine import run_folder
+from engine.actions import discount_action_ids
 from engine.campaign_design import control_counts, few_controls
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
+from engine.release_gate import logged_outcomes, release
 from engine.report import write_reports
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
@@ -36,15 +38,17 @@ from engine.valuation import cost_variance, value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
+from forecasting.features import anchor_features
 from forecasting.forecast_set import ForecastSet
 from optimization.chance import solve_with_budget_confidence
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
+from optimization.solution import Solution
 from optimization.solve import solve
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
@@ -226,18 +230,7 @@ def _stages(
     )
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
-        confidence = scenario.constraints.budget_confidence
-        chance = None
-        if confidence is not None:
-            solution, chance = solve_with_budget_confidence(
-                problem,
-                cost_variance(forecast, scenario),
-                confidence,
-                scenario.solver.backend,
-                settings,
-            )
-        else:
-            solution = solve(problem, scenario.solver.backend, settings)
+        solution, extras = _solve_and_release(plan, problem, forecast, settings, store_path)
         solution.save(staging, problem)
         kpis = (
             plan_kpis(
@@ -248,8 +241,7 @@ def _stages(
             if solution.has_plan
             else {}
         )
-        if chance is not None:
-            kpis["budget_confidence"] = chance.to_dict()
+        kpis.update(extras)
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
         if solution.has_plan:
             solution.allocation(problem).to_csv(staging / "allocation.csv", index=False)
@@ -293,6 +285,64 @@ def _stages(
         )
     )
     return RunResult(plan.run_id, folder, reused=False)
+
+
+def _solve_and_release(
+    plan: _RunPlan,
+    problem: DecisionProblem,
+    forecast: ForecastSet,
+    settings: SolveSettings,
+    store_path: Path,
+) -> tuple[Solution, dict[str, object]]:
+    """Solve (with budgets that hold at the scenario's confidence, when it asks) and check the
+    plan's actions against the campaign log before release (engine/release_gate.py). Returns the
+    plan to release and the kpis of both steps."""
+    scenario = plan.scenario
+    confidence = scenario.constraints.budget_confidence
+    extras: dict[str, object] = {}
+
+    def solve_once(candidate: DecisionProblem) -> Solution:
+        if confidence is None:
+            return solve(candidate, scenario.solver.backend, settings)
+        solution, chance = solve_with_budget_confidence(
+            candidate,
+            cost_variance(forecast, scenario),
+            confidence,
+            scenario.solver.backend,
+            settings,
+        )
+        extras["budget_confidence"] = chance.to_dict()
+        return solution
+
+    solution = solve_once(problem)
+    if not scenario.release.check or not solution.has_plan or not (solution.plan() > 0).any():
+        return solution, extras
+    catalogue = scenario.catalogue()
+    with Store.open(store_path) as store:
+        if not store.has_table("campaign_log"):
+            return solution, extras
+        propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
+        found = logged_outcomes(
+            lambda weeks: anchor_features(
+                store,
+                f"SELECT customer_id, week_start, action, {propensity} AS propensity "
+                "FROM campaign_log",
+                discount_actions=discount_action_ids(catalogue),
+                outcome_weeks=weeks,
+            ),
+            catalogue,
+            scenario.gross_margin,
+        )
+    if found is None:
+        extras["release"] = {"withheld": [], "note": "the log observes too few outcomes to check"}
+        log.warning("release check skipped: the campaign log observes too few outcomes")
+        return solution, extras
+    outcomes, weeks = found
+    solution, report = release(
+        problem, solution, outcomes, weeks, solve_once, confidence=scenario.release.confidence
+    )
+    extras["release"] = report.to_dict()
+    return solution, extras
 
 
 def _number(value: float | None) -> float:

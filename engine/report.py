@@ -116,6 +116,27 @@ class ReportData:
             )
         return line
 
+    def release_table(self) -> pd.DataFrame | None:
+        """Per action of the plan: predicted gain per contact against the campaign log's
+        off-policy estimate with its interval, and whether it was released (and why not)."""
+        release = self.kpis.get("release")
+        if not release or not release.get("checks"):
+            return None
+        rows = [
+            {
+                "action": c["action"],
+                "contacts planned": c["contacts"],
+                "predicted gain / contact": c["predicted_gain"],
+                "off-policy gain / contact": math.nan if c["estimate"] is None else c["estimate"],
+                "CI low": math.nan if c["low"] is None else c["low"],
+                "CI high": math.nan if c["high"] is None else c["high"],
+                "released": "yes" if c["released"] else "withheld",
+                "why": c["reason"],
+            }
+            for c in release["checks"]
+        ]
+        return pd.DataFrame(rows)
+
     def off_policy_table(self) -> pd.DataFrame | None:
         """Off-policy estimates on the campaign log (value per logged customer-week), with the
         reason where a policy cannot be estimated."""
@@ -324,6 +345,11 @@ def write_html(data: ReportData, path: Path) -> Path:
             if policies is not None
             else ""
         ),
+        release=(
+            Markup(release.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
+            if (release := data.release_table()) is not None
+            else ""
+        ),
         off_policy=(
             Markup(off_policy.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
             if (off_policy := data.off_policy_table()) is not None
@@ -358,6 +384,9 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         policies = data.policy_table()
         if policies is not None:
             policies.to_excel(writer, sheet_name="policies", index=False)
+        release = data.release_table()
+        if release is not None:
+            release.to_excel(writer, sheet_name="release_check", index=False)
         off_policy = data.off_policy_table()
         if off_policy is not None:
             off_policy.to_excel(writer, sheet_name="off_policy", index=False)

@@ -97,6 +97,15 @@ class ForecastSpec(_Strict):
         return self
 
 
+class ReleaseSpec(_Strict):
+    """First, do no harm (engine/release_gate.py): before release, each action of the plan is
+    checked off-policy on the campaign log for the customers it is given to, and withheld unless
+    the lower bound of its gain, at `confidence` (over all actions checked), is above zero."""
+
+    check: bool = True
+    confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+
+
 class RecommendationSpec(_Strict):
     slots: Annotated[int, Field(ge=0)] = 1
 
@@ -114,6 +123,7 @@ class Scenario(_Strict):
     solver: SolverSpec = Field(default_factory=SolverSpec)
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)
     recommendations: RecommendationSpec = Field(default_factory=RecommendationSpec)
+    release: ReleaseSpec = Field(default_factory=ReleaseSpec)
     sweep: dict[
         Literal["weekly_budget", "weekly_revenue_floor", "total_budget"], list[NonNegative]
     ] = Field(default_factory=dict)

@@ -37,6 +37,9 @@ constraints:
   weekly_revenue_floor: {share_of_baseline: 0.97}
   contact_cap: 2
 solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}
+# These tests exercise the batch's mechanics on a plan with contacts; the release check,
+# which withholds what the small log cannot confirm, has its own test.
+release: {check: false}
 """
 
 
@@ -78,9 +81,9 @@ def _recompute(folder: Path) -> None:
     promotions = allocation[allocation["action"] != "recommend"]
     index = {c: i for i, c in enumerate(arrays["customer_ids"])}
     actions = {a: i for i, a in enumerate(arrays["action_ids"])}
-    u = promotions["customer_id"].map(index).to_numpy()
-    a = promotions["action"].map(actions).to_numpy()
-    t = promotions["week"].to_numpy() - 1
+    u = promotions["customer_id"].map(index).to_numpy(dtype=np.int64)
+    a = promotions["action"].map(actions).to_numpy(dtype=np.int64)
+    t = promotions["week"].to_numpy(dtype=np.int64) - 1
     value, cost, revenue = arrays["value"], arrays["cost"], arrays["revenue"]
     objective = (
         value[:, 0, :].sum()
@@ -440,3 +443,35 @@ def test_off_policy_estimates_recover_a_known_policy_value() -> None:
         assert estimate.ipw_ci[0] <= truth <= estimate.ipw_ci[1]
         assert estimate.dr_ci[0] <= truth <= estimate.dr_ci[1]
         assert estimate.dr_ci[1] - estimate.dr_ci[0] < estimate.ipw_ci[1] - estimate.ipw_ci[0]
+
+
+def test_the_release_check_ships_only_what_the_log_confirms(
+    small_market_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "gated.yaml"
+    path.write_text(
+        SCENARIO.replace("name: small", "name: gated").replace(
+            "release: {check: false}", "release: {check: true, confidence: 0.9}"
+        )
+    )
+    result = run_pipeline(
+        path,
+        data_dir=small_market_dir,
+        runs_dir=tmp_path / "runs",
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    release = json.loads((result.folder / "kpis.json").read_text())["release"]
+    assert release["checks"] and release["confidence"] == 0.9
+    released = {c["action"] for c in release["checks"] if c["released"]}
+    for check in release["checks"]:
+        if check["released"]:
+            assert check["low"] > 0
+        else:
+            assert check["low"] is None or check["low"] <= 0
+            assert check["action"] in release["withheld"]
+    allocation = pd.read_parquet(result.folder / "allocation.parquet")
+    assert set(allocation["action"]) - {"recommend"} <= released
+    _recompute(result.folder)
+    html = (result.folder / "report.html").read_text()
+    assert "First, do no harm: the plan checked on the campaign log" in html

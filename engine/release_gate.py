@@ -1,0 +1,260 @@
+"""First, do no harm: a plan's actions are released only where the campaign log confirms them.
+
+The forecasters learned their effects from the log, and the optimiser picked the customers whose
+effects looked best; both steps can buy noise. Before release, each action the plan uses is
+checked on the log alone, for the customers the plan gives it to:
+
+- Outcome of a logged customer-week i with action A_i and propensity e_i: its margin over the week
+  and the K weeks after it, y_i = m (spend + later spend) - fixed[A_i] - discount[A_i] spend
+  (K = `outcome_weeks`, shortened to what the log observes).
+- Cross-fitted doubly robust scores: customers are split in two halves by a hash of their id; on
+  each half an outcome model q_a(x) per action (weighted least squares on the anchor features)
+  is fitted on the other half, and
+      Gamma_i(a) = q_a(x_i) + 1[A_i = a] / e_i (y_i - q_a(x_i)).
+- The action's gain per contact for its target customers T_a (those the plan gives a in some
+  week): the mean of Gamma_i(a) - Gamma_i(none) over the logged weeks of customers in T_a (all
+  logged rows where T_a has too few of them), with a standard error clustered by customer.
+- Release if the one-sided lower bound mean - z se is above zero, z at `confidence`, Bonferroni-
+  corrected over the actions checked (so `confidence` is the chance that no harmful action passes
+  by luck). Otherwise the action is withheld: made ineligible, the plan re-solved, and the new
+  plan checked again, until every action it uses passes.
+
+What this does not do: it cannot confirm value that shows only after the K weeks the log
+observes (a retention effect over a year, on a log of half a year), so such value is withheld
+unless enough of it shows within K weeks; the report says K.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.stats as stats
+
+from engine.actions import Action
+from forecasting.dr_effects import clustered_standard_error
+from forecasting.features import ANCHOR_FEATURES
+from optimization.problem import DecisionProblem
+from optimization.solution import Solution
+
+#: Each action needs at least this many logged rows of its own and of `none` to be checked.
+MIN_ROWS = 30
+#: Outcome windows tried, longest first, until enough logged rows have theirs observed.
+OUTCOME_WEEKS = (52, 26, 12, 8, 4)
+
+
+@dataclass(frozen=True)
+class ActionCheck:
+    """One action of the plan against the log. Money per contact (one customer-week)."""
+
+    action: str
+    contacts: int
+    predicted_gain: float
+    estimate: float | None
+    low: float | None
+    high: float | None
+    rows: int
+    released: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    """Every check made (the last round's for released actions, the withholding one for the
+    others), the confidence and the outcome window used."""
+
+    confidence: float
+    outcome_weeks: int
+    checks: tuple[ActionCheck, ...]
+    rounds: int
+
+    @property
+    def withheld(self) -> tuple[str, ...]:
+        return tuple(c.action for c in self.checks if not c.released)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "confidence": self.confidence,
+            "outcome_weeks": self.outcome_weeks,
+            "rounds": self.rounds,
+            "withheld": list(self.withheld),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+class LoggedOutcomes:
+    """The log's rows with their outcome and cross-fitted doubly robust scores Gamma [R, A]."""
+
+    def __init__(
+        self, examples: pd.DataFrame, actions: tuple[Action, ...], gross_margin: float
+    ) -> None:
+        index = {a.id: i for i, a in enumerate(actions)}
+        frame = examples[examples["action"].isin(list(index))].reset_index(drop=True)
+        self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
+        self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
+        propensity = frame["propensity"].to_numpy(dtype=np.float64)
+        shares = np.bincount(self.action, minlength=len(actions)) / max(len(frame), 1)
+        self.propensity = np.where(
+            np.isfinite(propensity) & (propensity > 0), propensity, shares[self.action]
+        )
+        fixed = np.array([a.fixed_cost for a in actions])
+        discount = np.array([a.discount_rate for a in actions])
+        spend = frame["spend"].to_numpy(dtype=np.float64)
+        self.outcome = (
+            gross_margin * (spend + frame["future_spend"].to_numpy(dtype=np.float64))
+            - np.where(self.action > 0, fixed[self.action], 0.0)
+            - discount[self.action] * spend
+        )
+        features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
+        design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
+        fold = np.array(
+            [hashlib.blake2b(c.encode(), digest_size=1).digest()[0] & 1 for c in self.customer_ids]
+        )
+        self.scores = np.zeros((len(frame), len(actions)))  # Gamma [R, A]
+        for held_out in (0, 1):
+            train, test = fold != held_out, fold == held_out
+            for a in range(len(actions)):
+                rows = train & (self.action == a)
+                q = np.full(test.sum(), self.outcome[rows].mean() if rows.any() else 0.0)
+                if rows.sum() > 2 * design.shape[1]:
+                    weight = np.sqrt(1.0 / self.propensity[rows])
+                    beta, *_ = np.linalg.lstsq(
+                        design[rows] * weight[:, None], self.outcome[rows] * weight, rcond=None
+                    )
+                    q = design[test] @ beta
+                taken = self.action[test] == a
+                residual = self.outcome[test] - q
+                self.scores[test, a] = q + taken / self.propensity[test] * residual
+        _, self.clusters = np.unique(self.customer_ids, return_inverse=True)
+
+    def __len__(self) -> int:
+        return len(self.outcome)
+
+    def gain(
+        self, action: int, customers: np.ndarray, z: float
+    ) -> tuple[float, float, float, int, str] | str:
+        """Mean gain per contact of `action` over none for the logged rows of `customers`
+        (all rows where they have too few), its interval at z, the rows used and where from;
+        or why it cannot be estimated."""
+        own = np.isin(self.customer_ids, customers)
+        where = "the planned customers' logged weeks"
+        if min((own & (self.action == action)).sum(), (own & (self.action == 0)).sum()) < MIN_ROWS:
+            own = np.ones(len(self), bool)
+            where = "all logged weeks (the planned customers have too few)"
+        taken, controls = (own & (self.action == action)).sum(), (own & (self.action == 0)).sum()
+        if min(taken, controls) < MIN_ROWS:
+            return (
+                f"cannot be estimated: the log has {taken} rows of it and {controls} controls "
+                f"(at least {MIN_ROWS} of each needed)"
+            )
+        values = self.scores[own, action] - self.scores[own, 0]
+        mean = float(values.mean())
+        se = clustered_standard_error(values, self.clusters[own])
+        return mean, mean - z * se, mean + z * se, int(own.sum()), where
+
+
+def logged_outcomes(
+    read_examples: Callable[[int], pd.DataFrame],
+    actions: tuple[Action, ...],
+    gross_margin: float,
+) -> tuple[LoggedOutcomes, int] | None:
+    """The log's outcomes over the longest window in OUTCOME_WEEKS that enough rows observe;
+    `read_examples(K)` gives the log's anchor features with K-week outcomes. None without
+    enough rows for any window."""
+    for weeks in OUTCOME_WEEKS:
+        examples = read_examples(weeks)
+        usable = examples[examples["future_spend"].notna()]
+        if len(usable) >= 4 * MIN_ROWS and (usable["action"] == "none").sum() >= MIN_ROWS:
+            return LoggedOutcomes(usable, actions, gross_margin), weeks
+    return None
+
+
+def release(
+    problem: DecisionProblem,
+    solution: Solution,
+    outcomes: LoggedOutcomes,
+    outcome_weeks: int,
+    resolve: Callable[[DecisionProblem], Solution],
+    *,
+    confidence: float,
+    max_rounds: int = 6,
+) -> tuple[Solution, ReleaseReport]:
+    """Check each action of `solution`'s plan against the log and withhold those whose lower
+    bound is not above zero, re-solving (`resolve`) without them (module docstring). Returns
+    the plan to release and the report."""
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(
+            f"The 'confidence' parameter of release must be in [0.5, 1). Got {confidence} instead."
+        )
+    withheld: dict[str, ActionCheck] = {}
+    current, checks, rounds = solution, (), 0
+    for rounds in range(1, max_rounds + 1):  # noqa: B007 (reported after)
+        if not current.has_plan:
+            break
+        checks = _check(problem, current.plan(), outcomes, confidence)
+        failing = [c for c in checks if not c.released]
+        if not failing:
+            break
+        for check in failing:
+            withheld[check.action] = check
+        eligible = problem.eligible.copy()
+        for action in withheld:
+            eligible[:, list(problem.action_ids).index(action)] = False
+        current = resolve(dataclasses.replace(problem, eligible=eligible))
+    report = ReleaseReport(
+        confidence,
+        outcome_weeks,
+        tuple(c for c in checks if c.action not in withheld) + tuple(withheld.values()),
+        rounds,
+    )
+    if withheld:
+        note = (
+            f"withheld after checking on the campaign log ({confidence:.0%} lower bound of the "
+            f"gain per contact over {outcome_weeks + 1} weeks not above zero): "
+            + ", ".join(withheld)
+        )
+        current = dataclasses.replace(current, notes=(*current.notes, note))
+    return current, report
+
+
+def _check(
+    problem: DecisionProblem, choice: np.ndarray, outcomes: LoggedOutcomes, confidence: float
+) -> tuple[ActionCheck, ...]:
+    used = [a for a in range(1, problem.shape[1]) if (choice == a).any()]
+    if not used:
+        return ()
+    z = float(stats.norm.ppf(1.0 - (1.0 - confidence) / len(used)))  # Bonferroni, one-sided
+    n, _, h = problem.shape
+    value = problem.value[np.arange(n)[:, None], choice, np.arange(h)[None, :]]  # [N, H]
+    checks = []
+    for a in used:
+        planned = choice == a
+        targets = problem.customer_ids[planned.any(axis=1)].astype(str)
+        name = str(problem.action_ids[a])
+        common = {
+            "action": name,
+            "contacts": int(planned.sum()),
+            "predicted_gain": float(value[planned].mean()),
+        }
+        found = outcomes.gain(a, targets, z)
+        if isinstance(found, str):
+            checks.append(ActionCheck(**common, estimate=None, low=None, high=None, rows=0,
+                                      released=False, reason=found))  # fmt: skip
+            continue
+        mean, low, high, rows, where = found
+        released = low > 0
+        reason = (
+            f"lower bound {low:,.4f} > 0 on {where}"
+            if released
+            else f"lower bound {low:,.4f} not above zero on {where}"
+        )
+        checks.append(ActionCheck(**common, estimate=mean, low=low, high=high, rows=rows,
+                                  released=released, reason=reason))  # fmt: skip
+    return tuple(checks)
