@@ -41,6 +41,7 @@ from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.panel import WeeklyPanel, weekly_panel
 from forecasting.review_embeddings import ReviewFeatures
+from forecasting.scaling import feature_scale
 from forecasting.ziln import (
     count_median,
     lognormal_mean,
@@ -199,7 +200,7 @@ class DeepPurchaseModel:
         self.timings_["examples"] = time.perf_counter() - started
         self.feature_names_ = self._feature_names()
         self.feature_mean_ = examples.tabular.mean(axis=0)
-        self.feature_scale_ = examples.tabular.std(axis=0) + 1e-6
+        self.feature_scale_ = feature_scale(examples.tabular)
         self.training_examples_ = len(examples.rows)
 
         labels = labels_after(self.panel_, examples.rows, examples.anchors, self.label_weeks)

@@ -46,6 +46,7 @@ from torch import nn
 from forecasting.campaign_examples import CampaignExamples
 from forecasting.device import resolve_device
 from forecasting.metrics import reliability_curve
+from forecasting.scaling import feature_scale
 from forecasting.uplift import ActionEffects, PerActionHeads, arm_normalised_weights, spend_ratios
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)
@@ -216,7 +217,7 @@ class DoublyRobustEffectLearner:
         )
         features = examples.features[keep]
         self.feature_mean_ = features.mean(axis=0)
-        self.feature_scale_ = features.std(axis=0) + 1e-6
+        self.feature_scale_ = feature_scale(features)
         action = examples.action[keep]
         propensity = examples.propensity[keep]
         bought = examples.bought[keep].astype(np.float64)

@@ -20,6 +20,7 @@ from torch import nn
 
 from forecasting.device import resolve_device
 from forecasting.features import ANCHOR_FEATURES
+from forecasting.scaling import feature_scale
 
 #: Heads per action: purchase logit, log spend given purchase, log future spend.
 HEADS = 3
@@ -113,7 +114,7 @@ class CampaignEffectLearner:
 
         features = examples[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
         self.feature_mean_ = features.mean(axis=0)
-        self.feature_scale_ = features.std(axis=0) + 1e-6
+        self.feature_scale_ = feature_scale(features)
         bought = examples["bought"].to_numpy(dtype=np.float32)
         spend = examples["spend"].to_numpy(dtype=np.float32)
         future = examples["future_spend"].to_numpy(dtype=np.float64)
