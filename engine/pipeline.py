@@ -242,6 +242,7 @@ def _stages(
             else {}
         )
         kpis.update(extras)
+        kpis["left_out"] = _left_out(plan.tables, forecast)
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
         if solution.has_plan:
             solution.allocation(problem).to_csv(staging / "allocation.csv", index=False)
@@ -345,6 +346,22 @@ def _solve_and_release(
     return solution, extras
 
 
+def _left_out(tables: InputTables, forecast: ForecastSet) -> dict[str, object]:
+    """Customers the shop knows (customers table, campaign log) whom the plan does not cover,
+    and why: the forecasters need a first purchase before the planning week."""
+    known: set[str] = set()
+    for frame in (tables.customers, tables.campaign_log):
+        if frame is not None:
+            known |= set(frame["customer_id"].astype(str))
+    missing = known - set(forecast.customer_ids.astype(str))
+    return {
+        "customers": len(missing),
+        "reason": "no purchase before the planning week: the forecasters need a first purchase "
+        "to forecast from (they are planned for once they have one)",
+        "examples": sorted(missing)[:5],
+    }
+
+
 def _number(value: float | None) -> float:
     """A solution.json figure as a float: NaN where it is missing (null), never where it is 0."""
     return float("nan") if value is None else float(value)
@@ -358,6 +375,7 @@ def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> Foreca
         scenario.forecast.model,
         use_reviews=scenario.forecast.reviews,
         review_cache=plan.review_cache,
+        effect_windows=tuple(tuple(w) for w in scenario.forecast.effect_windows),
         horizon_weeks=scenario.horizon_weeks,
         actions=scenario.catalogue(),
         gross_margin=scenario.gross_margin,

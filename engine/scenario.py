@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.actions import Action
-from forecasting.model_kinds import ForecasterName
+from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -82,6 +82,19 @@ class ForecastSpec(_Strict):
     #: A campaign log with no control group and no campaign_design: `refuse` it (an input
     #: error), or `zero`: plan with every effect unidentified and set to zero.
     unidentified_effects: Literal["refuse", "zero"] = "refuse"
+    #: Deep forecasters: the windows of weeks after an action (first, last) whose change of
+    #: discounted spend is learned from the log; windows the log has not seen end are not used.
+    effect_windows: list[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]] = Field(
+        default_factory=lambda: list(DEFAULT_EFFECT_WINDOWS)
+    )
+
+    @field_validator("effect_windows")
+    @classmethod
+    def _ordered_windows(cls, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        if not windows or any(last < first for first, last in windows):
+            raise ValueError(f"effect windows are (first, last) with first <= last; got {windows}")
+        return windows
+
     seed: Annotated[int, Field(ge=0)] = 0
     saved_model: Literal["latest"] | Path | None = None
     max_model_age_weeks: Annotated[int, Field(ge=0)] | None = None

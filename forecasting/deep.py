@@ -25,7 +25,7 @@ from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
 from forecasting.model_files import load_model_files, save_model_files
-from forecasting.model_kinds import DEEP_KINDS
+from forecasting.model_kinds import DEEP_KINDS, DEFAULT_EFFECT_WINDOWS
 from forecasting.uplift import ActionEffects
 
 MODEL_VERSION = "0.1.0"
@@ -45,7 +45,7 @@ class DeepForecaster:
         use_reviews: bool = True,
         review_cache: Path | str | None = None,
         epochs: int = 8,
-        effect_windows: tuple[tuple[int, int], ...] = ((1, 4), (5, 12)),
+        effect_windows: tuple[tuple[int, int], ...] = DEFAULT_EFFECT_WINDOWS,
         effect_epochs: int = 4,
         device: str = "auto",
         seed: int = 0,
@@ -297,11 +297,18 @@ def make_forecaster(
     *,
     use_reviews: bool = True,
     review_cache: Path | str | None = None,
+    effect_windows: tuple[tuple[int, int], ...] = DEFAULT_EFFECT_WINDOWS,
     **common: Any,
 ) -> BaselineForecaster | DeepForecaster:
     """The forecaster a scenario or the command line names: `baseline`, `ziln` or `sequence`.
     `common` holds the options both take (horizon, actions, margin, discount rate, device, seed);
-    the review options apply to the deep ones only."""
+    the review and effect-window options apply to the deep ones only."""
     if model == "baseline":
         return BaselineForecaster(**common)
-    return DeepForecaster(model=model, use_reviews=use_reviews, review_cache=review_cache, **common)
+    return DeepForecaster(
+        model=model,
+        use_reviews=use_reviews,
+        review_cache=review_cache,
+        effect_windows=effect_windows,
+        **common,
+    )

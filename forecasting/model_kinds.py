@@ -17,3 +17,9 @@ BacktestName = Literal["bgnbd", DeepKind]
 DEEP_KINDS: tuple[str, ...] = get_args(DeepKind)
 FORECASTERS: tuple[str, ...] = get_args(ForecasterName)
 BACKTEST_MODELS: tuple[str, ...] = get_args(BacktestName)
+
+#: Windows of weeks after an action whose discounted spend change is learned: pull-forward and
+#: conditioning show in the first, retention over months. A window the log has not seen end
+#: for enough rows is not learned (its effect stays 0: right-censoring), and nothing is
+#: extrapolated beyond the last window.
+DEFAULT_EFFECT_WINDOWS: tuple[tuple[int, int], ...] = ((1, 4), (5, 12), (13, 26), (27, 52))

@@ -4,6 +4,7 @@ the run folder's audit trail, the report, the registry."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -448,6 +449,12 @@ def test_off_policy_estimates_recover_a_known_policy_value() -> None:
 def test_the_release_check_ships_only_what_the_log_confirms(
     small_market_dir: Path, tmp_path: Path
 ) -> None:
+    # A customer who signed up but has not bought yet is counted as left out, with the reason.
+    data = tmp_path / "data"
+    shutil.copytree(small_market_dir, data)
+    customers = pd.read_parquet(data / "customers.parquet")
+    newcomer = customers.iloc[:1].assign(customer_id="NEWBIE")
+    pd.concat([customers, newcomer]).to_parquet(data / "customers.parquet", index=False)
     path = tmp_path / "gated.yaml"
     path.write_text(
         SCENARIO.replace("name: small", "name: gated").replace(
@@ -456,12 +463,14 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     )
     result = run_pipeline(
         path,
-        data_dir=small_market_dir,
+        data_dir=data,
         runs_dir=tmp_path / "runs",
         as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
         device="cpu",
     )
-    release = json.loads((result.folder / "kpis.json").read_text())["release"]
+    kpis = json.loads((result.folder / "kpis.json").read_text())
+    assert kpis["left_out"]["customers"] == 1 and kpis["left_out"]["examples"] == ["NEWBIE"]
+    release = kpis["release"]
     assert release["checks"] and release["confidence"] == 0.9
     released = {c["action"] for c in release["checks"] if c["released"]}
     for check in release["checks"]:
