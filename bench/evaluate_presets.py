@@ -82,12 +82,29 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=Path("scenarios/base.yaml"))
     parser.add_argument("--work", type=Path, default=Path("demo/presets"))
     parser.add_argument("--replications", type=int, default=8)
+    parser.add_argument(
+        "--budget-confidence",
+        type=float,
+        help="set constraints.budget_confidence (each week's budget holds with this probability)",
+    )
+    parser.add_argument(
+        "--no-release-check",
+        action="store_true",
+        help="release the plan unchecked (release.check: false), to measure the plan itself",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
 
     base = yaml.safe_load(args.scenario.read_text())
     base.pop("sweep", None)  # the frontier is not what is measured here
+    variant = ""
+    if args.budget_confidence is not None:
+        base["constraints"]["budget_confidence"] = args.budget_confidence
+        variant += f"_conf{round(100 * args.budget_confidence)}"
+    if args.no_release_check:
+        base["release"] = {"check": False}
+        variant += "_unchecked"
     weekly = base["constraints"]["weekly_budget"]
     budget_total = float(weekly) * base["horizon_weeks"]
     rows: list[dict[str, object]] = []
@@ -102,7 +119,7 @@ def main() -> None:
                         "--seed", str(seed), "--as-of", AS_OF, "--out", str(data),
                     )  # fmt: skip
                 for model in args.models:
-                    spec = {**base, "name": f"{preset}_{seed}_{model}"}
+                    spec = {**base, "name": f"{preset}_{seed}_{model}{variant}"}
                     spec["forecast"] = {**base.get("forecast", {}), "model": model}
                     scenario = Path(folder) / f"{spec['name']}.yaml"
                     scenario.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -118,6 +135,7 @@ def main() -> None:
                     )  # fmt: skip
                     figures = json.loads(figures_path.read_text())
                     row = {
+                        "variant": variant.strip("_") or "default",
                         "preset": preset,
                         "seed": seed,
                         "model": model,
