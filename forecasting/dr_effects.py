@@ -86,6 +86,28 @@ class EffectDiagnostics:
         }
 
 
+def balanced_halves(
+    customers: np.ndarray, action: np.ndarray, generator: np.random.Generator
+) -> np.ndarray:
+    """Cross-fitting halves by customer, stratified by arm ([R] bool, True: second half).
+
+    Customers are grouped by the action of their first logged row, shuffled within the group and
+    dealt alternately to the halves, so every arm with at least two customers has customers in
+    both halves (a half drawn by coin flips can miss a small arm, and the learner then had
+    nothing to fit or check it on). All rows of a customer go to the customer's half."""
+    order = np.argsort(customers, kind="stable")
+    first = np.ones(len(order), bool)
+    first[1:] = customers[order][1:] != customers[order][:-1]
+    ids, arms = customers[order][first], action[order][first]  # one row per customer
+    shuffled = generator.permutation(len(ids))
+    by_arm = shuffled[np.argsort(arms[shuffled], kind="stable")]  # grouped by arm, random within
+    rank = np.empty(len(ids), np.int64)
+    starts = np.searchsorted(arms[by_arm], arms[by_arm], side="left")
+    rank[by_arm] = np.arange(len(ids)) - starts
+    second = rank % 2 == 1
+    return second[np.searchsorted(ids, customers)]
+
+
 def clustered_standard_error(values: np.ndarray, clusters: np.ndarray) -> float:
     """Standard error of the mean of `values` when rows of one cluster (a customer's logged
     weeks, whose later-spend windows overlap) are correlated: the cluster-robust (CR1) variance
@@ -252,8 +274,7 @@ class DoublyRobustEffectLearner:
             if not self.estimable_[a].all()
         }
         # Halves by customer, so no customer's weeks inform both the model and its check.
-        customer_half = generator.random(int(examples.rows.max()) + 1) < 0.5
-        half = customer_half[examples.rows[keep]]
+        half = balanced_halves(examples.rows[keep], action, generator)
         x = self._standardise(features)
         self.models_: list[PerActionHeads] = []
         # [half, A, O, (theta_base, theta_proxy)]

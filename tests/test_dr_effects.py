@@ -21,6 +21,7 @@ from forecasting.campaign_examples import CampaignExamples, campaign_examples
 from forecasting.dr_effects import (
     DoublyRobustEffectLearner,
     _calibration,
+    balanced_halves,
     clustered_standard_error,
 )
 from forecasting.metrics import reliability_curve
@@ -295,3 +296,28 @@ def test_reliability_curve_accounts_for_every_prediction(seed: int, rows: int, b
     assert sum(b["count"] for b in curve["bins"]) == rows
     assert all(0.0 <= b["observed"] <= 1.0 for b in curve["bins"])
     assert 0.0 <= curve["ece"] <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    customers=st.integers(2, 200),
+    arms=st.integers(2, 4),
+    weeks=st.integers(1, 3),
+)
+def test_cross_fitting_halves_keep_every_arm_in_both(
+    seed: int, customers: int, arms: int, weeks: int
+) -> None:
+    """Halves are by customer (a customer's rows never split) and every arm logged for at least
+    two customers has customers in both halves."""
+    generator = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(customers), weeks)
+    action = generator.integers(0, arms, len(rows))
+    half = balanced_halves(rows, action, np.random.default_rng(seed))
+    for customer in range(customers):
+        assert len(set(half[rows == customer])) == 1
+    first_arm = action[::weeks]
+    for arm in range(arms):
+        members = np.flatnonzero(first_arm == arm)
+        if len(members) >= 2:
+            assert set(half[members * weeks]) == {False, True}
