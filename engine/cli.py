@@ -48,6 +48,14 @@ AsOf = Annotated[
     typer.Option("--as-of", help="Timestamps after this date are errors (default: today)."),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+ScenarioFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--scenario",
+        help="Take the action catalogue (and, for forecast fit, the horizon, margin, discount "
+        "rate and effect options) from this scenario file instead of the demo shop's.",
+    ),
+]
 Unidentified = StrEnum("Unidentified", [("refuse", "refuse"), ("zero", "zero")])
 UnidentifiedEffects = Annotated[
     Unidentified,
@@ -77,8 +85,24 @@ def _fail_on_input(error: InputValidationError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _actions_option(actions: str | None) -> list[str]:
+def _actions_option(actions: str | None, scenario: Path | None = None) -> list[str]:
+    if actions and scenario is not None:
+        err.print("[red]give --actions or --scenario, not both[/]")
+        raise typer.Exit(code=2)
+    if scenario is not None:
+        return [a.id for a in _scenario_option(scenario).actions]
     return [a.strip() for a in actions.split(",")] if actions else [a.id for a in DEMO_ACTIONS]
+
+
+def _scenario_option(path: Path):  # -> engine.scenario.Scenario
+    """The scenario a command takes its catalogue from, or exit 2 naming file and key."""
+    from engine.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=2) from None
 
 
 def _latest_monday() -> pd.Timestamp:
@@ -113,6 +137,7 @@ def validate(
         ),
     ] = None,
     unidentified_effects: UnidentifiedEffects = Unidentified.refuse,
+    scenario: ScenarioFile = None,
 ) -> None:
     """Check the input tables against their contracts and print a summary of the data."""
     from engine.campaign_design import control_counts, few_controls
@@ -123,7 +148,7 @@ def validate(
         tables = load_inputs(
             data,
             as_of=as_of,
-            action_ids=_actions_option(actions),
+            action_ids=_actions_option(actions, scenario),
             unidentified_effects=unidentified_effects.value,
         )
     except InputValidationError as error:
@@ -139,9 +164,9 @@ def validate(
     table.add_row("catalog items", f"{summary.catalog_items:,}")
     arms = ", ".join(f"{k} {v:,}" for k, v in summary.campaign_arms.items()) or "none"
     table.add_row("campaign arms", arms)
-    if tables.campaign_log_origin:
-        table.add_row("campaign log", tables.campaign_log_origin)
     out.print(table)
+    if tables.campaign_log_origin:
+        out.print(f"campaign log: {tables.campaign_log_origin}")
     if tables.campaign_log is not None:
         for action, controls in few_controls(control_counts(tables.campaign_log)).items():
             err.print(
@@ -254,6 +279,7 @@ def forecast_backtest(
     reviews: Reviews = False,
     device: Device = "auto",
     as_of: AsOf = None,
+    scenario: ScenarioFile = None,
 ) -> None:
     """Fit on the calibration window, predict the holdout, and score it per customer."""
     from engine.store import Store
@@ -262,7 +288,9 @@ def forecast_backtest(
     from forecasting.deep import DeepForecaster
 
     try:
-        tables = load_inputs(data, as_of=as_of)
+        # The backtest scores the no-action forecast only: a log without controls is no
+        # obstacle to it (its contacts are still features).
+        tables = load_inputs(data, as_of=as_of, unidentified_effects="zero")
     except InputValidationError as error:
         raise _fail_on_input(error) from None
     with Store.create(tables) as store:
@@ -275,7 +303,15 @@ def forecast_backtest(
                 device=device,
                 # The options `ltv forecast fit --model` trains with (contacts of every action).
                 deep_options=(
-                    DeepForecaster(model=model.value, use_reviews=reviews).purchase_options()
+                    DeepForecaster(
+                        model=model.value,
+                        use_reviews=reviews,
+                        actions=(
+                            DEMO_ACTIONS
+                            if scenario is None
+                            else _scenario_option(scenario).catalogue()
+                        ),
+                    ).purchase_options()
                     if model.value != "bgnbd"
                     else None
                 ),
@@ -334,18 +370,30 @@ def forecast_fit(
     device: Device = "auto",
     seed: int = 0,
     unidentified_effects: UnidentifiedEffects = Unidentified.refuse,
+    scenario: ScenarioFile = None,
 ) -> None:
-    """Fit the forecaster on the data and write the ForecastSet for the horizon."""
+    """Fit the forecaster on the data and write the ForecastSet for the horizon. With
+    --scenario, the catalogue, horizon, margin, discount rate, effect windows and the handling
+    of a log without controls are the scenario's (what its weekly run would fit)."""
     from engine.store import Store
     from engine.validation import load_inputs
     from forecasting.deep import DeepForecaster, make_forecaster
+    from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS
 
+    actions, windows = DEMO_ACTIONS, DEFAULT_EFFECT_WINDOWS
+    unidentified = unidentified_effects.value
+    if scenario is not None:
+        spec = _scenario_option(scenario)
+        actions, windows = spec.catalogue(), tuple(tuple(w) for w in spec.forecast.effect_windows)
+        horizon_weeks, gross_margin = spec.horizon_weeks, spec.gross_margin
+        annual_discount_rate = spec.annual_discount_rate
+        unidentified = spec.forecast.unidentified_effects
     try:
         tables = load_inputs(
             data,
             as_of=as_of,
-            action_ids=[a.id for a in DEMO_ACTIONS],
-            unidentified_effects=unidentified_effects.value,
+            action_ids=[a.id for a in actions],
+            unidentified_effects=unidentified,
         )
     except InputValidationError as error:
         raise _fail_on_input(error) from None
@@ -354,7 +402,9 @@ def forecast_fit(
         forecaster = make_forecaster(
             model.value,
             use_reviews=reviews,
+            effect_windows=windows,
             horizon_weeks=horizon_weeks,
+            actions=actions,
             gross_margin=gross_margin,
             annual_discount_rate=annual_discount_rate,
             device=device,
