@@ -330,13 +330,25 @@ def _solve_and_release(
                 "FROM campaign_log",
                 discount_actions=discount_action_ids(catalogue),
                 outcome_weeks=weeks,
+                observed_until=plan.week,
             ),
             catalogue,
             scenario.gross_margin,
         )
     if found is None:
-        extras["release"] = {"withheld": [], "note": "the log observes too few outcomes to check"}
-        log.warning("release check skipped: the campaign log observes too few outcomes")
+        # Nothing can be confirmed: first, do no harm withholds every contact.
+        withheld = [str(a) for a in problem.action_ids[1:]]
+        eligible = problem.eligible.copy()
+        eligible[:, 1:] = False
+        solution = solve_once(dataclasses.replace(problem, eligible=eligible))
+        extras["release"] = {
+            "withheld": withheld,
+            "checks": [],
+            "note": "the campaign log observes too few outcomes (at least 120 logged weeks, 30 "
+            "of them without contact, with 4 weeks observed after) to check any action: every "
+            "contact is withheld (release.check: false releases the plan unchecked)",
+        }
+        log.warning("release check: the campaign log observes too few outcomes; all withheld")
         return solution, extras
     outcomes, weeks = found
     solution, report = release(

@@ -16,8 +16,9 @@ import scipy.special as special
 from engine.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
 from engine.store import Store
 from forecasting.affinity import CategoryAffinity
+from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
-from forecasting.features import anchor_features, purchase_summary
+from forecasting.features import ANCHOR_FEATURES, anchor_features, purchase_summary
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.uplift import ActionEffects, CampaignEffectLearner
@@ -107,6 +108,7 @@ class BaselineForecaster:
         started = time.perf_counter()
         discount_actions = discount_action_ids(self.actions)
         self.effect_learner_: CampaignEffectLearner | None = None
+        self.attributes_ = CustomerAttributes().fit(None)
         if self.learn_effects and store.has_table("campaign_log"):
             examples = anchor_features(
                 store,
@@ -116,11 +118,15 @@ class BaselineForecaster:
                 outcome_weeks=self.future_weeks,
             )
             timings["campaign_features"] = time.perf_counter() - started
+            customers = customers_table(store)
+            self.attributes_ = CustomerAttributes().fit(customers)
+            examples = self._with_attributes(examples, customers)
             if len(examples):
                 self.effect_learner_ = CampaignEffectLearner(
                     action_ids=self.action_ids_,
                     future_weeks=self.future_weeks,
                     epochs=self.effect_epochs,
+                    feature_columns=ANCHOR_FEATURES + self.attributes_.feature_names_,
                     device=self.device,
                     seed=self.seed,
                 ).fit(examples)
@@ -132,6 +138,7 @@ class BaselineForecaster:
                 f"WHERE ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}')"
             )
             current = anchor_features(store, customers_sql, discount_actions=discount_actions)
+            current = self._with_attributes(current, customers)
             current = (
                 current.set_index("customer_id")
                 .reindex(pd.Index(self.summary_.customer_ids, dtype="string"))
@@ -149,6 +156,12 @@ class BaselineForecaster:
         self.training_start_ = pd.Timestamp(first)
         self.fit_seconds_ = timings
         return self
+
+    def _with_attributes(self, frame: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+        """`frame` (rows with a customer_id) with the encoded customer attributes added."""
+        encoded = self.attributes_.transform(customers, frame["customer_id"].to_numpy())
+        columns = pd.DataFrame(encoded, columns=list(self.attributes_.feature_names_))
+        return pd.concat([frame.reset_index(drop=True), columns], axis=1)
 
     @property
     def weekly_discount(self) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from engine.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
 from engine.store import Store
+from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -80,7 +82,7 @@ class DeepForecaster:
         ).fit(store, as_of)
         self._check_customers()
         self.effect_learner_ = self._learn_effects(store)
-        self.effects_ = self._current_effects()
+        self.effects_ = self._current_effects(store)
         self.retrained_ = True
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -121,6 +123,8 @@ class DeepForecaster:
         forecaster.purchases_ = saved.purchases
         forecaster.effect_learner_ = saved.effects
         forecaster.saved_backtest_ = saved.description.get("backtest") or {}
+        encoding = saved.description.get("attributes")
+        forecaster.attributes_ = CustomerAttributes.from_dict(encoding) if encoding else None
         return forecaster
 
     def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
@@ -138,7 +142,7 @@ class DeepForecaster:
         self.purchases_.refresh(store, as_of)
         self._check_customers()
         self.effect_seconds_ = {}
-        self.effects_ = self._current_effects()
+        self.effects_ = self._current_effects(store)
         self.retrained_ = False
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -178,8 +182,9 @@ class DeepForecaster:
         self.effect_seconds_: dict[str, float] = {}
         if not store.has_table("campaign_log"):
             return None
-        reviews = self.purchases_.reviews_
         started = time.perf_counter()
+        self.attributes_ = CustomerAttributes().fit(customers_table(store))
+        extra, extra_names = self._extra_features(store)
         examples = campaign_examples(
             store,
             self.purchases_.panel_,
@@ -187,8 +192,8 @@ class DeepForecaster:
             windows=self.effect_windows,
             weekly_discount=self.baseline_.weekly_discount,
             discount_actions=discount_action_ids(self.actions),
-            extra=reviews.features if reviews is not None else None,
-            extra_names=reviews.feature_names_ if reviews is not None else (),
+            extra=extra,
+            extra_names=extra_names,
         )
         self.effect_seconds_ = {"effect_examples": time.perf_counter() - started}
         learner = DoublyRobustEffectLearner(
@@ -200,20 +205,42 @@ class DeepForecaster:
         self.effect_seconds_["effects"] = learner.fit_seconds_
         return learner
 
-    def _current_effects(self) -> ActionEffects:
+    def _extra_features(
+        self, store: Store
+    ) -> tuple[Callable[[np.ndarray, int], np.ndarray] | None, tuple[str, ...]]:
+        """The effect learner's features beyond the panel's: review components at the anchor
+        and the customers' encoded static attributes ([B, k] for panel rows at an anchor)."""
+        reviews = self.purchases_.reviews_
+        attributes = getattr(self, "attributes_", None)
+        encoded = (
+            attributes.transform(customers_table(store), self.purchases_.panel_.customer_ids)
+            if attributes is not None and attributes.feature_names_
+            else None
+        )  # [N_panel, F_attr]
+        names = (reviews.feature_names_ if reviews is not None else ()) + (
+            attributes.feature_names_ if encoded is not None else ()
+        )
+        if reviews is None and encoded is None:
+            return None, ()
+
+        def extra(rows: np.ndarray, anchor: int) -> np.ndarray:
+            parts = [reviews.features(rows, anchor)] if reviews is not None else []
+            if encoded is not None:
+                parts.append(encoded[rows])
+            return np.column_stack(parts)
+
+        return extra, names
+
+    def _current_effects(self, store: Store) -> ActionEffects:
         """Every panel customer's effects at the panel's end (zero without a learner)."""
         panel, learner = self.purchases_.panel_, self.effect_learner_
         if learner is None:
             zeros = np.zeros((len(panel), len(self.baseline_.action_ids_)))
             return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
-        reviews = self.purchases_.reviews_
+        extra, _ = self._extra_features(store)
         rows = np.arange(len(panel))
         features = effect_features(
-            panel,
-            rows,
-            panel.weeks,
-            discount_action_ids(self.actions),
-            reviews.features if reviews is not None else None,
+            panel, rows, panel.weeks, discount_action_ids(self.actions), extra
         )
         return learner.effects(features)
 
@@ -221,7 +248,12 @@ class DeepForecaster:
         """Configuration, metrics and network weights of the fitted parts (model_files.py), with
         the backtest figures of this configuration when there are some."""
         return save_model_files(
-            self.purchases_, self.effect_learner_, folder, forecaster=self, backtest=backtest
+            self.purchases_,
+            self.effect_learner_,
+            folder,
+            forecaster=self,
+            backtest=backtest,
+            attributes=getattr(self, "attributes_", None),
         )
 
     def forecast(self) -> ForecastSet:

@@ -159,6 +159,7 @@ def anchor_features(
     *,
     discount_actions: tuple[str, ...],
     outcome_weeks: int = 0,
+    observed_until: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Features of each (customer_id, week_start) anchor from everything before that week.
 
@@ -166,7 +167,9 @@ def anchor_features(
     Features use purchases strictly before `week_start` and campaign contacts in the weeks
     before it. With `outcome_weeks` = K > 0 the frame also holds outcomes: `bought` and
     `spend` in the anchor's own week, and `future_spend` over the K weeks after it
-    (NULL where the data end before that window does).
+    (NULL where the data end before that window does). The data end at `observed_until` (a
+    Monday: the weeks before it are observed) when given, else the week after the last
+    transaction; a shop whose customers bought nothing in its last weeks still observed them.
     """
     is_purchase = purchase_filter(store)
     has_log = store.has_table("campaign_log")
@@ -207,6 +210,11 @@ def anchor_features(
             ASOF LEFT JOIN cumulative fut
               ON fut.customer_id = a.customer_id
              AND fut.week <= a.week_start + INTERVAL {7 * outcome_weeks} DAY"""
+    data_end = (
+        "SELECT date_trunc('week', max(ts)) + INTERVAL 7 DAY AS end_week FROM transactions"
+        if observed_until is None
+        else f"SELECT TIMESTAMP '{pd.Timestamp(observed_until):%Y-%m-%d %H:%M:%S}' AS end_week"
+    )
     sql = f"""
         WITH anchors AS ({anchors_sql}),
         weekly AS (
@@ -220,8 +228,7 @@ def anchor_features(
             FROM weekly
             WINDOW w AS (PARTITION BY customer_id ORDER BY week ROWS UNBOUNDED PRECEDING)
         ),
-        data_end AS (SELECT date_trunc('week', max(ts)) + INTERVAL 7 DAY AS end_week
-                     FROM transactions)
+        data_end AS ({data_end})
         SELECT a.*,
             ln(1 + coalesce(p.purchase_weeks, 0)) AS log_purchase_weeks,
             coalesce(datediff('day', p.week, a.week_start) / 7.0, 104.0)

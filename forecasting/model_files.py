@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from engine.run_folder import swap_into_place
+from forecasting.attributes import CustomerAttributes
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner, EffectDiagnostics
 from forecasting.networks import ForecastNetwork, NetworkConfig
@@ -75,6 +76,7 @@ def save_model_files(
     *,
     forecaster: object | None = None,
     backtest: dict[str, Any] | None = None,
+    attributes: CustomerAttributes | None = None,
 ) -> Path:
     """Write the fitted parts into `folder` (replacing what was there) and return it;
     `forecaster`, the object that owns them, has its constructor arguments recorded too, and
@@ -102,6 +104,8 @@ def save_model_files(
         "effects": None,
         "forecaster": _constructor_parameters(forecaster) if forecaster is not None else None,
         "backtest": _plain(backtest) if backtest else None,
+        # The customer-attribute encoding the effect learner was trained with (None: none).
+        "attributes": attributes.to_dict() if attributes is not None else None,
     }
     torch.save(purchases.network_.state_dict(), staging / PURCHASE_WEIGHTS)
     reviews = purchases.reviews_

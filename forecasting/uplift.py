@@ -74,10 +74,12 @@ class CampaignEffectLearner:
         weight_clip: float = 20.0,
         max_rows: int = 600_000,
         min_logged: int = 100,
+        feature_columns: tuple[str, ...] = ANCHOR_FEATURES,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
         self.action_ids = action_ids
+        self.feature_columns = feature_columns
         self.future_weeks = future_weeks
         self.min_logged = min_logged
         self.hidden = hidden
@@ -112,7 +114,7 @@ class CampaignEffectLearner:
         propensity = np.where(np.isfinite(propensity), propensity, shares[action])
         weight = arm_normalised_weights(action, propensity, self.weight_clip)
 
-        features = examples[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
+        features = examples[list(self.feature_columns)].to_numpy(dtype=np.float32)
         self.feature_mean_ = features.mean(axis=0)
         self.feature_scale_ = feature_scale(features)
         bought = examples["bought"].to_numpy(dtype=np.float32)
@@ -222,7 +224,7 @@ class CampaignEffectLearner:
         mostly noise (the winner's curse).
         """
         device = next(self.models_[0].parameters()).device
-        matrix = features[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float32)
+        matrix = features[list(self.feature_columns)].to_numpy(dtype=np.float32)
         matrix = (matrix - self.feature_mean_) / self.feature_scale_
         shifts, futures = [], []
         for model in self.models_:

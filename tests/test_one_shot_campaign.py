@@ -34,7 +34,7 @@ recommendations: {slots: 0}
 
 def _shop(folder: Path, customers: int = 3000, seed: int = 0) -> None:
     """52 weeks of history; 80 % of customers bought once. In the campaign week every earlier
-    buyer was e-mailed version a, b or nothing (1/3 each); version a triples the chance to buy
+    buyer was e-mailed version a, b or nothing (1/3 each); version a quadruples the chance to buy
     again in the two weeks after for customers in the north, b does nothing."""
     rng = np.random.default_rng(seed)
     ids = np.array([f"K{i:05d}" for i in range(customers)])
@@ -45,8 +45,8 @@ def _shop(folder: Path, customers: int = 3000, seed: int = 0) -> None:
     eligible = first < CAMPAIGN_WEEK
     arm = np.where(eligible, rng.integers(0, 3, customers), -1)
     responds = (arm == 1) & (area == "north")
-    base_rate = 0.05
-    buys_after = rng.random(customers) < np.where(responds, 3 * base_rate, base_rate)
+    base_rate = 0.06
+    buys_after = rng.random(customers) < np.where(responds, 4 * base_rate, base_rate)
     after = CAMPAIGN_WEEK + pd.to_timedelta(rng.integers(0, 14, customers), unit="D")
     rows = [
         pd.DataFrame({"customer_id": ids, "ts": first, "amount": rng.gamma(4, 10, customers)}),
@@ -141,3 +141,10 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
     campaign = json.loads((folder / "campaign_log.json").read_text())
     assert set(campaign["actions"]) == {"mail_a", "mail_b"}
     assert campaign["few_controls"] == {}
+    # First, do no harm: the e-mail that does nothing is withheld, the one that works released.
+    release = kpis["release"]
+    assert "mail_b" not in {c["action"] for c in release["checks"] if c["released"]}
+    checks = {c["action"]: c for c in release["checks"]}
+    assert checks["mail_a"]["released"] and checks["mail_a"]["low"] > 0
+    allocation = pd.read_parquet(folder / "allocation.parquet")
+    assert set(allocation["action"]) == {"mail_a"}
