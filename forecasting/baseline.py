@@ -53,7 +53,7 @@ class BaselineForecaster:
         clv_weeks: int = 156,
         future_weeks: int = 8,
         affinity_top_m: int = 3,
-        effect_epochs: int = 4,
+        effect_epochs: int | str = "auto",
         learn_effects: bool = True,
         device: str = "auto",
         seed: int = 0,
@@ -240,6 +240,7 @@ class BaselineForecaster:
                 {
                     "training_rows": learner.training_rows_,
                     "final_loss": learner.final_loss_,
+                    "training": learner.training_,
                     "spend_ratio": dict(
                         zip(self.action_ids_, learner.spend_ratio_.tolist(), strict=True)
                     ),

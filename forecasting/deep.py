@@ -48,7 +48,7 @@ class DeepForecaster:
         review_cache: Path | str | None = None,
         epochs: int = 8,
         effect_windows: tuple[tuple[int, int], ...] = DEFAULT_EFFECT_WINDOWS,
-        effect_epochs: int = 4,
+        effect_epochs: int | str = "auto",
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -271,6 +271,7 @@ class DeepForecaster:
                 "learner": "doubly robust, cross-fitted, calibrated (best linear predictor)",
                 "windows": [list(w) for w in self.effect_windows],
                 "training_rows": learner.training_rows_,
+                "training": getattr(learner, "training_", []),
                 "fit_seconds": learner.fit_seconds_,
                 "spend_ratio": dict(
                     zip(learner.action_ids, learner.spend_ratio_.tolist(), strict=True)

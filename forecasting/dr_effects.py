@@ -47,6 +47,7 @@ from forecasting.campaign_examples import CampaignExamples
 from forecasting.device import resolve_device
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale
+from forecasting.training import fit_minibatch
 from forecasting.uplift import ActionEffects, PerActionHeads, arm_normalised_weights, spend_ratios
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)
@@ -161,7 +162,7 @@ class DoublyRobustEffectLearner:
         *,
         action_ids: tuple[str, ...],
         hidden: int = 64,
-        epochs: int = 4,
+        epochs: int | str = "auto",
         batch_size: int = 4096,
         learning_rate: float = 3e-3,
         weight_clip: float = 30.0,
@@ -191,9 +192,13 @@ class DoublyRobustEffectLearner:
                 "The 'action_ids' parameter of DoublyRobustEffectLearner must start with 'none' "
                 f"and hold at least one action. Got {self.action_ids!r} instead."
             )
+        if self.epochs != "auto" and not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise ValueError(
+                "The 'epochs' parameter of DoublyRobustEffectLearner must be 'auto' (early "
+                f"stopping) or an int >= 1. Got {self.epochs!r} instead."
+            )
         for name, low in (
             ("hidden", 1),
-            ("epochs", 1),
             ("batch_size", 1),
             ("groups", 2),
             ("min_logged", 1),
@@ -277,6 +282,8 @@ class DoublyRobustEffectLearner:
         half = balanced_halves(examples.rows[keep], action, generator)
         x = self._standardise(features)
         self.models_: list[PerActionHeads] = []
+        self.training_: list[dict[str, object]] = []  # per half: how training stopped
+        self._generator = generator
         # [half, A, O, (theta_base, theta_proxy)]
         self.theta_ = np.zeros((2, actions, len(self.outcomes_), 2))
         self.theta_se_ = np.zeros_like(self.theta_)
@@ -353,30 +360,36 @@ class DoublyRobustEffectLearner:
         model = PerActionHeads(
             x.shape[1], len(self.action_ids), self.hidden, heads=len(self.outcomes_)
         ).to(device)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
         a = torch.tensor(action, device=device)
         w = torch.tensor(weight, dtype=torch.float32, device=device)
         scaled = outcome.copy()
         scaled[:, 1:] /= self.spend_scale_
         y = torch.tensor(scaled, dtype=torch.float32, device=device)  # [R, O]
         m = torch.tensor(observed, dtype=torch.float32, device=device)  # [R, O]
-        rows = x.shape[0]
-        for _ in range(self.epochs):
-            order = torch.randperm(rows, device=device)
-            for start in range(0, rows, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                out = model(x[batch])  # [B, A, O]
-                logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, O]
-                purchase = nn.functional.binary_cross_entropy_with_logits(
-                    logged[:, 0], y[batch, 0], reduction="none"
-                )
-                later = nn.functional.poisson_nll_loss(
-                    logged[:, 1:], y[batch, 1:], log_input=True, full=False, reduction="none"
-                )  # [B, O - 1]
-                loss = w[batch] * (purchase + (later * m[batch, 1:]).sum(dim=1))
-                optimiser.zero_grad()
-                loss.mean().backward()
-                optimiser.step()
+
+        def batch_loss(batch: torch.Tensor) -> torch.Tensor:
+            out = model(x[batch])  # [B, A, O]
+            logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, O]
+            purchase = nn.functional.binary_cross_entropy_with_logits(
+                logged[:, 0], y[batch, 0], reduction="none"
+            )
+            later = nn.functional.poisson_nll_loss(
+                logged[:, 1:], y[batch, 1:], log_input=True, full=False, reduction="none"
+            )  # [B, O - 1]
+            return (w[batch] * (purchase + (later * m[batch, 1:]).sum(dim=1))).mean()
+
+        self.training_.append(
+            fit_minibatch(
+                model,
+                batch_loss,
+                x.shape[0],
+                generator=self._generator,
+                device=device,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+            ).to_dict()
+        )
         return model.eval()
 
     @torch.no_grad()

@@ -21,6 +21,7 @@ from torch import nn
 from forecasting.device import resolve_device
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.scaling import feature_scale
+from forecasting.training import fit_minibatch
 
 #: Heads per action: purchase logit, log spend given purchase, log future spend.
 HEADS = 3
@@ -68,7 +69,7 @@ class CampaignEffectLearner:
         action_ids: tuple[str, ...],
         future_weeks: int = 8,
         hidden: int = 64,
-        epochs: int = 4,
+        epochs: int | str = "auto",
         batch_size: int = 4096,
         learning_rate: float = 3e-3,
         weight_clip: float = 20.0,
@@ -149,10 +150,12 @@ class CampaignEffectLearner:
         else:
             fold = generator.random(len(examples)) < 0.5
         self.models_ = []
+        self.training_: list[dict[str, object]] = []
+        self._generator = generator
         losses: list[float] = []
         for half in (~fold, fold):
             keep = torch.tensor(np.flatnonzero(half), device=device)
-            model, trained = self._train(
+            model, report, final = self._train(
                 x[keep],
                 a[keep],
                 w[keep],
@@ -163,10 +166,11 @@ class CampaignEffectLearner:
                 device,
             )
             self.models_.append(model)
-            losses += trained
+            self.training_.append(report)
+            losses.append(final)
         rows = x.shape[0]
         self.training_rows_ = rows
-        self.final_loss_ = float(np.mean(losses[-20:]))
+        self.final_loss_ = float(np.mean(losses))
         self.device_ = str(device)
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -181,38 +185,43 @@ class CampaignEffectLearner:
         y_future: torch.Tensor,
         m_future: torch.Tensor,
         device: torch.device,
-    ) -> tuple[PerActionHeads, list[float]]:
+    ) -> tuple[PerActionHeads, dict[str, object], float]:
+        """One half's model, how its training stopped, and its mean loss on its rows."""
         model = PerActionHeads(x.shape[1], len(self.action_ids), self.hidden).to(device)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=1e-4)
-        rows = x.shape[0]
-        losses = []
-        for _ in range(self.epochs):
-            order = torch.randperm(rows, device=device)
-            for start in range(0, rows, self.batch_size):
-                batch = order[start : start + self.batch_size]
-                out = model(x[batch])  # [B, A, HEADS]
-                logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, HEADS]
-                buy_loss = nn.functional.binary_cross_entropy_with_logits(
-                    logged[:, 0], y_buy[batch], reduction="none"
+
+        def batch_loss(batch: torch.Tensor) -> torch.Tensor:
+            out = model(x[batch])  # [B, A, HEADS]
+            logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, HEADS]
+            buy_loss = nn.functional.binary_cross_entropy_with_logits(
+                logged[:, 0], y_buy[batch], reduction="none"
+            )
+            spend_loss = (
+                nn.functional.poisson_nll_loss(
+                    logged[:, 1], y_spend[batch], log_input=True, full=False, reduction="none"
                 )
-                spend_loss = (
-                    nn.functional.poisson_nll_loss(
-                        logged[:, 1], y_spend[batch], log_input=True, full=False, reduction="none"
-                    )
-                    * y_buy[batch]
+                * y_buy[batch]
+            )
+            future_loss = (
+                nn.functional.poisson_nll_loss(
+                    logged[:, 2], y_future[batch], log_input=True, full=False, reduction="none"
                 )
-                future_loss = (
-                    nn.functional.poisson_nll_loss(
-                        logged[:, 2], y_future[batch], log_input=True, full=False, reduction="none"
-                    )
-                    * m_future[batch]
-                )
-                loss = (w[batch] * (buy_loss + spend_loss + future_loss)).mean()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                losses.append(float(loss.detach()))
-        return model.eval(), losses
+                * m_future[batch]
+            )
+            return (w[batch] * (buy_loss + spend_loss + future_loss)).mean()
+
+        report = fit_minibatch(
+            model,
+            batch_loss,
+            x.shape[0],
+            generator=self._generator,
+            device=device,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+        )
+        with torch.no_grad():
+            final = float(batch_loss(torch.arange(x.shape[0], device=device)))
+        return model.eval(), report.to_dict(), final
 
     @torch.no_grad()
     def effects(self, features: pd.DataFrame, batch_size: int = 65_536) -> ActionEffects:
