@@ -248,7 +248,7 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) ->
     assert forecast.metadata.parameters["deep"]["training_examples"] > 0
     # Multi-horizon effects with their held-out checks, as the run report shows them.
     effects = forecast.metadata.parameters["effects"]
-    assert effects["windows"] == [[1, 4], [5, 12]]
+    assert effects["windows"] == [[1, 4], [5, 12], [13, 26], [27, 52]]
     assert set(effects["calibration"]) == {a.id for a in DEMO_ACTIONS} - {"none"}
     assert np.all(forecast.future_margin_delta[:, 0] == 0.0)
     report = ReportData(
@@ -261,7 +261,7 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) ->
         frontier=None,
     )
     table = report.effect_table()
-    assert table is not None and len(table) == 5 * 3
+    assert table is not None and len(table) == 5 * (1 + 4)  # the week and four windows
     assert report.reliability()["bins"]
 
     # Saved with configuration, metrics and weights; the reloaded parts compute the same.
