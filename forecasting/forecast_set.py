@@ -71,8 +71,18 @@ class ForecastSet:
                 raise ValueError(
                     f"ForecastSet.{name} must be shaped [N, A, H] = {(n, a, h)}; got {values.shape}"
                 )
-            if not np.isfinite(values).all():
-                raise ValueError(f"ForecastSet.{name} holds NaN or infinite values")
+            bad = ~np.isfinite(values)
+            if bad.any():
+                customers, actions, weeks = np.nonzero(bad)
+                shown = ", ".join(
+                    f"{self.customer_ids[u]}/{self.action_ids[k]}/week {t + 1}"
+                    for u, k, t in list(zip(customers, actions, weeks, strict=True))[:5]
+                )
+                raise ValueError(
+                    f"ForecastSet.{name} holds NaN or infinite values in {int(bad.sum())} cells "
+                    f"of {len(np.unique(customers))} customers (customer/action/week: {shown}); "
+                    f"the forecaster ({self.metadata.model}) produced them"
+                )
         if ((self.purchase_prob < 0) | (self.purchase_prob > 1)).any():
             raise ValueError("ForecastSet.purchase_prob must lie in [0, 1]")
         if (self.spend < 0).any():

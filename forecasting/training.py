@@ -28,8 +28,8 @@ class TrainingReport:
     epochs: int
     batch_size: int
     best_epoch: int
-    best_validation_loss: float
-    first_validation_loss: float
+    best_validation_loss: float | None  # None: no rows were held out
+    first_validation_loss: float | None
     stopped: str  # "no improvement for `patience` epochs", "step budget" or "fixed epochs"
 
     def to_dict(self) -> dict[str, object]:
@@ -68,7 +68,7 @@ def fit_minibatch(
                 optimiser.step()
                 steps += 1
         return TrainingReport(
-            steps, int(epochs), batch_size, int(epochs), np.nan, np.nan, "fixed epochs"
+            steps, int(epochs), batch_size, int(epochs), None, None, "fixed epochs"
         )
 
     shuffled = generator.permutation(rows)
@@ -107,4 +107,5 @@ def fit_minibatch(
             break
     if held:
         model.load_state_dict(best_state)
-    return TrainingReport(steps, epoch, size, best_epoch, best_loss, first_loss, stopped)
+    measured = (best_loss, first_loss) if held else (None, None)
+    return TrainingReport(steps, epoch, size, best_epoch, *measured, stopped)

@@ -85,6 +85,12 @@ def test_round_trip(forecast: ForecastSet, tmp_path: Path) -> None:
         ("spend", lambda f: f.spend[:, :, :-1], r"spend must be shaped"),
         ("future_margin_delta", lambda f: f.future_margin_delta + 1.0, "of 'none'"),
         ("clv", lambda f: np.full_like(f.clv, np.nan), "clv must be"),
+        (
+            "spend",
+            lambda f: np.where(np.arange(f.shape[0])[:, None, None] == 2, np.nan, f.spend),
+            r"spend holds NaN or infinite values in \d+ cells of 1 customers \(customer/action/"
+            r"week: \w+/none/week 1",
+        ),
         ("action_ids", lambda f: f.action_ids[::-1], "must start with 'none'"),
     ],
 )
