@@ -58,6 +58,17 @@ bench: data
 	$(BIN)/python bench/evaluate_seeds.py scenarios/black_friday.yaml scenarios/retention_push.yaml \
 		scenarios/revenue_protect.yaml scenarios/tight_budget.yaml --models baseline ziln --seeds 0 \
 		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs --json bench/results/evaluate_scenarios.json
+	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
+		--seeds 0 1 2 --models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets \
+		--json bench/results/evaluate_presets.json --markdown bench/results/evaluate_presets.md
+	$(BIN)/python bench/evaluate_presets.py --presets deal_seekers mixed --seeds 0 \
+		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
+		--json bench/results/evaluate_presets_unchecked.json \
+		--markdown bench/results/evaluate_presets_unchecked.md
+	$(BIN)/python bench/evaluate_presets.py --presets deal_seekers mixed --seeds 0 \
+		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
+		--budget-confidence 0.95 --json bench/results/evaluate_presets_conf95.json \
+		--markdown bench/results/evaluate_presets_conf95.md
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \

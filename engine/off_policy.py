@@ -53,6 +53,21 @@ class OffPolicyEstimate:
         }
 
 
+def logged_margin(
+    frame: pd.DataFrame, action: np.ndarray, actions: tuple[Action, ...], gross_margin: float
+) -> np.ndarray:
+    """Each logged row's margin [R]: y = m (spend + future_spend) - fixed[a] - discount[a] spend,
+    with `frame` holding `spend` (the week's) and `future_spend` (the weeks after)."""
+    fixed = np.array([a.fixed_cost for a in actions])
+    discount = np.array([a.discount_rate for a in actions])
+    spend = frame["spend"].to_numpy(dtype=np.float64)
+    return (
+        gross_margin * (spend + frame["future_spend"].to_numpy(dtype=np.float64))
+        - np.where(action > 0, fixed[action], 0.0)
+        - discount[action] * spend
+    )
+
+
 def _mean_ci(terms: np.ndarray) -> tuple[float, tuple[float, float]]:
     mean = float(terms.mean())
     half = 1.96 * float(terms.std(ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
@@ -75,14 +90,7 @@ class LoggedCampaign:
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
         self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
         self.propensity = frame["propensity"].to_numpy(dtype=np.float64)
-        fixed = np.array([a.fixed_cost for a in actions])
-        discount = np.array([a.discount_rate for a in actions])
-        spend = frame["spend"].to_numpy(dtype=np.float64)
-        self.outcome = (
-            gross_margin * (spend + frame["future_spend"].to_numpy(dtype=np.float64))
-            - np.where(self.action > 0, fixed[self.action], 0.0)
-            - discount[self.action] * spend
-        )
+        self.outcome = logged_margin(frame, self.action, actions, gross_margin)
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
         design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
         self.predicted = np.zeros((len(frame), len(actions)))  # q(x, a) for every a

@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.stats as stats
 
 from engine.actions import Action
+from engine.off_policy import logged_margin
 from forecasting.dr_effects import clustered_standard_error
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
@@ -104,14 +105,7 @@ class LoggedOutcomes:
         self.propensity = np.where(
             np.isfinite(propensity) & (propensity > 0), propensity, shares[self.action]
         )
-        fixed = np.array([a.fixed_cost for a in actions])
-        discount = np.array([a.discount_rate for a in actions])
-        spend = frame["spend"].to_numpy(dtype=np.float64)
-        self.outcome = (
-            gross_margin * (spend + frame["future_spend"].to_numpy(dtype=np.float64))
-            - np.where(self.action > 0, fixed[self.action], 0.0)
-            - discount[self.action] * spend
-        )
+        self.outcome = logged_margin(frame, self.action, actions, gross_margin)
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
         design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
         fold = np.array(
