@@ -241,6 +241,11 @@ class BaselineForecaster:
                     "training_rows": learner.training_rows_,
                     "final_loss": learner.final_loss_,
                     "training": learner.training_,
+                    "future_effect_not_identified": [
+                        a
+                        for a, ok in zip(self.action_ids_, learner.future_identified_, strict=True)
+                        if not ok
+                    ],
                     "spend_ratio": dict(
                         zip(self.action_ids_, learner.spend_ratio_.tolist(), strict=True)
                     ),

@@ -130,6 +130,11 @@ class CampaignEffectLearner:
         logged = np.bincount(action, minlength=len(self.action_ids))
         self.supported_ = logged >= self.min_logged
         self.supported_[0] = True
+        # The follow-up head of an action whose window fewer than min_logged of its rows (or of
+        # none's) observed learned nothing: its later effect is not identified and stays 0.
+        observed = np.bincount(action, weights=has_future, minlength=len(self.action_ids))
+        self.future_identified_ = (observed >= self.min_logged) & (observed[0] >= self.min_logged)
+        self.future_identified_[0] = True
 
         def tensor(values: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.tensor(values, dtype=dtype, device=device)
@@ -251,7 +256,7 @@ class CampaignEffectLearner:
         shift, self.shift_reliability_ = _shrink_to_mean(*shifts)
         future_delta, self.future_reliability_ = _shrink_to_mean(*futures)
         shift[:, ~self.supported_] = 0.0
-        future_delta[:, ~self.supported_] = 0.0
+        future_delta[:, ~(self.supported_ & self.future_identified_)] = 0.0
         return ActionEffects(
             purchase_logit_shift=shift,
             spend_ratio=np.broadcast_to(self.spend_ratio_, shift.shape).copy(),

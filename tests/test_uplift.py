@@ -78,3 +78,15 @@ def test_an_action_the_log_barely_holds_gets_no_effect() -> None:
     assert np.all(effects.purchase_logit_shift[:, 2] == 0.0)
     assert np.all(effects.future_spend_delta[:, 2] == 0.0)
     assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)
+
+
+def test_a_follow_up_window_no_row_observed_gives_no_later_effect() -> None:
+    """A one-shot campaign too recent for its follow-up window: the later-spend head learned
+    nothing, so the action's later effect is 0 and said to be unidentified."""
+    frame, _ = _campaign(rows=5_000)
+    frame["future_spend"] = np.nan  # the window has not ended for any logged row
+    learner = CampaignEffectLearner(action_ids=ACTIONS, epochs=1, device="cpu", seed=0).fit(frame)
+    effects = learner.effects(frame)
+    assert np.all(effects.future_spend_delta == 0.0)
+    assert learner.future_identified_.tolist() == [True, False]
+    assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)
