@@ -46,7 +46,7 @@ from torch import nn
 from forecasting.campaign_examples import CampaignExamples
 from forecasting.device import resolve_device
 from forecasting.metrics import reliability_curve
-from forecasting.scaling import feature_scale
+from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
 from forecasting.uplift import ActionEffects, PerActionHeads, arm_normalised_weights, spend_ratios
 
@@ -243,6 +243,7 @@ class DoublyRobustEffectLearner:
             *(f"spend_weeks_{first}_{last}" for first, last in examples.windows),
         )
         features = examples.features[keep]
+        require_finite(features, examples.feature_names, "the effect learner's campaign rows", keep)
         self.feature_mean_ = features.mean(axis=0)
         self.feature_scale_ = feature_scale(features)
         action = examples.action[keep]

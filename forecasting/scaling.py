@@ -33,3 +33,22 @@ def feature_scale(features: np.ndarray, names: tuple[str, ...] | None = None) ->
         )
         log.info("features constant in training, left unscaled: %s", shown)
     return np.where(constant, 1.0, std).astype(features.dtype)
+
+
+def require_finite(
+    features: np.ndarray, names: tuple[str, ...], where: str, row_labels: np.ndarray | None = None
+) -> None:
+    """Raise a ValueError naming the features [F] with NaN or infinite values in `features`
+    [R, F], how many rows, and the first rows (their labels, e.g. customer ids, where given);
+    `where` says which model boundary it is (e.g. 'the T-learner's training rows')."""
+    bad = ~np.isfinite(features)
+    if not bad.any():
+        return
+    columns = np.flatnonzero(bad.any(axis=0))
+    rows = np.flatnonzero(bad.any(axis=1))
+    shown = (row_labels[rows[:5]] if row_labels is not None else rows[:5]).tolist()
+    raise ValueError(
+        f"{where}: features {[names[c] for c in columns[:10]]} hold NaN or infinite values in "
+        f"{len(rows)} rows (first: {shown}); the data behind them need fixing or the feature "
+        "leaving out"
+    )

@@ -20,7 +20,7 @@ from torch import nn
 
 from forecasting.device import resolve_device
 from forecasting.features import ANCHOR_FEATURES
-from forecasting.scaling import feature_scale
+from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
 
 #: Heads per action: purchase logit, log spend given purchase, log future spend.
@@ -116,6 +116,12 @@ class CampaignEffectLearner:
         weight = arm_normalised_weights(action, propensity, self.weight_clip)
 
         features = examples[list(self.feature_columns)].to_numpy(dtype=np.float32)
+        require_finite(
+            features,
+            self.feature_columns,
+            "the T-learner's campaign rows",
+            examples["customer_id"].to_numpy() if "customer_id" in examples else None,
+        )
         self.feature_mean_ = features.mean(axis=0)
         self.feature_scale_ = feature_scale(features)
         bought = examples["bought"].to_numpy(dtype=np.float32)
@@ -239,6 +245,12 @@ class CampaignEffectLearner:
         """
         device = next(self.models_[0].parameters()).device
         matrix = features[list(self.feature_columns)].to_numpy(dtype=np.float32)
+        require_finite(
+            matrix,
+            self.feature_columns,
+            "the T-learner's customers to score",
+            features["customer_id"].to_numpy() if "customer_id" in features else None,
+        )
         matrix = (matrix - self.feature_mean_) / self.feature_scale_
         shifts, futures = [], []
         for model in self.models_:

@@ -25,3 +25,15 @@ def test_constant_columns_are_left_unscaled_and_named(caplog: pytest.LogCaptureF
     mean = features.mean(axis=0)
     scaled = (np.array([3.0, 8.0, 1.0], np.float32) - mean) / scale
     assert np.abs(scaled).max() < 2.0
+
+
+def test_non_finite_features_are_refused_by_name_and_row() -> None:
+    from forecasting.scaling import require_finite
+
+    features = np.zeros((5, 3))
+    features[3, 1] = np.nan
+    with pytest.raises(
+        ValueError, match=r"rows: features \['b'\] .* in 1 rows \(first: \['c3'\]\)"
+    ):
+        require_finite(features, ("a", "b", "c"), "rows", np.array([f"c{i}" for i in range(5)]))
+    require_finite(np.ones((2, 3)), ("a", "b", "c"), "rows")  # finite: no error
