@@ -120,7 +120,7 @@ def run_pipeline(
     if saved_model is not None:
         fingerprints["saved_model"] = saved_model.fingerprint
     fingerprint = _fingerprint(scenario_text, fingerprints, week)
-    run_id = f"{scenario.name}-{week:%Y-%m-%d}-{fingerprint[:10]}"
+    run_id = run_folder.run_id_for(scenario.name, f"{week:%Y-%m-%d}", fingerprint)
     registry = RunRegistry(runs_dir)
     finished = run_folder.finished_folder(runs_dir, run_id)
     if finished.exists() and not force and registry.find(run_id) is not None:

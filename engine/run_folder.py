@@ -5,6 +5,7 @@ finished. A `.stages/` folder inside the staging area lets a rerun skip finished
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,24 @@ def staging_folder(runs_dir: Path, run_id: str) -> Path:
     return runs_dir / f".{run_id}.partial"
 
 
+#: Longest scenario part of a run id (the week and fingerprint follow it).
+MAX_NAME_CHARACTERS = 60
+
+
+def run_id_for(name: str, week: str, fingerprint: str) -> str:
+    """A run id that is a safe folder name whatever the scenario's name holds: the name's
+    letters, digits, '.', '_' and '-' (others become '_', at most MAX_NAME_CHARACTERS, never
+    starting with '.'), then the week and the first 10 characters of the fingerprint."""
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:MAX_NAME_CHARACTERS].lstrip(".") or "run"
+    return f"{slug}-{week}-{fingerprint[:10]}"
+
+
 def finished_folder(runs_dir: Path, run_id: str) -> Path:
-    return runs_dir / run_id
+    """The finished run's folder, which must lie directly inside `runs_dir`."""
+    folder = runs_dir / run_id
+    if run_id in ("", ".", "..") or folder.resolve().parent != runs_dir.resolve():
+        raise ValueError(f"run id {run_id!r} is not a folder name inside {runs_dir}")
+    return folder
 
 
 def begin(runs_dir: Path, run_id: str) -> Path:
