@@ -417,6 +417,7 @@ def forecast_fit(
         f"{pd.Timestamp(forecast.week_starts[0]):%Y-%m-%d} on {forecast.metadata.device}; "
         f"mean CLV {forecast.clv.mean():,.2f}"
     )
+    _print_effect_calibration(forecast.metadata.parameters.get("effects"))
     written = forecast.save(out_dir)
     if isinstance(forecaster, DeepForecaster):
         out.print(f"model written to {forecaster.save_model(out_dir / 'model')}")
@@ -710,6 +711,32 @@ def evaluate(
         f"evaluation saved to {run / 'evaluation.json'}; the report ({run / 'report.html'}) "
         "shows " + _evaluation_sections(figures)
     )
+
+
+def _print_effect_calibration(effects: object) -> None:
+    """The learned effects against the held-out doubly robust ones, per action and group of
+    predicted effect (GATES; the deep forecasters' learner), for the week of the action."""
+    if not isinstance(effects, dict) or not effects.get("gates"):
+        return
+    view = Table(
+        title="effect calibration on held-out customers: predicted against doubly robust "
+        "effect on the week's purchase probability, per fifth of predicted effect"
+    )
+    for name in ("action", "group", "predicted", "doubly robust", "std. error", "rows"):
+        view.add_column(name)
+    for action, outcomes in effects["gates"].items():
+        for row in outcomes.get("purchase_week0", []):
+            view.add_row(
+                action,
+                str(row["group"]),
+                f"{row['predicted']:+.4f}",
+                f"{row['doubly_robust']:+.4f}",
+                f"{row['doubly_robust_se']:.4f}",
+                f"{row['count']:,}",
+            )
+    out.print(view)
+    for action, count in effects.get("unsupported_actions", {}).items():
+        out.print(f"{action}: logged {count} times, too few: no effect learned")
 
 
 def _print_policies(figures: dict[str, object], replications: int) -> None:

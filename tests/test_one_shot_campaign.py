@@ -25,7 +25,7 @@ actions:
   - {id: mail_a, fixed_cost: 0.01, channel: email}
   - {id: mail_b, fixed_cost: 0.01, channel: email}
 constraints:
-  weekly_budget: 5
+  weekly_budget: 1.5
   contact_cap: 1
 solver: {backend: highs, time_limit_s: 60}
 recommendations: {slots: 0}
@@ -89,14 +89,15 @@ def _shop(folder: Path, customers: int = 3000, seed: int = 0) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model", ["baseline", "ziln"])
 def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
-    tmp_path: Path,
+    tmp_path: Path, model: str
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _shop(data)
     scenario = tmp_path / "one_shot.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(SCENARIO + f"forecast: {{model: {model}, reviews: false}}\n")
     runner = CliRunner()
     as_of = f"{AS_OF:%Y-%m-%d}"
 
@@ -115,11 +116,14 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
         app,
         [
             "forecast", "fit", "--data", str(data), "--scenario", str(scenario),
-            "--out", str(fitted), "--as-of", as_of, "--device", "cpu",
+            "--out", str(fitted), "--as-of", as_of, "--device", "cpu", "--model", model,
+            "--no-reviews",
         ],
         catch_exceptions=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    if model == "ziln":  # the learned effects' calibration on held-out customers is reported
+        assert "effect calibration on held-out customers" in result.output
     forecast = ForecastSet.load(fitted)
     assert list(forecast.action_ids) == ["none", "mail_a", "mail_b"]
     assert forecast.shape[2] == 4
@@ -147,3 +151,12 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
     assert "mail_b" not in set(allocation["action"])
     for check in kpis.get("release", {}).get("checks", []):
         assert not check["released"] or check["low"] > 0
+    if model == "ziln":
+        # The doubly robust learner, with the customers' attributes as features, finds who the
+        # e-mail works on: the plan's contacts go to the north (half the customers), and the
+        # log confirms the gain per contact with an interval above zero.
+        customers = pd.read_csv(data / "customers.csv")
+        area = allocation.merge(customers, on="customer_id")["area"]
+        assert (area == "north").mean() >= 0.7
+        (check,) = (c for c in kpis["release"]["checks"] if c["action"] == "mail_a")
+        assert check["released"] and check["low"] > 0
