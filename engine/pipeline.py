@@ -48,7 +48,7 @@ from optimization.solution import Solution
 from optimization.solve import solve
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
