@@ -20,7 +20,6 @@ import pandas as pd
 
 from engine.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
 from engine.store import Store
-from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -82,7 +81,7 @@ class DeepForecaster:
         ).fit(store, as_of)
         self._check_customers()
         self.effect_learner_ = self._learn_effects(store)
-        self.effects_ = self._current_effects(store)
+        self.effects_ = self._current_effects()
         self.retrained_ = True
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -123,8 +122,6 @@ class DeepForecaster:
         forecaster.purchases_ = saved.purchases
         forecaster.effect_learner_ = saved.effects
         forecaster.saved_backtest_ = saved.description.get("backtest") or {}
-        encoding = saved.description.get("attributes")
-        forecaster.attributes_ = CustomerAttributes.from_dict(encoding) if encoding else None
         return forecaster
 
     def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
@@ -142,7 +139,7 @@ class DeepForecaster:
         self.purchases_.refresh(store, as_of)
         self._check_customers()
         self.effect_seconds_ = {}
-        self.effects_ = self._current_effects(store)
+        self.effects_ = self._current_effects()
         self.retrained_ = False
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -183,8 +180,7 @@ class DeepForecaster:
         if not store.has_table("campaign_log"):
             return None
         started = time.perf_counter()
-        self.attributes_ = CustomerAttributes().fit(customers_table(store))
-        extra, extra_names = self._extra_features(store)
+        extra, extra_names = self._extra_features()
         examples = campaign_examples(
             store,
             self.purchases_.panel_,
@@ -206,16 +202,14 @@ class DeepForecaster:
         return learner
 
     def _extra_features(
-        self, store: Store
+        self,
     ) -> tuple[Callable[[np.ndarray, int], np.ndarray] | None, tuple[str, ...]]:
         """The effect learner's features beyond the panel's: review components at the anchor
         and the customers' encoded static attributes ([B, k] for panel rows at an anchor)."""
         reviews = self.purchases_.reviews_
-        attributes = getattr(self, "attributes_", None)
+        attributes = self.purchases_.attributes_  # one encoding, learned with the panel
         encoded = (
-            attributes.transform(customers_table(store), self.purchases_.panel_.customer_ids)
-            if attributes is not None and attributes.feature_names_
-            else None
+            self.purchases_.attribute_rows_ if attributes.feature_names_ else None
         )  # [N_panel, F_attr]
         names = (reviews.feature_names_ if reviews is not None else ()) + (
             attributes.feature_names_ if encoded is not None else ()
@@ -231,13 +225,13 @@ class DeepForecaster:
 
         return extra, names
 
-    def _current_effects(self, store: Store) -> ActionEffects:
+    def _current_effects(self) -> ActionEffects:
         """Every panel customer's effects at the panel's end (zero without a learner)."""
         panel, learner = self.purchases_.panel_, self.effect_learner_
         if learner is None:
             zeros = np.zeros((len(panel), len(self.baseline_.action_ids_)))
             return ActionEffects(zeros, np.ones_like(zeros), zeros, 0)
-        extra, _ = self._extra_features(store)
+        extra, _ = self._extra_features()
         rows = np.arange(len(panel))
         features = effect_features(
             panel, rows, panel.weeks, discount_action_ids(self.actions), extra
@@ -253,7 +247,6 @@ class DeepForecaster:
             folder,
             forecaster=self,
             backtest=backtest,
-            attributes=getattr(self, "attributes_", None),
         )
 
     def forecast(self) -> ForecastSet:

@@ -34,6 +34,7 @@ from forecasting.anchors import (
     tabular_features,
     tabular_names,
 )
+from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.device import resolve_device
@@ -259,6 +260,11 @@ class DeepPurchaseModel:
             self.contact_actions,
             categories=self.categories_ if trained else None,
         )
+        # The customers' static attributes, encoded as learned at fit ([N_panel, F_attr]).
+        customers = customers_table(store)
+        if not trained:
+            self.attributes_ = CustomerAttributes().fit(customers)
+        self.attribute_rows_ = self.attributes_.transform(customers, self.panel_.customer_ids)
         if not self.use_reviews:
             self.reviews_ = None
         elif trained:
@@ -273,6 +279,7 @@ class DeepPurchaseModel:
             tabular_names(self.panel_)
             + PRIOR_FEATURES
             + (self.reviews_.feature_names_ if self.reviews_ is not None else ())
+            + self.attributes_.feature_names_
         )
 
     def _resolve_max_examples(self) -> int:
@@ -310,6 +317,7 @@ class DeepPurchaseModel:
         parts = [tabular_features(history), prior_columns]
         if self.reviews_ is not None:
             parts.append(self.reviews_.features(rows, anchor))
+        parts.append(self.attribute_rows_[rows])
         return np.column_stack(parts).astype(np.float32), prior
 
     def _examples(self, generator: np.random.Generator) -> _Examples:

@@ -76,7 +76,6 @@ def save_model_files(
     *,
     forecaster: object | None = None,
     backtest: dict[str, Any] | None = None,
-    attributes: CustomerAttributes | None = None,
 ) -> Path:
     """Write the fitted parts into `folder` (replacing what was there) and return it;
     `forecaster`, the object that owns them, has its constructor arguments recorded too, and
@@ -100,12 +99,11 @@ def save_model_files(
             "anchor_offsets": _plain(purchases.anchor_offset_values_),
             "timings": _plain(purchases.timings_),
             "trained_as_of": f"{purchases.trained_as_of_:%Y-%m-%d}",
+            "attributes": purchases.attributes_.to_dict(),
         },
         "effects": None,
         "forecaster": _constructor_parameters(forecaster) if forecaster is not None else None,
         "backtest": _plain(backtest) if backtest else None,
-        # The customer-attribute encoding the effect learner was trained with (None: none).
-        "attributes": attributes.to_dict() if attributes is not None else None,
     }
     torch.save(purchases.network_.state_dict(), staging / PURCHASE_WEIGHTS)
     reviews = purchases.reviews_
@@ -207,6 +205,12 @@ def _purchase_model(
     model.anchor_offset_values_ = np.asarray(saved["anchor_offsets"])
     model.timings_ = dict(saved["timings"])
     model.trained_as_of_ = pd.Timestamp(saved["trained_as_of"])
+    # Models saved before attributes were features have none (format 3 without the key).
+    model.attributes_ = (
+        CustomerAttributes.from_dict(saved["attributes"])
+        if saved.get("attributes")
+        else CustomerAttributes().fit(None)
+    )
     model.reviews_ = None
     if model.use_reviews:
         reviews = ReviewFeatures(cache_path=model.review_cache, device=device)
