@@ -65,10 +65,16 @@ bench: data
 		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
 		--json bench/results/evaluate_presets_unchecked.json \
 		--markdown bench/results/evaluate_presets_unchecked.md
-	$(BIN)/python bench/evaluate_presets.py --presets deal_seekers mixed --seeds 0 \
-		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
-		--budget-confidence 0.95 --json bench/results/evaluate_presets_conf95.json \
-		--markdown bench/results/evaluate_presets_conf95.md
+	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
+		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
+		--work $(DEMO_DIR)/presets --no-release-check \
+		--json bench/results/evaluate_presets_tight_expectation.json \
+		--markdown bench/results/evaluate_presets_tight_expectation.md
+	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
+		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
+		--work $(DEMO_DIR)/presets --no-release-check --budget-confidence 0.95 \
+		--json bench/results/evaluate_presets_tight_conf95.json \
+		--markdown bench/results/evaluate_presets_tight_conf95.md
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \
