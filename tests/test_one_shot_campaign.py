@@ -130,6 +130,11 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
     for name in ("purchase_prob", "spend", "future_margin_delta"):
         assert np.isfinite(getattr(forecast, name)).all(), name
 
+    if model == "ziln":  # the plan scores with the networks just fitted (no second training)
+        scenario.write_text(
+            SCENARIO
+            + f"forecast: {{model: ziln, reviews: false, saved_model: {fitted / 'model'}}}\n"
+        )
     result = runner.invoke(
         app,
         [
