@@ -241,6 +241,7 @@ class BaselineForecaster:
                     "training_rows": learner.training_rows_,
                     "final_loss": learner.final_loss_,
                     "training": learner.training_,
+                    "base_rate_check": learner.base_rate_check_,
                     "future_effect_not_identified": [
                         a
                         for a, ok in zip(self.action_ids_, learner.future_identified_, strict=True)

@@ -179,12 +179,37 @@ class CampaignEffectLearner:
             self.models_.append(model)
             self.training_.append(report)
             losses.append(final)
+        self.base_rate_check_ = self._base_rate_check(x, action, bought, fold)
         rows = x.shape[0]
         self.training_rows_ = rows
         self.final_loss_ = float(np.mean(losses))
         self.device_ = str(device)
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    @torch.no_grad()
+    def _base_rate_check(
+        self, x: torch.Tensor, action: np.ndarray, bought: np.ndarray, fold: np.ndarray
+    ) -> dict[str, float | int | None]:
+        """Calibration of the no-action purchase rate on held-out customers: each half's model
+        predicts P(buy | none) for the other half's `none` rows; the mean prediction against
+        the observed rate (the base every effect is measured from)."""
+        predicted, observed = [], []
+        for model, held_out in zip(self.models_, (fold, ~fold), strict=True):
+            rows = np.flatnonzero(held_out & (action == 0))
+            if len(rows) == 0:
+                continue
+            index = torch.tensor(rows, device=x.device)
+            logit = model(x[index])[:, 0, 0].double().cpu().numpy()
+            predicted.append(1.0 / (1.0 + np.exp(-logit)))
+            observed.append(bought[rows])
+        if not predicted:
+            return {"predicted": None, "observed": None, "rows": 0}
+        return {
+            "predicted": float(np.concatenate(predicted).mean()),
+            "observed": float(np.concatenate(observed).mean()),
+            "rows": int(sum(len(o) for o in observed)),
+        }
 
     def _train(
         self,

@@ -90,3 +90,14 @@ def test_a_follow_up_window_no_row_observed_gives_no_later_effect() -> None:
     assert np.all(effects.future_spend_delta == 0.0)
     assert learner.future_identified_.tolist() == [True, False]
     assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)
+
+
+def test_the_base_rate_is_checked_on_held_out_customers(fitted) -> None:
+    """Each half's model predicts the other half's no-action purchase rate; the check reports
+    the mean prediction against the observed rate (the base every effect is measured from)."""
+    learner, frame, _ = fitted
+    check = learner.base_rate_check_
+    observed = frame.loc[frame["action"] == "none", "bought"].mean()
+    assert check["observed"] == pytest.approx(observed, rel=1e-6)
+    assert check["predicted"] == pytest.approx(check["observed"], abs=0.03)
+    assert check["rows"] == (frame["action"] == "none").sum()
