@@ -93,8 +93,8 @@ bench: data
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine forecasting optimization tests bench
-	$(BIN)/ruff format --check engine forecasting optimization tests bench
+	$(BIN)/ruff check shopdata engine forecasting optimization tests bench
+	$(BIN)/ruff format --check shopdata engine forecasting optimization tests bench
 
 clean:
 	rm -rf $(VENV) data demo runs

@@ -17,9 +17,9 @@ import json
 import platform
 from pathlib import Path
 
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.backtest import run_backtest
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 REFERENCE = {  # lifetimes 0.11.3 measured on this machine (issue 2)
     "r": 0.284,

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.features import holdout_outcome, purchase_summary, weekly_purchases
 from forecasting.pareto_nbd import ParetoNBD
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 CALIBRATION_END = pd.Timestamp("1997-09-30")
 HOLDOUT_WEEKS = 39

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS
 from engine.market.config import MarketConfig
 from engine.market.files import write_market
 from engine.market.history import generate_market
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.baseline import BaselineForecaster
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 
 def main() -> None:

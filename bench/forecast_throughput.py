@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from engine.actions import DEMO_ACTIONS, contact_action_ids
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.deep_purchases import DeepPurchaseModel
+from shopdata.actions import DEMO_ACTIONS, contact_action_ids
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 
 def main() -> None:

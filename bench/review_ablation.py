@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS, contact_action_ids
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.backtest import run_backtest
+from shopdata.actions import DEMO_ACTIONS, contact_action_ids
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 FIGURES = ("mae", "median_mae", "predicted_total", "actual_total", "spend_gini", "spearman")
 

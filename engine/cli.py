@@ -19,9 +19,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from engine.actions import DEMO_ACTIONS, discount_action_ids
-from engine.input_errors import InputValidationError
 from forecasting.model_kinds import BACKTEST_MODELS, FORECASTERS
+from shopdata.actions import DEMO_ACTIONS, discount_action_ids
+from shopdata.input_errors import InputValidationError
 
 app = typer.Typer(
     help="ltv-engine: forecast customer value and allocate promotions.",
@@ -140,9 +140,9 @@ def validate(
     scenario: ScenarioFile = None,
 ) -> None:
     """Check the input tables against their contracts and print a summary of the data."""
-    from engine.campaign_design import control_counts, few_controls
-    from engine.store import Store
-    from engine.validation import load_inputs
+    from shopdata.campaign_design import control_counts, few_controls
+    from shopdata.store import Store
+    from shopdata.validation import load_inputs
 
     try:
         tables = load_inputs(
@@ -282,10 +282,10 @@ def forecast_backtest(
     scenario: ScenarioFile = None,
 ) -> None:
     """Fit on the calibration window, predict the holdout, and score it per customer."""
-    from engine.store import Store
-    from engine.validation import load_inputs
     from forecasting.backtest import run_backtest
     from forecasting.deep import DeepForecaster
+    from shopdata.store import Store
+    from shopdata.validation import load_inputs
 
     try:
         # The backtest scores the no-action forecast only: a log without controls is no
@@ -375,10 +375,10 @@ def forecast_fit(
     """Fit the forecaster on the data and write the ForecastSet for the horizon. With
     --scenario, the catalogue, horizon, margin, discount rate, effect windows and the handling
     of a log without controls are the scenario's (what its weekly run would fit)."""
-    from engine.store import Store
-    from engine.validation import load_inputs
     from forecasting.deep import DeepForecaster, make_forecaster
     from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS
+    from shopdata.store import Store
+    from shopdata.validation import load_inputs
 
     actions, windows = DEMO_ACTIONS, DEFAULT_EFFECT_WINDOWS
     unidentified = unidentified_effects.value
@@ -443,9 +443,9 @@ def forecast_predict(
 ) -> None:
     """Forecast with a saved deep model, without training: its networks score the data up to
     --as-of (BG/NBD and Gamma-Gamma are refitted; they take seconds)."""
-    from engine.store import Store
-    from engine.validation import load_inputs
     from forecasting.deep import DeepForecaster
+    from shopdata.store import Store
+    from shopdata.validation import load_inputs
 
     try:
         forecaster = DeepForecaster.from_files(
@@ -798,8 +798,8 @@ def _off_policy(run: Path, problem, choice: np.ndarray, scenario: dict) -> dict[
     action (its first planned contact) on the run's logged campaign; empty without a log."""
     from engine.off_policy import LoggedCampaign
     from engine.scenario import Scenario
-    from engine.store import Store
     from forecasting.features import anchor_features
+    from shopdata.store import Store
 
     with Store.open(run / "inputs.duckdb") as store:
         if not store.has_table("campaign_log"):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.actions import Action
 from forecasting.features import ANCHOR_FEATURES
+from shopdata.actions import Action
 
 #: A policy's value is estimated only where every action it takes was logged this often.
 MIN_MATCHED_ROWS = 30

@@ -24,16 +24,12 @@ import pandas as pd
 import yaml
 
 from engine import run_folder
-from engine.actions import discount_action_ids
-from engine.campaign_design import control_counts, few_controls
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.release_gate import logged_outcomes, release
 from engine.report import write_reports
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
-from engine.store import Store
-from engine.validation import InputTables, load_inputs
 from engine.valuation import cost_variance, value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, horizon_start, week_after_last_purchase
@@ -46,6 +42,10 @@ from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
+from shopdata.actions import discount_action_ids
+from shopdata.campaign_design import control_counts, few_controls
+from shopdata.store import Store
+from shopdata.validation import InputTables, load_inputs
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
 PIPELINE_VERSION = "5"

@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 import scipy.stats as stats
 
-from engine.actions import Action
 from engine.off_policy import logged_margin
 from forecasting.dr_effects import clustered_standard_error
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
+from shopdata.actions import Action
 
 #: Each action needs at least this many logged rows of its own and of `none` to be checked.
 MIN_ROWS = 30

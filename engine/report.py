@@ -469,7 +469,7 @@ def _segments(store_path: Path, allocation: pd.DataFrame) -> pd.DataFrame | None
     """Contacts by customer segment and action, from the run's own copy of the inputs."""
     if not store_path.exists():
         return None
-    from engine.store import Store
+    from shopdata.store import Store
 
     with Store.open(store_path) as store:
         columns = [c for c in SEGMENT_COLUMNS if store.has_column("customers", c)]

@@ -4,10 +4,11 @@ finished. A `.stages/` folder inside the staging area lets a rerun skip finished
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
+
+from shopdata.atomic import swap_into_place
 
 
 def staging_folder(runs_dir: Path, run_id: str) -> Path:
@@ -57,17 +58,3 @@ def commit(runs_dir: Path, run_id: str, *, replace: bool = False) -> Path:
     if target.exists() and not replace:
         raise FileExistsError(f"{target} is a finished run; use --force to redo it")
     return swap_into_place(staging, target)
-
-
-def swap_into_place(staging: Path, target: Path) -> Path:
-    """Rename the complete folder `staging` to `target`; an existing `target` is moved aside
-    first and deleted after, so a reader sees the old folder or the new one, never a mix."""
-    if target.exists():
-        retired = target.with_name(f".{target.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, target)
-    return target

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.actions import Action
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
+from shopdata.actions import Action
 
 NonNegative = Annotated[float, Field(ge=0)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
+from shopdata.store import Store
 
 
 class CategoryAffinity:

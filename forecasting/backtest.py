@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -28,6 +27,7 @@ from forecasting.metrics import (
     spearman,
 )
 from forecasting.model_kinds import BACKTEST_MODELS
+from shopdata.store import Store
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ import numpy as np
 import pandas as pd
 import scipy.special as special
 
-from engine.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
-from engine.store import Store
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
@@ -22,6 +20,8 @@ from forecasting.features import ANCHOR_FEATURES, anchor_features, purchase_summ
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.uplift import ActionEffects, CampaignEffectLearner
+from shopdata.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
+from shopdata.store import Store
 
 MODEL_NAME = "baseline"
 MODEL_VERSION = "0.1.0"

@@ -14,9 +14,9 @@ import numpy as np
 import scipy.special as special
 import torch
 
-from forecasting.device import resolve_device
 from forecasting.features import PurchaseSummary
 from forecasting.mle import maximise_likelihood
+from shopdata.device import resolve_device
 
 #: Weights of the log-normal prior tried, in turn, when the unpenalised optimum leaves the
 #: parameter space (mle.maximise_likelihood's log_penalizer).

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
 from forecasting.anchors import History, history_at, tabular_features, tabular_names
 from forecasting.panel import WeeklyPanel
+from shopdata.store import Store
 
 RESPONSE_FEATURES: tuple[str, ...] = (
     "log_contact_weeks",

@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
-from engine.store import Store
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -28,6 +26,8 @@ from forecasting.forecast_set import ForecastSet
 from forecasting.model_files import load_model_files, save_model_files
 from forecasting.model_kinds import DEEP_KINDS, DEFAULT_EFFECT_WINDOWS
 from forecasting.uplift import ActionEffects
+from shopdata.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
+from shopdata.store import Store
 
 MODEL_VERSION = "0.1.0"
 

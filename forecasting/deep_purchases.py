@@ -23,7 +23,6 @@ import pandas as pd
 import scipy.special as special
 import torch
 
-from engine.store import Store
 from forecasting.anchors import (
     Labels,
     eligible,
@@ -37,7 +36,6 @@ from forecasting.anchors import (
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
-from forecasting.device import resolve_device
 from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.panel import WeeklyPanel, weekly_panel
@@ -49,6 +47,8 @@ from forecasting.ziln import (
     negative_binomial_loss,
     ziln_weekly_loss,
 )
+from shopdata.device import resolve_device
+from shopdata.store import Store
 
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)

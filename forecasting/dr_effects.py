@@ -44,11 +44,11 @@ import torch
 from torch import nn
 
 from forecasting.campaign_examples import CampaignExamples
-from forecasting.device import resolve_device
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
 from forecasting.uplift import ActionEffects, PerActionHeads, arm_normalised_weights, spend_ratios
+from shopdata.device import resolve_device
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
+from shopdata.store import Store
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import torch
 
-from forecasting.device import resolve_device
 from forecasting.features import PurchaseSummary
 from forecasting.mle import maximise_likelihood
+from shopdata.device import resolve_device
 
 
 class GammaGammaSpend:

@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from engine.run_folder import swap_into_place
 from forecasting.attributes import CustomerAttributes
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner, EffectDiagnostics
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.review_embeddings import ReviewFeatures
 from forecasting.uplift import PerActionHeads
+from shopdata.atomic import swap_into_place
 
 MODEL_FILE = "model.json"
 PURCHASE_WEIGHTS = "purchase_network.pt"

@@ -14,8 +14,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from engine.store import Store
 from forecasting.features import purchase_filter
+from shopdata.store import Store
 
 #: Channels before the per-action contact channels.
 BASE_CHANNELS: tuple[str, ...] = ("bought", "log_spend", "reviews", "review_rating")

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from engine.store import Store
-from forecasting.device import resolve_device
 from forecasting.panel import WeeklyPanel
+from shopdata.device import resolve_device
+from shopdata.store import Store
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384

@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from forecasting.device import resolve_device
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
+from shopdata.device import resolve_device
 
 #: Heads per action: purchase logit, log spend given purchase, log future spend.
 HEADS = 3

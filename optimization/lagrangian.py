@@ -20,11 +20,11 @@ import numpy as np
 import scipy.sparse as sparse
 import torch
 
-from forecasting.device import resolve_device
 from optimization.highs_model import solve_with_highs
 from optimization.problem import DecisionProblem, Usage
 from optimization.rows import CouplingRows, RowKind, row_activity
 from optimization.settings import SolveSettings
+from shopdata.device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.actions import DEMO_ACTIONS
-from engine.campaign_design import FEW_CONTROLS, control_counts, few_controls
-from engine.input_errors import InputValidationError
 from engine.market.history import CAMPAIGN_NONE_SHARE_NEW, CAMPAIGN_NONE_SHARE_REPEAT
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.baseline import BaselineForecaster, horizon_start
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.campaign_design import FEW_CONTROLS, control_counts, few_controls
+from shopdata.input_errors import InputValidationError
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
 
 ACTION_IDS = [a.id for a in DEMO_ACTIONS]

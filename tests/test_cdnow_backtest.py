@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine.cdnow import CUSTOMERS, read_cdnow
-from engine.store import Store
-from engine.validation import InputTables
 from forecasting.backtest import run_backtest
+from shopdata.store import Store
+from shopdata.validation import InputTables
 
 # lifetimes 0.11.3 on this machine: calibration_and_holdout_data(freq="W"), BetaGeoFitter().
 REFERENCE = {"r": 0.284, "alpha": 6.72, "a": 0.708, "b": 2.37}

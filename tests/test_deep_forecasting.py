@@ -16,10 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.actions import DEMO_ACTIONS
 from engine.report import ReportData
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.anchors import (
     history_at,
     labels_after,
@@ -38,6 +35,9 @@ from forecasting.model_files import load_model_files
 from forecasting.panel import weekly_panel
 from forecasting.review_embeddings import EmbeddingCache, encode_texts
 from forecasting.ziln import count_median, negative_binomial_loss, ziln_weekly_loss
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
 
 CONTACTS = tuple(a.id for a in DEMO_ACTIONS if a.id != "none")

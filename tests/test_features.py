@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.store import Store
-from engine.validation import InputTables
 from forecasting.features import anchor_features, holdout_outcome, purchase_summary
+from shopdata.store import Store
+from shopdata.validation import InputTables
 
 
 @pytest.fixture()

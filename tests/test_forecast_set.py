@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.actions import DEMO_ACTIONS
-from engine.store import Store
-from engine.validation import load_inputs
 from forecasting.baseline import BaselineForecaster, horizon_start
-from forecasting.device import resolve_device
 from forecasting.forecast_set import ForecastSet
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.device import resolve_device
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.actions import DEMO_ACTIONS
 from engine.market.config import MarketConfig
 from engine.market.dynamics import MarketState, WeekNoise, step
 from engine.market.ground_truth import FILE_NAME, GroundTruth
 from engine.market.history import DemoMarket, generate_market
-from engine.validation import load_inputs
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF, small_config
 
 COUPON_20 = [a.id for a in DEMO_ACTIONS].index("coupon_20")

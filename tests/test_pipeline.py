@@ -420,9 +420,9 @@ def test_cli_frontier_sweeps_the_budget(
 def test_off_policy_estimates_recover_a_known_policy_value() -> None:
     """A randomised log where the coupon adds exactly 1.0 of margin: IPW and DR recover the
     value of always and never couponing within their intervals."""
-    from engine.actions import Action
     from engine.off_policy import LoggedCampaign
     from forecasting.features import ANCHOR_FEATURES
+    from shopdata.actions import Action
 
     rng = np.random.default_rng(0)
     rows = 40_000

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.actions import Action
 from engine.release_gate import LoggedOutcomes, release
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solve import solve
+from shopdata.actions import Action
 from tests.optimization_helpers import tiny_problem
 
 ACTIONS = (Action("none"), Action("good", fixed_cost=0.1), Action("bad", fixed_cost=0.1))

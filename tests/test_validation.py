@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.input_errors import InputValidationError
-from engine.store import Store
-from engine.validation import load_inputs
+from shopdata.input_errors import InputValidationError
+from shopdata.store import Store
+from shopdata.validation import load_inputs
 
 AS_OF = "2026-01-01"
 ACTIONS = ("none", "email", "coupon_10")

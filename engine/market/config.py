@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from engine.actions import DEMO_ACTIONS, Action
+from shopdata.actions import DEMO_ACTIONS, Action
 
 
 @dataclass(frozen=True)

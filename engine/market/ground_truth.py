@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.actions import Action
 from engine.market.config import ActionResponse, Behaviour, MarketConfig
 from engine.market.dynamics import MarketState, WeekNoise, step
 from engine.market.history import DemoMarket
 from engine.market.population import Population
+from shopdata.actions import Action
 
 FILE_NAME = "ground_truth.npz"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.input_errors import InputProblem, problem_at_rows
+from shopdata.input_errors import InputProblem, problem_at_rows
 
 #: Probabilities of one week and stratum must sum to 1 within this (with a `none` row).
 SUM_TOLERANCE = 1e-6

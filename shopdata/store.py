@@ -14,7 +14,7 @@ from types import TracebackType
 import duckdb
 import pandas as pd
 
-from engine.validation import InputTables
+from shopdata.validation import InputTables
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from engine.campaign_design import derive_control_rows, no_control_problem
-from engine.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
-from engine.input_errors import InputProblem, InputValidationError, problem_at_rows
+from shopdata.campaign_design import derive_control_rows, no_control_problem
+from shopdata.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
+from shopdata.input_errors import InputProblem, InputValidationError, problem_at_rows
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", ""})

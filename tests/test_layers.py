@@ -1,0 +1,40 @@
+"""Imports point down only (DESIGN §1): shopdata at the bottom imports none of ltv-engine's
+packages; forecasting and optimization, side by side in the middle, import shopdata only; engine,
+the application, may import them all. Read from the source (ast), so a lazy import inside a
+function counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: What each package may import of ours.
+ALLOWED = {
+    "shopdata": set(),
+    "forecasting": {"shopdata"},
+    "optimization": {"shopdata"},
+    "engine": {"shopdata", "forecasting", "optimization"},
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & set(ALLOWED)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_no_package_imports_one_above_or_beside_it(package: str) -> None:
+    wrong = {
+        str(path.relative_to(REPO)): sorted(found - ALLOWED[package] - {package})
+        for path in sorted((REPO / package).rglob("*.py"))
+        if (found := _imported_packages(path)) - ALLOWED[package] - {package}
+    }
+    assert wrong == {}
