@@ -764,23 +764,9 @@ def _print_policies(figures: dict[str, object], replications: int) -> None:
             f"{result['floor_met_weeks']:.1f}",
         )
     out.print(view)
-    out.print(_evaluation_headline(figures))
+    from engine.evaluation import headline
 
-
-def _evaluation_headline(figures: dict[str, object]) -> str:
-    beaten = figures["oracle_beaten_by"]
-    capture = figures["engine_capture_of_oracle_gain"]
-    line = (
-        f"engine captures {capture:.1%} of the oracle's gain"
-        if capture is not None
-        else "the oracle gains nothing beyond noise: no capture ratio"
-    )
-    if beaten:
-        line += (
-            f"; WARNING: {', '.join(beaten)} beat the oracle beyond noise, so the oracle is not "
-            "an upper bound here and the ratio overstates nothing it can vouch for"
-        )
-    return line
+    out.print(headline(figures))
 
 
 def _evaluation_sections(figures: dict[str, object]) -> str:

@@ -391,6 +391,27 @@ def capture_ratio(results: dict[str, PolicyResult], policy: str = "engine") -> f
     return results[policy].gain / oracle.gain
 
 
+def headline(figures: dict[str, object]) -> str:
+    """The capture ratio of `evaluate`'s figures in words, with the oracle's defect when a
+    policy beat it ('' without replayed policies)."""
+    if "policies" not in figures:
+        return ""
+    capture = figures.get("engine_capture_of_oracle_gain")
+    beaten = figures.get("oracle_beaten_by") or []
+    line = (
+        f"The plan captures {capture:.1%} of the oracle's gain over doing nothing."
+        if capture is not None
+        else "The oracle gains nothing over doing nothing beyond noise: there is no gain to "
+        "capture, and a good plan spends little."
+    )
+    if beaten:
+        line += (
+            f" {', '.join(beaten)} beat the oracle beyond noise: the oracle is not an upper "
+            "bound on this market, and the ratio cannot be trusted."
+        )
+    return line
+
+
 def evaluate(
     problem: DecisionProblem,
     forecast: ForecastSet,

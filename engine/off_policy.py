@@ -68,6 +68,26 @@ def logged_margin(
     )
 
 
+def outcome_model(
+    design: np.ndarray,
+    outcome: np.ndarray,
+    propensity: np.ndarray,
+    *,
+    fit: np.ndarray,
+    predict: np.ndarray,
+    min_rows: int,
+) -> np.ndarray:
+    """q(x) for the rows `predict` ([R] bool): the inverse-propensity weighted least squares of
+    `outcome` on `design` [R, F] over the rows `fit`, so an arm's model sees the population; the
+    plain mean of those rows where they are fewer than `min_rows` (0 where there are none)."""
+    rows = fit
+    if rows.sum() < min_rows:
+        return np.full(int(predict.sum()), outcome[rows].mean() if rows.any() else 0.0)
+    weight = np.sqrt(1.0 / propensity[rows])
+    beta, *_ = np.linalg.lstsq(design[rows] * weight[:, None], outcome[rows] * weight, rcond=None)
+    return design[predict] @ beta
+
+
 def _mean_ci(terms: np.ndarray) -> tuple[float, tuple[float, float]]:
     mean = float(terms.mean())
     half = 1.96 * float(terms.std(ddof=1)) / np.sqrt(len(terms)) if len(terms) > 1 else 0.0
@@ -94,16 +114,16 @@ class LoggedCampaign:
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
         design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
         self.predicted = np.zeros((len(frame), len(actions)))  # q(x, a) for every a
+        everyone = np.ones(len(frame), bool)
         for a in range(len(actions)):
-            rows = self.action == a
-            if rows.sum() <= design.shape[1]:
-                self.predicted[:, a] = self.outcome[rows].mean() if rows.any() else 0.0
-                continue
-            weight = np.sqrt(1.0 / self.propensity[rows])
-            beta, *_ = np.linalg.lstsq(
-                design[rows] * weight[:, None], self.outcome[rows] * weight, rcond=None
+            self.predicted[:, a] = outcome_model(
+                design,
+                self.outcome,
+                self.propensity,
+                fit=self.action == a,
+                predict=everyone,
+                min_rows=design.shape[1] + 1,
             )
-            self.predicted[:, a] = design @ beta
 
     def logging_policy(self) -> OffPolicyEstimate:
         """The logging policy's own value: the plain mean outcome (both columns)."""

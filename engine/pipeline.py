@@ -26,7 +26,7 @@ import yaml
 from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
-from engine.release_gate import logged_outcomes, release
+from engine.release_gate import logged_outcomes, release, withhold_all
 from engine.report import write_reports
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
@@ -300,14 +300,15 @@ def _solve_and_release(
     plan to release and the kpis of both steps."""
     scenario = plan.scenario
     confidence = scenario.constraints.budget_confidence
+    variance = cost_variance(forecast, scenario) if confidence is not None else None
     extras: dict[str, object] = {}
 
     def solve_once(candidate: DecisionProblem) -> Solution:
-        if confidence is None:
+        if confidence is None or variance is None:
             return solve(candidate, scenario.solver.backend, settings)
         solution, chance = solve_with_budget_confidence(
             candidate,
-            cost_variance(forecast, scenario),
+            variance,
             confidence,
             scenario.solver.backend,
             settings,
@@ -336,19 +337,9 @@ def _solve_and_release(
             scenario.gross_margin,
         )
     if found is None:
-        # Nothing can be confirmed: first, do no harm withholds every contact.
-        withheld = [str(a) for a in problem.action_ids[1:]]
-        eligible = problem.eligible.copy()
-        eligible[:, 1:] = False
-        solution = solve_once(dataclasses.replace(problem, eligible=eligible))
-        extras["release"] = {
-            "withheld": withheld,
-            "checks": [],
-            "note": "the campaign log observes too few outcomes (at least 120 logged weeks, 30 "
-            "of them without contact, with 4 weeks observed after) to check any action: every "
-            "contact is withheld (release.check: false releases the plan unchecked)",
-        }
         log.warning("release check: the campaign log observes too few outcomes; all withheld")
+        solution, report = withhold_all(problem, solve_once, confidence=scenario.release.confidence)
+        extras["release"] = report.to_dict()
         return solution, extras
     outcomes, weeks = found
     solution, report = release(

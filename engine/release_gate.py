@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as stats
 
-from engine.off_policy import logged_margin
+from engine.off_policy import logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
@@ -43,6 +43,8 @@ from shopdata.actions import Action
 
 #: Each action needs at least this many logged rows of its own and of `none` to be checked.
 MIN_ROWS = 30
+#: A window is used only where at least this many logged weeks observed it.
+MIN_LOGGED_WEEKS = 4 * MIN_ROWS
 #: Outcome windows tried, longest first, until enough logged rows have theirs observed.
 OUTCOME_WEEKS = (52, 26, 12, 8, 4)
 
@@ -74,10 +76,13 @@ class ReleaseReport:
     outcome_weeks: int
     checks: tuple[ActionCheck, ...]
     rounds: int
+    #: Actions withheld without a check of their own (the log could check none).
+    unchecked: tuple[str, ...] = ()
+    note: str = ""
 
     @property
     def withheld(self) -> tuple[str, ...]:
-        return tuple(c.action for c in self.checks if not c.released)
+        return tuple(c.action for c in self.checks if not c.released) + self.unchecked
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -86,6 +91,7 @@ class ReleaseReport:
             "rounds": self.rounds,
             "withheld": list(self.withheld),
             "checks": [c.to_dict() for c in self.checks],
+            "note": self.note,
         }
 
 
@@ -112,14 +118,14 @@ class LoggedOutcomes:
         for held_out in (0, 1):
             train, test = fold != held_out, fold == held_out
             for a in range(len(actions)):
-                rows = train & (self.action == a)
-                q = np.full(test.sum(), self.outcome[rows].mean() if rows.any() else 0.0)
-                if rows.sum() > 2 * design.shape[1]:
-                    weight = np.sqrt(1.0 / self.propensity[rows])
-                    beta, *_ = np.linalg.lstsq(
-                        design[rows] * weight[:, None], self.outcome[rows] * weight, rcond=None
-                    )
-                    q = design[test] @ beta
+                q = outcome_model(
+                    design,
+                    self.outcome,
+                    self.propensity,
+                    fit=train & (self.action == a),
+                    predict=test,
+                    min_rows=2 * design.shape[1] + 1,
+                )
                 taken = self.action[test] == a
                 residual = self.outcome[test] - q
                 self.scores[test, a] = q + taken / self.propensity[test] * residual
@@ -162,9 +168,37 @@ def logged_outcomes(
     for weeks in OUTCOME_WEEKS:
         examples = read_examples(weeks)
         usable = examples[examples["future_spend"].notna()]
-        if len(usable) >= 4 * MIN_ROWS and (usable["action"] == "none").sum() >= MIN_ROWS:
+        if len(usable) >= MIN_LOGGED_WEEKS and (usable["action"] == "none").sum() >= MIN_ROWS:
             return LoggedOutcomes(usable, actions, gross_margin), weeks
     return None
+
+
+def withhold_all(
+    problem: DecisionProblem,
+    resolve: Callable[[DecisionProblem], Solution],
+    *,
+    confidence: float,
+) -> tuple[Solution, ReleaseReport]:
+    """Where the log observes too little to check any action (`logged_outcomes` is None), first,
+    do no harm withholds every contact: the plan re-solved with only `none` eligible."""
+    eligible = problem.eligible.copy()
+    eligible[:, 1:] = False
+    note = (
+        f"the campaign log observes too few outcomes (at least {MIN_LOGGED_WEEKS} logged weeks, "
+        f"{MIN_ROWS} of them without contact, with {OUTCOME_WEEKS[-1]} weeks observed after) "
+        "to check any action: every contact is withheld (release.check: false releases the "
+        "plan unchecked)"
+    )
+    report = ReleaseReport(
+        confidence,
+        0,
+        (),
+        1,
+        unchecked=tuple(str(a) for a in problem.action_ids[1:]),
+        note=note,
+    )
+    solution = resolve(dataclasses.replace(problem, eligible=eligible))
+    return dataclasses.replace(solution, notes=(*solution.notes, note)), report
 
 
 def release(

@@ -22,6 +22,8 @@ from markupsafe import Markup
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from engine.evaluation import headline
+
 FORMATS = ("html", "xlsx", "pdf")
 
 
@@ -99,22 +101,7 @@ class ReportData:
 
     def evaluation_headline(self) -> str:
         """The capture ratio in words, with the oracle's defects when a policy beat it."""
-        if not self.evaluation or "policies" not in self.evaluation:
-            return ""
-        capture = self.evaluation.get("engine_capture_of_oracle_gain")
-        beaten = self.evaluation.get("oracle_beaten_by", [])
-        line = (
-            f"The plan captures {capture:.1%} of the oracle's gain over doing nothing."
-            if capture is not None
-            else "The oracle gains nothing over doing nothing beyond noise: there is no gain to "
-            "capture, and a good plan spends little."
-        )
-        if beaten:
-            line += (
-                f" {', '.join(beaten)} beat the oracle beyond noise: the oracle is not an upper "
-                "bound on this market, and the ratio cannot be trusted."
-            )
-        return line
+        return headline(self.evaluation) if self.evaluation else ""
 
     def release_table(self) -> pd.DataFrame | None:
         """Per action of the plan: predicted gain per contact against the campaign log's

@@ -284,7 +284,6 @@ class DoublyRobustEffectLearner:
         x = self._standardise(features)
         self.models_: list[PerActionHeads] = []
         self.training_: list[dict[str, object]] = []  # per half: how training stopped
-        self._generator = generator
         # [half, A, O, (theta_base, theta_proxy)]
         self.theta_ = np.zeros((2, actions, len(self.outcomes_), 2))
         self.theta_se_ = np.zeros_like(self.theta_)
@@ -292,7 +291,12 @@ class DoublyRobustEffectLearner:
         for k, train in enumerate((~half, half)):
             rows = torch.from_numpy(np.flatnonzero(train)).to(self.device_)  # index on x's device
             model = self._train(
-                x[rows], action[train], weight[train], outcome[train], outcome_observed[train]
+                x[rows],
+                action[train],
+                weight[train],
+                outcome[train],
+                outcome_observed[train],
+                generator,
             )
             self.models_.append(model)
             test = np.flatnonzero(~train)
@@ -356,6 +360,7 @@ class DoublyRobustEffectLearner:
         weight: np.ndarray,
         outcome: np.ndarray,
         observed: np.ndarray,
+        generator: np.random.Generator,
     ) -> PerActionHeads:
         device = self.device_
         model = PerActionHeads(
@@ -384,7 +389,7 @@ class DoublyRobustEffectLearner:
                 model,
                 batch_loss,
                 x.shape[0],
-                generator=self._generator,
+                generator=generator,
                 device=device,
                 epochs=self.epochs,
                 batch_size=self.batch_size,

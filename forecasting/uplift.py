@@ -162,7 +162,6 @@ class CampaignEffectLearner:
             fold = generator.random(len(examples)) < 0.5
         self.models_ = []
         self.training_: list[dict[str, object]] = []
-        self._generator = generator
         losses: list[float] = []
         for half in (~fold, fold):
             keep = torch.tensor(np.flatnonzero(half), device=device)
@@ -175,6 +174,7 @@ class CampaignEffectLearner:
                 y_future[keep],
                 m_future[keep],
                 device,
+                generator,
             )
             self.models_.append(model)
             self.training_.append(report)
@@ -221,6 +221,7 @@ class CampaignEffectLearner:
         y_future: torch.Tensor,
         m_future: torch.Tensor,
         device: torch.device,
+        generator: np.random.Generator,
     ) -> tuple[PerActionHeads, dict[str, object], float]:
         """One half's model, how its training stopped, and its mean loss on its rows."""
         model = PerActionHeads(x.shape[1], len(self.action_ids), self.hidden).to(device)
@@ -249,7 +250,7 @@ class CampaignEffectLearner:
             model,
             batch_loss,
             x.shape[0],
-            generator=self._generator,
+            generator=generator,
             device=device,
             epochs=self.epochs,
             batch_size=self.batch_size,
