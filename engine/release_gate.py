@@ -36,10 +36,11 @@ import scipy.stats as stats
 
 from engine.off_policy import logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
-from forecasting.features import ANCHOR_FEATURES
+from forecasting.features import ANCHOR_FEATURES, anchor_features
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
-from shopdata.actions import Action
+from shopdata.actions import Action, discount_action_ids
+from shopdata.store import Store
 
 #: Each action needs at least this many logged rows of its own and of `none` to be checked.
 MIN_ROWS = 30
@@ -173,6 +174,27 @@ def logged_outcomes(
     return None
 
 
+def store_outcomes(
+    store: Store, actions: tuple[Action, ...], gross_margin: float, observed_until: pd.Timestamp
+) -> tuple[LoggedOutcomes, int] | None:
+    """`logged_outcomes` of the store's campaign log, with outcomes observed before
+    `observed_until` (the planning week); None without a log or enough observed rows."""
+    if not store.has_table("campaign_log"):
+        return None
+    propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
+    return logged_outcomes(
+        lambda weeks: anchor_features(
+            store,
+            f"SELECT customer_id, week_start, action, {propensity} AS propensity FROM campaign_log",
+            discount_actions=discount_action_ids(actions),
+            outcome_weeks=weeks,
+            observed_until=observed_until,
+        ),
+        actions,
+        gross_margin,
+    )
+
+
 def withhold_all(
     problem: DecisionProblem,
     resolve: Callable[[DecisionProblem], Solution],
@@ -223,7 +245,7 @@ def release(
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (reported after)
         if not current.has_plan:
             break
-        checks = _check(problem, current.plan(), outcomes, confidence)
+        checks = check_plan(problem, current.plan(), outcomes, confidence)
         failing = [c for c in checks if not c.released]
         if not failing:
             break
@@ -249,9 +271,11 @@ def release(
     return current, report
 
 
-def _check(
+def check_plan(
     problem: DecisionProblem, choice: np.ndarray, outcomes: LoggedOutcomes, confidence: float
 ) -> tuple[ActionCheck, ...]:
+    """Each action that `choice` ([N, H] action indices of `problem`) uses, checked on the log
+    for the customers it is given to (module docstring); predicted gains from problem.value."""
     used = [a for a in range(1, problem.shape[1]) if (choice == a).any()]
     if not used:
         return ()
