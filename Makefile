@@ -8,7 +8,7 @@ LIFETIMES_WHEEL_DIR := data/cache
 DEMO_DIR := demo
 DEMO_CUSTOMERS ?= 20000
 
-.PHONY: demo test bench lint data clean
+.PHONY: demo test test-fast bench lint data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: $(STAMP)
 test: data
 	$(BIN)/python -m pytest -q
 
+# The quick loop while developing: every test but those marked slow (tens of seconds each).
+test-fast: data
+	$(BIN)/python -m pytest -q -m "not slow"
+
 bench: data
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model ziln --json bench/results/cdnow_ziln.json
@@ -61,6 +65,9 @@ bench: data
 	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
 		--seeds 0 1 2 --models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets \
 		--json bench/results/evaluate_presets.json --markdown bench/results/evaluate_presets.md
+	$(BIN)/python bench/gate_power.py --work $(DEMO_DIR)/presets --presets retention mixed \
+		--seeds 0 1 2 --model baseline --json bench/results/gate_power.json \
+		--markdown bench/results/gate_power.md
 	$(BIN)/python bench/evaluate_presets.py --presets deal_seekers mixed --seeds 0 \
 		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
 		--json bench/results/evaluate_presets_unchecked.json \
@@ -93,8 +100,8 @@ bench: data
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check shopdata engine forecasting optimization tests bench
-	$(BIN)/ruff format --check shopdata engine forecasting optimization tests bench
+	$(BIN)/ruff check shopdata markets engine forecasting optimization tests bench
+	$(BIN)/ruff format --check shopdata markets engine forecasting optimization tests bench
 
 clean:
 	rm -rf $(VENV) data demo runs

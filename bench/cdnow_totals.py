@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.features import holdout_outcome, purchase_summary, weekly_purchases
 from forecasting.pareto_nbd import ParetoNBD
+from shopdata.calendar import horizon_start
 from shopdata.store import Store
 from shopdata.validation import load_inputs
 

@@ -23,9 +23,9 @@ import numpy as np
 import scipy.stats as stats
 
 from engine.evaluation import Evaluator
-from engine.market.ground_truth import FILE_NAME, GroundTruth
 from engine.scenario import load_scenario
 from forecasting.forecast_set import ForecastSet
+from markets.demo.ground_truth import FILE_NAME, GroundTruth
 from optimization.problem import DecisionProblem
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.market.config import MarketConfig
-from engine.market.files import write_market
-from engine.market.history import generate_market
 from forecasting.baseline import BaselineForecaster
+from markets.demo.config import MarketConfig
+from markets.demo.files import write_market
+from markets.demo.history import generate_market
 from shopdata.actions import DEMO_ACTIONS
 from shopdata.store import Store
 from shopdata.validation import load_inputs

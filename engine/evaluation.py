@@ -37,12 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats as stats
 
-from engine.market.dynamics import MarketState
-from engine.market.ground_truth import GroundTruth
+from engine.run_reader import RunFolder
+from engine.scenario import Scenario
 from forecasting.forecast_set import ForecastSet
+from markets.demo.dynamics import MarketState
+from markets.demo.ground_truth import GroundTruth
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solve import solve
+from shopdata.calendar import weekly_discount
 
 POLICIES = ("no_action", "random", "short_term_greedy", "uplift_top_k", "engine", "oracle")
 #: Realised spend above budget x (1 + this) counts as a week over budget (rounding).
@@ -121,7 +124,7 @@ class Evaluator:
         self.truth = truth
         self.problem = problem
         self.margin = gross_margin
-        self.weekly_discount = (1.0 + annual_discount_rate) ** (-1.0 / 52.0)
+        self.weekly_discount = weekly_discount(annual_discount_rate)
         self.replications = replications
         self.terminal_weeks = terminal_weeks
         self.seed = seed
@@ -443,3 +446,19 @@ def evaluate(
         "customers": int(problem.shape[0]),
         "weekly_budget": problem.weekly_budget.tolist(),
     }
+
+
+def evaluate_run(run: RunFolder, truth: GroundTruth, *, replications: int = 8) -> dict[str, object]:
+    """`evaluate` for a run folder: its problem, forecast and plan, with its scenario's margin
+    and discount rate, replayed in `truth` (the demo market the run planned on)."""
+    scenario = Scenario.model_validate(run.scenario)
+    problem = run.problem()
+    return evaluate(
+        problem,
+        ForecastSet.load(run.path / "forecast"),
+        run.plan(problem),
+        truth,
+        gross_margin=scenario.gross_margin,
+        annual_discount_rate=scenario.annual_discount_rate,
+        replications=replications,
+    )

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.features import ANCHOR_FEATURES
-from shopdata.actions import Action
+from engine.run_reader import RunFolder
+from engine.scenario import Scenario
+from forecasting.features import ANCHOR_FEATURES, anchor_features
+from optimization.problem import DecisionProblem
+from shopdata.actions import Action, discount_action_ids
+from shopdata.store import Store
 
 #: A policy's value is estimated only where every action it takes was logged this often.
 MIN_MATCHED_ROWS = 30
@@ -159,3 +163,39 @@ class LoggedCampaign:
         q_logged = self.predicted[rows, self.action]
         dr, dr_ci = _mean_ci(q_target + ratio * (self.outcome - q_logged))
         return OffPolicyEstimate(ipw, ipw_ci, dr, dr_ci, int(matched.sum()), len(target))
+
+
+#: Weeks after the logged week whose margin counts in the run's off-policy estimates.
+RUN_OUTCOME_WEEKS = 8
+
+
+def run_off_policy(
+    run: RunFolder, problem: DecisionProblem, choice: np.ndarray
+) -> dict[str, dict[str, object]]:
+    """IPW and DR estimates of no action, the logging policy and the run's plan (each customer's
+    first planned contact; `choice` [N, H] action indices of `problem`) on the run's logged
+    campaign, per logged customer-week (margin over RUN_OUTCOME_WEEKS weeks); {} without a
+    log."""
+    scenario = Scenario.model_validate(run.scenario)
+    catalogue = scenario.catalogue()
+    with Store.open(run.store_path) as store:
+        if not store.has_table("campaign_log"):
+            return {}
+        examples = anchor_features(
+            store,
+            "SELECT customer_id, week_start, action, propensity FROM campaign_log",
+            discount_actions=discount_action_ids(catalogue),
+            outcome_weeks=RUN_OUTCOME_WEEKS,
+        )
+    log = LoggedCampaign(examples, catalogue, scenario.gross_margin)
+    contacted = choice > 0
+    first = np.where(
+        contacted.any(axis=1), choice[np.arange(len(choice)), contacted.argmax(axis=1)], 0
+    )
+    planned = dict(zip(problem.customer_ids.astype(str), first, strict=True))
+    engine = np.array([planned.get(c, 0) for c in log.customer_ids], dtype=np.int64)
+    return {
+        "no_action": log.estimate(np.zeros(len(engine), dtype=np.int64)).to_dict(),
+        "logged": log.logging_policy().to_dict(),
+        "engine": log.estimate(engine).to_dict(),
+    }

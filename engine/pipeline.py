@@ -21,20 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from filelock import FileLock
 
 from engine import run_folder
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
-from engine.release_gate import logged_outcomes, release, withhold_all
+from engine.release_gate import release, store_outcomes, withhold_all
 from engine.report import write_reports
+from engine.run_reader import RunFolder
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
+from engine.spreadsheet import write_csv
 from engine.valuation import cost_variance, value_problem
 from forecasting.backtest import run_backtest
-from forecasting.baseline import BaselineForecaster, horizon_start, week_after_last_purchase
+from forecasting.baseline import BaselineForecaster, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
-from forecasting.features import anchor_features
 from forecasting.forecast_set import ForecastSet
 from optimization.chance import solve_with_budget_confidence
 from optimization.frontier import frontier
@@ -42,7 +43,7 @@ from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
-from shopdata.actions import discount_action_ids
+from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.store import Store
 from shopdata.validation import InputTables, load_inputs
@@ -123,17 +124,41 @@ def run_pipeline(
     run_id = run_folder.run_id_for(scenario.name, f"{week:%Y-%m-%d}", fingerprint)
     registry = RunRegistry(runs_dir)
     finished = run_folder.finished_folder(runs_dir, run_id)
-    if finished.exists() and not force and registry.find(run_id) is not None:
-        return RunResult(run_id, finished, reused=True)
-    staging = run_folder.begin(runs_dir, run_id)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    # One process per run: a second identical call waits here and then finds the run finished.
+    with FileLock(str(run_folder.lock_file(runs_dir, run_id))):
+        if finished.exists() and not force:
+            if registry.find(run_id) is None:  # committed, then the registry was busy
+                _register(registry, finished, scenario.name, week, fingerprint)
+            return RunResult(run_id, finished, reused=True)
+        return _run_stages(
+            _RunPlan(
+                scenario,
+                scenario_text,
+                tables,
+                week,
+                saved_model,
+                fingerprint,
+                run_id,
+                runs_dir,
+                device,
+            ),
+            registry,
+            force,
+            progress,
+        )
+
+
+def _run_stages(
+    plan: _RunPlan, registry: RunRegistry, force: bool, progress: Callable[[str], None]
+) -> RunResult:
+    """The stages of `plan` in its staging folder, logging to its run.log."""
+    staging = run_folder.begin(plan.runs_dir, plan.run_id)
     handler = logging.FileHandler(staging / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    plan = _RunPlan(
-        scenario, scenario_text, tables, week, saved_model, fingerprint, run_id, runs_dir, device
-    )
     try:
         return _stages(plan, staging, registry, force, progress)
     finally:
@@ -245,7 +270,7 @@ def _stages(
         kpis["left_out"] = _left_out(plan.tables, forecast)
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
         if solution.has_plan:
-            solution.allocation(problem).to_csv(staging / "allocation.csv", index=False)
+            write_csv(solution.allocation(problem), staging / "allocation.csv")
         _done(staging, "solve")
     if scenario.sweep and not run_folder.stage_done(staging, "frontier"):
         progress("frontier: re-solving over the sweep")
@@ -258,34 +283,40 @@ def _stages(
         )
         _done(staging, "frontier")
     shutil.copy(forecast_dir / "forecast.json", staging / "forecast.json")
-    solution_json = json.loads((staging / "solution.json").read_text())
     if not run_folder.stage_done(staging, "report"):
         progress("report: HTML, XLSX, PDF")
-        if solution_json["objective"] is not None:
+        if RunFolder.open(staging).solution.has_plan:
             write_reports(staging)
         _done(staging, "report")
     folder = run_folder.commit(plan.runs_dir, plan.run_id, replace=force)
-    kpis = json.loads((folder / "kpis.json").read_text())
+    _register(registry, folder, scenario.name, week, plan.fingerprint)
+    return RunResult(plan.run_id, folder, reused=False)
+
+
+def _register(
+    registry: RunRegistry, folder: Path, scenario: str, week: pd.Timestamp, fingerprint: str
+) -> None:
+    """Record the finished run `folder` in the registry, from its files."""
+    summary = RunFolder.open(folder).summary()
     registry.record(
         RunRecord(
-            run_id=plan.run_id,
+            run_id=folder.name,
             created=dt.datetime.now(),
-            scenario=scenario.name,
+            scenario=scenario,
             week=week.date(),
-            inputs_fingerprint=plan.fingerprint,
-            status=solution_json["status"],
-            backend=solution_json["backend"],
-            objective=_number(solution_json["objective"]),
-            bound=_number(solution_json["bound"]),
-            gap=_number(solution_json["gap"]),
-            customers=int(problem.shape[0]),
-            contacts=int(sum(kpis.get("contacts_by_action", {}).values())),
-            spend=float(sum(kpis.get("spend_by_week", []))),
-            revenue=float(sum(kpis.get("revenue_by_week", []))),
+            inputs_fingerprint=fingerprint,
+            status=summary.status,
+            backend=summary.backend,
+            objective=_number(summary.objective),
+            bound=_number(summary.bound),
+            gap=_number(summary.gap),
+            customers=summary.customers,
+            contacts=summary.contacts,
+            spend=summary.spend,
+            revenue=summary.revenue,
             folder=str(folder),
         )
     )
-    return RunResult(plan.run_id, folder, reused=False)
 
 
 def _solve_and_release(
@@ -319,23 +350,10 @@ def _solve_and_release(
     solution = solve_once(problem)
     if not scenario.release.check or not solution.has_plan or not (solution.plan() > 0).any():
         return solution, extras
-    catalogue = scenario.catalogue()
     with Store.open(store_path) as store:
         if not store.has_table("campaign_log"):
             return solution, extras
-        propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
-        found = logged_outcomes(
-            lambda weeks: anchor_features(
-                store,
-                f"SELECT customer_id, week_start, action, {propensity} AS propensity "
-                "FROM campaign_log",
-                discount_actions=discount_action_ids(catalogue),
-                outcome_weeks=weeks,
-                observed_until=plan.week,
-            ),
-            catalogue,
-            scenario.gross_margin,
-        )
+        found = store_outcomes(store, scenario.catalogue(), scenario.gross_margin, plan.week)
     if found is None:
         log.warning("release check: the campaign log observes too few outcomes; all withheld")
         solution, report = withhold_all(problem, solve_once, confidence=scenario.release.confidence)
@@ -445,7 +463,3 @@ def _backtest(
 def _indices(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:
     position = {str(a): i for i, a in enumerate(forecast.action_ids)}
     return np.array([position[a.id] for a in scenario.actions])
-
-
-def resolved_scenario(folder: Path) -> dict[str, object]:
-    return yaml.safe_load((folder / "scenario.yaml").read_text())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,16 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-import yaml
 from markupsafe import Markup
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from engine.evaluation import headline
+from engine.run_reader import RunFolder, SolutionSummary
+from engine.spreadsheet import EXCEL_OPTIONS
+from optimization.rows import RowKind
+from optimization.solution import RECOMMEND
+from shopdata.atomic import write_atomically, write_text_atomically
 
 FORMATS = ("html", "xlsx", "pdf")
 
@@ -46,7 +49,7 @@ def _effect_row(action: str, outcome: str, c: dict[str, float]) -> dict[str, obj
 class ReportData:
     run_id: str
     scenario: dict[str, Any]
-    solution: dict[str, Any]
+    solution: SolutionSummary
     kpis: dict[str, Any]
     forecast: dict[str, Any]
     allocation: pd.DataFrame
@@ -57,27 +60,23 @@ class ReportData:
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
-        frontier_path = folder / "frontier.csv"
-        forecast_path = folder / "forecast.json"
-        evaluation_path = folder / "evaluation.json"
-        campaign_path = folder / "campaign_log.json"
-        allocation = pd.read_parquet(folder / "allocation.parquet")
+        run = RunFolder.open(folder)
         return cls(
-            run_id=folder.name,
-            scenario=yaml.safe_load((folder / "scenario.yaml").read_text()),
-            solution=json.loads((folder / "solution.json").read_text()),
-            kpis=json.loads((folder / "kpis.json").read_text()),
-            forecast=json.loads(forecast_path.read_text()) if forecast_path.exists() else {},
-            allocation=allocation,
-            frontier=pd.read_csv(frontier_path) if frontier_path.exists() else None,
-            segments=_segments(folder / "inputs.duckdb", allocation),
-            evaluation=(
-                json.loads(evaluation_path.read_text()) if evaluation_path.exists() else None
-            ),
-            campaign_log=(
-                json.loads(campaign_path.read_text()) if campaign_path.exists() else None
-            ),
+            run_id=run.run_id,
+            scenario=run.scenario,
+            solution=run.solution,
+            kpis=run.kpis,
+            forecast=run.forecast,
+            allocation=run.allocation,
+            frontier=run.frontier,
+            segments=_segments(run.store_path, run.promotions),
+            evaluation=run.evaluation,
+            campaign_log=run.campaign_log,
         )
+
+    @property
+    def promotions(self) -> pd.DataFrame:
+        return self.allocation[self.allocation["action"] != RECOMMEND]
 
     def policy_table(self) -> pd.DataFrame | None:
         """Per policy replayed in the truth: the paired gain over doing nothing with its 95 %
@@ -180,15 +179,16 @@ class ReportData:
         return effects if isinstance(effects, dict) else None
 
     def constraint_table(self) -> pd.DataFrame:
-        rows = pd.DataFrame(self.solution["constraints"])
-        if rows.empty:
-            return rows
-        rows["meaning"] = [_explain(r) for r in rows.to_dict("records")]
-        return rows[["name", "sense", "activity", "rhs", "slack", "shadow_price", "meaning"]]
+        """Each coupling row with its activity, right-hand side, slack, shadow price and what
+        the shadow price means in words."""
+        columns = ["name", "sense", "activity", "rhs", "slack", "shadow_price", "meaning"]
+        return pd.DataFrame(
+            [{**c.to_dict(), "meaning": c.meaning()} for c in self.solution.constraints],
+            columns=columns,
+        )[columns]
 
     def by_week_and_action(self) -> pd.DataFrame:
-        promotions = self.allocation[self.allocation["action"] != "recommend"]
-        table = promotions.pivot_table(
+        table = self.promotions.pivot_table(
             index="week", columns="action", values="customer_id", aggfunc="count", fill_value=0
         )
         weeks = len(self.kpis["spend_by_week"])
@@ -205,30 +205,6 @@ class ReportData:
                 "p_meet_floor": k["floor_probability_by_week"],
             }
         )
-
-
-def _explain(row: dict[str, Any]) -> str:
-    price = row["shadow_price"]
-    binding = abs(price) > 1e-9 or abs(row["slack"]) <= 1e-3 * max(1.0, abs(row["rhs"]))
-    if row["name"].startswith("budget"):
-        if not binding:
-            return f"not binding: {row['slack']:,.2f} of this budget is left unspent"
-        return f"one more euro of this budget is worth {price:,.2f} euros of CLV"
-    if row["name"].startswith("revenue_floor"):
-        if not binding:
-            return f"not binding: expected revenue is {row['slack']:,.0f} above the floor"
-        return f"raising this floor by one euro of revenue costs {-price:,.3f} euros of CLV"
-    if row["name"].startswith("capacity"):
-        return (
-            f"one more unit of capacity is worth {price:,.2f} of CLV"
-            if binding
-            else f"not binding: {row['slack']:,.0f} units unused"
-        )
-    return (
-        f"each further required contact costs {-price:,.2f} of CLV"
-        if binding
-        else f"met with {row['slack']:,.0f} contacts to spare"
-    )
 
 
 def _figures(data: ReportData) -> list[tuple[str, Figure]]:
@@ -253,9 +229,9 @@ def _figures(data: ReportData) -> list[tuple[str, Figure]]:
     axis = fig.subplots()
     axis.plot(weekly["week"], weekly["expected_revenue"], "o-", label="plan")
     axis.plot(weekly["week"], weekly["revenue_without_promotions"], "s--", label="no promotions")
-    floors = [r for r in data.solution["constraints"] if r["name"].startswith("revenue_floor")]
+    floors = data.solution.of_kind(RowKind.REVENUE_FLOOR)
     if floors:
-        axis.plot([r["week"] for r in floors], [r["rhs"] for r in floors], "k:", label="floor")
+        axis.plot([r.week for r in floors], [r.rhs for r in floors], "k:", label="floor")
     axis.set(title="Expected short-term revenue by week", xlabel="week", ylabel="euros")
     axis.legend()
     figures.append(("revenue", fig))
@@ -349,19 +325,24 @@ def write_html(data: ReportData, path: Path) -> Path:
             else ""
         ),
     )
-    path.write_text(html)
-    return path
+    return write_text_atomically(path, html)
 
 
 def write_xlsx(data: ReportData, path: Path) -> Path:
+    return write_atomically(path, lambda temporary: _write_xlsx(data, temporary))
+
+
+def _write_xlsx(data: ReportData, path: Path) -> None:
     summary = pd.Series(
         {
             k: v
-            for k, v in data.solution.items()
+            for k, v in data.solution.raw.items()
             if k not in ("constraints", "notes", "recommendations")
         }
     )
-    with pd.ExcelWriter(path, engine="xlsxwriter") as writer:
+    with pd.ExcelWriter(
+        path, engine="xlsxwriter", engine_kwargs={"options": EXCEL_OPTIONS}
+    ) as writer:
         summary.to_frame("value").to_excel(writer, sheet_name="summary")
         data.constraint_table().to_excel(writer, sheet_name="constraints", index=False)
         data.weekly().to_excel(writer, sheet_name="weekly", index=False)
@@ -380,9 +361,8 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
         effects = data.effect_table()
         if effects is not None:
             effects.to_excel(writer, sheet_name="effects", index=False)
-        promotions = data.allocation["action"] != "recommend"
-        data.allocation[promotions].to_excel(writer, sheet_name="allocation", index=False)
-        shown = data.allocation[~promotions]
+        data.promotions.to_excel(writer, sheet_name="allocation", index=False)
+        shown = data.allocation[data.allocation["action"] == RECOMMEND]
         if len(shown):  # one row per week and item; every shown item is in allocation.parquet
             (
                 shown.groupby(["week", "item"])
@@ -392,10 +372,13 @@ def write_xlsx(data: ReportData, path: Path) -> Path:
             )
         if data.frontier is not None:
             data.frontier.to_excel(writer, sheet_name="frontier", index=False)
-    return path
 
 
 def write_pdf(data: ReportData, path: Path) -> Path:
+    return write_atomically(path, lambda temporary: _write_pdf(data, temporary))
+
+
+def _write_pdf(data: ReportData, path: Path) -> None:
     with PdfPages(path) as pdf:
         page = Figure(figsize=(8.27, 11.69))
         s = data.solution
@@ -404,9 +387,9 @@ def write_pdf(data: ReportData, path: Path) -> Path:
             "",
             str(data.scenario.get("description", "")),
             "",
-            f"Status: {s['status']}    solver: {s['backend']}",
-            f"CLV gain of the plan: {s['objective'] or 0:,.2f}",
-            f"Proven bound: {s['bound']:,.2f}    gap: {(s['gap'] or 0):.4%}",
+            f"Status: {s.status}    solver: {s.backend}",
+            f"CLV gain of the plan: {s.objective or 0:,.2f}",
+            f"Proven bound: {s.bound:,.2f}    gap: {(s.gap or 0):.4%}",
             f"Customers: {data.kpis['customers']:,}   contacted: "
             f"{data.kpis['customers_contacted']:,}",
             "",
@@ -434,7 +417,6 @@ def write_pdf(data: ReportData, path: Path) -> Path:
         pdf.savefig(page)
         for _, figure in _figures(data):
             pdf.savefig(figure)
-        return path
 
 
 WRITERS = {"html": write_html, "xlsx": write_xlsx, "pdf": write_pdf}
@@ -452,7 +434,7 @@ def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path
 SEGMENT_COLUMNS = ("segment", "region", "acquisition_channel")
 
 
-def _segments(store_path: Path, allocation: pd.DataFrame) -> pd.DataFrame | None:
+def _segments(store_path: Path, promotions: pd.DataFrame) -> pd.DataFrame | None:
     """Contacts by customer segment and action, from the run's own copy of the inputs."""
     if not store_path.exists():
         return None
@@ -463,7 +445,6 @@ def _segments(store_path: Path, allocation: pd.DataFrame) -> pd.DataFrame | None
         if not columns:
             return None
         customers = store.query(f"SELECT customer_id, {columns[0]} AS segment FROM customers")
-    promotions = allocation[allocation["action"] != "recommend"]
     merged = promotions.merge(customers, on="customer_id", how="left")
     table = merged.pivot_table(
         index="segment", columns="action", values="customer_id", aggfunc="count", fill_value=0

@@ -8,11 +8,17 @@ import re
 import shutil
 from pathlib import Path
 
+from engine.run_reader import STAGING_SUFFIX
 from shopdata.atomic import swap_into_place
 
 
 def staging_folder(runs_dir: Path, run_id: str) -> Path:
-    return runs_dir / f".{run_id}.partial"
+    return runs_dir / f".{run_id}{STAGING_SUFFIX}"
+
+
+def lock_file(runs_dir: Path, run_id: str) -> Path:
+    """The lock one process holds while it makes (or looks up) the run `run_id`."""
+    return runs_dir / f".{run_id}.lock"
 
 
 #: Longest scenario part of a run id (the week and fingerprint follow it).

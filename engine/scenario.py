@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 from shopdata.actions import Action
+from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
 
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -123,14 +124,23 @@ class RecommendationSpec(_Strict):
     slots: Annotated[int, Field(ge=0)] = 1
 
 
+#: Limits checked before a scenario is parsed or rendered: a scenario is a page of settings,
+#: so anything far larger is a mistake or an attack (a 50 MB description once kept the PDF
+#: writer busy for ten minutes at 9 GB).
+MAX_SCENARIO_BYTES = 256 * 1024
+MAX_NESTING = 20
+MAX_NAME_CHARACTERS = 200
+MAX_DESCRIPTION_CHARACTERS = 5_000
+
+
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARACTERS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARACTERS)
     data: dict[str, str] = Field(default_factory=dict)
     as_of: dt.date | None = None
     horizon_weeks: Annotated[int, Field(ge=1, le=104)] = 12
-    annual_discount_rate: Annotated[float, Field(ge=0, lt=1)] = 0.10
-    gross_margin: Annotated[float, Field(ge=0, le=1)] = 0.35
+    annual_discount_rate: Annotated[float, Field(ge=0, lt=1)] = DEFAULT_ANNUAL_DISCOUNT_RATE
+    gross_margin: Annotated[float, Field(ge=0, le=1)] = DEFAULT_GROSS_MARGIN
     actions: list[ActionSpec]
     constraints: Constraints = Field(default_factory=Constraints)
     solver: SolverSpec = Field(default_factory=SolverSpec)
@@ -177,14 +187,48 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the key."""
 
 
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting of YAML flow collections in `text` (an upper bound on what
+    the parser would recurse into), counted without parsing."""
+    depth = deepest = 0
+    for character in text:
+        if character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif character in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def load_scenario(path: Path | str) -> Scenario:
+    """The scenario in the YAML file at `path`, validated; ScenarioError names the file and
+    the key otherwise. Files over MAX_SCENARIO_BYTES or nested deeper than MAX_NESTING are
+    refused before parsing."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        if path.is_dir():
+            raise ScenarioError(f"{path}: is a folder; a scenario YAML file was expected")
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                f"{path}: {size:,} bytes; a scenario file may hold at most "
+                f"{MAX_SCENARIO_BYTES:,} bytes"
+            )
+        text = path.read_text()
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a text file (UTF-8 expected)") from None
+    if (depth := _nesting(text)) > MAX_NESTING:
+        raise ScenarioError(
+            f"{path}: brackets nested {depth} deep; a scenario nests at most {MAX_NESTING}"
+        )
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ScenarioError(f"{path}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: expected a mapping of keys at the top level")
     try:

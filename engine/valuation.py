@@ -19,6 +19,7 @@ from engine.scenario import Scenario
 from forecasting.forecast_set import ForecastSet
 from optimization.problem import DecisionProblem, SegmentCoverage
 from optimization.recommendations import RecommendationBlock
+from shopdata.calendar import discount_factors
 
 #: Squared coefficient of variation of a week's spend given a purchase, for the variance of the
 #: discounts a plan pays (budget_confidence). 1.0 is an exponential-like basket, heavier-tailed
@@ -42,10 +43,6 @@ def cost_variance(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:
 
 class ValuationError(ValueError):
     """The scenario asks for something the forecast cannot value."""
-
-
-def weekly_discount_factors(annual_discount_rate: float, weeks: int) -> np.ndarray:
-    return (1.0 + annual_discount_rate) ** (-np.arange(weeks) / 52.0)
 
 
 def _weekly(value: float | list[float] | None, weeks: int, default: float) -> np.ndarray:
@@ -81,7 +78,7 @@ def value_problem(
     fixed_cost = np.array([a.fixed_cost for a in scenario.actions])[None, :, None]
     discount_rate = np.array([a.discount_rate for a in scenario.actions])[None, :, None]
     margin = scenario.gross_margin
-    discount = weekly_discount_factors(scenario.annual_discount_rate, h)[None, None, :]
+    discount = discount_factors(scenario.annual_discount_rate, h)[None, None, :]
 
     gross = probability * spend
     cost = fixed_cost + discount_rate * gross
@@ -158,7 +155,7 @@ def _recommendations(
         if "weekly_capacity" in catalog.columns:
             caps = by_category["weekly_capacity"].sum().reindex(labels).fillna(np.inf)
             capacity = np.repeat(caps.to_numpy()[:, None], h, axis=1)
-    discount = weekly_discount_factors(scenario.annual_discount_rate, h)
+    discount = discount_factors(scenario.annual_discount_rate, h)
     value = (
         discount[None, None, :]
         * margin[affinity.candidates][:, :, None]

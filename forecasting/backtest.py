@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.features import holdout_outcome, purchase_summary, weekly_purchases
@@ -27,6 +26,7 @@ from forecasting.metrics import (
     spearman,
 )
 from forecasting.model_kinds import BACKTEST_MODELS
+from shopdata.calendar import horizon_start
 from shopdata.store import Store
 
 

@@ -13,26 +13,27 @@ import numpy as np
 import pandas as pd
 import scipy.special as special
 
+from forecasting.action_effects import ActionEffects
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.features import ANCHOR_FEATURES, anchor_features, purchase_summary
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
-from forecasting.uplift import ActionEffects, CampaignEffectLearner
+from forecasting.uplift import CampaignEffectLearner
 from shopdata.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
+from shopdata.calendar import (
+    DEFAULT_ANNUAL_DISCOUNT_RATE,
+    DEFAULT_GROSS_MARGIN,
+    horizon_start,
+    weekly_discount,
+)
 from shopdata.store import Store
 
 MODEL_NAME = "baseline"
 MODEL_VERSION = "0.1.0"
 #: Probability bounds keep log-odds finite when effects are added to the baseline.
 PROBABILITY_FLOOR, PROBABILITY_CEILING = 1e-7, 0.999
-
-
-def horizon_start(as_of: pd.Timestamp) -> pd.Timestamp:
-    """The first Monday on or after `as_of` (weeks start on Monday)."""
-    day = pd.Timestamp(as_of).normalize()
-    return day + pd.Timedelta(days=(7 - day.day_of_week) % 7)
 
 
 def week_after_last_purchase(transactions: pd.DataFrame) -> pd.Timestamp:
@@ -48,8 +49,8 @@ class BaselineForecaster:
         *,
         horizon_weeks: int = 12,
         actions: tuple[Action, ...] = DEMO_ACTIONS,
-        gross_margin: float = 0.35,
-        annual_discount_rate: float = 0.10,
+        gross_margin: float = DEFAULT_GROSS_MARGIN,
+        annual_discount_rate: float = DEFAULT_ANNUAL_DISCOUNT_RATE,
         clv_weeks: int = 156,
         future_weeks: int = 8,
         affinity_top_m: int = 3,
@@ -165,7 +166,7 @@ class BaselineForecaster:
 
     @property
     def weekly_discount(self) -> float:
-        return (1.0 + self.annual_discount_rate) ** (-1.0 / 52.0)
+        return weekly_discount(self.annual_discount_rate)
 
     def forecast(self) -> ForecastSet:
         """Per customer, action and horizon week: purchase probability, spend, future effect."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting.action_effects import ActionEffects
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import DeepPurchaseModel
@@ -25,8 +26,8 @@ from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
 from forecasting.model_files import load_model_files, save_model_files
 from forecasting.model_kinds import DEEP_KINDS, DEFAULT_EFFECT_WINDOWS
-from forecasting.uplift import ActionEffects
 from shopdata.actions import DEMO_ACTIONS, Action, contact_action_ids, discount_action_ids
+from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
 from shopdata.store import Store
 
 MODEL_VERSION = "0.1.0"
@@ -41,8 +42,8 @@ class DeepForecaster:
         model: str = "ziln",
         horizon_weeks: int = 12,
         actions: tuple[Action, ...] = DEMO_ACTIONS,
-        gross_margin: float = 0.35,
-        annual_discount_rate: float = 0.10,
+        gross_margin: float = DEFAULT_GROSS_MARGIN,
+        annual_discount_rate: float = DEFAULT_ANNUAL_DISCOUNT_RATE,
         use_reviews: bool = True,
         review_cache: Path | str | None = None,
         epochs: int = 8,

@@ -34,10 +34,18 @@ from forecasting.anchors import (
     tabular_names,
 )
 from forecasting.attributes import CustomerAttributes, customers_table
-from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.model_kinds import DEEP_KINDS, DeepKind
-from forecasting.networks import ForecastNetwork, NetworkConfig
+from forecasting.networks import (
+    COUNT_LOG_SHAPE,
+    PURCHASE,
+    PURCHASE_LEVEL,
+    PURCHASE_SLOPE,
+    SPEND_LOG_SIGMA,
+    SPEND_MU,
+    ForecastNetwork,
+    NetworkConfig,
+)
 from forecasting.panel import WeeklyPanel, weekly_panel
 from forecasting.review_embeddings import ReviewFeatures
 from forecasting.scaling import feature_scale
@@ -47,6 +55,7 @@ from forecasting.ziln import (
     negative_binomial_loss,
     ziln_weekly_loss,
 )
+from shopdata.calendar import horizon_start
 from shopdata.device import resolve_device
 from shopdata.store import Store
 
@@ -60,7 +69,9 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 def purchase_logit(prior_logit: Array, outputs: Array, basis: Array) -> Array:
     """Weekly purchase log-odds [B, H]: the prior's ([B, H]), corrected by the network's level
     and its slope in log(1 + week) (`basis` [H]); the same formula in training and forecasting."""
-    return prior_logit + outputs[:, :1] + outputs[:, 1:2] * basis[None, :]
+    level = outputs[:, PURCHASE_LEVEL : PURCHASE_LEVEL + 1]  # [B, 1]
+    slope = outputs[:, PURCHASE_SLOPE : PURCHASE_SLOPE + 1]  # [B, 1]
+    return prior_logit + level + slope * basis[None, :]
 
 
 def _centred_by_group(values: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
@@ -422,9 +433,9 @@ class DeepPurchaseModel:
                 batch_anchor = anchor_index[index]
                 shifted = torch.cat(
                     [
-                        _centred_by_group(out[:, :2], batch_anchor, len(initial))
+                        _centred_by_group(out[:, PURCHASE], batch_anchor, len(initial))
                         + self.anchor_offsets_[batch_anchor],
-                        out[:, 2:],
+                        out[:, PURCHASE.stop :],
                     ],
                     dim=1,
                 )  # [B, OUTPUTS]: level and slope centred per anchor plus its market shift
@@ -432,14 +443,14 @@ class DeepPurchaseModel:
                 seen = observed[index]
                 loss = ziln_weekly_loss(
                     logit,
-                    self.log_spend_mean_ + out[:, 2],
-                    out[:, 3],
+                    self.log_spend_mean_ + out[:, SPEND_MU],
+                    out[:, SPEND_LOG_SIGMA],
                     bought[index],
                     spend[index],
                     seen,
                 ) + self.count_weight * negative_binomial_loss(
                     (torch.sigmoid(logit) * seen).sum(dim=1),
-                    out[:, 4],
+                    out[:, COUNT_LOG_SHAPE],
                     (bought[index] * seen).sum(dim=1),
                 )
                 optimiser.zero_grad()
@@ -476,7 +487,7 @@ class DeepPurchaseModel:
         return PurchaseForecast(
             customer_ids=panel.customer_ids,
             purchase_prob=special.expit(logit),
-            spend=lognormal_mean(self.log_spend_mean_ + out[:, 2], out[:, 3]),
-            count_shape=np.exp(np.clip(out[:, 4], -6.0, 6.0)),
+            spend=lognormal_mean(self.log_spend_mean_ + out[:, SPEND_MU], out[:, SPEND_LOG_SIGMA]),
+            count_shape=np.exp(np.clip(out[:, COUNT_LOG_SHAPE], -6.0, 6.0)),
             prior=prior,
         )

@@ -43,11 +43,16 @@ import scipy.special as special
 import torch
 from torch import nn
 
+from forecasting.action_effects import (
+    ActionEffects,
+    PerActionHeads,
+    arm_normalised_weights,
+    spend_ratios,
+)
 from forecasting.campaign_examples import CampaignExamples
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
-from forecasting.uplift import ActionEffects, PerActionHeads, arm_normalised_weights, spend_ratios
 from shopdata.device import resolve_device
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)

@@ -9,12 +9,13 @@ of arrays plus a JSON of metadata.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from shopdata.atomic import write_atomically, write_text_atomically
 
 ARRAYS_FILE = "forecast.npz"
 METADATA_FILE = "forecast.json"
@@ -102,7 +103,7 @@ class ForecastSet:
         return self.purchase_prob.shape  # type: ignore[return-value]
 
     def save(self, folder: Path | str) -> Path:
-        """Write forecast.npz and forecast.json into `folder` (each via a temporary file)."""
+        """Write forecast.npz and forecast.json into `folder` (each whole or not at all)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {
@@ -117,13 +118,10 @@ class ForecastSet:
             "affinity_candidates": self.item_affinity.candidates,
             "affinity_purchase_prob": self.item_affinity.purchase_prob,
         }
-        temporary = folder / f".{ARRAYS_FILE}.tmp"
-        with temporary.open("wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temporary, folder / ARRAYS_FILE)
-        temporary = folder / f".{METADATA_FILE}.tmp"
-        temporary.write_text(json.dumps(asdict(self.metadata), indent=2, default=str) + "\n")
-        os.replace(temporary, folder / METADATA_FILE)
+        write_atomically(folder / ARRAYS_FILE, lambda path: _savez(path, arrays))
+        write_text_atomically(
+            folder / METADATA_FILE, json.dumps(asdict(self.metadata), indent=2, default=str) + "\n"
+        )
         return folder
 
     @classmethod
@@ -147,3 +145,8 @@ class ForecastSet:
             ),
             metadata=metadata,
         )
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with path.open("wb") as handle:  # a handle, so numpy does not append .npz to the name
+        np.savez(handle, **arrays)

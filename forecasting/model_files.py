@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecasting.action_effects import PerActionHeads
 from forecasting.attributes import CustomerAttributes
 from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.dr_effects import DoublyRobustEffectLearner, EffectDiagnostics
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.review_embeddings import ReviewFeatures
-from forecasting.uplift import PerActionHeads
-from shopdata.atomic import swap_into_place
+from shopdata.atomic import staged_folder
 
 MODEL_FILE = "model.json"
 PURCHASE_WEIGHTS = "purchase_network.pt"
@@ -81,9 +80,18 @@ def save_model_files(
     `forecaster`, the object that owns them, has its constructor arguments recorded too, and
     `backtest` the figures the model scored when it was trained."""
     folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with staged_folder(folder) as staging:
+        _write_model(staging, purchases, effects, forecaster, backtest)
+    return folder
+
+
+def _write_model(
+    staging: Path,
+    purchases: DeepPurchaseModel,
+    effects: DoublyRobustEffectLearner | None,
+    forecaster: object | None,
+    backtest: dict[str, Any] | None,
+) -> None:
     description: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "purchase_model": {
@@ -128,7 +136,6 @@ def save_model_files(
         }
         torch.save([m.state_dict() for m in effects.models_], staging / EFFECT_WEIGHTS)
     (staging / MODEL_FILE).write_text(json.dumps(description, indent=2, allow_nan=True) + "\n")
-    return swap_into_place(staging, folder)
 
 
 def folder_fingerprint(folder: Path | str) -> str:

@@ -17,6 +17,14 @@ from forecasting.model_kinds import DeepKind
 #: Outputs per customer: purchase log-odds level and horizon slope (corrections to the BG/NBD
 #: prior), spend mu and log sigma of the lognormal, log shape of the count distribution.
 OUTPUTS = ("purchase_level", "purchase_slope", "spend_mu", "spend_log_sigma", "count_log_shape")
+#: Columns of the network's output [B, OUTPUTS], by name.
+PURCHASE_LEVEL = OUTPUTS.index("purchase_level")
+PURCHASE_SLOPE = OUTPUTS.index("purchase_slope")
+#: The purchase columns (level and slope), which training centres per anchor week.
+PURCHASE = slice(PURCHASE_LEVEL, PURCHASE_SLOPE + 1)
+SPEND_MU = OUTPUTS.index("spend_mu")
+SPEND_LOG_SIGMA = OUTPUTS.index("spend_log_sigma")
+COUNT_LOG_SHAPE = OUTPUTS.index("count_log_shape")
 
 
 @dataclass(frozen=True)

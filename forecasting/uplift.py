@@ -11,53 +11,26 @@ others does not bias the effect. Effects are the differences of an action's head
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from forecasting.action_effects import (
+    HEADS,
+    LOG_FUTURE_SPEND,
+    LOG_SPEND,
+    PURCHASE_LOGIT,
+    ActionEffects,
+    PerActionHeads,
+    arm_normalised_weights,
+    spend_ratios,
+)
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
-
-#: Heads per action: purchase logit, log spend given purchase, log future spend.
-HEADS = 3
-
-
-class PerActionHeads(nn.Module):
-    """A shared trunk over customer features and `heads` outputs for each action (a T-learner
-    whose arms share a representation)."""
-
-    def __init__(self, features: int, actions: int, hidden: int, heads: int = HEADS) -> None:
-        super().__init__()
-        self.actions = actions
-        self.outputs = heads
-        self.trunk = nn.Sequential(
-            nn.Linear(features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
-        )
-        self.heads = nn.Linear(hidden, actions * heads)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        out = self.heads(self.trunk(features))  # [B, A * heads]
-        return out.view(-1, self.actions, self.outputs)  # [B, A, heads]
-
-
-@dataclass(frozen=True)
-class ActionEffects:
-    """Per customer and action ([N, A], column 0 = none, all zero): the learned effects.
-
-    purchase_logit_shift: change of the week's purchase log-odds; spend_ratio: spend given a
-    purchase relative to none; future_spend_delta: change of spend over the following
-    `future_weeks` weeks (pull-forward and conditioning make it negative, retention positive).
-    """
-
-    purchase_logit_shift: np.ndarray
-    spend_ratio: np.ndarray
-    future_spend_delta: np.ndarray
-    future_weeks: int
 
 
 class CampaignEffectLearner:
@@ -200,7 +173,7 @@ class CampaignEffectLearner:
             if len(rows) == 0:
                 continue
             index = torch.tensor(rows, device=x.device)
-            logit = model(x[index])[:, 0, 0].double().cpu().numpy()
+            logit = model(x[index])[:, 0, PURCHASE_LOGIT].double().cpu().numpy()
             predicted.append(1.0 / (1.0 + np.exp(-logit)))
             observed.append(bought[rows])
         if not predicted:
@@ -230,17 +203,25 @@ class CampaignEffectLearner:
             out = model(x[batch])  # [B, A, HEADS]
             logged = out[torch.arange(len(batch), device=device), a[batch]]  # [B, HEADS]
             buy_loss = nn.functional.binary_cross_entropy_with_logits(
-                logged[:, 0], y_buy[batch], reduction="none"
+                logged[:, PURCHASE_LOGIT], y_buy[batch], reduction="none"
             )
             spend_loss = (
                 nn.functional.poisson_nll_loss(
-                    logged[:, 1], y_spend[batch], log_input=True, full=False, reduction="none"
+                    logged[:, LOG_SPEND],
+                    y_spend[batch],
+                    log_input=True,
+                    full=False,
+                    reduction="none",
                 )
                 * y_buy[batch]
             )
             future_loss = (
                 nn.functional.poisson_nll_loss(
-                    logged[:, 2], y_future[batch], log_input=True, full=False, reduction="none"
+                    logged[:, LOG_FUTURE_SPEND],
+                    y_future[batch],
+                    log_input=True,
+                    full=False,
+                    reduction="none",
                 )
                 * m_future[batch]
             )
@@ -287,7 +268,7 @@ class CampaignEffectLearner:
             out = (
                 np.concatenate(outputs) if outputs else np.zeros((0, len(self.action_ids), HEADS))
             )  # [N, A, HEADS]
-            logit, log_future = out[..., 0], out[..., 2]  # [N, A] each
+            logit, log_future = out[..., PURCHASE_LOGIT], out[..., LOG_FUTURE_SPEND]  # [N, A] each
             future = np.exp(log_future) * self.spend_scale_
             shifts.append(logit - logit[:, :1])
             futures.append(future - future[:, :1])
@@ -316,43 +297,3 @@ def _shrink_to_mean(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, 
             reliability[column] = 2 * rho / (1 + rho)
     mean = average.mean(axis=0, keepdims=True)
     return mean + reliability[None, :] * (average - mean), reliability
-
-
-def spend_ratios(
-    actions: int, action: np.ndarray, weight: np.ndarray, bought: np.ndarray, spend: np.ndarray
-) -> np.ndarray:
-    """Per action, the weighted (Hajek) mean spend of a purchase over `none`'s, shrunk to 1
-    by its sampling noise ([A]).
-
-    A spend-given-purchase head per action and customer overfits the few buyers of each arm
-    (on the 20k demo it put coupon_10 baskets 45 % above none's; the truth is 5 %), and the
-    optimiser then chases those errors. One ratio per action is what the log supports.
-    """
-    ratios = np.ones(actions)
-    none = bought & (action == 0)
-    if none.sum() < 2:
-        return ratios
-    base = np.average(spend[none], weights=weight[none])
-    for arm in range(1, actions):
-        buyers = bought & (action == arm)
-        if buyers.sum() < 2:
-            continue
-        mean = np.average(spend[buyers], weights=weight[buyers])
-        log_ratio = np.log(mean / base)
-        # Delta-method variance of a log ratio of two means.
-        variance = spend[buyers].var() / (buyers.sum() * mean**2) + spend[none].var() / (
-            none.sum() * base**2
-        )
-        prior = 0.1**2  # basket effects of promotions are a few per cent, rarely more
-        ratios[arm] = np.exp(log_ratio * prior / (prior + variance))
-    return ratios
-
-
-def arm_normalised_weights(
-    action: np.ndarray, propensity: np.ndarray, weight_clip: float
-) -> np.ndarray:
-    """Inverse-propensity weights, clipped, scaled so each arm's weights average to one: every
-    action's head then learns at the same scale however rarely the action was logged."""
-    weight = np.minimum(1.0 / propensity, weight_clip)
-    arm_mean = np.bincount(action, weights=weight) / np.maximum(np.bincount(action), 1)
-    return weight / arm_mean[action]

@@ -15,13 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from optimization.problem import DecisionProblem
+from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN, discount_factors
 
 ACTION_IDS = np.array(["none", "email", "email_reco", "free_shipping", "coupon_10", "coupon_20"])
 FIXED_COST = np.array([0.0, 0.02, 0.03, 0.05, 0.05, 0.05])
 DISCOUNT = np.array([0.0, 0.0, 0.0, 0.05, 0.10, 0.20])
 MEAN_LIFT = np.array([0.0, 0.10, 0.20, 0.25, 0.40, 0.70])
 FUTURE_EFFECT = np.array([0.0, 0.2, 1.0, 0.0, -0.8, -2.0])  # mean future margin, per customer
-GROSS_MARGIN = 0.35
+GROSS_MARGIN = DEFAULT_GROSS_MARGIN
+ANNUAL_DISCOUNT_RATE = DEFAULT_ANNUAL_DISCOUNT_RATE
 
 
 def random_problem(
@@ -36,8 +38,7 @@ def random_problem(
 ) -> DecisionProblem:
     rng = np.random.default_rng(seed)
     n, a, h = customers, len(ACTION_IDS), weeks
-    weekly_discount = 1.1 ** (-1 / 52)
-    discount = weekly_discount ** np.arange(h)  # [H]
+    discount = discount_factors(ANNUAL_DISCOUNT_RATE, h)  # [H]
     p0 = rng.beta(1.2, 12.0, n)[:, None] * rng.uniform(0.8, 1.2, (n, h))  # [N, H]
     spend = rng.gamma(2.0, 30.0, n)  # [N]
     lift = MEAN_LIFT[None, :] * rng.lognormal(0.0, 0.5, (n, a))  # [N, A]

@@ -44,6 +44,58 @@ class Prices:
     per_segment: np.ndarray  # [S]: coverage multipliers
 
 
+@dataclass(frozen=True)
+class BestResponse:
+    """Customers' best responses to the prices ([C, H] each; adjusted [C, A-1, H]): the
+    best contact each week (index into the contacts, 1..A-1, in `choice`; 0 = none), its
+    adjusted value `score`, whether the week is taken, and every contact's adjusted value."""
+
+    choice: torch.Tensor
+    score: torch.Tensor
+    take: torch.Tensor
+    best: torch.Tensor
+    adjusted: torch.Tensor
+
+
+def best_response(
+    value: torch.Tensor,
+    cost: torch.Tensor,
+    revenue: torch.Tensor,
+    segments: torch.Tensor,
+    prices: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    cap: int,
+) -> BestResponse:
+    """The one best-response formula, for a chunk of C customers (module docstring):
+    adjusted = dv - y_cost dc + y_revenue dr - y_action + segment bonus, per week the best
+    contact, then the (at most) `cap` weeks with the largest positive scores, ties to the
+    earlier weeks. `value`, `cost`, `revenue`: increments over none [C, A-1, H] (ineligible
+    contacts carry -inf value); `segments` [C, S]; `prices`: per cost [H], per revenue [H],
+    per action [A-1], per segment [S]. Any float dtype and device."""
+    per_cost, per_revenue, per_action, per_segment = prices
+    bonus = segments @ per_segment  # [C]
+    adjusted = (
+        value
+        - per_cost[None, None, :] * cost
+        + per_revenue[None, None, :] * revenue
+        - per_action[None, :, None]
+        + bonus[:, None, None]
+    )  # [C, A-1, H]
+    score, best = adjusted.max(dim=1)  # [C, H] each
+    take = score > 0
+    h = score.shape[1]
+    if cap == 0:
+        take &= False
+    elif cap < h:
+        kth = torch.topk(score, cap, dim=1).values[:, -1:]  # [C, 1]
+        take &= score >= kth
+        over = take.sum(dim=1) > cap  # exact ties: keep the first weeks
+        if bool(over.any()):
+            rank = torch.argsort(torch.argsort(-score[over], dim=1, stable=True), dim=1)
+            take[over] &= rank < cap
+    choice = torch.where(take, best + 1, torch.zeros_like(best))  # [C, H]
+    return BestResponse(choice, score, take, best, adjusted)
+
+
 class LagrangianDual:
     """Evaluates L(y), its subgradient and the customers' best responses."""
 
@@ -111,34 +163,39 @@ class LagrangianDual:
                 per_segment[rows.segment[i]] += y[i]
         return Prices(per_cost, per_revenue, per_action, per_segment)
 
+    @torch.no_grad()
     def best_response(self, start: int, stop: int, prices: Prices):
-        """Best response of customers [start, stop): choice [C, H], score [C, H] of the best
-        action each week, and the adjusted values [C, A-1, H]."""
+        """Best response of customers [start, stop) in float64 on the CPU: choice [C, H],
+        score [C, H] of the best contact each week, the adjusted values [C, A-1, H] and the
+        cost and revenue increments over none ([C, A-1, H] each)."""
         p = self.problem
         value, cost, revenue = (arr[start:stop] for arr in (p.value, p.cost, p.revenue))
         dv = value[:, 1:, :] - value[:, :1, :]  # [C, A-1, H]
         dc = cost[:, 1:, :] - cost[:, :1, :]
         dr = revenue[:, 1:, :] - revenue[:, :1, :]
-        bonus = self.segments[start:stop].astype(np.float64) @ prices.per_segment  # [C]
-        adjusted = (
-            dv
-            - prices.per_cost[None, None, :] * dc
-            + prices.per_revenue[None, None, :] * dr
-            - prices.per_action[None, :, None]
-            + bonus[:, None, None]
+        dv = np.where(p.eligible[start:stop, 1:, None], dv, -np.inf)
+        response = best_response(
+            torch.from_numpy(dv),
+            torch.from_numpy(dc),
+            torch.from_numpy(dr),
+            torch.from_numpy(self.segments[start:stop].astype(np.float64)),
+            tuple(  # type: ignore[arg-type]
+                torch.from_numpy(np.asarray(x, dtype=np.float64))
+                for x in (
+                    prices.per_cost,
+                    prices.per_revenue,
+                    prices.per_action,
+                    prices.per_segment,
+                )
+            ),
+            self.cap,
         )
-        adjusted = np.where(p.eligible[start:stop, 1:, None], adjusted, -np.inf)
-        best_action = adjusted.argmax(axis=1)  # [C, H]
-        score = np.take_along_axis(adjusted, best_action[:, None, :], axis=1)[:, 0, :]
-        take = score > 0
-        h = score.shape[1]
-        if self.cap < h:
-            order = np.argsort(-score, axis=1, kind="stable")  # [C, H]
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.arange(h)[None, :], axis=1)
-            take &= rank < self.cap
-        choice = np.where(take, best_action + 1, 0)
-        return choice, score, adjusted, (dc, dr)
+        return (
+            response.choice.numpy().astype(np.int64),
+            response.score.numpy(),
+            response.adjusted.numpy(),
+            (dc, dr),
+        )
 
     @torch.no_grad()
     def evaluate(
@@ -165,26 +222,20 @@ class LagrangianDual:
         per_action_count = torch.zeros(self.problem.shape[1], dtype=torch.float64, device=device)
         per_segment_count = torch.zeros(self.segments.shape[1], dtype=torch.float64, device=device)
         for chunk in self._fast:
-            bonus = chunk["segments"] @ per_segment  # [C]
-            adjusted = (
-                chunk["value"]
-                - per_cost[None, None, :] * chunk["cost"]
-                + per_revenue[None, None, :] * chunk["revenue"]
-                - per_action[None, :, None]
-                + bonus[:, None, None]
-            )  # [C, A-1, H]
-            score, best = adjusted.max(dim=1)  # [C, H] each
-            take = score > 0
-            if self.cap == 0:
-                take &= False
-            elif self.cap < h:
-                kth = torch.topk(score, self.cap, dim=1).values[:, -1:]  # [C, 1]
-                take &= score >= kth
-                over = take.sum(dim=1) > self.cap  # exact ties: keep the first weeks
-                if bool(over.any()):
-                    rank = torch.argsort(torch.argsort(-score[over], dim=1, stable=True), dim=1)
-                    take[over] &= rank < self.cap
-            choice = torch.where(take, best + 1, torch.zeros_like(best))  # [C, H]
+            response = best_response(
+                chunk["value"],
+                chunk["cost"],
+                chunk["revenue"],
+                chunk["segments"],
+                (per_cost, per_revenue, per_action, per_segment),
+                self.cap,
+            )
+            choice, score, take, best = (
+                response.choice,
+                response.score,
+                response.take,
+                response.best,
+            )
             total += float(
                 torch.where(take, score, torch.zeros_like(score)).sum(dtype=torch.float64)
             )

@@ -8,13 +8,13 @@ Validated once on construction; everything downstream trusts it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from optimization.recommendations import RecommendationBlock
+from shopdata.atomic import write_atomically
 
 PROBLEM_FILE = "problem.npz"
 
@@ -208,11 +208,7 @@ class DecisionProblem:
                 "reco_slots": np.array(block.slots),
                 "reco_item_capacity": block.item_capacity,
             }
-        temporary = folder / f".{PROBLEM_FILE}.tmp"
-        with temporary.open("wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(temporary, folder / PROBLEM_FILE)
-        return folder / PROBLEM_FILE
+        return write_atomically(folder / PROBLEM_FILE, lambda path: _savez(path, arrays))
 
     @classmethod
     def load(cls, path: Path | str) -> DecisionProblem:
@@ -254,3 +250,8 @@ class DecisionProblem:
                 ),
                 recommendations=block,
             )
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with path.open("wb") as handle:  # a handle, so numpy does not append .npz to the name
+        np.savez_compressed(handle, **arrays)

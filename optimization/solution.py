@@ -7,7 +7,6 @@ found none, and an infeasible result carries an `InfeasibilityExplanation` namin
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,9 +18,13 @@ import pandas as pd
 
 from optimization.problem import DecisionProblem
 from optimization.recommendations import RecommendationPlan
+from shopdata.atomic import write_atomically, write_text_atomically
 
 SOLUTION_FILE = "solution.json"
 ALLOCATION_FILE = "allocation.parquet"
+
+#: The allocation's action for a recommendation shown (its item in `item`).
+RECOMMEND = "recommend"
 
 
 class SolveStatus(Enum):
@@ -177,7 +180,7 @@ class Solution:
                     {
                         "customer_id": problem.customer_ids[u].astype(str),
                         "week": (t + 1).astype(np.int64),
-                        "action": "recommend",
+                        "action": RECOMMEND,
                         "item": pd.Series(
                             block.item_ids[block.candidates[u, k]].astype(str), dtype="string"
                         ),
@@ -195,10 +198,11 @@ class Solution:
         folder.mkdir(parents=True, exist_ok=True)
         problem.save(folder)
         if self.has_plan:
-            temporary = folder / f".{ALLOCATION_FILE}.tmp"
-            self.allocation(problem).to_parquet(temporary, index=False)
-            os.replace(temporary, folder / ALLOCATION_FILE)
-        temporary = folder / f".{SOLUTION_FILE}.tmp"
-        temporary.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n")
-        os.replace(temporary, folder / SOLUTION_FILE)
+            allocation = self.allocation(problem)
+            write_atomically(
+                folder / ALLOCATION_FILE, lambda path: allocation.to_parquet(path, index=False)
+            )
+        write_text_atomically(
+            folder / SOLUTION_FILE, json.dumps(self.to_dict(), indent=2, allow_nan=True) + "\n"
+        )
         return folder

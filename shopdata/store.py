@@ -6,7 +6,6 @@ on a shop's full history without loading it into Python first.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +13,7 @@ from types import TracebackType
 import duckdb
 import pandas as pd
 
+from shopdata.atomic import write_atomically
 from shopdata.validation import InputTables
 
 
@@ -59,15 +59,17 @@ class Store:
             return cls(connection, None)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.unlink(missing_ok=True)
-        try:
-            with duckdb.connect(str(temporary)) as connection:
-                _load(connection, tables)
-                connection.execute("CHECKPOINT")
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+
+        def write(temporary: Path) -> None:
+            wal = temporary.with_name(temporary.name + ".wal")
+            try:
+                with duckdb.connect(str(temporary)) as connection:
+                    _load(connection, tables)
+                    connection.execute("CHECKPOINT")
+            finally:  # a failed load (a full disk) must not leave DuckDB's log behind
+                wal.unlink(missing_ok=True)
+
+        write_atomically(path, write)
         return cls.open(path)
 
     def has_table(self, name: str) -> bool:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.market.config import MarketConfig
-from engine.market.files import write_market
-from engine.market.history import DemoMarket, generate_market
+from markets.demo.config import MarketConfig
+from markets.demo.files import write_market
+from markets.demo.history import DemoMarket, generate_market
 
 REPO = Path(__file__).resolve().parents[1]
 WHEEL_DIR = REPO / "data" / "cache"

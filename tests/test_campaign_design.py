@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.market.history import CAMPAIGN_NONE_SHARE_NEW, CAMPAIGN_NONE_SHARE_REPEAT
-from forecasting.baseline import BaselineForecaster, horizon_start
+from forecasting.baseline import BaselineForecaster
+from markets.demo.history import CAMPAIGN_NONE_SHARE_NEW, CAMPAIGN_NONE_SHARE_REPEAT
 from shopdata.actions import DEMO_ACTIONS
+from shopdata.calendar import horizon_start
 from shopdata.campaign_design import FEW_CONTROLS, control_counts, few_controls
 from shopdata.input_errors import InputValidationError
 from shopdata.store import Store
@@ -85,6 +86,7 @@ def _canonical(log: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["week_start", "customer_id"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_contacts_with_a_declared_design_give_the_explicit_log_and_its_effects(
     small_market_dir: Path, contacts_only_dir: Path
 ) -> None:

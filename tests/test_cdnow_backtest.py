@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cdnow import CUSTOMERS, read_cdnow
 from forecasting.backtest import run_backtest
+from markets.cdnow import CUSTOMERS, read_cdnow
 from shopdata.store import Store
 from shopdata.validation import InputTables
 

@@ -26,7 +26,6 @@ from forecasting.anchors import (
     tabular_names,
 )
 from forecasting.backtest import run_backtest
-from forecasting.baseline import horizon_start
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
 from forecasting.deep_purchases import DeepPurchaseModel, aggregate_matching_shift
@@ -36,6 +35,7 @@ from forecasting.panel import weekly_panel
 from forecasting.review_embeddings import EmbeddingCache, encode_texts
 from forecasting.ziln import count_median, negative_binomial_loss, ziln_weekly_loss
 from shopdata.actions import DEMO_ACTIONS
+from shopdata.calendar import horizon_start
 from shopdata.store import Store
 from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
@@ -238,6 +238,7 @@ def test_auto_training_size_follows_the_device(kind: str, device: str, expected:
     assert model._resolve_max_examples() == expected
 
 
+@pytest.mark.slow
 def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) -> None:
     forecaster = DeepForecaster(
         model="ziln", horizon_weeks=4, epochs=1, use_reviews=False, device="cpu"
@@ -283,6 +284,7 @@ def test_deep_forecaster_fills_the_forecast_set(store: Store, tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+@pytest.mark.slow
 def test_a_saved_forecaster_scores_newer_data_without_training(
     store: Store, tmp_path: Path
 ) -> None:

@@ -13,7 +13,6 @@ import scipy.stats as stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.baseline import horizon_start
 from forecasting.campaign_examples import CampaignExamples, campaign_examples
 from forecasting.dr_effects import (
     DoublyRobustEffectLearner,
@@ -24,6 +23,7 @@ from forecasting.dr_effects import (
 from forecasting.metrics import reliability_curve
 from forecasting.panel import weekly_panel
 from shopdata.actions import DEMO_ACTIONS
+from shopdata.calendar import horizon_start
 from shopdata.store import Store
 from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF

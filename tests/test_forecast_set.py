@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.baseline import BaselineForecaster, horizon_start
+from forecasting.baseline import BaselineForecaster
 from forecasting.forecast_set import ForecastSet
 from shopdata.actions import DEMO_ACTIONS
+from shopdata.calendar import horizon_start
 from shopdata.device import resolve_device
 from shopdata.store import Store
 from shopdata.validation import load_inputs
@@ -51,7 +52,7 @@ def test_customers_who_buy_more_are_forecast_to_buy_more(
     forecast: ForecastSet, small_market_dir: Path
 ) -> None:
     """The no-action forecast follows the true purchase probabilities of the horizon."""
-    from engine.market.ground_truth import FILE_NAME, GroundTruth
+    from markets.demo.ground_truth import FILE_NAME, GroundTruth
 
     truth = GroundTruth.load(small_market_dir / FILE_NAME)
     index = {cid: i for i, cid in enumerate(truth.customer_ids)}
@@ -117,6 +118,6 @@ def test_device_resolution() -> None:
             resolve_device("cuda")
 
 
-def test_forecaster_parameter_errors(small_market_dir: Path) -> None:
+def test_forecaster_parameter_errors() -> None:
     with pytest.raises(ValueError, match="'gross_margin' parameter of BaselineForecaster"):
         BaselineForecaster(gross_margin=1.5).fit(None, SMALL_AS_OF)  # type: ignore[arg-type]

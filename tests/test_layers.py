@@ -1,11 +1,12 @@
 """Imports point down only (DESIGN §1): shopdata at the bottom imports none of ltv-engine's
-packages; forecasting and optimization, side by side in the middle, import shopdata only; engine,
-the application, may import them all. Read from the source (ast), so a lazy import inside a
-function counts too."""
+packages; forecasting, optimization and markets (the simulated demo shop and CDNOW), side by side
+in the middle, import shopdata only; engine, the application, may import them all. Read from the
+source (ast), so a lazy import inside a function counts too."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ ALLOWED = {
     "shopdata": set(),
     "forecasting": {"shopdata"},
     "optimization": {"shopdata"},
-    "engine": {"shopdata", "forecasting", "optimization"},
+    "markets": {"shopdata"},
+    "engine": {"shopdata", "forecasting", "optimization", "markets"},
 }
 
 
@@ -38,3 +40,11 @@ def test_no_package_imports_one_above_or_beside_it(package: str) -> None:
         if (found := _imported_packages(path)) - ALLOWED[package] - {package}
     }
     assert wrong == {}
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_each_package_names_its_public_api(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__all__, f"{package} has no __all__"
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"

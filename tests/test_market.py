@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.market.config import MarketConfig
-from engine.market.dynamics import MarketState, WeekNoise, step
-from engine.market.ground_truth import FILE_NAME, GroundTruth
-from engine.market.history import DemoMarket, generate_market
+from markets.demo.config import MarketConfig
+from markets.demo.dynamics import MarketState, WeekNoise, step
+from markets.demo.ground_truth import FILE_NAME, GroundTruth
+from markets.demo.history import DemoMarket, generate_market
 from shopdata.actions import DEMO_ACTIONS
 from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF, small_config

@@ -44,6 +44,7 @@ def test_exact_backends_agree_and_decomposition_is_bounded_by_them(seed: int) ->
         assert objective(problem, solution.plan()) == pytest.approx(solution.objective), name
 
 
+@pytest.mark.slow
 def test_decomposition_close_to_exact_at_a_thousand_customers() -> None:
     problem = random_problem(1000, seed=4)
     exact = solve(

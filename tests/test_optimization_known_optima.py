@@ -10,7 +10,7 @@ from optimization.problem import SegmentCoverage
 from optimization.settings import SolveSettings
 from optimization.solution import NoSolutionError, SolveStatus
 from optimization.solve import BACKENDS, backend_named, solve
-from tests.optimization_helpers import objective, tiny_problem, violations
+from tests.optimization_helpers import tiny_problem, violations
 
 ALL = sorted(BACKENDS)
 EXACT = [name for name in ALL if Capability.EXACT in backend_named(name).capabilities]
@@ -147,8 +147,3 @@ def test_joint_conflict_is_explained_by_the_elastic_resolve() -> None:
         assert names["budget[w1]"].best_reachable == pytest.approx(6.0)
     else:
         assert names["coverage[all]"].best_reachable == pytest.approx(4.0 / 3.0)
-
-
-def test_objective_helper_matches_solution() -> None:
-    solution = solve(knapsack(), "highs", SETTINGS)
-    assert objective(knapsack(), solution.plan()) == pytest.approx(solution.objective)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, run_pipeline
 from engine.registry import RunRegistry
+from engine.run_reader import RunFolder
 from engine.saved_models import choose_saved_model
 from engine.scenario import ScenarioError, load_scenario
-from forecasting.baseline import horizon_start
 from forecasting.forecast_set import ForecastSet
+from shopdata.calendar import horizon_start
 from tests.conftest import SMALL_AS_OF
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,9 +147,13 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
     assert backtest["holdout_weeks"] == 13 and backtest["customers"] > 100
     html = (first.folder / "report.html").read_text()
     assert "spend_gini" in html
-    assert "one more euro of this budget is worth" in html or "not binding" in html
+    constraints = RunFolder.open(first.folder).solution.constraints
+    assert constraints  # every budget and floor row is in the report, with its meaning
+    for constraint in constraints:
+        assert escape(constraint.meaning()) in html, constraint.name
 
 
+@pytest.mark.slow
 def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
     small_market_dir: Path, tmp_path: Path
 ) -> None:
@@ -239,6 +245,7 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
         choose_saved_model(load_scenario(reuse), reuse, runs, week - pd.Timedelta(weeks=1))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(
     small_market_dir: Path, scenario_file: Path, tmp_path: Path, monkeypatch
 ) -> None:

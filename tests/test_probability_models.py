@@ -12,11 +12,11 @@ import scipy.stats as stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.cdnow import read_wheel_text
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.features import PurchaseSummary
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.pareto_nbd import ParetoNBD
+from markets.cdnow import read_wheel_text
 
 
 def _summary(frequency, recency, age, monetary=None) -> PurchaseSummary:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-from engine.market.ground_truth import FILE_NAME, GroundTruth
-from engine.market.history import DemoMarket
+from markets.demo.ground_truth import FILE_NAME, GroundTruth
+from markets.demo.history import DemoMarket
+from shopdata.atomic import staged_folder
 
 TABLES = ("transactions", "customers", "campaign_log", "reviews", "catalog")
 
@@ -33,11 +32,7 @@ def write_market(
             f"The 'file_format' parameter must be 'parquet' or 'csv'. Got {file_format!r} instead."
         )
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(out_dir) as staging:
         tables = {name: getattr(market, name) for name in TABLES}
         tables["campaign_log"] = tables["campaign_log"].drop(columns="repeat_buyer")
         if log == "contacts":
@@ -53,13 +48,4 @@ def write_market(
             else:
                 frame.to_csv(staging / f"{name}.csv", index=False)
         GroundTruth.of(market).save(staging / FILE_NAME)
-        if out_dir.exists():
-            retired = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.old")
-            os.replace(out_dir, retired)
-            os.replace(staging, out_dir)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_dir

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.market.population import Population
+from markets.demo.population import Population
 
 DEBT_DECAY = 0.6  # pull-forward debt left after a week
 DISCOUNT_STOCK_DECAY = 0.85  # discount expectation left after a week

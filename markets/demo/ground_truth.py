@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.market.config import ActionResponse, Behaviour, MarketConfig
-from engine.market.dynamics import MarketState, WeekNoise, step
-from engine.market.history import DemoMarket
-from engine.market.population import Population
+from markets.demo.config import ActionResponse, Behaviour, MarketConfig
+from markets.demo.dynamics import MarketState, WeekNoise, step
+from markets.demo.history import DemoMarket
+from markets.demo.population import Population
 from shopdata.actions import Action
 
 FILE_NAME = "ground_truth.npz"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.market.config import MarketConfig
+from markets.demo.config import MarketConfig
 
 REGIONS = np.array(["north", "south", "east", "west"])
 CHANNELS = np.array(["organic", "paid_search", "social", "referral"])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from shopdata.atomic import write_atomically
+
 MEMBER = "lifetimes/datasets/CDNOW_master.txt"
 CUSTOMERS = 23_570
 
@@ -61,7 +63,4 @@ def write_cdnow(wheel_dir: Path, out_dir: Path) -> Path:
     transactions = read_cdnow(find_wheel(wheel_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "transactions.parquet"
-    temporary = out_dir / ".transactions.parquet.tmp"
-    transactions.to_parquet(temporary, index=False)
-    temporary.replace(target)
-    return target
+    return write_atomically(target, lambda path: transactions.to_parquet(path, index=False))

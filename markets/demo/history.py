@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.market.config import MarketConfig
-from engine.market.dynamics import MarketState, WeekNoise, step
-from engine.market.population import CHANNELS, REGIONS, Population, draw_population
-from engine.market.reviews import draw_reviews
+from markets.demo.config import MarketConfig
+from markets.demo.dynamics import MarketState, WeekNoise, step
+from markets.demo.population import CHANNELS, REGIONS, Population, draw_population
+from markets.demo.reviews import draw_reviews
 
 CATEGORY_NAMES = np.array(
     [

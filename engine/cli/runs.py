@@ -1,0 +1,233 @@
+"""`ltv plan/weekly/frontier` make runs; `ltv runs/report/compare` read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from engine.cli.app import app
+from engine.cli.options import AsOf, Device, RunsDir, err, fail_on_input, out
+from engine.run_reader import RunFolder, RunFolderError
+from shopdata.input_errors import InputValidationError
+
+
+def _run(
+    scenario: Path,
+    data: Path | None,
+    runs_dir: Path,
+    as_of: str | None,
+    device: str,
+    force: bool,
+    sweep: tuple[str, list[float]] | None = None,
+) -> None:
+    from engine.pipeline import run_pipeline
+    from engine.registry import RegistryBusyError
+    from engine.scenario import ScenarioError
+    from engine.valuation import ValuationError
+
+    try:
+        with out.status("starting") as status:
+            result = run_pipeline(
+                scenario,
+                data_dir=data,
+                runs_dir=runs_dir,
+                as_of=as_of,
+                device=device,
+                force=force,
+                sweep=sweep,
+                progress=status.update,
+            )
+    except InputValidationError as error:
+        raise fail_on_input(error) from None
+    except (ScenarioError, ValuationError, FileExistsError, RunFolderError) as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=2) from None
+    except RegistryBusyError as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=1) from None
+    solution = RunFolder.open(result.folder).solution
+    if result.reused:
+        out.print(f"run {result.run_id} already finished with these inputs: not recomputed")
+    objective = float("nan") if solution.objective is None else solution.objective
+    out.print(
+        f"{solution.status}: CLV gain {objective:,.2f}, bound {solution.bound:,.2f}, "
+        f"backend {solution.backend}"
+    )
+    if solution.explanation:
+        out.print(f"infeasible: {solution.explanation}")
+    if (result.folder / "frontier.csv").exists():
+        _print_frontier(result.folder)
+    print(result.folder)
+    if not solution.has_plan:  # the folder holds the explanation; scripts must not go on
+        raise typer.Exit(code=EXIT_NO_PLAN)
+
+
+#: Exit code of plan, weekly and frontier when the run finished without a plan (infeasible or
+#: no solution in time): the run folder, printed last, explains why.
+EXIT_NO_PLAN = 3
+
+
+@app.command()
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Input folder (overrides the scenario's).")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_of: AsOf = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished run.")] = False,
+) -> None:
+    """Plan one scenario into a run folder (the folder's path is the last line printed)."""
+    _run(scenario, data, runs_dir, as_of, device, force)
+
+
+@app.command()
+def weekly(
+    scenario: Annotated[Path, typer.Option("--scenario", help="Scenario YAML file.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The week to plan (its Monday).")],
+    data: Annotated[Path | None, typer.Option("--data")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished week.")] = False,
+) -> None:
+    """The weekly batch: ingest, validate, fit, forecast, value, solve, export. Idempotent and
+    resumable; a finished week is returned, not redone, unless --force."""
+    _run(scenario, data, runs_dir, as_of, device, force)
+
+
+@app.command()
+def runs(runs_dir: RunsDir = Path("runs")) -> None:
+    """List the run registry."""
+    from engine.registry import RunRegistry
+
+    table = RunRegistry(runs_dir).table()
+    view = Table(title=f"runs in {runs_dir}")
+    for column in ("run_id", "week", "scenario", "status", "objective", "gap", "contacts", "spend"):
+        view.add_column(column)
+    for row in table.to_dict("records"):
+        view.add_row(
+            row["run_id"],
+            str(row["week"]),
+            row["scenario"],
+            row["status"],
+            f"{row['objective']:,.2f}",
+            f"{row['gap']:.2e}",
+            f"{row['contacts']:,}",
+            f"{row['spend']:,.2f}",
+        )
+    out.print(view)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    formats: Annotated[str, typer.Option("--format", help="Comma list of html,xlsx,pdf.")] = (
+        "html,xlsx,pdf"
+    ),
+) -> None:
+    """(Re)write the solver report of a run from its files."""
+    from engine.report import write_reports
+
+    try:
+        written = write_reports(run, tuple(f.strip() for f in formats.split(",")))
+    except (ValueError, FileNotFoundError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(code=2) from None
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument()], run_b: Annotated[Path, typer.Argument()]
+) -> None:
+    """Two runs side by side: status, CLV, bound, gap, spend, revenue, contacts."""
+    try:
+        summaries = [RunFolder.open(folder).summary().to_dict() for folder in (run_a, run_b)]
+    except RunFolderError as error:
+        err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=2) from None
+    view = Table(title="comparison")
+    view.add_column("figure")
+    for folder in (run_a, run_b):
+        view.add_column(folder.name)
+    for key in summaries[0]:
+        view.add_row(LABELS.get(key, key), *[_cell(summary[key]) for summary in summaries])
+    out.print(view)
+
+
+#: How `compare` names a run's summary figures.
+LABELS = {"objective": "CLV gain", "revenue": "expected revenue", "spend": "planned spend"}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.4f}" if isinstance(value, float) else str(value)
+
+
+SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
+
+
+def parse_sweep(text: str) -> tuple[str, list[float]]:
+    """`weekly_budget=10000:60000:6` (6 levels from 10,000 to 60,000) or `weekly_budget=1,2,3`."""
+    expected = (
+        "The '--sweep' option must look like PARAMETER=LOW:HIGH:N or PARAMETER=A,B,C "
+        f"with PARAMETER one of {SWEEPABLE}. Got {text!r} instead."
+    )
+    parameter, _, levels = text.partition("=")
+    if parameter not in SWEEPABLE or not levels:
+        raise typer.BadParameter(expected)
+    try:
+        if ":" in levels:
+            low, high, count = levels.split(":")
+            if int(count) < 2:
+                raise ValueError(count)
+            step = (float(high) - float(low)) / (int(count) - 1)
+            values = [float(low) + k * step for k in range(int(count))]
+        else:
+            values = [float(v) for v in levels.split(",")]
+    except ValueError:
+        raise typer.BadParameter(expected) from None
+    if any(v < 0 for v in values):
+        raise typer.BadParameter(expected)
+    return parameter, values
+
+
+@app.command()
+def frontier(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    sweep: Annotated[
+        str, typer.Option("--sweep", help="PARAMETER=LOW:HIGH:N, e.g. weekly_budget=10000:60000:6.")
+    ],
+    data: Annotated[Path | None, typer.Option("--data")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_of: AsOf = None,
+    device: Device = "auto",
+    force: Annotated[bool, typer.Option(help="Redo a finished run.")] = False,
+) -> None:
+    """Plan the scenario and re-solve it over a sweep: the frontier of short-term revenue
+    against discounted CLV, and CLV against the swept parameter (also in the report)."""
+    _run(scenario, data, runs_dir, as_of, device, force, sweep=parse_sweep(sweep))
+
+
+def _print_frontier(folder: Path) -> None:
+    table = pd.read_csv(folder / "frontier.csv")
+    view = Table(title=f"frontier over {table['parameter'].iloc[0]}")
+    for column in ("level", "status", "clv", "gap", "short_term_revenue", "spend"):
+        view.add_column(column)
+    for row in table.to_dict("records"):
+        view.add_row(
+            f"{row['level']:,.2f}",
+            row["status"],
+            f"{row['clv']:,.2f}",
+            f"{row['gap']:.1e}",
+            f"{row['short_term_revenue']:,.2f}",
+            f"{row['spend']:,.2f}",
+        )
+    out.print(view)

@@ -1,0 +1,338 @@
+"""A finished run folder read back as typed objects (DESIGN §7): the one reader that the report,
+the command line, the pipeline and the planner web page use.
+
+A folder that is not a finished run (a file, a staging folder, another tool's folder, a run
+with a damaged file) raises `RunFolderError`, which names the folder, the file and what was
+expected; nothing is written into such a folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from optimization.problem import DecisionProblem
+from optimization.rows import RowKind
+from optimization.solution import RECOMMEND
+from shopdata.atomic import write_text_atomically
+
+#: Files every finished run has; the others are optional.
+REQUIRED = ("scenario.yaml", "solution.json", "kpis.json", "problem.npz")
+EVALUATION_FILE = "evaluation.json"
+#: A run being staged lives in `.{run_id}.partial` (engine/run_folder.py).
+STAGING_SUFFIX = ".partial"
+
+
+class RunFolderError(ValueError):
+    """The folder is not a finished run, or one of its files is damaged."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One coupling row of the solved plan (money in the shop's currency; week 1-based)."""
+
+    name: str
+    kind: RowKind
+    week: int | None
+    sense: str
+    activity: float
+    rhs: float
+    slack: float
+    shadow_price: float
+
+    @property
+    def binding(self) -> bool:
+        """A shadow price, or no slack to speak of."""
+        return abs(self.shadow_price) > 1e-9 or abs(self.slack) <= 1e-3 * max(1.0, abs(self.rhs))
+
+    def meaning(self) -> str:
+        """What the row's shadow price says, in words a planner reads."""
+        price, slack = self.shadow_price, self.slack
+        if self.kind in (RowKind.WEEKLY_BUDGET, RowKind.TOTAL_BUDGET):
+            if not self.binding:
+                return f"not binding: {slack:,.2f} of this budget is left unspent"
+            return f"one more euro of this budget is worth {price:,.2f} euros of CLV"
+        if self.kind is RowKind.REVENUE_FLOOR:
+            if not self.binding:
+                return f"not binding: expected revenue is {slack:,.0f} above the floor"
+            return f"raising this floor by one euro of revenue costs {-price:,.3f} euros of CLV"
+        if self.kind is RowKind.ACTION_CAPACITY:
+            return (
+                f"one more unit of capacity is worth {price:,.2f} of CLV"
+                if self.binding
+                else f"not binding: {slack:,.0f} units unused"
+            )
+        return (
+            f"each further required contact costs {-price:,.2f} of CLV"
+            if self.binding
+            else f"met with {slack:,.0f} contacts to spare"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "week": self.week,
+            "sense": self.sense,
+            "activity": self.activity,
+            "rhs": self.rhs,
+            "slack": self.slack,
+            "shadow_price": self.shadow_price,
+        }
+
+
+@dataclass(frozen=True)
+class SolutionSummary:
+    """solution.json: the solver's status, objective and proven bound (None without a plan),
+    relative gap, timings in seconds, the constraint rows and the solver's notes."""
+
+    status: str
+    objective: float | None
+    bound: float
+    gap: float | None
+    backend: str
+    backend_version: str
+    solve_seconds: float
+    build_seconds: float
+    total_seconds: float
+    constraints: tuple[Constraint, ...]
+    notes: tuple[str, ...]
+    explanation: str | None
+    recommendations: dict[str, Any] | None
+    raw: dict[str, Any]
+
+    @property
+    def has_plan(self) -> bool:
+        return self.objective is not None
+
+    def of_kind(self, kind: RowKind) -> list[Constraint]:
+        return [c for c in self.constraints if c.kind is kind]
+
+
+def _number(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's headline figures: solver status, objective (CLV gain), proven bound and gap
+    (None without a plan), planned spend and expected revenue over the horizon, contacts."""
+
+    status: str
+    objective: float | None
+    bound: float
+    gap: float | None
+    backend: str
+    customers: int
+    contacts: int
+    spend: float
+    revenue: float
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class RunFolder:
+    """A finished run folder. Files are read on first use; `open` checks the folder first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunFolder:
+        """The run at `path`, after checking it is a folder holding every REQUIRED file."""
+        path = Path(path)
+        if not path.exists():
+            raise RunFolderError(f"{path}: no such run folder")
+        if not path.is_dir():
+            raise RunFolderError(
+                f"{path}: is a file; a run folder was expected (ltv runs lists them)"
+            )
+        missing = [name for name in REQUIRED if not (path / name).is_file()]
+        if missing:
+            raise RunFolderError(
+                f"{path}: not a finished run folder (missing {', '.join(missing)}); "
+                "`ltv runs` lists the finished runs"
+            )
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id: the folder's name, also while the run is still being staged."""
+        name = self.path.name
+        if name.startswith(".") and name.endswith(STAGING_SUFFIX):
+            return name[1 : -len(STAGING_SUFFIX)]
+        return name
+
+    def _json(self, name: str) -> Any:
+        try:
+            return json.loads((self.path / name).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunFolderError(f"{self.path / name}: cannot be read as JSON ({error})") from None
+
+    def _optional_json(self, name: str) -> Any | None:
+        return self._json(name) if (self.path / name).is_file() else None
+
+    @cached_property
+    def scenario_text(self) -> str:
+        return (self.path / "scenario.yaml").read_text()
+
+    @cached_property
+    def scenario(self) -> dict[str, Any]:
+        """The resolved scenario the run was made with (as written, a mapping)."""
+        try:
+            scenario = yaml.safe_load(self.scenario_text)
+        except yaml.YAMLError as error:
+            raise RunFolderError(f"{self.path / 'scenario.yaml'}: not YAML ({error})") from None
+        if not isinstance(scenario, dict):
+            raise RunFolderError(f"{self.path / 'scenario.yaml'}: not a scenario mapping")
+        return scenario
+
+    @cached_property
+    def solution(self) -> SolutionSummary:
+        raw = self._json("solution.json")
+        try:
+            constraints = tuple(
+                Constraint(
+                    name=str(r["name"]),
+                    kind=RowKind(r["kind"]),
+                    week=None if r.get("week") is None else int(r["week"]),
+                    sense=str(r["sense"]),
+                    activity=float(r["activity"]),
+                    rhs=float(r["rhs"]),
+                    slack=float(r["slack"]),
+                    shadow_price=float(r["shadow_price"]),
+                )
+                for r in raw.get("constraints", [])
+            )
+            return SolutionSummary(
+                status=str(raw["status"]),
+                objective=_number(raw.get("objective")),
+                bound=float(raw["bound"]) if raw.get("bound") is not None else math.nan,
+                gap=_number(raw.get("gap")),
+                backend=str(raw["backend"]),
+                backend_version=str(raw.get("backend_version", "")),
+                solve_seconds=float(raw.get("solve_seconds", math.nan)),
+                build_seconds=float(raw.get("build_seconds", math.nan)),
+                total_seconds=float(raw.get("total_seconds", math.nan)),
+                constraints=constraints,
+                notes=tuple(raw.get("notes", [])),
+                explanation=raw.get("explanation"),
+                recommendations=raw.get("recommendations"),
+                raw=raw,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunFolderError(
+                f"{self.path / 'solution.json'}: not a solution this version wrote ({error!r})"
+            ) from None
+
+    @cached_property
+    def kpis(self) -> dict[str, Any]:
+        """kpis.json: the plan's key figures (only the solver's, for a run without a plan)."""
+        kpis = self._json("kpis.json")
+        if not isinstance(kpis, dict):
+            raise RunFolderError(f"{self.path / 'kpis.json'}: not a mapping of figures")
+        return kpis
+
+    @cached_property
+    def forecast(self) -> dict[str, Any]:
+        """forecast.json: the forecaster's description and parameters ({} without one)."""
+        return self._optional_json("forecast.json") or {}
+
+    @cached_property
+    def evaluation(self) -> dict[str, Any] | None:
+        """`ltv evaluate`'s figures, once run."""
+        return self._optional_json(EVALUATION_FILE)
+
+    @cached_property
+    def campaign_log(self) -> dict[str, Any] | None:
+        """How the campaign log came about and its controls per action."""
+        return self._optional_json("campaign_log.json")
+
+    @cached_property
+    def allocation(self) -> pd.DataFrame:
+        """allocation.parquet: promotions and recommendations (empty without a plan)."""
+        path = self.path / "allocation.parquet"
+        if not path.is_file():
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in ALLOCATION_COLUMNS.items()})
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise RunFolderError(f"{path}: cannot be read as Parquet ({error})") from None
+
+    @property
+    def promotions(self) -> pd.DataFrame:
+        """The allocation's promotion rows (one per contacted customer-week)."""
+        return self.allocation[self.allocation["action"] != RECOMMEND]
+
+    @property
+    def recommendations(self) -> pd.DataFrame:
+        """The allocation's recommendation rows (one per item shown to a customer in a week)."""
+        return self.allocation[self.allocation["action"] == RECOMMEND]
+
+    @cached_property
+    def frontier(self) -> pd.DataFrame | None:
+        path = self.path / "frontier.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
+    @property
+    def store_path(self) -> Path:
+        """The run's own copy of its inputs (DuckDB)."""
+        return self.path / "inputs.duckdb"
+
+    def summary(self) -> RunSummary:
+        solution, kpis = self.solution, self.kpis
+        return RunSummary(
+            status=solution.status,
+            objective=solution.objective,
+            bound=solution.bound,
+            gap=solution.gap,
+            backend=solution.backend,
+            customers=int(kpis.get("customers", 0)),
+            contacts=int(sum(kpis.get("contacts_by_action", {}).values())),
+            spend=float(sum(kpis.get("spend_by_week", []))),
+            revenue=float(sum(kpis.get("revenue_by_week", []))),
+        )
+
+    def problem(self) -> DecisionProblem:
+        return DecisionProblem.load(self.path)
+
+    def plan(self, problem: DecisionProblem) -> np.ndarray:
+        """The promotions as action indices of `problem` per customer and week ([N, H], 0 =
+        none)."""
+        promotions = self.promotions
+        row = {str(c): i for i, c in enumerate(problem.customer_ids)}
+        column = {str(a): i for i, a in enumerate(problem.action_ids)}
+        choice = np.zeros((problem.shape[0], problem.shape[2]), dtype=np.int64)
+        choice[
+            promotions["customer_id"].astype(str).map(row).to_numpy(dtype=np.int64),
+            promotions["week"].to_numpy(dtype=np.int64) - 1,
+        ] = promotions["action"].astype(str).map(column).to_numpy(dtype=np.int64)
+        return choice
+
+    def save_evaluation(self, figures: dict[str, object]) -> Path:
+        """Keep `ltv evaluate`'s figures in the run (whole or not at all)."""
+        self.__dict__.pop("evaluation", None)
+        return write_text_atomically(
+            self.path / EVALUATION_FILE, json.dumps(figures, indent=2) + "\n"
+        )
+
+
+ALLOCATION_COLUMNS = {
+    "customer_id": "string",
+    "week": "int64",
+    "action": "string",
+    "item": "string",
+    "value": "float64",
+    "cost": "float64",
+    "revenue": "float64",
+}

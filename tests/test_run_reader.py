@@ -1,0 +1,81 @@
+"""The typed run-folder reader: what it reads back, and the folders it refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.run_reader import Constraint, RunFolder, RunFolderError
+from optimization.rows import RowKind
+from tests.run_helpers import hand_run
+
+
+def test_a_run_reads_back_as_typed_objects(tmp_path: Path) -> None:
+    folder, plan = hand_run(tmp_path / "hand-2026-11-30-abc")
+    run = RunFolder.open(folder)
+    assert run.run_id == "hand-2026-11-30-abc"
+    assert run.scenario["gross_margin"] == 0.4
+    assert run.solution.status == "optimal" and run.solution.objective == pytest.approx(4.0)
+    budgets = run.solution.of_kind(RowKind.WEEKLY_BUDGET)
+    assert [c.week for c in budgets] == [1, 2]
+    assert all(isinstance(c.kind, RowKind) for c in run.solution.constraints)
+    problem = run.problem()
+    assert np.array_equal(run.plan(problem), plan)
+    summary = run.summary()
+    assert summary.contacts == int((plan > 0).sum()) == 2  # c0 in week 1, c1 in week 2
+    assert summary.spend == pytest.approx(2 + 1)
+    assert run.evaluation is None and run.frontier is None
+    run.save_evaluation({"policies": {}})
+    assert run.evaluation == {"policies": {}}
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_staging_folder_reports_the_run_id_it_will_have(tmp_path: Path) -> None:
+    folder, _ = hand_run(tmp_path / ".hand-2026-11-30-abc.partial")
+    assert RunFolder.open(folder).run_id == "hand-2026-11-30-abc"
+
+
+def test_folders_that_are_not_runs_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="no such run folder"):
+        RunFolder.open(tmp_path / "missing")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(RunFolderError, match="is a file; a run folder was expected"):
+        RunFolder.open(tmp_path / "a_file")
+    (tmp_path / "foreign").mkdir()
+    with pytest.raises(RunFolderError, match=r"missing scenario.yaml, solution.json, kpis.json"):
+        RunFolder.open(tmp_path / "foreign")
+    folder, _ = hand_run(tmp_path / "damaged")
+    (folder / "solution.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match=r"damaged/solution.json: cannot be read as JSON"):
+        _ = RunFolder.open(folder).solution
+    (folder / "solution.json").write_text(json.dumps({"status": "optimal"}))
+    with pytest.raises(RunFolderError, match="not a solution this version wrote"):
+        _ = RunFolder.open(folder).solution
+
+
+@pytest.mark.parametrize(
+    ("kind", "price", "slack", "words"),
+    [
+        (RowKind.WEEKLY_BUDGET, 1.5, 0.0, "one more euro of this budget is worth 1.50"),
+        (RowKind.WEEKLY_BUDGET, 0.0, 40.0, "not binding: 40.00 of this budget is left unspent"),
+        (RowKind.TOTAL_BUDGET, 0.2, 0.0, "one more euro of this budget is worth 0.20"),
+        (
+            RowKind.REVENUE_FLOOR,
+            -0.25,
+            0.0,
+            "raising this floor by one euro of revenue costs 0.250",
+        ),
+        (RowKind.REVENUE_FLOOR, 0.0, 900.0, "not binding: expected revenue is 900 above the floor"),
+        (RowKind.ACTION_CAPACITY, 2.0, 0.0, "one more unit of capacity is worth 2.00"),
+        (RowKind.SEGMENT_COVERAGE, -3.0, 0.0, "each further required contact costs 3.00"),
+        (RowKind.SEGMENT_COVERAGE, 0.0, 12.0, "met with 12 contacts to spare"),
+    ],
+)
+def test_each_kind_of_row_is_explained_in_words(
+    kind: RowKind, price: float, slack: float, words: str
+) -> None:
+    row = Constraint("row", kind, 1, "<=", 100.0 - slack, 100.0, slack, price)
+    assert row.meaning().startswith(words)
