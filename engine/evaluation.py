@@ -38,7 +38,6 @@ import numpy as np
 import scipy.stats as stats
 
 from engine.run_reader import RunFolder
-from engine.scenario import Scenario
 from forecasting.forecast_set import ForecastSet
 from markets.demo.dynamics import MarketState
 from markets.demo.ground_truth import GroundTruth
@@ -451,7 +450,7 @@ def evaluate(
 def evaluate_run(run: RunFolder, truth: GroundTruth, *, replications: int = 8) -> dict[str, object]:
     """`evaluate` for a run folder: its problem, forecast and plan, with its scenario's margin
     and discount rate, replayed in `truth` (the demo market the run planned on)."""
-    scenario = Scenario.model_validate(run.scenario)
+    scenario = run.settings
     problem = run.problem()
     return evaluate(
         problem,

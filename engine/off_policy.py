@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from engine.run_reader import RunFolder
-from engine.scenario import Scenario
 from forecasting.features import ANCHOR_FEATURES, anchor_features
 from optimization.problem import DecisionProblem
 from shopdata.actions import Action, discount_action_ids
@@ -176,7 +175,7 @@ def run_off_policy(
     first planned contact; `choice` [N, H] action indices of `problem`) on the run's logged
     campaign, per logged customer-week (margin over RUN_OUTCOME_WEEKS weeks); {} without a
     log."""
-    scenario = Scenario.model_validate(run.scenario)
+    scenario = run.settings
     catalogue = scenario.catalogue()
     with Store.open(run.store_path) as store:
         if not store.has_table("campaign_log"):

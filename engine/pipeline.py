@@ -110,7 +110,10 @@ def run_pipeline(
         as_of=as_of_value,
         action_ids=action_ids,
         unidentified_effects=scenario.forecast.unidentified_effects,
+        outliers=scenario.validation.outliers(),
     )
+    for warning in tables.warnings:
+        log.warning("input: %s", warning)
     week = (
         horizon_start(pd.Timestamp(as_of_value))
         if as_of_value

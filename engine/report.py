@@ -28,6 +28,9 @@ from optimization.solution import RECOMMEND
 from shopdata.atomic import write_atomically, write_text_atomically
 
 FORMATS = ("html", "xlsx", "pdf")
+#: Rows of the allocation the spreadsheet shows at most (Excel holds 1,048,576 a sheet, and a
+#: report is read by people; the allocation files hold every row).
+MAX_SHEET_ROWS = 100_000
 
 
 def _effect_row(action: str, outcome: str, c: dict[str, float]) -> dict[str, object]:
@@ -361,7 +364,18 @@ def _write_xlsx(data: ReportData, path: Path) -> None:
         effects = data.effect_table()
         if effects is not None:
             effects.to_excel(writer, sheet_name="effects", index=False)
-        data.promotions.to_excel(writer, sheet_name="allocation", index=False)
+        promotions = data.promotions
+        if len(promotions) > MAX_SHEET_ROWS:  # the whole plan is in allocation.parquet/.csv
+            pd.DataFrame(
+                {
+                    "note": [
+                        f"the plan has {len(promotions):,} contacts; this sheet shows the first "
+                        f"{MAX_SHEET_ROWS:,}; allocation.parquet and allocation.csv hold them all"
+                    ]
+                }
+            ).to_excel(writer, sheet_name="allocation_note", index=False)
+            promotions = promotions.head(MAX_SHEET_ROWS)
+        promotions.to_excel(writer, sheet_name="allocation", index=False)
         shown = data.allocation[data.allocation["action"] == RECOMMEND]
         if len(shown):  # one row per week and item; every shown item is in allocation.parquet
             (

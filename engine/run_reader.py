@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 
+from engine.scenario import Scenario
 from optimization.problem import DecisionProblem
 from optimization.rows import RowKind
 from optimization.solution import RECOMMEND
@@ -196,6 +198,18 @@ class RunFolder:
         if not isinstance(scenario, dict):
             raise RunFolderError(f"{self.path / 'scenario.yaml'}: not a scenario mapping")
         return scenario
+
+    @cached_property
+    def settings(self) -> Scenario:
+        """The scenario, validated (the margin, discount rate and catalogue the run used)."""
+        try:
+            return Scenario.model_validate(self.scenario)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            raise RunFolderError(
+                f"{self.path / 'scenario.yaml'}: not a scenario ({where}: {first['msg']})"
+            ) from None
 
     @cached_property
     def solution(self) -> SolutionSummary:

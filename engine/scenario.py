@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 from shopdata.actions import Action
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
+from shopdata.validation import AmountOutliers
 
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -120,6 +121,18 @@ class ReleaseSpec(_Strict):
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
 
 
+class ValidationSpec(_Strict):
+    """Plausibility checks on the inputs beyond their types (shopdata/validation.py): an amount
+    more than `amount_outlier_z` robust standard deviations (log scale) from the typical one or
+    from the customer's own is refused, or with `amount_outliers: warn` kept and logged."""
+
+    amount_outlier_z: Annotated[float, Field(gt=0)] = 8.0
+    amount_outliers: Literal["refuse", "warn"] = "refuse"
+
+    def outliers(self) -> AmountOutliers:
+        return AmountOutliers(z_threshold=self.amount_outlier_z, action=self.amount_outliers)
+
+
 class RecommendationSpec(_Strict):
     slots: Annotated[int, Field(ge=0)] = 1
 
@@ -147,6 +160,7 @@ class Scenario(_Strict):
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)
     recommendations: RecommendationSpec = Field(default_factory=RecommendationSpec)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
     sweep: dict[
         Literal["weekly_budget", "weekly_revenue_floor", "total_budget"], list[NonNegative]
     ] = Field(default_factory=dict)

@@ -137,6 +137,17 @@ def _coverage(
     return tuple(found)
 
 
+def category_capacity(catalog: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+    """Weekly capacity of each category in `labels` ([I], units; inf = no limit): the sum of
+    its items' `weekly_capacity`. An item with no capacity given has no limit, and neither has
+    its category: a sum of empty cells must not read as 0, or its recommendations vanish."""
+    if "weekly_capacity" not in catalog.columns or "category" not in catalog.columns:
+        return np.full(len(labels), np.inf)
+    unlimited = catalog["weekly_capacity"].fillna(np.inf)
+    caps = unlimited.groupby(catalog["category"]).sum().reindex(labels).fillna(np.inf)
+    return caps.to_numpy(dtype=np.float64)
+
+
 def _recommendations(
     forecast: ForecastSet, scenario: Scenario, spend_none: np.ndarray, catalog: pd.DataFrame | None
 ) -> RecommendationBlock | None:
@@ -152,9 +163,7 @@ def _recommendations(
         if "margin_rate" in catalog.columns:
             rates = by_category["margin_rate"].mean().reindex(labels)
             margin = rates.fillna(scenario.gross_margin).to_numpy()
-        if "weekly_capacity" in catalog.columns:
-            caps = by_category["weekly_capacity"].sum().reindex(labels).fillna(np.inf)
-            capacity = np.repeat(caps.to_numpy()[:, None], h, axis=1)
+        capacity = np.repeat(category_capacity(catalog, labels)[:, None], h, axis=1)
     discount = discount_factors(scenario.annual_discount_rate, h)
     value = (
         discount[None, None, :]

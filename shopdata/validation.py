@@ -19,6 +19,39 @@ from shopdata.campaign_design import derive_control_rows, no_control_problem
 from shopdata.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
 from shopdata.input_errors import InputProblem, InputValidationError, problem_at_rows
 
+#: Times before this are not a shop's data (and near pandas' limits of 1677 and 2262).
+EARLIEST_TIME = pd.Timestamp("1970-01-01")
+
+
+@dataclass(frozen=True)
+class AmountOutliers:
+    """How far an amount may lie from the rest before it is taken for a data error.
+
+    On the log scale, robustly: z = (log amount - median) / (1.4826 MAD), against all positive
+    amounts (global) and against the customer's own median (customers with at least
+    `min_customer_rows` purchases, on the global scale). An amount with either z above
+    `z_threshold` is refused (`action="refuse"`, the rows named) or kept and warned about
+    (`"warn"`). The default 8 is about 500 times the typical amount on CDNOW's spread; one
+    amount of 1e12 among ordinary baskets is far beyond it.
+    """
+
+    z_threshold: float = 8.0
+    action: Literal["refuse", "warn"] = "refuse"
+    min_customer_rows: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.z_threshold > 0:
+            raise ValueError(
+                f"The 'z_threshold' parameter of AmountOutliers must be > 0. "
+                f"Got {self.z_threshold} instead."
+            )
+        if self.action not in ("refuse", "warn"):
+            raise ValueError(
+                "The 'action' parameter of AmountOutliers must be 'refuse' or 'warn'. "
+                f"Got {self.action!r} instead."
+            )
+
+
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 
@@ -42,6 +75,8 @@ class InputTables:
     #: How `campaign_log` came about: as given, derived from a contacts-only log and its design,
     #: or dropped (no control group, effects declared unidentified); '' without a log.
     campaign_log_origin: str = ""
+    #: Findings kept by choice (amount outliers with `AmountOutliers(action="warn")`), in words.
+    warnings: tuple[str, ...] = ()
 
     def present(self) -> dict[str, pd.DataFrame]:
         """The supplied tables by name."""
@@ -92,6 +127,7 @@ class _TableChecker:
         self.path = path
         self.raw = raw
         self.problems: list[InputProblem] = []
+        self.warnings: list[str] = []
 
     def flag(self, column: str | None, expected: str, found: str, mask: np.ndarray) -> None:
         positions = _positions(mask)
@@ -152,6 +188,8 @@ class _TableChecker:
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """Naive UTC datetimes in nanoseconds; NaT where a value is not a time or lies outside
+    what nanoseconds hold (years 1677-2262), which the caller reports with its rows."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
@@ -159,7 +197,14 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+    # Compare as microseconds since the epoch: no conversion can overflow on the way.
+    micros = parsed.to_numpy().astype("datetime64[us]").astype(np.int64)
+    limits = np.array([pd.Timestamp.min, pd.Timestamp.max], dtype="datetime64[us]")
+    inside = parsed.notna().to_numpy() & (micros > limits[0].astype(np.int64))
+    inside &= micros < limits[1].astype(np.int64)
+    out = np.full(len(parsed), np.datetime64("NaT"), dtype="datetime64[ns]")
+    out[inside] = parsed.to_numpy()[inside].astype("datetime64[ns]")
+    return pd.Series(out, index=values.index)
 
 
 def _check_rules(
@@ -168,6 +213,7 @@ def _check_rules(
     checker: _TableChecker,
     as_of: pd.Timestamp,
     action_ids: Collection[str] | None,
+    outliers: AmountOutliers,
 ) -> None:
     """Rules beyond one cell's type: time order, signs, ranges, duplicates, known actions."""
     flag = checker.flag
@@ -180,6 +226,9 @@ def _check_rules(
                 "future times",
                 future,
             )
+            early = (table[column] < EARLIEST_TIME).to_numpy()
+            found = sorted({f"{t:%Y-%m-%d}" for t in table.loc[early, column]})[:3]
+            flag(column, f"a time from {EARLIEST_TIME:%Y} on", f"times as early as {found}", early)
     if name == "transactions":
         refund = table["is_refund"].to_numpy() if "is_refund" in table else False
         negative = (table["amount"] < 0).to_numpy() & ~refund
@@ -189,6 +238,7 @@ def _check_rules(
             "negative amounts without a refund marker",
             negative,
         )
+        _check_amount_outliers(table, checker, outliers)
     if name in ("campaign_log", "campaign_design"):
         if action_ids is not None:
             unknown = (~table["action"].isin(list(action_ids)) & table["action"].notna()).to_numpy()
@@ -244,6 +294,47 @@ def _check_rules(
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
 
 
+def _check_amount_outliers(
+    table: pd.DataFrame, checker: _TableChecker, outliers: AmountOutliers
+) -> None:
+    """Flag (or warn about) amounts far above or below the rest (`AmountOutliers`)."""
+    amount = table["amount"].to_numpy(dtype=np.float64)
+    positive = np.isfinite(amount) & (amount > 0)
+    if positive.sum() < 10:
+        return
+    logs = np.log(np.where(positive, amount, 1.0))
+    centre = float(np.median(logs[positive]))
+    scale = 1.4826 * float(np.median(np.abs(logs[positive] - centre)))
+    scale = max(scale, 0.1)  # identical amounts (a price list shop): still a finite scale
+    z_global = np.where(positive, np.abs(logs - centre) / scale, 0.0)
+    frame = pd.DataFrame({"customer": table["customer_id"].to_numpy(), "log": logs})
+    frame = frame[positive]
+    grouped = frame.groupby("customer", observed=True)["log"]
+    own_median = grouped.transform("median")
+    own_count = grouped.transform("size")
+    z_own = np.zeros(len(amount))
+    z_own[positive] = np.where(
+        own_count >= outliers.min_customer_rows, np.abs(frame["log"] - own_median) / scale, 0.0
+    )
+    far = (z_global > outliers.z_threshold) | (z_own > outliers.z_threshold)
+    if not far.any():
+        return
+    shown = ", ".join(f"{a:,.2f}" for a in amount[far][:3])
+    expected = (
+        f"an amount within {outliers.z_threshold:g} robust standard deviations (log scale) of "
+        f"the typical {np.exp(centre):,.2f} and of the customer's own purchases"
+    )
+    found = f"amounts such as {shown} (a data error? fix them, or warn instead of refusing)"
+    if outliers.action == "refuse":
+        checker.flag("amount", expected, found, far)
+    else:
+        rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(far)[:5])
+        checker.warnings.append(
+            f"{checker.path.name}, column 'amount': {int(far.sum())} amounts far from the "
+            f"rest kept as asked ({shown}; rows {rows})"
+        )
+
+
 def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _TableChecker]) -> None:
     """Customers and items referred to must exist where their master table was supplied."""
     if "customers" in tables:
@@ -251,17 +342,24 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
         for name in ("transactions", "campaign_log", "reviews", "campaign_eligible"):
             if name in tables:
                 unknown = ~tables[name]["customer_id"].isin(known).to_numpy()
+                examples = tables[name]["customer_id"][unknown].drop_duplicates().head(3)
                 checkers[name].flag(
                     "customer_id",
-                    "a customer_id listed in the customers table",
-                    "unknown customers",
+                    "a customer_id listed in the customers table (which has e.g. "
+                    f"{', '.join(repr(str(c)) for c in known.head(3))})",
+                    f"unknown customers such as {', '.join(repr(str(c)) for c in examples)}",
                     unknown,
                 )
     if "catalog" in tables and "item_id" in tables.get("transactions", pd.DataFrame()).columns:
         items = tables["transactions"]["item_id"]
         unknown = (items.notna() & ~items.isin(tables["catalog"]["item_id"])).to_numpy()
+        examples = items[unknown].drop_duplicates().head(3)
         checkers["transactions"].flag(
-            "item_id", "an item_id listed in the catalog table", "unknown items", unknown
+            "item_id",
+            "an item_id listed in the catalog table (which has e.g. "
+            f"{', '.join(repr(str(i)) for i in tables['catalog']['item_id'].head(3))})",
+            f"unknown items such as {', '.join(repr(str(i)) for i in examples)}",
+            unknown,
         )
 
 
@@ -337,6 +435,7 @@ def load_inputs(
     as_of: pd.Timestamp | str | None = None,
     action_ids: Collection[str] | None = None,
     unidentified_effects: UnidentifiedEffects = "refuse",
+    outliers: AmountOutliers | None = None,
 ) -> InputTables:
     """Read and validate every input table found in `data_dir`.
 
@@ -344,15 +443,19 @@ def load_inputs(
     campaign log must draw from (None: not checked). A contacts-only campaign log is completed
     from its `campaign_design` (engine/campaign_design.py); one with neither `none` rows nor a
     design is refused, or with `unidentified_effects="zero"` left out (no effect is learned).
-    Raises `InputValidationError` listing every problem found; returns typed tables otherwise.
+    Amounts far from the rest (`AmountOutliers`) are refused, or with `outliers.action="warn"`
+    kept and listed in `InputTables.warnings`. Raises `InputValidationError` listing every
+    problem found; returns typed tables otherwise.
     """
+    outliers = outliers or AmountOutliers()
     data_dir = Path(data_dir)
     as_of_ts = (
         pd.Timestamp.now(tz="UTC").tz_localize(None) if as_of is None else pd.Timestamp(as_of)
     )
     if not data_dir.is_dir():
+        found = "a file" if data_dir.exists() else "no such folder"
         raise InputValidationError(
-            [InputProblem(data_dir, None, "a folder holding the input tables", "no such folder")]
+            [InputProblem(data_dir, None, "a folder holding the input tables", found)]
         )
     problems: list[InputProblem] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -381,15 +484,27 @@ def load_inputs(
             )
             continue
         checker = _TableChecker(contract, path, raw)
+        if raw.empty:
+            problems.append(
+                InputProblem(
+                    path,
+                    None,
+                    "at least one data row (leave an optional file out when it has none)",
+                    "a header only" if len(raw.columns) else "an empty file",
+                )
+            )
+            continue
         parsed = checker.parse()
         checkers[name] = checker
         files[name] = path
         if parsed is not None:
-            _check_rules(name, parsed, checker, as_of_ts, action_ids)
+            _check_rules(name, parsed, checker, as_of_ts, action_ids, outliers)
             tables[name] = parsed
     _check_references(tables, checkers)
+    warnings: list[str] = []
     for checker in checkers.values():
         problems.extend(checker.problems)
+        warnings.extend(checker.warnings)
     origin = ""
     if not problems:
         origin = _complete_campaign_log(tables, files, problems, unidentified_effects)
@@ -406,4 +521,5 @@ def load_inputs(
         campaign_design=tables.get("campaign_design"),
         campaign_eligible=tables.get("campaign_eligible"),
         campaign_log_origin=origin,
+        warnings=tuple(warnings),
     )

@@ -9,12 +9,16 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from engine import report as report_module
 from engine import run_folder
 from engine.cli import app
 from engine.cli.runs import EXIT_NO_PLAN
@@ -28,7 +32,12 @@ from engine.scenario import (
     load_scenario,
 )
 from engine.spreadsheet import neutralised
+from engine.valuation import category_capacity
+from shopdata import store as store_module
 from shopdata.atomic import staged_folder, write_atomically, write_text_atomically
+from shopdata.input_errors import InputValidationError
+from shopdata.store import Store
+from shopdata.validation import AmountOutliers, load_inputs
 from tests.conftest import SMALL_AS_OF
 from tests.run_helpers import hand_run
 from tests.test_pipeline import SCENARIO
@@ -272,3 +281,168 @@ def test_an_infeasible_run_exits_with_its_own_code(small_market_dir: Path, tmp_p
     assert result.exit_code == EXIT_NO_PLAN == 3, result.output
     assert "infeasible" in result.output
     assert Path(result.output.strip().splitlines()[-1]).is_dir()  # the folder explains it
+
+
+def _shop(customers: int = 40) -> dict[str, pd.DataFrame]:
+    """A plausible small shop: each customer buys three baskets of 20-60."""
+    rng = np.random.default_rng(0)
+    ids = np.repeat([f"c{i}" for i in range(customers)], 3)
+    return {
+        "transactions": pd.DataFrame(
+            {
+                "customer_id": ids,
+                "ts": pd.date_range("2025-01-01", periods=len(ids), freq="D").astype(str),
+                "amount": rng.uniform(20, 60, len(ids)).round(2).astype(str),
+            }
+        ),
+        "customers": pd.DataFrame({"customer_id": [f"c{i}" for i in range(customers)]}),
+    }
+
+
+def _folder(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def test_an_absurd_amount_is_refused_with_its_row_or_kept_with_a_warning(tmp_path: Path) -> None:
+    tables = _shop()
+    tables["transactions"].loc[7, "amount"] = "1e12"
+    folder = _folder(tmp_path, tables)
+    with pytest.raises(InputValidationError) as refused:
+        load_inputs(folder, as_of="2026-01-01")
+    message = str(refused.value)
+    assert "transactions.csv, column 'amount'" in message
+    assert "amounts such as 1,000,000,000,000.00" in message and "(row 8)" in message
+    kept = load_inputs(folder, as_of="2026-01-01", outliers=AmountOutliers(action="warn"))
+    assert len(kept.transactions) == 120
+    assert kept.warnings and "rows 8" in kept.warnings[0]
+
+
+def test_one_customer_far_from_their_own_baskets_is_caught_too(tmp_path: Path) -> None:
+    tables = _shop()
+    tables["transactions"].loc[[0, 1], "amount"] = "0.01"  # c0: two tiny baskets and one normal
+    with pytest.raises(InputValidationError, match="column 'amount'"):
+        load_inputs(_folder(tmp_path, tables), as_of="2026-01-01")
+    assert load_inputs(
+        _folder(tmp_path, tables),
+        as_of="2026-01-01",
+        outliers=AmountOutliers(z_threshold=50),
+    ).transactions["amount"].min() == pytest.approx(0.01)
+
+
+def test_a_header_only_table_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    tables = _shop()
+    tables["transactions"] = tables["transactions"].iloc[:0]
+    folder = _folder(tmp_path, tables)
+    with pytest.raises(InputValidationError, match=r"transactions.csv: expected at least one data"):
+        load_inputs(folder, as_of="2026-01-01")
+    result = CliRunner().invoke(
+        app, ["validate", "--data", str(folder), "--store", str(tmp_path / "s.duckdb")]
+    )
+    assert result.exit_code == 2 and "a header only" in result.output
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+@pytest.mark.parametrize("year", ["0001-01-01", "1677-09-22", "1900-05-01"])
+def test_times_before_1970_are_named_not_a_traceback(tmp_path: Path, year: str) -> None:
+    tables = _shop()
+    tables["transactions"].loc[3, "ts"] = year
+    with pytest.raises(InputValidationError, match=r"column 'ts'.*\(row 4\)"):
+        load_inputs(_folder(tmp_path, tables), as_of="2026-01-01")
+
+
+def test_years_outside_pandas_range_in_parquet_are_named(tmp_path: Path) -> None:
+    tables = _shop()
+    folder = _folder(tmp_path, tables)
+    frame = pd.read_csv(folder / "transactions.csv")
+    stamps = pd.to_datetime(frame["ts"]).astype("datetime64[us]").to_numpy().copy()
+    stamps[5] = np.datetime64("0001-01-01", "us")
+    table = pa.table(
+        {"customer_id": frame["customer_id"], "ts": pa.array(stamps), "amount": frame["amount"]}
+    )
+    (folder / "transactions.csv").unlink()
+    pq.write_table(table, folder / "transactions.parquet")
+    with pytest.raises(InputValidationError, match=r"column 'ts'.*\(row 6\)"):
+        load_inputs(folder, as_of="2026-01-01")
+
+
+def test_unknown_customers_are_shown_with_examples_from_both_sides(tmp_path: Path) -> None:
+    tables = _shop()
+    tables["transactions"]["customer_id"] = tables["transactions"]["customer_id"] + ".0"
+    with pytest.raises(InputValidationError) as error:
+        load_inputs(_folder(tmp_path, tables), as_of="2026-01-01")
+    assert "unknown customers such as 'c0.0', 'c1.0'" in str(error.value)
+    assert "which has e.g. 'c0', 'c1', 'c2'" in str(error.value)
+
+
+def test_a_file_given_for_the_data_folder_is_named_as_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "transactions.csv"
+    path.write_text("customer_id,ts,amount\n")
+    with pytest.raises(
+        InputValidationError, match="a folder holding the input tables; found a file"
+    ):
+        load_inputs(path)
+
+
+def test_an_empty_weekly_capacity_means_no_limit() -> None:
+    catalog = pd.DataFrame(
+        {
+            "item_id": ["i1", "i2", "i3", "i4"],
+            "category": ["books", "books", "music", "music"],
+            "weekly_capacity": [np.nan, np.nan, 5.0, 2.0],
+        }
+    )
+    capacity = category_capacity(catalog, np.array(["books", "music", "games"]))
+    assert list(capacity) == [np.inf, 7.0, np.inf]
+    catalog.loc[3, "weekly_capacity"] = np.nan  # one unlimited item: the category is unlimited
+    assert np.isinf(category_capacity(catalog, np.array(["music"]))).all()
+
+
+def test_a_store_write_that_fails_midway_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables = load_inputs(_folder(tmp_path, _shop()), as_of="2026-01-01")
+    target = tmp_path / "out" / "inputs.duckdb"
+
+    def full_disk(connection, tables) -> None:
+        connection.execute("CREATE TABLE half (x INTEGER)")
+        connection.execute("INSERT INTO half VALUES (1)")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "_load", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        Store.create(tables, target)
+    assert list(target.parent.iterdir()) == []  # no store, no temporary, no .wal
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "evaluate"])
+def test_a_folder_that_is_not_a_run_is_named_in_one_line_and_left_alone(
+    tmp_path: Path, command: str
+) -> None:
+    foreign = tmp_path / "holiday_photos"
+    foreign.mkdir()
+    (foreign / "beach.jpg").write_bytes(b"\xff\xd8")
+    damaged, _ = hand_run(tmp_path / "damaged-2026-11-30-abc")
+    (damaged / "solution.json").write_text('{"status": "optimal", "objective": "abc"}')
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    for folder in (foreign, damaged, tmp_path / "beach.jpg"):
+        arguments = [command, str(folder)] + ([str(folder)] if command == "compare" else [])
+        result = CliRunner().invoke(app, arguments)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) <= 2, result.output
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written
+
+
+def test_a_plan_too_long_for_a_sheet_is_cut_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = hand_run(tmp_path / "run")
+    monkeypatch.setattr(report_module, "MAX_SHEET_ROWS", 1)  # the hand plan has 2 contacts
+    (xlsx,) = write_reports(folder, ("xlsx",))
+    with zipfile.ZipFile(xlsx) as book:
+        strings = book.read("xl/sharedStrings.xml").decode()
+    assert "the plan has 2 contacts; this sheet shows the first 1" in strings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,12 @@ from engine.cli.options import (
     fail_on_input,
     latest_monday,
     out,
+    scenario_option,
 )
 from shopdata.input_errors import InputValidationError
+from shopdata.validation import AmountOutliers
+
+OutlierAction = StrEnum("OutlierAction", [("refuse", "refuse"), ("warn", "warn")])
 
 
 @app.command()
@@ -45,8 +50,20 @@ def validate(
     ] = None,
     unidentified_effects: UnidentifiedEffects = Unidentified.refuse,
     scenario: ScenarioFile = None,
+    amount_outliers: Annotated[
+        OutlierAction,
+        typer.Option(
+            "--amount-outliers",
+            help="Amounts far from the rest (likely data errors): refuse them (default) or "
+            "warn and keep them. With --scenario, its validation settings apply.",
+        ),
+    ] = OutlierAction.refuse,
+    amount_outlier_z: Annotated[
+        float, typer.Option(min=0.1, help="How far, in robust standard deviations of log amount.")
+    ] = 8.0,
 ) -> None:
-    """Check the input tables against their contracts and print a summary of the data."""
+    """Check the input tables against their contracts and their plausibility, and print a
+    summary of the data."""
     from shopdata.campaign_design import control_counts, few_controls
     from shopdata.store import Store
     from shopdata.validation import load_inputs
@@ -57,6 +74,11 @@ def validate(
             as_of=as_of,
             action_ids=actions_option(actions, scenario),
             unidentified_effects=unidentified_effects.value,
+            outliers=(
+                scenario_option(scenario).validation.outliers()
+                if scenario is not None
+                else AmountOutliers(amount_outlier_z, amount_outliers.value)
+            ),
         )
     except InputValidationError as error:
         raise fail_on_input(error) from None
@@ -72,6 +94,8 @@ def validate(
     arms = ", ".join(f"{k} {v:,}" for k, v in summary.campaign_arms.items()) or "none"
     table.add_row("campaign arms", arms)
     out.print(table)
+    for warning in tables.warnings:
+        err.print(f"[yellow]warning[/]: {warning}", highlight=False)
     if tables.campaign_log_origin:
         out.print(f"campaign log: {tables.campaign_log_origin}")
     if tables.campaign_log is not None:
