@@ -1,6 +1,7 @@
 """Solve one random allocation problem and record how long it took and how good the plan is.
 
     python bench/solver_scale.py --customers 10000 --backend lagrangian --seed 0 --json OUT.json
+    python bench/solver_scale.py --customers 100000 --engine ray --shards 4 --json OUT.json
 
 The instance family (optimization/instances.py): N customers x 6 actions (none, email,
 email_reco, free_shipping, coupon_10, coupon_20) x 12 weeks, contact cap 3, a weekly budget of
@@ -9,7 +10,9 @@ all-none revenue. Coefficients follow DESIGN §4's valuation (margin 0.35, 10 % 
 with heterogeneous lifts, discounts paid on all purchases, negative future effects of coupons.
 Writes customers, backend, build_seconds, solve_seconds, peak_rss_mb, objective, bound, gap and
 status (plus more) as JSON; with --save DIR also the audit trail (problem.npz, solution.json,
-allocation.parquet). Measures; asserts nothing.
+allocation.parquet). `--engine ray` evaluates the decomposition's dual on Ray actors (a local
+cluster, `--shards` of the customers; optimization/distributed.py) and adds the actors' peak
+resident memory. Measures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from optimization.instances import random_problem
-from optimization.settings import SolveSettings
+from optimization.settings import LagrangianSettings, SolveSettings
 from optimization.solve import BACKENDS, solve
 
 
@@ -41,9 +44,15 @@ def main() -> None:
         action="store_true",
         help="exact backends start from all-none instead of the decomposition",
     )
+    parser.add_argument("--engine", choices=["local", "ray"], default="local")
+    parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--save", type=Path, default=None)
     args = parser.parse_args()
+    if args.engine == "ray":
+        from optimization.distributed import start_ray
+
+        start_ray()  # before the timer: a cluster is started once, not per solve
 
     started = time.perf_counter()
     dtype = np.float32 if args.customers >= 500_000 else np.float64
@@ -54,6 +63,7 @@ def main() -> None:
         relative_gap=args.gap,
         warm_start=not args.no_warm_start,
         seed=args.seed,
+        lagrangian=LagrangianSettings(engine=args.engine, shards=args.shards),
     )
     started = time.perf_counter()
     solution = solve(problem, args.backend, settings)
@@ -74,6 +84,8 @@ def main() -> None:
         "gap": solution.gap if solution.has_plan else None,
         "status": solution.status.value,
         "warm_start": settings.warm_start,
+        "engine": args.engine,
+        "shards": args.shards if args.engine == "ray" else 1,
         "time_limit_s": args.time_limit,
         "notes": list(solution.notes),
         "machine": platform.platform(),

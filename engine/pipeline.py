@@ -253,9 +253,7 @@ def _stages(
         problem.save(staging)
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
-    settings = SolveSettings(
-        time_limit_s=scenario.solver.time_limit_s, relative_gap=scenario.solver.mip_gap
-    )
+    settings = scenario.solver.settings()
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
         solution, extras = _solve_and_release(plan, problem, forecast, settings, store_path)
@@ -279,7 +277,15 @@ def _stages(
         progress("frontier: re-solving over the sweep")
         ((parameter, levels),) = scenario.sweep.items()
         curve = frontier(
-            problem, parameter, levels, backend=scenario.solver.backend, settings=settings
+            problem,
+            parameter,
+            levels,
+            backend=scenario.solver.backend,
+            settings=settings,
+            on_point=lambda point: progress(
+                f"frontier: {parameter} = {point.level:,.2f}: {point.status.value}, "
+                f"CLV {point.clv:,.2f}"
+            ),
         )
         pd.DataFrame([{**p.__dict__, "status": p.status.value} for p in curve.points]).to_csv(
             staging / "frontier.csv", index=False

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
+from optimization.settings import LagrangianSettings, SolveSettings
 from shopdata.actions import Action
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
 from shopdata.validation import AmountOutliers
@@ -63,10 +64,33 @@ class Constraints(_Strict):
     budget_confidence: Annotated[float, Field(ge=0.5, lt=1)] | None = None
 
 
+class ExecutionSpec(_Strict):
+    """Where the decomposition's dual is evaluated: `local` (this process) or `ray` (actors
+    over `shards` of the customers, on the cluster at `address` or a local one;
+    optimization/distributed.py, the `ray` extra). Only the lagrangian backend uses it."""
+
+    engine: Literal["local", "ray"] = "local"
+    address: str | None = None
+    shards: Annotated[int, Field(ge=1, le=10_000)] = 4
+
+
 class SolverSpec(_Strict):
     backend: Literal["auto", "highs", "lagrangian", "ortools", "pyomo"] = "auto"
     time_limit_s: Annotated[float, Field(gt=0)] = 120.0
     mip_gap: Annotated[float, Field(ge=0, lt=1)] = 1e-3
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    def settings(self) -> SolveSettings:
+        """The solver settings this spec asks for."""
+        return SolveSettings(
+            time_limit_s=self.time_limit_s,
+            relative_gap=self.mip_gap,
+            lagrangian=LagrangianSettings(
+                engine=self.execution.engine,
+                shards=self.execution.shards,
+                ray_address=self.execution.address,
+            ),
+        )
 
 
 class ForecastSpec(_Strict):

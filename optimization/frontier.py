@@ -4,6 +4,7 @@ short-term revenue and spend (DESIGN §6 `sweep`)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,9 +59,11 @@ def frontier(
     *,
     backend: str = "auto",
     settings: SolveSettings | None = None,
+    on_point: Callable[[FrontierPoint], None] | None = None,
 ) -> Frontier:
     """Solve the problem at each level of `parameter` (one value for every week of a weekly
-    row); each solve warm-starts as `solve` does. Points come back in increasing level."""
+    row); each solve warm-starts as `solve` does. Points come back in increasing level;
+    `on_point` is told each point as soon as it is solved (a page watching the sweep fill)."""
     from optimization.solve import solve
 
     settings = settings or SolveSettings()
@@ -88,4 +91,6 @@ def frontier(
                 spend,
             )
         )
+        if on_point is not None:
+            on_point(points[-1])
     return Frontier(tuple(points), tuple(solutions))

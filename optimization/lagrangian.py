@@ -35,6 +35,31 @@ class DualPoint:
 
 
 @dataclass(frozen=True)
+class Response:
+    """Customers' best responses to prices: the sum of their taken adjusted scores, what they
+    use (`Usage`), the value of none over them (the constant of L), and the plan [N, H] when
+    asked for. Responses of disjoint sets of customers add up (`Response.sum`)."""
+
+    total: float
+    usage: Usage
+    none_value: float
+    plan: np.ndarray | None = None
+
+    @staticmethod
+    def sum(parts: list[Response]) -> Response:
+        """The responses of disjoint customer sets together (plans concatenated in order)."""
+        usage = Usage(
+            sum(p.usage.cost for p in parts),
+            sum(p.usage.revenue for p in parts),
+            sum(p.usage.per_action for p in parts),
+            sum(p.usage.per_segment for p in parts),
+        )
+        plans = [p.plan for p in parts]
+        plan = None if any(x is None for x in plans) else np.concatenate(plans)  # type: ignore[arg-type]
+        return Response(sum(p.total for p in parts), usage, sum(p.none_value for p in parts), plan)
+
+
+@dataclass(frozen=True)
 class Prices:
     """The multipliers laid out per week, action and customer for the adjusted values."""
 
@@ -105,7 +130,11 @@ class LagrangianDual:
         rows: CouplingRows,
         chunk_customers: int,
         device: str = "auto",
+        *,
+        on_device: bool = True,
     ):
+        """`on_device`: keep float32 copies of the coefficients for `evaluate` (False where
+        the evaluation happens elsewhere, as in optimization/distributed.py)."""
         self.problem = problem
         self.rows = rows
         self.chunk = max(1, chunk_customers)
@@ -118,9 +147,14 @@ class LagrangianDual:
         )  # [N, S]
         self.evaluations = 0
         self.device = resolve_device(device)
-        self._fast = [
-            self._to_device(start, min(start + self.chunk, n)) for start in range(0, n, self.chunk)
-        ]
+        self._fast = (
+            [
+                self._to_device(start, min(start + self.chunk, n))
+                for start in range(0, n, self.chunk)
+            ]
+            if on_device
+            else []
+        )
 
     def _to_device(self, start: int, stop: int) -> dict[str, torch.Tensor]:
         """float32 copies of one chunk's incremental arrays on the device; ineligible actions
@@ -198,16 +232,11 @@ class LagrangianDual:
         )
 
     @torch.no_grad()
-    def evaluate(
-        self, y: np.ndarray, *, keep_plan: bool = False
-    ) -> tuple[DualPoint, np.ndarray | None]:
-        """L(y), a subgradient, and (optionally) the customers' best-response plan [N, H].
-
-        Runs in float32 on the device (CUDA when present) with float64 sums; `evaluate_exact`
-        recomputes a value in float64 for the bound that is reported.
-        """
-        rows, h = self.rows, self.problem.shape[2]
-        prices = self.prices(y)
+    def respond(self, prices: Prices, keep_plan: bool = False) -> Response:
+        """The customers' best responses to `prices`: the sum of their taken scores and what
+        they use of each resource (float32 on the device, float64 sums), and optionally the
+        plan [N, H]. The part of L(y) that separates by customer."""
+        h = self.problem.shape[2]
         device = self.device
 
         def tensor(values: np.ndarray) -> torch.Tensor:
@@ -252,26 +281,44 @@ class LagrangianDual:
             per_segment_count += contacts @ chunk["segments"].to(torch.float64)
             if keep_plan:
                 plans.append(choice.cpu().numpy())
+        per_action_used = per_action_count.cpu().numpy()
+        per_action_used[0] = 0.0  # `none` is no contact
+        usage = Usage(
+            cost_by_week.cpu().numpy(),
+            revenue_by_week.cpu().numpy(),
+            per_action_used,
+            per_segment_count.cpu().numpy(),
+        )
+        plan = (
+            (np.concatenate(plans).astype(np.int64) if plans else np.zeros((0, h), dtype=np.int64))
+            if keep_plan
+            else None
+        )
+        return Response(
+            total, usage, float(self.problem.value[:, 0, :].sum(dtype=np.float64)), plan
+        )
+
+    def evaluate(
+        self, y: np.ndarray, *, keep_plan: bool = False
+    ) -> tuple[DualPoint, np.ndarray | None]:
+        """L(y), a subgradient, and (optionally) the customers' best-response plan [N, H].
+
+        Runs in float32 on the device (CUDA when present) with float64 sums; `evaluate_exact`
+        recomputes a value in float64 for the bound that is reported.
+        """
+        response = self.respond(self.prices(y), keep_plan)
         self.evaluations += 1
-        per_action = per_action_count.cpu().numpy()
-        per_action[0] = 0.0  # `none` is no contact
-        activity = row_activity(
-            rows,
-            Usage(
-                cost_by_week.cpu().numpy(),
-                revenue_by_week.cpu().numpy(),
-                per_action,
-                per_segment_count.cpu().numpy(),
-            ),
-        )
+        return self.point(y, response), response.plan
+
+    def point(self, y: np.ndarray, response: Response) -> DualPoint:
+        """L(y) and its subgradient from the customers' responses (`respond`, summed over
+        shards where the customers are split): the separable part plus y's share of the
+        right-hand sides."""
+        rows = self.rows
+        activity = row_activity(rows, response.usage)
         remaining = rows.incremental_rhs
-        value = (
-            total
-            + float((y * rows.sense * remaining).sum())
-            + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
-        )
-        plan = np.concatenate(plans).astype(np.int64) if keep_plan else None
-        return DualPoint(y.copy(), value, rows.sense * (remaining - activity)), plan
+        value = response.total + float((y * rows.sense * remaining).sum()) + response.none_value
+        return DualPoint(y.copy(), value, rows.sense * (remaining - activity))
 
     def evaluate_exact(self, y: np.ndarray) -> float:
         """L(y) in float64 on the CPU: the value reported as the bound."""

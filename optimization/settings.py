@@ -34,6 +34,23 @@ class LagrangianSettings:
     sample_customers: int = 20_000
     #: Where the dual is evaluated: auto (CUDA when present), cpu or cuda.
     device: str = "auto"
+    #: local: in this process; ray: on Ray actors, customers sharded by id hash
+    #: (optimization/distributed.py; the `ray` extra).
+    engine: str = "local"
+    shards: int = 4
+    #: A running Ray cluster to join; None starts a local one.
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("local", "ray"):
+            raise ValueError(
+                "The 'engine' parameter of LagrangianSettings must be 'local' or 'ray'. "
+                f"Got {self.engine!r} instead."
+            )
+        if self.shards < 1:
+            raise ValueError(
+                f"The 'shards' parameter of LagrangianSettings must be >= 1. Got {self.shards}."
+            )
 
 
 @dataclass(frozen=True)

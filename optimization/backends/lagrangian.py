@@ -40,9 +40,35 @@ class LagrangianBackend:
         warm_start: np.ndarray | None,
     ) -> Solution:
         started = time.perf_counter()
+        config = settings.lagrangian
+        if config.engine == "ray":
+            from optimization.distributed import ShardedDual
+
+            dual: LagrangianDual = ShardedDual(
+                problem,
+                rows,
+                config.chunk_customers,
+                shards=config.shards,
+                address=config.ray_address,
+            )
+        else:
+            dual = LagrangianDual(problem, rows, config.chunk_customers, config.device)
+        try:
+            return self._solve(problem, rows, settings, dual, started)
+        finally:
+            if hasattr(dual, "close"):
+                dual.close()
+
+    def _solve(
+        self,
+        problem: DecisionProblem,
+        rows: CouplingRows,
+        settings: SolveSettings,
+        dual: LagrangianDual,
+        started: float,
+    ) -> Solution:
         deadline = started + settings.time_limit_s
         config = settings.lagrangian
-        dual = LagrangianDual(problem, rows, config.chunk_customers, config.device)
         start, box_fraction = None, 1.0
         if problem.shape[0] > config.sample_above_customers:
             start = sample_multipliers(problem, rows, settings, deadline)

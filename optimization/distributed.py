@@ -1,0 +1,129 @@
+"""The Lagrangian dual evaluated on Ray: the customers sharded by a hash of their id, each
+shard's coefficients held by a Ray actor that answers prices with its customers' best
+responses (the sum of their scores and what they use of each resource), the driver keeping the
+small master problem (`minimise_dual`), the reported bound and the repair.
+
+L(y) separates by customer, so the shards' responses add up (`Response.sum`) to exactly what
+one process computes: the same multipliers, the same bound, the same plan (tests/test_ray.py).
+What crosses the network per evaluation is the prices (O(H + A + S) numbers) out and a few
+sums back per shard; the plan only when asked for ([N_s, H] small integers).
+
+An actor that dies is restarted by Ray from its shard (the constructor's arguments are kept
+in the object store) and the call is retried, so a lost worker costs time, not the solve.
+
+Ray is an optional extra (`pip install 'ltv-engine[ray]'`). On a laptop or in tests,
+`ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=...)` starts a
+local cluster; give `address` to join a running one. Fractional CPUs per actor, since Ray's
+pools deadlock when asked for more whole CPUs than a small machine has.
+
+This step distributes the evaluations; the driver still holds the whole problem (for the
+bound in float64, the repair and the plan's measurement): see docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from optimization.lagrangian import DualPoint, LagrangianDual, Prices, Response
+from optimization.problem import DecisionProblem, Usage
+from optimization.rows import CouplingRows
+
+
+def shard_of(customer_ids: np.ndarray, shards: int) -> np.ndarray:
+    """Each customer's shard ([N] in 0..shards-1): a stable hash of the id, the same on every
+    machine and every run (not Python's salted hash)."""
+    digests = [hashlib.blake2b(str(c).encode(), digest_size=8).digest() for c in customer_ids]
+    values = np.frombuffer(b"".join(digests), dtype="<u8") if digests else np.zeros(0, "<u8")
+    return (values % np.uint64(shards)).astype(np.int64)
+
+
+class ShardActor:
+    """One shard's customers: their coefficients and a dual evaluator over them."""
+
+    def __init__(self, problem: DecisionProblem, rows: CouplingRows, chunk: int) -> None:
+        self.dual = LagrangianDual(problem, rows, chunk, "cpu")
+
+    def respond(self, prices: Prices, keep_plan: bool) -> Response:
+        return self.dual.respond(prices, keep_plan)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def start_ray(address: str | None = None, cpus: int | None = None) -> None:
+    """Join the cluster at `address`, or start a local one bound to 127.0.0.1 with no
+    dashboard and a temporary folder of its own (never `ray stop`: it kills by name)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, include_dashboard=False)
+        return
+    folder = Path(tempfile.gettempdir()) / f"ray_ltv_{os.getpid()}"  # short: socket paths
+    ray.init(
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _temp_dir=str(folder),
+        num_cpus=cpus or os.cpu_count() or 2,
+        log_to_driver=False,
+    )
+
+
+class ShardedDual(LagrangianDual):
+    """A `LagrangianDual` whose `evaluate` runs on Ray actors, one per shard."""
+
+    def __init__(
+        self,
+        problem: DecisionProblem,
+        rows: CouplingRows,
+        chunk_customers: int,
+        *,
+        shards: int,
+        address: str | None = None,
+        cpus_per_shard: float = 0.5,
+    ) -> None:
+        import ray
+
+        super().__init__(problem, rows, chunk_customers, "cpu", on_device=False)
+        if shards < 1:
+            raise ValueError(f"The 'shards' parameter must be >= 1. Got {shards} instead.")
+        start_ray(address)
+        assignment = shard_of(problem.customer_ids, shards)
+        self.members = [np.flatnonzero(assignment == s) for s in range(shards)]
+        self.members = [m for m in self.members if len(m)]
+        self.order = np.concatenate(self.members) if self.members else np.zeros(0, np.int64)
+        remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(ShardActor)
+        nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
+        self.actors = [
+            remote.remote(problem.subset(m, fixed_usage=nothing), rows, chunk_customers)
+            for m in self.members
+        ]
+
+    def evaluate(
+        self, y: np.ndarray, *, keep_plan: bool = False
+    ) -> tuple[DualPoint, np.ndarray | None]:
+        import ray
+
+        prices = self.prices(y)
+        parts = ray.get([actor.respond.remote(prices, keep_plan) for actor in self.actors])
+        response = Response.sum(parts)
+        self.evaluations += 1
+        plan = None
+        if keep_plan and response.plan is not None:
+            plan = np.zeros((self.problem.shape[0], self.problem.shape[2]), dtype=np.int64)
+            plan[self.order] = response.plan
+        return self.point(y, response), plan
+
+    def close(self) -> None:
+        """Let the actors go (the cluster stays up for the next solve)."""
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor, no_restart=True)
+        self.actors = []

@@ -1,0 +1,124 @@
+"""The dual on Ray: the same answers as one process, and a killed actor survived."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from optimization.instances import random_problem
+from optimization.settings import LagrangianSettings, SolveSettings
+from optimization.solve import solve
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from optimization.distributed import start_ray
+
+    start_ray(cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+def _settings(engine: str, shards: int = 3) -> SolveSettings:
+    return SolveSettings(
+        time_limit_s=120,
+        lagrangian=LagrangianSettings(device="cpu", engine=engine, shards=shards),
+    )
+
+
+@pytest.mark.slow
+def test_the_sharded_dual_gives_the_same_plan_objective_and_bound(cluster) -> None:
+    problem = random_problem(3000, seed=4)
+    local = solve(problem, "lagrangian", _settings("local"))
+    sharded = solve(problem, "lagrangian", _settings("ray"))
+    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
+    assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
+    assert np.array_equal(sharded.plan(), local.plan())
+    assert [c.shadow_price for c in sharded.constraints] == pytest.approx(
+        [c.shadow_price for c in local.constraints], rel=1e-6, abs=1e-9
+    )
+
+
+def test_shards_are_a_stable_hash_of_the_customer_id() -> None:
+    from optimization.distributed import shard_of
+
+    ids = np.array([f"c{i}" for i in range(1000)])
+    first, again = shard_of(ids, 4), shard_of(ids[::-1], 4)[::-1]
+    assert np.array_equal(first, again) and set(first) == {0, 1, 2, 3}
+    assert list(shard_of(np.array(["c0", "c1", "c2"]), 4)) == list(first[:3])
+
+
+@pytest.mark.slow
+def test_a_killed_actor_is_restarted_and_the_solve_gives_the_same_answer(cluster) -> None:
+    from optimization import distributed
+
+    problem = random_problem(3000, seed=5)
+    local = solve(problem, "lagrangian", _settings("local"))
+    created: list[distributed.ShardedDual] = []
+    original = distributed.ShardedDual.__init__
+
+    def remember(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    def assassin() -> None:
+        while not created or created[0].evaluations < 3:
+            time.sleep(0.01)
+        ray.kill(created[0].actors[1], no_restart=False)  # as a lost worker would be
+
+    distributed.ShardedDual.__init__ = remember  # type: ignore[method-assign]
+    try:
+        thread = threading.Thread(target=assassin, daemon=True)
+        thread.start()
+        sharded = solve(problem, "lagrangian", _settings("ray"))
+        thread.join(timeout=60)
+    finally:
+        distributed.ShardedDual.__init__ = original  # type: ignore[method-assign]
+    assert created and created[0].evaluations > 3  # the kill happened mid-solve
+    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
+    assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
+    assert np.array_equal(sharded.plan(), local.plan())
+
+
+def test_settings_name_the_engine() -> None:
+    with pytest.raises(ValueError, match="'engine' parameter of LagrangianSettings"):
+        LagrangianSettings(engine="spark")
+    assert dataclasses.replace(LagrangianSettings(), engine="ray").shards == 4
+
+
+@pytest.mark.slow
+def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir, tmp_path) -> None:
+    from engine.pipeline import run_pipeline
+    from engine.run_reader import RunFolder
+    from tests.conftest import SMALL_AS_OF
+    from tests.test_pipeline import SCENARIO
+
+    folders = {}
+    for engine in ("local", "ray"):
+        path = tmp_path / f"{engine}.yaml"
+        path.write_text(
+            SCENARIO.replace("name: small", f"name: {engine}").replace(
+                "solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}",
+                "solver: {backend: lagrangian, time_limit_s: 60, "
+                f"execution: {{engine: {engine}, shards: 2}}}}",
+            )
+        )
+        result = run_pipeline(
+            path,
+            data_dir=small_market_dir,
+            runs_dir=tmp_path / "runs",
+            as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+            device="cpu",
+        )
+        folders[engine] = RunFolder.open(result.folder)
+    local, sharded = (folders[e].solution for e in ("local", "ray"))
+    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
+    assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
+    problem = folders["local"].problem()
+    assert np.array_equal(folders["ray"].plan(problem), folders["local"].plan(problem))
