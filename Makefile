@@ -8,14 +8,23 @@ LIFETIMES_WHEEL_DIR := data/cache
 DEMO_DIR := demo
 DEMO_CUSTOMERS ?= 20000
 
-.PHONY: demo test test-fast bench lint data clean
+.PHONY: demo test test-fast bench lint data clean browser serve
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,web,ray]'
 	touch $(STAMP)
+
+# The browser the web page's tests drive (and that prints the PDF report): Debian's chromium,
+# installed once where it is missing; Playwright drives it through its path and never
+# downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) && \
+		echo "installed chromium"; }
 
 # CDNOW ships inside the `lifetimes` wheel; we read the file out of the wheel, never import it.
 data: $(STAMP)
@@ -33,14 +42,15 @@ demo: $(STAMP)
 		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs | tee /dev/stderr | tail -1) && \
 	echo "report: $$folder/report.html"
 
-test: data
+test: data browser
 	$(BIN)/python -m pytest -q
 
 # The quick loop while developing: every test but those marked slow (tens of seconds each).
 test-fast: data
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: data
+bench: data browser
+	$(BIN)/python bench/screens.py --out docs/screens
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --json bench/results/cdnow_bgnbd.json
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model ziln --json bench/results/cdnow_ziln.json
 	$(BIN)/python bench/cdnow_backtest.py --data data/cdnow --model sequence \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from engine.evaluation import headline
-from engine.run_reader import RunFolder, SolutionSummary
+from engine.run_reader import RunFolder, SolutionSummary, customer_segments
 from engine.spreadsheet import EXCEL_OPTIONS
 from optimization.rows import RowKind
 from optimization.solution import RECOMMEND
@@ -80,6 +81,56 @@ class ReportData:
     @property
     def promotions(self) -> pd.DataFrame:
         return self.allocation[self.allocation["action"] != RECOMMEND]
+
+    def summary(self) -> dict[str, str]:
+        """The plan in four sentences a manager reads in a minute: what it does, what it
+        costs, what it earns, what binds (and what the release check held back)."""
+        k, s = self.kpis, self.solution
+        weeks = len(k.get("spend_by_week", [])) or int(self.scenario.get("horizon_weeks", 0))
+        counts = k.get("contacts_by_action", {})
+        used = ", ".join(f"{a} {n:,}" for a, n in counts.items() if n) or "no promotion at all"
+        customers = k.get("customers", 0)
+        contacted = k.get("customers_contacted", 0)
+        share = contacted / customers if customers else 0.0
+        shown = int(k.get("recommendations_shown", 0))
+        does = (
+            f"Over {weeks} weeks the plan contacts {contacted:,} of {customers:,} customers "
+            f"({share:.1%}): {used}"
+            + (f"; it shows {shown:,} product recommendations." if shown else ".")
+        )
+        spend = sum(k.get("spend_by_week", []))
+        budget = self.scenario.get("constraints", {}).get("weekly_budget")
+        if isinstance(budget, list):
+            budget_text = f" against a budget of {sum(budget):,.2f}"
+        elif budget is not None:
+            budget_text = f" against a budget of {budget * weeks:,.2f} ({budget:,.2f} a week)"
+        else:
+            budget_text = ""
+        costs = f"It costs {spend:,.2f} in contacts and discounts{budget_text}."
+        revenue = sum(k.get("revenue_by_week", []))
+        baseline = sum(k.get("baseline_revenue_by_week", []))
+        gain = s.objective or 0.0
+        earns = (
+            f"It adds {gain:,.2f} of discounted lifetime value over doing nothing"
+            + (" (recommendations included)" if shown else "")
+            + f" (at most "
+            f"{s.bound:,.2f} is possible, gap {(s.gap or 0):.2%}); expected short-term revenue "
+            f"is {revenue:,.2f} against {baseline:,.2f} without promotions."
+        )
+        binding = [c for c in s.constraints if c.binding and abs(c.shadow_price) > 1e-9]
+        binding.sort(key=lambda c: -abs(c.shadow_price))
+        binds = (
+            "What binds: " + "; ".join(f"{c.name}: {c.meaning()}" for c in binding[:3]) + "."
+            if binding
+            else "No constraint binds: more budget or a lower floor would not change the plan."
+        )
+        withheld = (k.get("release") or {}).get("withheld") or []
+        if withheld:
+            binds += (
+                f" Held back because the campaign log could not confirm their gain: "
+                f"{', '.join(withheld)}."
+            )
+        return {"does": does, "costs": costs, "earns": earns, "binds": binds}
 
     def policy_table(self) -> pd.DataFrame | None:
         """Per policy replayed in the truth: the paired gain over doing nothing with its 95 %
@@ -210,7 +261,9 @@ class ReportData:
         )
 
 
-def _figures(data: ReportData) -> list[tuple[str, Figure]]:
+def figures(data: ReportData) -> list[tuple[str, Figure]]:
+    """The report's plots (name, matplotlib figure): spend and revenue by week against budget
+    and floor, contacts by action, the frontier and the reliability curve where present."""
     figures = []
     weekly = data.weekly()
     fig = Figure(figsize=(8, 3.6))
@@ -287,15 +340,22 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
-def write_html(data: ReportData, path: Path) -> Path:
+def png_images(data: ReportData) -> list[tuple[str, str]]:
+    """The report's plots as (name, base64 PNG), for HTML pages."""
     images = []
-    for name, figure in _figures(data):
+    for name, figure in figures(data):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=110)
         images.append((name, base64.b64encode(buffer.getvalue()).decode("ascii")))
+    return images
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one self-contained HTML page (plots inlined), summary first."""
+    images = png_images(data)
     backtest = data.forecast.get("backtest") or {}
     policies = data.policy_table()
-    html = _TEMPLATES.get_template("report.html.j2").render(
+    return _TEMPLATES.get_template("report.html.j2").render(
         d=data,
         images=images,
         # pandas writes these tables (escaping their cells itself); the template must not
@@ -328,7 +388,10 @@ def write_html(data: ReportData, path: Path) -> Path:
             else ""
         ),
     )
-    return write_text_atomically(path, html)
+
+
+def write_html(data: ReportData, path: Path) -> Path:
+    return write_text_atomically(path, render_html(data))
 
 
 def write_xlsx(data: ReportData, path: Path) -> Path:
@@ -389,7 +452,55 @@ def _write_xlsx(data: ReportData, path: Path) -> None:
 
 
 def write_pdf(data: ReportData, path: Path) -> Path:
+    """report.pdf: the HTML report printed by headless Chromium (its first page the summary),
+    or, where Chromium or Playwright is missing, a plain text-and-plots PDF (matplotlib)."""
+    browser = chromium_path()
+    if browser is not None:
+        try:
+            return write_atomically(path, lambda temporary: _print_pdf(data, temporary, browser))
+        except ImportError:
+            pass
     return write_atomically(path, lambda temporary: _write_pdf(data, temporary))
+
+
+#: Flags that run Chromium headless as root, in a container, with no GPU and no network chatter.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
+#: Longest a PDF may take to print before the report falls back to the plain one.
+PRINT_TIMEOUT_MS = 60_000
+
+
+def chromium_path() -> str | None:
+    """The system Chromium (Debian's `chromium`), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _print_pdf(data: ReportData, path: Path, browser_path: str) -> None:
+    from playwright.sync_api import sync_playwright  # the web extra's; ImportError without
+
+    html = render_html(data)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=list(CHROMIUM_FLAGS), timeout=PRINT_TIMEOUT_MS
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(PRINT_TIMEOUT_MS)
+            page.set_content(html, wait_until="load")
+            page.pdf(
+                path=str(path),
+                format="A4",
+                print_background=True,
+                margin={"top": "14mm", "bottom": "14mm", "left": "12mm", "right": "12mm"},
+            )
+        finally:
+            browser.close()
 
 
 def _write_pdf(data: ReportData, path: Path) -> None:
@@ -429,7 +540,7 @@ def _write_pdf(data: ReportData, path: Path) -> None:
             lines += ["  " + line for line in data.segments.to_string().splitlines()]
         page.text(0.06, 0.96, "\n".join(lines), va="top", family="monospace", fontsize=7.5)
         pdf.savefig(page)
-        for _, figure in _figures(data):
+        for _, figure in figures(data):
             pdf.savefig(figure)
 
 
@@ -444,24 +555,14 @@ def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path
     return [WRITERS[f](data, folder / f"report.{f}") for f in formats]
 
 
-#: Customer attributes the report breaks the allocation down by, the first one present.
-SEGMENT_COLUMNS = ("segment", "region", "acquisition_channel")
-
-
 def _segments(store_path: Path, promotions: pd.DataFrame) -> pd.DataFrame | None:
     """Contacts by customer segment and action, from the run's own copy of the inputs."""
-    if not store_path.exists():
+    segments = customer_segments(store_path)
+    if segments is None:
         return None
-    from shopdata.store import Store
-
-    with Store.open(store_path) as store:
-        columns = [c for c in SEGMENT_COLUMNS if store.has_column("customers", c)]
-        if not columns:
-            return None
-        customers = store.query(f"SELECT customer_id, {columns[0]} AS segment FROM customers")
-    merged = promotions.merge(customers, on="customer_id", how="left")
+    merged = promotions.merge(segments, on="customer_id", how="left")
     table = merged.pivot_table(
         index="segment", columns="action", values="customer_id", aggfunc="count", fill_value=0
     )
-    table.index.name = columns[0]
+    table.index.name = segments.attrs["column"]
     return table

@@ -350,3 +350,26 @@ ALLOCATION_COLUMNS = {
     "cost": "float64",
     "revenue": "float64",
 }
+
+
+#: Customer attributes a plan is broken down by, the first one present.
+SEGMENT_COLUMNS = ("segment", "region", "acquisition_channel")
+
+
+def customer_segments(store_path: Path) -> pd.DataFrame | None:
+    """customer_id and `segment` (the first of SEGMENT_COLUMNS the run's customers table has;
+    its name in `attrs["column"]`), or None without one."""
+    if not store_path.exists():
+        return None
+    from shopdata.store import Store
+
+    with Store.open(store_path) as store:
+        if not store.has_table("customers"):
+            return None
+        columns = [c for c in SEGMENT_COLUMNS if store.has_column("customers", c)]
+        if not columns:
+            return None
+        frame = store.query(f"SELECT customer_id, {columns[0]} AS segment FROM customers")
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame.attrs["column"] = columns[0]
+    return frame

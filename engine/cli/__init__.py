@@ -5,7 +5,7 @@ exit code 1 means a command failed for another stated reason. One module per gro
 commands; each only parses options, calls the library and prints what came back.
 """
 
-from engine.cli import data, evaluate, forecast, runs  # noqa: F401 (registers the commands)
+from engine.cli import data, evaluate, forecast, runs, serve  # noqa: F401 (registers the commands)
 from engine.cli.app import app
 from engine.cli.runs import parse_sweep
 

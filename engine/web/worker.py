@@ -1,0 +1,74 @@
+"""One planner run started from the web page, in a process of its own: the weekly pipeline
+(`ltv plan` / `ltv frontier`'s work) with its progress written to a status file the page reads.
+
+    python -m engine.web.worker --status FILE --scenario S --data DIR --runs-dir DIR
+        [--as-of DATE] [--sweep PARAMETER=LEVELS]
+
+The status file (JSON, replaced whole at every step) holds: state (running, finished, failed),
+the latest progress message, every message with its time, and at the end the run id and folder
+or the error. A run killed with its worker resumes from its last finished stage when started
+again (the pipeline's own staging), so a closed browser or a restarted server loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from shopdata.atomic import write_text_atomically
+
+
+class StatusFile:
+    """The job's status as the page sees it, rewritten whole at each change."""
+
+    def __init__(self, path: Path, job: dict[str, object]) -> None:
+        self.path = path
+        self.status: dict[str, object] = {**job, "state": "running", "messages": [], "pid": 0}
+
+    def update(self, **fields: object) -> None:
+        self.status.update(fields)
+        write_text_atomically(self.path, json.dumps(self.status, indent=2, default=str) + "\n")
+
+    def progress(self, message: str) -> None:
+        messages = list(self.status["messages"])  # type: ignore[arg-type]
+        messages.append({"time": dt.datetime.now().isoformat(timespec="seconds"), "text": message})
+        self.update(message=message, messages=messages[-200:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--status", type=Path, required=True)
+    parser.add_argument("--scenario", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--as-of")
+    parser.add_argument("--sweep")
+    args = parser.parse_args()
+    status = StatusFile(args.status, json.loads(args.status.read_text()))
+    status.update(pid=os.getpid())
+    # Imported after the status is written: the page shows "starting" while torch loads.
+    from engine.cli.runs import parse_sweep
+    from engine.pipeline import run_pipeline
+
+    try:
+        result = run_pipeline(
+            args.scenario,
+            data_dir=args.data,
+            runs_dir=args.runs_dir,
+            as_of=args.as_of,
+            device="auto",
+            sweep=parse_sweep(args.sweep) if args.sweep else None,
+            progress=status.progress,
+        )
+    except Exception as error:  # every failure is the page's to show, in words
+        status.update(state="failed", error=f"{type(error).__name__}: {error}")
+        raise SystemExit(1) from None
+    status.progress("finished" if not result.reused else "finished earlier: not recomputed")
+    status.update(state="finished", run_id=result.run_id, folder=str(result.folder))
+
+
+if __name__ == "__main__":
+    main()

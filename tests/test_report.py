@@ -1,0 +1,43 @@
+"""The report: a summary a manager reads in a minute, and a PDF printed from the same HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import report as report_module
+from engine.report import ReportData, write_reports
+from tests.run_helpers import hand_run
+
+
+def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path: Path) -> None:
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    summary = ReportData.read(folder).summary()
+    assert summary["does"] == "Over 2 weeks the plan contacts 2 of 2 customers (100.0%): a1 2."
+    assert summary["costs"].startswith("It costs 3.00 in contacts and discounts")
+    assert "It adds 4.00 of discounted lifetime value over doing nothing" in summary["earns"]
+    # Week 1's budget is spent whole on the best customer: it binds, and says what it is worth.
+    assert summary["binds"].startswith("What binds: budget[w1]: one more euro of this budget")
+    html = (write_reports(folder, ("html",))[0]).read_text()
+    assert html.index('id="summary"') < html.index("<h2>Result</h2>")
+
+
+@pytest.mark.skipif(report_module.chromium_path() is None, reason="no chromium to print with")
+def test_the_pdf_is_the_html_printed_by_chromium_summary_first(tmp_path: Path) -> None:
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    (pdf,) = write_reports(folder, ("pdf",))
+    body = pdf.read_bytes()
+    assert body.startswith(b"%PDF") and b"Skia/PDF" in body  # Chromium's PDF backend
+    pages = body.count(b"/Type /Page") - body.count(b"/Type /Pages")
+    assert pages >= 2  # the summary page, then the figures
+
+
+def test_without_chromium_the_pdf_is_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    monkeypatch.setattr(report_module, "chromium_path", lambda: None)
+    (pdf,) = write_reports(folder, ("pdf",))
+    body = pdf.read_bytes()
+    assert body.startswith(b"%PDF") and b"Skia/PDF" not in body and b"Matplotlib" in body
