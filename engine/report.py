@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import math
 import shutil
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from engine.spreadsheet import EXCEL_OPTIONS
 from optimization.rows import RowKind
 from optimization.solution import RECOMMEND
 from shopdata.atomic import write_atomically, write_text_atomically
+
+log = logging.getLogger("ltv.report")
 
 FORMATS = ("html", "xlsx", "pdf")
 #: Rows of the allocation the spreadsheet shows at most (Excel holds 1,048,576 a sheet, and a
@@ -459,7 +462,9 @@ def write_pdf(data: ReportData, path: Path) -> Path:
         try:
             return write_atomically(path, lambda temporary: _print_pdf(data, temporary, browser))
         except ImportError:
-            pass
+            pass  # no Playwright (the web extra): the plain PDF
+        except Exception as error:  # Chromium failed or took too long: still a report
+            log.warning("printing report.pdf with Chromium failed (%s); plain PDF written", error)
     return write_atomically(path, lambda temporary: _write_pdf(data, temporary))
 
 

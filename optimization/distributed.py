@@ -100,10 +100,9 @@ class ShardedDual(LagrangianDual):
         self.order = np.concatenate(self.members) if self.members else np.zeros(0, np.int64)
         remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(ShardActor)
         nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
-        self.actors = [
-            remote.remote(problem.subset(m, fixed_usage=nothing), rows, chunk_customers)
-            for m in self.members
-        ]
+        # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).
+        self.shards = [ray.put(problem.subset(m, fixed_usage=nothing)) for m in self.members]
+        self.actors = [remote.remote(shard, rows, chunk_customers) for shard in self.shards]
 
     def evaluate(
         self, y: np.ndarray, *, keep_plan: bool = False
@@ -126,4 +125,4 @@ class ShardedDual(LagrangianDual):
 
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
-        self.actors = []
+        self.actors, self.shards = [], []

@@ -99,26 +99,24 @@ def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir,
     from tests.conftest import SMALL_AS_OF
     from tests.test_pipeline import SCENARIO
 
-    folders = {}
-    for engine in ("local", "ray"):
-        path = tmp_path / f"{engine}.yaml"
-        path.write_text(
-            SCENARIO.replace("name: small", f"name: {engine}").replace(
-                "solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}",
-                "solver: {backend: lagrangian, time_limit_s: 60, "
-                f"execution: {{engine: {engine}, shards: 2}}}}",
-            )
+    path = tmp_path / "sharded.yaml"
+    path.write_text(
+        SCENARIO.replace(
+            "solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}",
+            "solver: {backend: lagrangian, time_limit_s: 60, execution: {engine: ray, shards: 2}}",
         )
-        result = run_pipeline(
-            path,
-            data_dir=small_market_dir,
-            runs_dir=tmp_path / "runs",
-            as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-            device="cpu",
-        )
-        folders[engine] = RunFolder.open(result.folder)
-    local, sharded = (folders[e].solution for e in ("local", "ray"))
-    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
-    assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
-    problem = folders["local"].problem()
-    assert np.array_equal(folders["ray"].plan(problem), folders["local"].plan(problem))
+    )
+    result = run_pipeline(
+        path,
+        data_dir=small_market_dir,
+        runs_dir=tmp_path / "runs",
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    run = RunFolder.open(result.folder)
+    problem = run.problem()  # the problem the run solved, solved again in one process
+    local = solve(problem, "lagrangian", _settings("local"))
+    assert run.solution.backend == "lagrangian"
+    assert run.solution.objective == pytest.approx(local.objective, rel=1e-9)
+    assert run.solution.bound == pytest.approx(local.bound, rel=1e-9)
+    assert np.array_equal(run.plan(problem), local.plan())
