@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +14,8 @@ import pytest
 
 from engine.web.app import create_app
 from tests.test_pipeline import SCENARIO
+from tests.web_helpers import serving
 
-uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,12 +25,6 @@ pytestmark = pytest.mark.skipif(
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture()
 def server(small_market_dir: Path, tmp_path: Path) -> Iterator[str]:
     """The app on a free loopback port, over a scenarios folder holding `small`."""
@@ -41,18 +32,8 @@ def server(small_market_dir: Path, tmp_path: Path) -> Iterator[str]:
     scenarios.mkdir()
     (scenarios / "small.yaml").write_text(SCENARIO)
     app = create_app(tmp_path / "runs", small_market_dir, scenarios)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture()

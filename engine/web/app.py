@@ -8,7 +8,8 @@ and segment, downloads), compare (runs side by side, differences marked), fronti
 budget or floor and watch it fill), and jobs (a run in progress: stage, messages, log).
 
 Security: it binds to 127.0.0.1 unless told otherwise, and then only with a token; requests
-must name a loopback or the configured host (no DNS rebinding), and a form post must come from
+must name a loopback or the configured host (no DNS rebinding; on 0.0.0.0 any name, the token
+guarding), and a form post must come from
 the page itself (Origin); run ids are looked up in the registry and scenario names are slugs,
 so no path from the browser leaves the runs or scenarios folder; downloads are a fixed list of
 file names; every text from data is escaped by Jinja2; spreadsheets carry no formulas
@@ -72,11 +73,13 @@ def create_app(
     registry = RunRegistry(runs_dir)
     jobs = JobManager(runs_dir, data_dir)
     allowed_hosts = LOOPBACK | {host}
+    # Listening on every address: browsers name the machine as they know it; the token guards.
+    any_host = host in ("0.0.0.0", "::") and token is not None
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
         hostname = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
-        if hostname not in allowed_hosts:
+        if not any_host and hostname not in allowed_hosts:
             return Response("unknown host", status_code=400)
         if request.method == "POST":
             origin = request.headers.get("origin")
