@@ -43,6 +43,7 @@ from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
+from shopdata.atomic import write_text_atomically
 from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.store import Store
@@ -163,10 +164,35 @@ def _run_stages(
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        return _stages(plan, staging, registry, force, progress)
+        return _stages(plan, staging, registry, force, _recorded(progress, staging))
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+#: The run's progress, for a caller that polls the folder (the staging folder while it runs).
+PROGRESS_FILE = "progress.json"
+
+
+def _recorded(progress: Callable[[str], None], staging: Path) -> Callable[[str], None]:
+    """`progress`, and each message also written to the staging folder's progress.json
+    (stage, message, seconds since the start, every message so far), whole at every step."""
+    started = dt.datetime.now()
+    messages: list[dict[str, object]] = []
+
+    def report(message: str) -> None:
+        seconds = (dt.datetime.now() - started).total_seconds()
+        messages.append({"seconds": round(seconds, 2), "message": message})
+        status = {
+            "stage": message.split(":", 1)[0],
+            "message": message,
+            "started": started.isoformat(timespec="seconds"),
+            "messages": messages,
+        }
+        write_text_atomically(staging / PROGRESS_FILE, json.dumps(status, indent=2) + "\n")
+        progress(message)
+
+    return report
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:

@@ -133,6 +133,12 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
         "scenario.yaml",
     ):
         assert (first.folder / name).is_file(), name
+    progress = json.loads((first.folder / "progress.json").read_text())
+    stages = [m["message"].split(":")[0] for m in progress["messages"]]
+    assert stages[:2] == ["ingest", "forecast"] and progress["stage"] == "report"
+    assert [m["seconds"] for m in progress["messages"]] == sorted(
+        m["seconds"] for m in progress["messages"]
+    )
     _recompute(first.folder)
     again = run_pipeline(
         scenario_file,
