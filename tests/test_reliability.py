@@ -446,3 +446,19 @@ def test_a_plan_too_long_for_a_sheet_is_cut_with_a_note(
     with zipfile.ZipFile(xlsx) as book:
         strings = book.read("xl/sharedStrings.xml").decode()
     assert "the plan has 2 contacts; this sheet shows the first 1" in strings
+
+
+def test_a_file_store_bounds_duckdb_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = load_inputs(_folder(tmp_path, _shop()), as_of="2026-01-01")
+    Store.create(tables, tmp_path / "inputs.duckdb").close()
+    with Store.open(tmp_path / "inputs.duckdb") as store:
+        (limit,) = store.connection.execute("SELECT current_setting('memory_limit')").fetchone()
+    number, unit = limit.split()
+    assert float(number) * {"MiB": 1, "GiB": 1024}[unit] <= 2048  # at most 2 GiB
+    monkeypatch.setenv(store_module.MEMORY_ENV, "300MiB")
+    with Store.open(tmp_path / "inputs.duckdb") as store:
+        (limit,) = store.connection.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit.startswith("300")
+    monkeypatch.setenv(store_module.MEMORY_ENV, "lots")
+    with pytest.raises(ValueError, match="LTV_DUCKDB_MEMORY must be a size"):
+        Store.open(tmp_path / "inputs.duckdb")
