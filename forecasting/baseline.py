@@ -90,6 +90,8 @@ class BaselineForecaster:
         action_ids(self.actions)
 
     def fit(self, store: Store, as_of: pd.Timestamp | str) -> BaselineForecaster:
+        """Fit BG/NBD, Gamma-Gamma, the campaign-log T-learner and category affinity on the store's
+        data up to `as_of`; returns self."""
         self._check_parameters()
         as_of = pd.Timestamp(as_of)
         self.as_of_ = as_of

@@ -66,6 +66,8 @@ class DeepForecaster:
         self.seed = seed
 
     def fit(self, store: Store, as_of: pd.Timestamp | str) -> DeepForecaster:
+        """Fit the baseline (BG/NBD prior, Gamma-Gamma), the deep purchase model and the doubly
+        robust effect learner on the store's data up to `as_of`; returns self."""
         if self.model not in DEEP_KINDS:
             raise ValueError(
                 f"The 'model' parameter of DeepForecaster must be one of {DEEP_KINDS}. "
@@ -251,6 +253,8 @@ class DeepForecaster:
         )
 
     def forecast(self) -> ForecastSet:
+        """The ForecastSet over the horizon: the deep model's purchases and spend, the learned
+        effects per action, CLV with BG/NBD's long-run shape rescaled to the deep model."""
         baseline = self.baseline_
         deep = self.purchases_.predict(self.horizon_weeks)
         # CLV beyond the horizon keeps BG/NBD's long-run shape, rescaled by how the deep model

@@ -36,6 +36,9 @@ class ItemAffinity:
 
 @dataclass(frozen=True)
 class ForecastMetadata:
+    """Where a ForecastSet came from: the model and its version, the training window, the
+    device, the margin and discount rate its money figures use, the parameters and backtest."""
+
     model: str
     version: str
     training_start: str
@@ -50,6 +53,10 @@ class ForecastMetadata:
 
 @dataclass(frozen=True)
 class ForecastSet:
+    """The forecasters' contract with valuation (DESIGN §3): per customer, action and horizon
+    week the purchase probability and spend, the action's effect on later margin, the CLV
+    without action and the item affinity; arrays [N, A, H] unless noted."""
+
     customer_ids: np.ndarray  # [N] str
     action_ids: np.ndarray  # [A] str, action_ids[0] == "none"
     week_starts: np.ndarray  # [H] datetime64[D], Mondays
@@ -126,6 +133,7 @@ class ForecastSet:
 
     @classmethod
     def load(cls, folder: Path | str) -> ForecastSet:
+        """The ForecastSet `save` wrote into `folder`."""
         folder = Path(folder)
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}

@@ -18,6 +18,9 @@ SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
 
 @dataclass(frozen=True)
 class FrontierPoint:
+    """One level of a sweep: the solver's status, the plan's CLV, bound and gap, its horizon
+    revenue and spend (money in the shop's currency)."""
+
     parameter: str
     level: float  # the right-hand side (per week for weekly rows)
     status: SolveStatus
@@ -30,6 +33,8 @@ class FrontierPoint:
 
 @dataclass(frozen=True)
 class Frontier:
+    """A sweep's points in increasing level, with the solution at each."""
+
     points: tuple[FrontierPoint, ...]
     solutions: tuple[Solution, ...]
 
@@ -39,6 +44,8 @@ class Frontier:
 
 
 def with_level(problem: DecisionProblem, parameter: str, level: float) -> DecisionProblem:
+    """The problem with `parameter` (weekly_budget, weekly_revenue_floor or total_budget) set to
+    `level` (every week the same for a weekly row)."""
     h = problem.shape[2]
     if parameter == "weekly_budget":
         return dataclasses.replace(problem, weekly_budget=np.full(h, float(level)))

@@ -83,6 +83,8 @@ def single_row_conflicts(problem: DecisionProblem, rows: CouplingRows) -> list[C
 def explain_infeasibility(
     problem: DecisionProblem, rows: CouplingRows, settings: SolveSettings
 ) -> InfeasibilityExplanation:
+    """Why no plan meets the rows: first any row that no plan can meet alone, with its shortfall;
+    else the elastic re-solve that says which rows conflict jointly, and by how much."""
     conflicts = single_row_conflicts(problem, rows)
     if conflicts or problem.value.size > ELASTIC_MAX_VARIABLES:
         return InfeasibilityExplanation(tuple(conflicts))

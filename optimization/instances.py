@@ -36,6 +36,9 @@ def random_problem(
     seed: int = 0,
     dtype: type = np.float64,
 ) -> DecisionProblem:
+    """A random instance of the family in the module docstring: `customers` x 6 actions x
+    `weeks`, the weekly budget `budget_share` of what the unconstrained best plan spends, the
+    floor `floor_slack` under the all-none revenue; seeded, coefficients in `dtype`."""
     rng = np.random.default_rng(seed)
     n, a, h = customers, len(ACTION_IDS), weeks
     discount = discount_factors(ANNUAL_DISCOUNT_RATE, h)  # [H]

@@ -29,6 +29,9 @@ from shopdata.device import resolve_device
 
 @dataclass(frozen=True)
 class DualPoint:
+    """One evaluation of the dual: the multipliers y, L(y) (an upper bound on the optimum) and a
+    subgradient of L at y."""
+
     multipliers: np.ndarray  # [m]
     value: float  # L(y)
     subgradient: np.ndarray  # [m]
@@ -181,6 +184,7 @@ class LagrangianDual:
         }
 
     def prices(self, y: np.ndarray) -> Prices:
+        """The multipliers y [m] laid out per week, action and segment (`Prices`)."""
         rows, (_, a, h) = self.rows, self.problem.shape
         per_cost, per_revenue = np.zeros(h), np.zeros(h)
         per_action, per_segment = np.zeros(a - 1), np.zeros(self.segments.shape[1])

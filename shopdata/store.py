@@ -102,15 +102,18 @@ class Store:
         return cls.open(path)
 
     def has_table(self, name: str) -> bool:
+        """Whether the store holds a table `name` (optional tables may be absent)."""
         found = self.connection.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
         ).fetchone()
         return bool(found and found[0])
 
     def query(self, sql: str, parameters: list[object] | None = None) -> pd.DataFrame:
+        """The result of one SQL statement (with `?` parameters) as a DataFrame."""
         return self.connection.execute(sql, parameters or []).df()
 
     def summary(self) -> DataSummary:
+        """What the store holds, in counts and dates (`ltv validate` prints it)."""
         orders_expr = (
             "count(DISTINCT order_id)"
             if self.has_column("transactions", "order_id")
@@ -150,6 +153,7 @@ class Store:
         return int(row[0]) if row else 0
 
     def has_column(self, table: str, column: str) -> bool:
+        """Whether `table` has the optional column `column`."""
         found = self.connection.execute(
             "SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
             "AND column_name = ?",

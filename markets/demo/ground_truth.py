@@ -38,6 +38,9 @@ class Replay:
 
 @dataclass(frozen=True)
 class GroundTruth:
+    """What the demo market really is: its configuration, customers and their hidden response
+    parameters, and the state at the as-of week; `replay` runs any plan in it."""
+
     config: MarketConfig
     customer_ids: np.ndarray
     population: Population

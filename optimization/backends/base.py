@@ -14,6 +14,8 @@ from optimization.solution import Solution
 
 
 class Capability(Enum):
+    """What a backend can do, in words (the solution's notes and `auto`'s choice use them)."""
+
     EXACT = "proves optimality of the MIP within the gap"
     LP_DUALS = "shadow prices from the LP relaxation"
     LAGRANGE_DUALS = "shadow prices from Lagrange multipliers"
@@ -23,10 +25,14 @@ class Capability(Enum):
 
 
 class Backend(Protocol):
+    """A solver of the allocation MIP (optimization/solve.py picks one by name)."""
+
     name: str
     capabilities: frozenset[Capability]
 
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The backend's and its solver's version, for the solution's audit trail."""
+        ...
 
     def solve(
         self,
@@ -34,4 +40,8 @@ class Backend(Protocol):
         rows: CouplingRows,
         settings: SolveSettings,
         warm_start: np.ndarray | None,
-    ) -> Solution: ...
+    ) -> Solution:
+        """A plan for `problem` under its coupling `rows` (or the reason there is none), its
+        proven bound, the rows' shadow prices and timings; `warm_start` [N, H] a feasible plan
+        to start from, where the backend can use one."""
+        ...
