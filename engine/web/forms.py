@@ -40,6 +40,8 @@ class FormField:
     required: bool = False
     #: Text taken as typed (a name, a description), not read as YAML.
     raw: bool = False
+    #: Lines the box shows: a list of actions needs room, a number-or-list one line or two.
+    lines: int = 1
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,23 @@ def _leaf(name: str, annotation: Any, info: Any) -> FormField:
         return FormField(name, label, "choice", ("true", "false"), help_text, required)
     if options == [str]:
         kind = "longtext" if label == "description" else "text"
-        return FormField(name, label, kind, (), help_text, required, raw=True)
+        return FormField(
+            name,
+            label,
+            kind,
+            (),
+            help_text,
+            required,
+            raw=True,
+            lines=2 if kind == "longtext" else 1,
+        )
     complex_ = any(
         get_origin(o) in (list, dict, tuple) or o in (list, dict) or _is_model(o) for o in options
     )
-    return FormField(name, label, "yaml" if complex_ else "text", (), help_text, required)
+    if not complex_:
+        return FormField(name, label, "text", (), help_text, required)
+    scalar_too = any(o in (int, float, str) for o in options)
+    return FormField(name, label, "yaml", (), help_text, required, lines=2 if scalar_too else 6)
 
 
 def scenario_form(model: type[BaseModel] = Scenario, prefix: str = "") -> list[FormGroup]:
