@@ -19,50 +19,15 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import yaml
+from process_memory import MemorySampler
 
 from engine.pipeline import run_pipeline
 
 AS_OF = "2026-11-30"
-
-
-class Sampler:
-    """Peak resident memory (MB) of this process and of its Ray actors since the last mark."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = self.actors = 0.0
-        self.running = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while self.running:
-            own = self.process.memory_info().rss / 2**20
-            actors = 0
-            for other in psutil.process_iter(["cmdline", "memory_info"]):
-                line = " ".join(other.info["cmdline"] or [])
-                if "ShardActor" in line and other.info["memory_info"] is not None:
-                    actors += other.info["memory_info"].rss
-            self.peak = max(self.peak, own)
-            self.actors = max(self.actors, actors / 2**20)
-            time.sleep(0.2)
-
-    def mark(self) -> tuple[float, float]:
-        """The peaks since the last mark (own, actors), then start afresh."""
-        peaks = (self.peak, self.actors)
-        self.peak = self.process.memory_info().rss / 2**20
-        self.actors = 0.0
-        return peaks
-
-    def stop(self) -> None:
-        self.running = False
-        self.thread.join()
 
 
 def main() -> None:
@@ -94,7 +59,7 @@ def main() -> None:
         "execution": {"engine": args.engine, "shards": args.shards},
     }
     stages: list[dict[str, object]] = []
-    sampler = Sampler()
+    sampler = MemorySampler()
     current = {"name": "read and validate the inputs", "since": time.perf_counter()}
 
     def progress(message: str) -> None:

@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import uvicorn
 import yaml
 from playwright.sync_api import sync_playwright
 
 from engine.web.app import create_app
+from engine.web.threaded import serving
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-
-
-def _serve(app: object) -> tuple[str, uvicorn.Server]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
 
 
 def main() -> None:
@@ -65,8 +51,8 @@ def main() -> None:
             spec["description"] = f"Six weeks at {budget} a week."
             spec["constraints"]["weekly_budget"] = budget
             (scenarios / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        url, server = _serve(create_app(work / "runs", work / "data", scenarios))
-        with sync_playwright() as playwright:
+        app = create_app(work / "runs", work / "data", scenarios)
+        with serving(app) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=shutil.which("chromium"), args=FLAGS
             )
@@ -114,7 +100,6 @@ def main() -> None:
             page.locator("#plot-frontier").scroll_into_view_if_needed()
             shot("frontier")
             browser.close()
-        server.should_exit = True
     print(f"screenshots in {args.out}: {sorted(p.name for p in args.out.glob('*.png'))}")
 
 

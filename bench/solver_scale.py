@@ -21,43 +21,15 @@ import argparse
 import json
 import platform
 import resource
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from process_memory import MemorySampler
 
 from optimization.instances import random_problem
 from optimization.settings import LagrangianSettings, SolveSettings
 from optimization.solve import BACKENDS, solve
-
-
-class _ActorMemory:
-    """Peak summed resident memory of the Ray shard actors (sampled every 0.2 s)."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self.peak = 0.0
-        self.running = True
-
-        def sample() -> None:
-            while self.running:
-                total = 0
-                for process in psutil.process_iter(["cmdline", "memory_info"]):
-                    line = " ".join(process.info["cmdline"] or [])
-                    if "ShardActor" in line and process.info["memory_info"] is not None:
-                        total += process.info["memory_info"].rss
-                self.peak = max(self.peak, total / 2**20)
-                time.sleep(0.2)
-
-        self.thread = threading.Thread(target=sample, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> float:
-        self.running = False
-        self.thread.join()
-        return self.peak
 
 
 def main() -> None:
@@ -94,11 +66,11 @@ def main() -> None:
         seed=args.seed,
         lagrangian=LagrangianSettings(engine=args.engine, shards=args.shards),
     )
-    sampler = _ActorMemory() if args.engine == "ray" else None
+    sampler = MemorySampler() if args.engine == "ray" else None
     started = time.perf_counter()
     solution = solve(problem, args.backend, settings)
     wall = time.perf_counter() - started
-    actors_peak_mb = sampler.stop() if sampler is not None else None
+    actors_peak_mb = sampler.stop()[1] if sampler is not None else None
     figures = {
         "customers": args.customers,
         "actions": problem.shape[1],

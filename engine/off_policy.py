@@ -23,6 +23,27 @@ from optimization.problem import DecisionProblem
 from shopdata.actions import Action, discount_action_ids
 from shopdata.store import Store
 
+
+def logged_examples(
+    store: Store,
+    actions: tuple[Action, ...],
+    outcome_weeks: int,
+    observed_until: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The store's campaign log as anchor features with outcomes over `outcome_weeks` weeks
+    (`forecasting.features.anchor_features`), its propensities where logged (else NULL), the
+    data observed up to `observed_until` when given; the one query the off-policy estimates and
+    the release check read the log with."""
+    propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
+    return anchor_features(
+        store,
+        f"SELECT customer_id, week_start, action, {propensity} AS propensity FROM campaign_log",
+        discount_actions=discount_action_ids(actions),
+        outcome_weeks=outcome_weeks,
+        observed_until=observed_until,
+    )
+
+
 #: A policy's value is estimated only where every action it takes was logged this often.
 MIN_MATCHED_ROWS = 30
 
@@ -180,12 +201,7 @@ def run_off_policy(
     with Store.open(run.store_path) as store:
         if not store.has_table("campaign_log"):
             return {}
-        examples = anchor_features(
-            store,
-            "SELECT customer_id, week_start, action, propensity FROM campaign_log",
-            discount_actions=discount_action_ids(catalogue),
-            outcome_weeks=RUN_OUTCOME_WEEKS,
-        )
+        examples = logged_examples(store, catalogue, RUN_OUTCOME_WEEKS)
     log = LoggedCampaign(examples, catalogue, scenario.gross_margin)
     contacted = choice > 0
     first = np.where(

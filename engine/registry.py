@@ -85,13 +85,13 @@ class RunRegistry:
             try:
                 return work()
             except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    if "lock" in str(error).lower():
-                        raise RegistryBusyError(
-                            f"{self.path}: held open by another program for more than "
-                            f"{self.busy_timeout_s:.0f} s ({error})"
-                        ) from None
+                if "lock" not in str(error).lower():
                     raise
+                if time.monotonic() > deadline:
+                    raise RegistryBusyError(
+                        f"{self.path}: held open by another program for more than "
+                        f"{self.busy_timeout_s:.0f} s ({error})"
+                    ) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
 

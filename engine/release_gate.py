@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 import scipy.stats as stats
 
-from engine.off_policy import logged_margin, outcome_model
+from engine.off_policy import logged_examples, logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
-from forecasting.features import ANCHOR_FEATURES, anchor_features
+from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
-from shopdata.actions import Action, discount_action_ids
+from shopdata.actions import Action
 from shopdata.store import Store
 
 #: Each action needs at least this many logged rows of its own and of `none` to be checked.
@@ -181,15 +181,8 @@ def store_outcomes(
     `observed_until` (the planning week); None without a log or enough observed rows."""
     if not store.has_table("campaign_log"):
         return None
-    propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
     return logged_outcomes(
-        lambda weeks: anchor_features(
-            store,
-            f"SELECT customer_id, week_start, action, {propensity} AS propensity FROM campaign_log",
-            discount_actions=discount_action_ids(actions),
-            outcome_weeks=weeks,
-            observed_until=observed_until,
-        ),
+        lambda weeks: logged_examples(store, actions, weeks, observed_until),
         actions,
         gross_margin,
     )

@@ -62,12 +62,15 @@ class ReportData:
     allocation: pd.DataFrame
     frontier: pd.DataFrame | None
     segments: pd.DataFrame | None = None  # contacts by customer segment and action
+    #: Each customer's segment (customer_id, segment), read once from the run's inputs.
+    customer_segments: pd.DataFrame | None = None
     evaluation: dict[str, Any] | None = None  # `ltv evaluate`'s figures, once run
     campaign_log: dict[str, Any] | None = None  # origin of the log and controls per action
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
         run = RunFolder.open(folder)
+        customers = customer_segments(run.store_path)
         return cls(
             run_id=run.run_id,
             scenario=run.scenario,
@@ -76,7 +79,8 @@ class ReportData:
             forecast=run.forecast,
             allocation=run.allocation,
             frontier=run.frontier,
-            segments=_segments(run.store_path, run.promotions),
+            segments=_segment_table(customers, run.promotions),
+            customer_segments=customers,
             evaluation=run.evaluation,
             campaign_log=run.campaign_log,
         )
@@ -560,9 +564,8 @@ def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path
     return [WRITERS[f](data, folder / f"report.{f}") for f in formats]
 
 
-def _segments(store_path: Path, promotions: pd.DataFrame) -> pd.DataFrame | None:
-    """Contacts by customer segment and action, from the run's own copy of the inputs."""
-    segments = customer_segments(store_path)
+def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> pd.DataFrame | None:
+    """Contacts by customer segment and action (`segments` from `customer_segments`)."""
     if segments is None:
         return None
     merged = promotions.merge(segments, on="customer_id", how="left")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from engine.web.app import create_app
+from engine.web.threaded import serving
 from tests.test_pipeline import SCENARIO
-from tests.web_helpers import serving
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

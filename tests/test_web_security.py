@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("fastapi")
 
 from engine.web.app import create_app
-from tests.web_helpers import serving
+from engine.web.threaded import serving
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:

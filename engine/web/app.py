@@ -34,7 +34,7 @@ from markupsafe import Markup
 from engine import run_folder
 from engine.registry import RunRegistry
 from engine.report import ReportData, png_images
-from engine.run_reader import RunFolder, RunFolderError, customer_segments
+from engine.run_reader import RunFolder, RunFolderError
 from engine.scenario import ScenarioError, load_scenario
 from engine.web.forms import form_values, read_form, scenario_form
 from engine.web.jobs import JobManager
@@ -225,9 +225,8 @@ def create_app(
         run = finished_run(run_id)
         data = ReportData.read(run.path)
         promotions = run.promotions
-        segments = customer_segments(run.store_path)
-        if segments is not None:
-            promotions = promotions.merge(segments, on="customer_id", how="left")
+        if data.customer_segments is not None:
+            promotions = promotions.merge(data.customer_segments, on="customer_id", how="left")
         shown = promotions
         if week:
             shown = shown[shown["week"].astype(str) == week]

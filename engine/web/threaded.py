@@ -1,4 +1,5 @@
-"""The web app served on a free loopback port in a thread, for tests."""
+"""The web app served on a free loopback port in a background thread, for callers that drive
+it from the same process: the browser tests and the screenshot benchmark."""
 
 from __future__ import annotations
 

@@ -1,0 +1,45 @@
+"""Peak resident memory of this process and of its Ray shard actors, sampled in a thread, for
+the benchmarks that report it (bench/solver_scale.py, bench/scale.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+
+
+class MemorySampler:
+    """Samples every `interval_s`: the peak RSS (MB) of this process and the peak summed RSS of
+    the Ray actors running `ShardActor` (optimization/distributed.py), since the last `mark`."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self.process = psutil.Process()
+        self.interval_s = interval_s
+        self.own = self.actors = 0.0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.running:
+            actors = 0
+            for other in psutil.process_iter(["cmdline", "memory_info"]):
+                line = " ".join(other.info["cmdline"] or [])
+                if "ShardActor" in line and other.info["memory_info"] is not None:
+                    actors += other.info["memory_info"].rss
+            self.own = max(self.own, self.process.memory_info().rss / 2**20)
+            self.actors = max(self.actors, actors / 2**20)
+            time.sleep(self.interval_s)
+
+    def mark(self) -> tuple[float, float]:
+        """The peaks (own, actors) since the last mark, then start afresh."""
+        peaks = (self.own, self.actors)
+        self.own, self.actors = self.process.memory_info().rss / 2**20, 0.0
+        return peaks
+
+    def stop(self) -> tuple[float, float]:
+        """Stop sampling; the peaks since the last mark."""
+        self.running = False
+        self.thread.join()
+        return self.own, self.actors
