@@ -24,6 +24,8 @@ MEAN_LIFT = np.array([0.0, 0.10, 0.20, 0.25, 0.40, 0.70])
 FUTURE_EFFECT = np.array([0.0, 0.2, 1.0, 0.0, -0.8, -2.0])  # mean future margin, per customer
 GROSS_MARGIN = DEFAULT_GROSS_MARGIN
 ANNUAL_DISCOUNT_RATE = DEFAULT_ANNUAL_DISCOUNT_RATE
+#: Customers generated at a time (each block its own seeded stream).
+INSTANCE_BLOCK = 1_000_000
 
 
 def random_problem(
@@ -39,8 +41,43 @@ def random_problem(
     """A random instance of the family in the module docstring: `customers` x 6 actions x
     `weeks`, the weekly budget `budget_share` of what the unconstrained best plan spends, the
     floor `floor_slack` under the all-none revenue; seeded, coefficients in `dtype`."""
-    rng = np.random.default_rng(seed)
     n, a, h = customers, len(ACTION_IDS), weeks
+    value = np.empty((n, a, h), dtype)
+    cost = np.empty((n, a, h), dtype)
+    revenue = np.empty((n, a, h), dtype)
+    eligible = np.ones((n, a), bool)
+    unconstrained_spend, none_revenue = np.zeros(h), np.zeros(h)
+    # Blocks of customers, each from its own seeded stream, so that memory for the float64
+    # temporaries stays that of one block (N = 10M would need ~50 GB at once); up to one block
+    # the instance is the single-stream one.
+    for block, start in enumerate(range(0, n, INSTANCE_BLOCK)):
+        stop = min(start + INSTANCE_BLOCK, n)
+        rng = np.random.default_rng(seed if block == 0 else [seed, block])
+        v, c, r, e, spend_h, revenue_h = _block(rng, stop - start, h, contact_cap)
+        value[start:stop], cost[start:stop], revenue[start:stop] = v, c, r
+        eligible[start:stop] = e
+        unconstrained_spend += spend_h
+        none_revenue += revenue_h
+    return DecisionProblem(
+        value=value,
+        cost=cost,
+        revenue=revenue,
+        eligible=eligible,
+        customer_ids=np.char.add("u", np.arange(n).astype(str)),
+        action_ids=ACTION_IDS.copy(),
+        week_labels=np.array([f"w{t + 1}" for t in range(h)]),
+        weekly_budget=budget_share * unconstrained_spend,
+        weekly_revenue_floor=(1 - floor_slack) * none_revenue,
+        contact_cap=contact_cap,
+    )
+
+
+def _block(
+    rng: np.random.Generator, n: int, h: int, contact_cap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One block of `n` customers: value, cost, revenue [n, A, H] (float64), eligible [n, A],
+    and the block's unconstrained best spend and all-none revenue per week [H]."""
+    a = len(ACTION_IDS)
     discount = discount_factors(ANNUAL_DISCOUNT_RATE, h)  # [H]
     p0 = rng.beta(1.2, 12.0, n)[:, None] * rng.uniform(0.8, 1.2, (n, h))  # [N, H]
     spend = rng.gamma(2.0, 30.0, n)  # [N]
@@ -62,16 +99,4 @@ def random_problem(
     best_cost = np.take_along_axis(cost, best[:, None, :], axis=1)[:, 0, :]
     positive = np.take_along_axis(value, best[:, None, :], axis=1)[:, 0, :] > 0
     unconstrained_spend = np.where(positive, best_cost, 0).sum(axis=0) * min(1, contact_cap / h)
-    none_revenue = revenue[:, 0, :].sum(axis=0)
-    return DecisionProblem(
-        value=value.astype(dtype),
-        cost=cost.astype(dtype),
-        revenue=revenue.astype(dtype),
-        eligible=eligible,
-        customer_ids=np.array([f"u{i}" for i in range(n)]),
-        action_ids=ACTION_IDS.copy(),
-        week_labels=np.array([f"w{t + 1}" for t in range(h)]),
-        weekly_budget=budget_share * unconstrained_spend,
-        weekly_revenue_floor=(1 - floor_slack) * none_revenue,
-        contact_cap=contact_cap,
-    )
+    return value, cost, revenue, eligible, unconstrained_spend, revenue[:, 0, :].sum(axis=0)

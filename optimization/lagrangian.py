@@ -26,6 +26,11 @@ from optimization.rows import CouplingRows, RowKind, row_activity
 from optimization.settings import SolveSettings
 from shopdata.device import resolve_device
 
+#: On the CPU, the float32 increments of value, cost and revenue are kept between evaluations up
+#: to this size (1M customers x 6 actions x 12 weeks take 0.72 GB); larger problems recompute
+#: each chunk's per evaluation (about 10 % slower) instead of holding a second copy.
+CPU_COPY_LIMIT_BYTES = 2 * 2**30
+
 
 @dataclass(frozen=True)
 class DualPoint:
@@ -136,8 +141,9 @@ class LagrangianDual:
         *,
         on_device: bool = True,
     ):
-        """`on_device`: keep float32 copies of the coefficients for `evaluate` (False where
-        the evaluation happens elsewhere, as in optimization/distributed.py)."""
+        """`on_device`: keep float32 copies of the coefficients for `evaluate` (on a GPU, or on
+        the CPU up to CPU_COPY_LIMIT_BYTES; False where the evaluation happens elsewhere, as
+        in optimization/distributed.py)."""
         self.problem = problem
         self.rows = rows
         self.chunk = max(1, chunk_customers)
@@ -150,14 +156,13 @@ class LagrangianDual:
         )  # [N, S]
         self.evaluations = 0
         self.device = resolve_device(device)
-        self._fast = (
-            [
-                self._to_device(start, min(start + self.chunk, n))
-                for start in range(0, n, self.chunk)
-            ]
-            if on_device
-            else []
-        )
+        self._ranges = [(start, min(start + self.chunk, n)) for start in range(0, n, self.chunk)]
+        # The float32 increments are kept between evaluations on a GPU (they must live there)
+        # and on the CPU while they are small; above CPU_COPY_LIMIT_BYTES each chunk's are
+        # recomputed per evaluation from the problem, so memory stays that of the problem.
+        copy_bytes = 3 * 4 * n * (problem.shape[1] - 1) * problem.shape[2]
+        self._keep = on_device and (self.device.type != "cpu" or copy_bytes <= CPU_COPY_LIMIT_BYTES)
+        self._fast = [self._to_device(*r) for r in self._ranges] if self._keep else []
 
     def _to_device(self, start: int, stop: int) -> dict[str, torch.Tensor]:
         """float32 copies of one chunk's incremental arrays on the device; ineligible actions
@@ -254,7 +259,8 @@ class LagrangianDual:
         revenue_by_week = torch.zeros(h, dtype=torch.float64, device=device)
         per_action_count = torch.zeros(self.problem.shape[1], dtype=torch.float64, device=device)
         per_segment_count = torch.zeros(self.segments.shape[1], dtype=torch.float64, device=device)
-        for chunk in self._fast:
+        chunks = iter(self._fast) if self._keep else (self._to_device(*r) for r in self._ranges)
+        for chunk in chunks:
             response = best_response(
                 chunk["value"],
                 chunk["cost"],

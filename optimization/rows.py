@@ -15,6 +15,9 @@ import numpy as np
 
 from optimization.problem import DecisionProblem, Usage
 
+#: Customers measured at a time by `measure_plan` and `plan_usage`.
+MEASURE_CHUNK = 1_000_000
+
 
 class RowKind(Enum):
     WEEKLY_BUDGET = "weekly_budget"
@@ -203,28 +206,58 @@ def _usage(
 
 def plan_usage(problem: DecisionProblem, choice: np.ndarray, customers: np.ndarray) -> Usage:
     """What `customers` use under `choice` ([N, H]), relative to sending them nothing."""
-    u = customers[:, None]  # [C, 1]
     t = np.arange(problem.shape[2])[None, :]  # [1, H]
-    sub = choice[customers]
-    cost = problem.cost[u, sub, t] - problem.cost[u, 0, t]
-    revenue = problem.revenue[u, sub, t] - problem.revenue[u, 0, t]
-    return _usage(problem, sub, cost, revenue, customers)
+    parts = []
+    for start in range(0, max(len(customers), 1), MEASURE_CHUNK):
+        block = customers[start : start + MEASURE_CHUNK]
+        u = block[:, None]  # [C, 1]
+        sub = choice[block]
+        cost = problem.cost[u, sub, t] - problem.cost[u, 0, t]
+        revenue = problem.revenue[u, sub, t] - problem.revenue[u, 0, t]
+        parts.append(_usage(problem, sub, cost, revenue, block))
+    return _total(parts)
 
 
 def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
-    """Objective and row activities of `choice` ([N, H] action indices), from the arrays alone."""
+    """Objective and row activities of `choice` ([N, H] action indices), from the arrays alone
+    (MEASURE_CHUNK customers at a time, so no [N, H] gather is held beside the plan)."""
     n, _, h = problem.shape
-    u = np.arange(n)[:, None]  # [N, 1]
     t = np.arange(h)[None, :]  # [1, H]
-    value = problem.value[u, choice, t]  # [N, H]
-    cost = problem.cost[u, choice, t]
-    revenue = problem.revenue[u, choice, t]
-    activity = row_activity(rows, _usage(problem, choice, cost, revenue, slice(None)))
+    objective, parts, max_contacts, uses_ineligible = 0.0, [], 0, False
+    for start in range(0, max(n, 1), MEASURE_CHUNK):
+        stop = min(start + MEASURE_CHUNK, n)
+        u = np.arange(start, stop)[:, None]  # [C, 1]
+        sub = choice[start:stop]
+        objective += float(problem.value[u, sub, t].sum())
+        parts.append(
+            _usage(
+                problem,
+                sub,
+                problem.cost[u, sub, t],
+                problem.revenue[u, sub, t],
+                slice(start, stop),
+            )
+        )
+        max_contacts = max(max_contacts, int((sub > 0).sum(axis=1).max(initial=0)))
+        uses_ineligible |= bool((~problem.eligible[u, sub]).any())
+    activity = row_activity(rows, _total(parts))
     slack = rows.sense * (rows.rhs - activity)
     return PlanMeasures(
-        objective=float(value.sum()),
+        objective=objective,
         activity=activity,
         slack=slack,
-        max_contacts=int((choice > 0).sum(axis=1).max(initial=0)),
-        uses_ineligible=bool((~problem.eligible[u, choice]).any()),
+        max_contacts=max_contacts,
+        uses_ineligible=uses_ineligible,
+    )
+
+
+def _total(parts: list[Usage]) -> Usage:
+    """The sum of the usages of disjoint groups of customers."""
+    if len(parts) == 1:
+        return parts[0]
+    return Usage(
+        cost=np.sum([p.cost for p in parts], axis=0),
+        revenue=np.sum([p.revenue for p in parts], axis=0),
+        per_action=np.sum([p.per_action for p in parts], axis=0),
+        per_segment=np.sum([p.per_segment for p in parts], axis=0),
     )
