@@ -1,9 +1,10 @@
 """Key figures of a plan: expected spend, revenue and contacts, and the chance of meeting each
-week's revenue floor under the forecast's own uncertainty (Monte Carlo)."""
+week's revenue floor under the forecast's own uncertainty (normal approximation)."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.stats as stats
 
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
@@ -13,31 +14,31 @@ SPEND_CV = 0.4
 
 
 def floor_probabilities(
-    problem: DecisionProblem,
-    purchase_prob: np.ndarray,
-    choice: np.ndarray,
-    *,
-    draws: int = 400,
-    seed: int = 0,
-    chunk: int = 50,
+    problem: DecisionProblem, purchase_prob: np.ndarray, choice: np.ndarray
 ) -> np.ndarray:
-    """P(week's revenue >= floor) per week ([H]): purchases Bernoulli(p), spend Gamma with the
-    expected revenue as mean and SPEND_CV; NaN where a week has no floor."""
+    """P(week's revenue >= floor) per week ([H]); NaN where a week has no floor.
+
+    A customer-week's revenue is 0, or with probability p a purchase Y of mean m = r / p (r
+    the problem's expected revenue) and coefficient of variation SPEND_CV: mean r, variance
+    r m (1 + cv^2) - r^2. Customers are independent, so the week's revenue is normal to a
+    good approximation (a sum over every customer; the same approximation as the budgets'
+    chance constraint, optimization/chance.py), O(N H) where a Monte Carlo costs draws x N x
+    H (it took 32 s of the 100,000-customer weekly run). Against a Monte Carlo of the same
+    model (tests/test_kpis.py) it is within 0.03 at 5,000 customers and 0.04 at 800, where a
+    week's revenue is still skewed; the error shrinks as 1 / sqrt(N).
+    """
     n, _, h = problem.shape
     u, t = np.arange(n)[:, None], np.arange(h)[None, :]
     p = purchase_prob[u, choice, t]  # [N, H]
-    mean_spend = np.divide(problem.revenue[u, choice, t], p, out=np.zeros((n, h)), where=p > 0)
-    rng = np.random.default_rng(seed)
-    shape = 1.0 / SPEND_CV**2
-    hits = np.zeros(h)
-    for start in range(0, draws, chunk):
-        k = min(chunk, draws - start)
-        bought = rng.random((k, n, h)) < p[None]  # [K, N, H]
-        amount = rng.gamma(shape, 1.0 / shape, (k, n, h)) * mean_spend[None]
-        revenue = np.where(bought, amount, 0.0).sum(axis=1)  # [K, H]
-        hits += (revenue >= problem.weekly_revenue_floor[None, :]).sum(axis=0)
-    out = hits / draws
-    out[~np.isfinite(problem.weekly_revenue_floor)] = np.nan
+    revenue = problem.revenue[u, choice, t].astype(np.float64)  # [N, H]
+    mean_spend = np.divide(revenue, p, out=np.zeros((n, h)), where=p > 0)
+    mean = revenue.sum(axis=0)  # [H]
+    variance = np.maximum(revenue * mean_spend * (1.0 + SPEND_CV**2) - revenue**2, 0.0).sum(axis=0)
+    floor = problem.weekly_revenue_floor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (mean - floor) / np.sqrt(variance)
+    out = np.where(variance > 0, stats.norm.cdf(z), (mean >= floor).astype(np.float64))
+    out[~np.isfinite(floor)] = np.nan
     return out
 
 
