@@ -162,16 +162,37 @@ def logged_outcomes(
     read_examples: Callable[[int], pd.DataFrame],
     actions: tuple[Action, ...],
     gross_margin: float,
+    windows: tuple[int, ...] = OUTCOME_WEEKS,
 ) -> tuple[LoggedOutcomes, int] | None:
-    """The log's outcomes over the longest window in OUTCOME_WEEKS that enough rows observe;
-    `read_examples(K)` gives the log's anchor features with K-week outcomes. None without
-    enough rows for any window."""
-    for weeks in OUTCOME_WEEKS:
+    """The log's outcomes over the longest of `windows` (weeks, longest first) that enough rows
+    observe; `read_examples(K)` gives the log's anchor features with K-week outcomes. None
+    without enough rows for any window."""
+    for weeks in windows:
         examples = read_examples(weeks)
         usable = examples[examples["future_spend"].notna()]
         if len(usable) >= MIN_LOGGED_WEEKS and (usable["action"] == "none").sum() >= MIN_ROWS:
             return LoggedOutcomes(usable, actions, gross_margin), weeks
     return None
+
+
+def observable_windows(store: Store, observed_until: pd.Timestamp) -> tuple[int, ...]:
+    """The windows of OUTCOME_WEEKS for which the campaign log has enough rows observed
+    before `observed_until` (MIN_LOGGED_WEEKS rows, MIN_ROWS of them `none`), longest first:
+    one count over the log, so that the anchor features are read once, not once per window
+    tried (each read took 19 s of a 100,000-customer run)."""
+    end = f"TIMESTAMP '{pd.Timestamp(observed_until):%Y-%m-%d %H:%M:%S}'"
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE week_start + INTERVAL {7 * (k + 1)} DAY <= {end}), "
+        f"count(*) FILTER (WHERE week_start + INTERVAL {7 * (k + 1)} DAY <= {end} "
+        "AND action = 'none')"
+        for k in OUTCOME_WEEKS
+    )
+    row = store.query(f"SELECT {counts} FROM campaign_log").iloc[0].to_numpy()
+    return tuple(
+        k
+        for i, k in enumerate(OUTCOME_WEEKS)
+        if row[2 * i] >= MIN_LOGGED_WEEKS and row[2 * i + 1] >= MIN_ROWS
+    )
 
 
 def store_outcomes(
@@ -181,10 +202,14 @@ def store_outcomes(
     `observed_until` (the planning week); None without a log or enough observed rows."""
     if not store.has_table("campaign_log"):
         return None
+    windows = observable_windows(store, observed_until)
+    if not windows:
+        return None
     return logged_outcomes(
         lambda weeks: logged_examples(store, actions, weeks, observed_until),
         actions,
         gross_margin,
+        windows,
     )
 
 

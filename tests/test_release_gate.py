@@ -5,17 +5,30 @@ again without it."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from engine.release_gate import LoggedOutcomes, release
+from engine.off_policy import logged_examples
+from engine.release_gate import (
+    OUTCOME_WEEKS,
+    LoggedOutcomes,
+    logged_outcomes,
+    observable_windows,
+    release,
+    store_outcomes,
+)
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solve import solve
-from shopdata.actions import Action
+from shopdata.actions import DEMO_ACTIONS, Action
+from shopdata.calendar import horizon_start
+from shopdata.store import Store
+from shopdata.validation import load_inputs
+from tests.conftest import SMALL_AS_OF
 from tests.optimization_helpers import tiny_problem
 
 ACTIONS = (Action("none"), Action("good", fixed_cost=0.1), Action("bad", fixed_cost=0.1))
@@ -85,3 +98,28 @@ def test_an_action_the_log_never_took_cannot_be_confirmed() -> None:
     assert report.withheld == ("good",)
     assert report.checks[0].reason.startswith("cannot be estimated")
     assert not (released.plan() > 0).any()
+
+
+def test_the_window_counted_up_front_is_the_one_reading_every_window_finds(
+    small_market_dir: Path,
+) -> None:
+    """store_outcomes reads the log's features once, at the longest window the log observes
+    (counted in one query), instead of once per window tried: same window, same outcomes."""
+    ids = [a.id for a in DEMO_ACTIONS]
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=ids)
+    week = horizon_start(SMALL_AS_OF)
+    with Store.create(tables) as store:
+        windows = observable_windows(store, week)
+        reads: list[int] = []
+
+        def read(weeks: int) -> pd.DataFrame:
+            reads.append(weeks)
+            return logged_examples(store, DEMO_ACTIONS, weeks, week)
+
+        tried = logged_outcomes(read, DEMO_ACTIONS, 0.3)
+        found = store_outcomes(store, DEMO_ACTIONS, 0.3, week)
+    assert tried is not None and found is not None
+    assert windows and windows[0] == tried[1] == found[1]
+    assert reads[-1] == tried[1] and len(reads) == OUTCOME_WEEKS.index(tried[1]) + 1
+    np.testing.assert_array_equal(found[0].outcome, tried[0].outcome)
+    np.testing.assert_array_equal(found[0].scores, tried[0].scores)
