@@ -40,6 +40,7 @@ from forecasting.forecast_set import ForecastSet
 from optimization.chance import solve_with_budget_confidence
 from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
+from optimization.recommendations import RecommendationPlan
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
@@ -368,18 +369,26 @@ def _solve_and_release(
     confidence = scenario.constraints.budget_confidence
     variance = cost_variance(forecast, scenario) if confidence is not None else None
     extras: dict[str, object] = {}
+    # The recommendation block does not change between the release check's re-solves: solved
+    # once, then reused.
+    shown: list[RecommendationPlan] = []
 
     def solve_once(candidate: DecisionProblem) -> Solution:
+        reuse = shown[0] if shown else None
         if confidence is None or variance is None:
-            return solve(candidate, scenario.solver.backend, settings)
-        solution, chance = solve_with_budget_confidence(
-            candidate,
-            variance,
-            confidence,
-            scenario.solver.backend,
-            settings,
-        )
-        extras["budget_confidence"] = chance.to_dict()
+            solution = solve(candidate, scenario.solver.backend, settings, recommended=reuse)
+        else:
+            solution, chance = solve_with_budget_confidence(
+                candidate,
+                variance,
+                confidence,
+                scenario.solver.backend,
+                settings,
+                recommended=reuse,
+            )
+            extras["budget_confidence"] = chance.to_dict()
+        if not shown and solution.recommended is not None:
+            shown.append(solution.recommended)
         return solution
 
     solution = solve_once(problem)

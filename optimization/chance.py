@@ -25,6 +25,7 @@ import numpy as np
 import scipy.stats as stats
 
 from optimization.problem import DecisionProblem
+from optimization.recommendations import RecommendationPlan
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
@@ -78,12 +79,15 @@ def solve_with_budget_confidence(
     confidence: float,
     backend: str = "auto",
     settings: SolveSettings | None = None,
+    *,
+    recommended: RecommendationPlan | None = None,
 ) -> tuple[Solution, BudgetConfidence]:
     """Solve so that each week's budget holds with probability `confidence` (module docstring).
 
     `cost_variance` [N, A, H] is the variance of each coefficient of `problem.cost`. Returns the
     solution of the last tightened problem (its constraint report shows the tightened budgets)
-    and how they were tightened.
+    and how they were tightened. The recommendation block (untouched by the budgets) is solved
+    once, or `recommended` reused (`solve`).
     """
     if not 0.5 <= confidence < 1.0:
         raise ValueError(
@@ -100,7 +104,8 @@ def solve_with_budget_confidence(
     budget = problem.weekly_budget
     h = problem.shape[2]
     margin = np.zeros(h)
-    solution = solve(problem, backend, settings)
+    solution = solve(problem, backend, settings, recommended=recommended)
+    recommended = solution.recommended
     rounds = 1
     mean, sd = np.zeros(h), np.zeros(h)
     while solution.has_plan:
@@ -110,7 +115,7 @@ def solve_with_budget_confidence(
             break
         margin = np.maximum(margin, needed)
         tightened = dataclasses.replace(problem, weekly_budget=np.maximum(budget - margin, 0.0))
-        solution = solve(tightened, backend, settings)
+        solution = solve(tightened, backend, settings, recommended=recommended)
         rounds += 1
     report = BudgetConfidence(confidence, z, margin, mean, sd, rounds)
     if solution.has_plan:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from optimization.backends.base import Backend, Capability
 from optimization.backends.highs import HighsBackend
 from optimization.backends.lagrangian import LagrangianBackend
 from optimization.infeasibility import explain_infeasibility, single_row_conflicts
 from optimization.problem import DecisionProblem
-from optimization.recommendations import solve_recommendations
-from optimization.reporting import finish
-from optimization.rows import coupling_rows
+from optimization.recommendations import RecommendationPlan, solve_recommendations
+from optimization.reporting import FEASIBILITY_TOLERANCE, finish
+from optimization.rows import CouplingRows, coupling_rows, measure_plan
 from optimization.settings import SolveSettings
 from optimization.solution import InfeasibilityExplanation, Solution, SolveStatus, Timings
 
@@ -52,8 +54,18 @@ def backend_named(name: str) -> Backend:
 
 
 def solve(
-    problem: DecisionProblem, backend: str = "auto", settings: SolveSettings | None = None
+    problem: DecisionProblem,
+    backend: str = "auto",
+    settings: SolveSettings | None = None,
+    *,
+    recommended: RecommendationPlan | None = None,
 ) -> Solution:
+    """Solve `problem` on `backend` (auto: exact up to settings.auto_exact_max_variables).
+
+    `recommended`: the recommendation block's plan when it was already solved for this block
+    (the block does not depend on the promotions, so re-solves of the same problem with other
+    eligibilities, as in the release check, reuse it instead of solving it again).
+    """
     settings = settings or SolveSettings()
     started = time.perf_counter()
     rows = coupling_rows(problem)
@@ -67,6 +79,17 @@ def solve(
             f"{settings.auto_exact_max_variables:,}"
         )
     chosen = backend_named(backend)
+    if not problem.eligible[:, 1:].any():
+        nothing = _nothing_eligible(problem, rows, settings, chosen, started)
+        if nothing is not None:
+            nothing = _with_recommendations(
+                problem,
+                nothing,
+                settings,
+                recommended,
+                exact=Capability.EXACT in chosen.capabilities,
+            )
+            return replace(nothing, notes=tuple(notes) + nothing.notes)
     conflicts = single_row_conflicts(problem, rows)
     if conflicts:  # rows that fail on their own explain it; no elastic re-solve needed
         explanation = InfeasibilityExplanation(tuple(conflicts))
@@ -98,23 +121,73 @@ def solve(
     if solution.explanation is None and not solution.has_plan and settings.time_limit_s > 0:
         explanation = explain_infeasibility(problem, rows, settings)
         solution = replace(solution, explanation=explanation)
-    if problem.recommendations is not None and solution.has_plan:
-        shown = solve_recommendations(
-            problem.recommendations,
-            settings,
-            allow_exact=Capability.EXACT in chosen.capabilities
-            or problem.shape[0] <= settings.auto_exact_max_variables,
-        )
-        notes.append(
-            f"recommendations: {'exact LP' if shown.exact else 'proposal rounds'}, "
-            f"value {shown.value:,.4f}, bound {shown.bound:,.4f}"
-        )
-        solution = replace(
-            solution,
-            objective=solution.objective + shown.value,
-            bound=solution.bound + shown.bound,
-            recommended=shown,
-        )
-        if solution.status is SolveStatus.OPTIMAL and solution.gap > settings.relative_gap:
-            solution = replace(solution, status=SolveStatus.FEASIBLE)
+    solution = _with_recommendations(
+        problem,
+        solution,
+        settings,
+        recommended,
+        exact=Capability.EXACT in chosen.capabilities
+        or problem.shape[0] <= settings.auto_exact_max_variables,
+    )
     return replace(solution, notes=tuple(notes) + solution.notes)
+
+
+def _nothing_eligible(
+    problem: DecisionProblem,
+    rows: CouplingRows,
+    settings: SolveSettings,
+    backend: Backend,
+    started: float,
+) -> Solution | None:
+    """Where no customer may get any action but `none`, the all-none plan is the only plan:
+    optimal with bound = objective when it meets every row (None otherwise, for the backend
+    to explain)."""
+    n, _, h = problem.shape
+    choice = np.zeros((n, h), dtype=np.int64)
+    measures = measure_plan(problem, rows, choice)
+    if not measures.feasible(rows, problem.effective_contact_cap, FEASIBILITY_TOLERANCE):
+        return None
+    return finish(
+        problem,
+        rows,
+        settings,
+        backend=backend.name,
+        version=backend.version(),
+        choice=choice,
+        bound=measures.objective,
+        shadow=None,
+        timings=Timings(0.0, 0.0, time.perf_counter() - started),
+        notes=("no action but none is eligible: the all-none plan is the only plan",),
+    )
+
+
+def _with_recommendations(
+    problem: DecisionProblem,
+    solution: Solution,
+    settings: SolveSettings,
+    recommended: RecommendationPlan | None,
+    *,
+    exact: bool,
+) -> Solution:
+    """`solution` with the recommendation block's plan (solved, or `recommended` reused) added
+    to its objective and bound."""
+    if problem.recommendations is None or not solution.has_plan:
+        return solution
+    shown = recommended or solve_recommendations(
+        problem.recommendations, settings, allow_exact=exact
+    )
+    note = (
+        f"recommendations: {'exact LP' if shown.exact else 'proposal rounds'}, "
+        f"value {shown.value:,.4f}, bound {shown.bound:,.4f}"
+        + (" (reused: the block is unchanged)" if recommended is not None else "")
+    )
+    solution = replace(
+        solution,
+        objective=solution.objective + shown.value,
+        bound=solution.bound + shown.bound,
+        recommended=shown,
+        notes=(*solution.notes, note),
+    )
+    if solution.status is SolveStatus.OPTIMAL and solution.gap > settings.relative_gap:
+        solution = replace(solution, status=SolveStatus.FEASIBLE)
+    return solution

@@ -195,3 +195,20 @@ def test_problem_validation_messages() -> None:
         SolveSettings(time_limit_s=0)
     with pytest.raises(ValueError, match="'backend' parameter of solve"):
         solve(problem, "gurobi")
+
+
+def test_nothing_eligible_is_the_all_none_plan_without_a_search() -> None:
+    problem = random_problem(300, seed=2)
+    eligible = problem.eligible.copy()
+    eligible[:, 1:] = False
+    only_none = dataclasses.replace(problem, eligible=eligible)
+    solution = solve(only_none, "lagrangian", SolveSettings(time_limit_s=30))
+    assert solution.status is SolveStatus.OPTIMAL and solution.backend == "lagrangian"
+    assert (solution.plan() == 0).all()
+    assert solution.objective == solution.bound == 0.0
+    assert any("only plan" in note for note in solution.notes)
+    # a floor the all-none plan cannot meet is still explained, not planned
+    floor = problem.revenue[:, 0, :].sum(axis=0) * 1.1
+    short = dataclasses.replace(only_none, weekly_revenue_floor=floor)
+    refused = solve(short, "lagrangian", SolveSettings(time_limit_s=30))
+    assert not refused.has_plan and refused.explanation is not None
