@@ -181,16 +181,21 @@ class BetaGeometricNBD:
         x, age = summary.frequency[:, None], summary.age[:, None]
         shape = (len(summary), draws)
         alive = rng.random(shape) < self.probability_alive(summary)[:, None]
-        rate = rng.gamma(self.r_ + x, 1.0 / (self.alpha_ + age), shape)
-        dropout = rng.beta(self.a_, self.b_ + x, shape)
-        clock = np.zeros(shape)
-        count = np.zeros(shape)
-        while alive.any():
-            clock = clock + rng.exponential(1.0, shape) / np.maximum(rate, 1e-12)
-            buys = alive & (clock <= weeks)
-            count += buys
-            alive = buys & (rng.random(shape) >= dropout)
-        return count
+        rate = rng.gamma(self.r_ + x, 1.0 / (self.alpha_ + age), shape).reshape(-1)
+        dropout = rng.beta(self.a_, self.b_ + x, shape).reshape(-1)
+        count = np.zeros(shape[0] * shape[1])
+        # Only the draws still buying are advanced: each round shrinks the set (a frequent
+        # buyer's draws go on for dozens of rounds, everyone else's stop after one or two).
+        active = np.flatnonzero(alive)
+        clock = np.zeros(len(active))
+        while len(active):
+            clock += rng.exponential(1.0, len(active)) / np.maximum(rate[active], 1e-12)
+            buys = clock <= weeks
+            active, clock = active[buys], clock[buys]
+            count[active] += 1
+            stays = rng.random(len(active)) >= dropout[active]
+            active, clock = active[stays], clock[stays]
+        return count.reshape(shape)
 
     def weekly_expected_purchases(self, summary: PurchaseSummary, weeks: int) -> np.ndarray:
         """Expected purchases in each of the next `weeks` weeks, [N, weeks]."""
