@@ -12,6 +12,8 @@ plan would spend; the weekly revenue floor is the all-`none` revenue minus `floo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from optimization.problem import DecisionProblem
@@ -24,8 +26,10 @@ MEAN_LIFT = np.array([0.0, 0.10, 0.20, 0.25, 0.40, 0.70])
 FUTURE_EFFECT = np.array([0.0, 0.2, 1.0, 0.0, -0.8, -2.0])  # mean future margin, per customer
 GROSS_MARGIN = DEFAULT_GROSS_MARGIN
 ANNUAL_DISCOUNT_RATE = DEFAULT_ANNUAL_DISCOUNT_RATE
-#: Customers generated at a time (each block its own seeded stream).
+#: Customers drawn at a time (each block its own seeded stream).
 INSTANCE_BLOCK = 1_000_000
+#: Customers whose [A, H] coefficients are computed at a time from a block's draws.
+COMPUTE_SLICE = 100_000
 
 
 def random_problem(
@@ -47,23 +51,36 @@ def random_problem(
     revenue = np.empty((n, a, h), dtype)
     eligible = np.ones((n, a), bool)
     unconstrained_spend, none_revenue = np.zeros(h), np.zeros(h)
-    # Blocks of customers, each from its own seeded stream, so that memory for the float64
-    # temporaries stays that of one block (N = 10M would need ~50 GB at once); up to one block
-    # the instance is the single-stream one.
+    # Blocks of customers, each from its own seeded stream, whose float64 temporaries are
+    # those of one slice (N = 10M at once would need ~50 GB); up to one block the instance is
+    # the single-stream one.
     for block, start in enumerate(range(0, n, INSTANCE_BLOCK)):
         stop = min(start + INSTANCE_BLOCK, n)
         rng = np.random.default_rng(seed if block == 0 else [seed, block])
-        v, c, r, e, spend_h, revenue_h = _block(rng, stop - start, h, contact_cap)
-        value[start:stop], cost[start:stop], revenue[start:stop] = v, c, r
-        eligible[start:stop] = e
-        unconstrained_spend += spend_h
-        none_revenue += revenue_h
+        draws = _draws(rng, stop - start, h)
+        eligible[start:stop] = draws.eligible
+        # the [N, A, H] coefficients are a deterministic function of the draws: computed a
+        # slice of customers at a time, straight into the output arrays
+        for low in range(0, stop - start, COMPUTE_SLICE):
+            high = min(low + COMPUTE_SLICE, stop - start)
+            spend_h, revenue_h = _coefficients(
+                draws,
+                slice(low, high),
+                contact_cap,
+                (
+                    value[start + low : start + high],
+                    cost[start + low : start + high],
+                    revenue[start + low : start + high],
+                ),
+            )
+            unconstrained_spend += spend_h
+            none_revenue += revenue_h
     return DecisionProblem(
         value=value,
         cost=cost,
         revenue=revenue,
         eligible=eligible,
-        customer_ids=np.char.add("u", np.arange(n).astype(str)),
+        customer_ids=np.char.add("u", np.arange(n).astype(f"U{len(str(max(n - 1, 0)))}")),
         action_ids=ACTION_IDS.copy(),
         week_labels=np.array([f"w{t + 1}" for t in range(h)]),
         weekly_budget=budget_share * unconstrained_spend,
@@ -72,31 +89,52 @@ def random_problem(
     )
 
 
-def _block(
-    rng: np.random.Generator, n: int, h: int, contact_cap: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One block of `n` customers: value, cost, revenue [n, A, H] (float64), eligible [n, A],
-    and the block's unconstrained best spend and all-none revenue per week [H]."""
+@dataclass(frozen=True)
+class _Draws:
+    """One block's random draws, in the order the single-stream family always drew them."""
+
+    p0: np.ndarray  # [n, H] weekly purchase probability without action
+    spend: np.ndarray  # [n]
+    lift: np.ndarray  # [n, A]
+    future_scale: np.ndarray  # [n, A, 1]
+    eligible: np.ndarray  # [n, A]
+
+
+def _draws(rng: np.random.Generator, n: int, h: int) -> _Draws:
     a = len(ACTION_IDS)
-    discount = discount_factors(ANNUAL_DISCOUNT_RATE, h)  # [H]
     p0 = rng.beta(1.2, 12.0, n)[:, None] * rng.uniform(0.8, 1.2, (n, h))  # [N, H]
     spend = rng.gamma(2.0, 30.0, n)  # [N]
     lift = MEAN_LIFT[None, :] * rng.lognormal(0.0, 0.5, (n, a))  # [N, A]
     annoyed = rng.random(n) < 0.1
     lift[annoyed, 1:3] -= 0.3
+    future_scale = rng.gamma(2.0, 0.5, (n, a, 1))
+    eligible = np.ones((n, a), bool)
+    eligible[rng.random(n) < 0.05, 5] = False  # some customers may not get the big coupon
+    return _Draws(p0, spend, lift, future_scale, eligible)
+
+
+def _coefficients(
+    draws: _Draws,
+    part: slice,
+    contact_cap: int,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Value, cost and revenue [n, A, H] of the customers `part` of a block, written into
+    `out`; returns their unconstrained best spend and all-none revenue per week [H]."""
+    p0, spend, lift = draws.p0[part], draws.spend[part], draws.lift[part]
+    h = p0.shape[1]
+    discount = discount_factors(ANNUAL_DISCOUNT_RATE, h)  # [H]
     probability = np.clip(p0[:, None, :] * (1 + lift[:, :, None]), 0, 1)  # [N, A, H]
     gross = probability * spend[:, None, None]  # expected spend
     cost = FIXED_COST[None, :, None] + DISCOUNT[None, :, None] * gross
     revenue = gross * (1 - DISCOUNT[None, :, None])
     margin = GROSS_MARGIN * gross - cost
-    future = FUTURE_EFFECT[None, :, None] * rng.gamma(2.0, 0.5, (n, a, 1)) * p0[:, None, :] * 10
+    future = FUTURE_EFFECT[None, :, None] * draws.future_scale[part] * p0[:, None, :] * 10
     value = discount[None, None, :] * (margin - margin[:, :1, :]) + future
     value[:, 0, :] = 0.0
-    eligible = np.ones((n, a), bool)
-    eligible[rng.random(n) < 0.05, 5] = False  # some customers may not get the big coupon
-
+    out[0][...], out[1][...], out[2][...] = value, cost, revenue
     best = np.where(value[:, 1:, :] > 0, value[:, 1:, :], 0).argmax(axis=1) + 1  # [N, H]
     best_cost = np.take_along_axis(cost, best[:, None, :], axis=1)[:, 0, :]
     positive = np.take_along_axis(value, best[:, None, :], axis=1)[:, 0, :] > 0
     unconstrained_spend = np.where(positive, best_cost, 0).sum(axis=0) * min(1, contact_cap / h)
-    return value, cost, revenue, eligible, unconstrained_spend, revenue[:, 0, :].sum(axis=0)
+    return unconstrained_spend, revenue[:, 0, :].sum(axis=0)
