@@ -29,15 +29,18 @@ def logged_examples(
     actions: tuple[Action, ...],
     outcome_weeks: int,
     observed_until: pd.Timestamp | None = None,
+    customers: str = "TRUE",
 ) -> pd.DataFrame:
     """The store's campaign log as anchor features with outcomes over `outcome_weeks` weeks
     (`forecasting.features.anchor_features`), its propensities where logged (else NULL), the
-    data observed up to `observed_until` when given; the one query the off-policy estimates and
-    the release check read the log with."""
+    data observed up to `observed_until` when given, the rows of the customers that SQL
+    predicate `customers` keeps (a `forecasting.features.log_sample`); the one query the
+    off-policy estimates and the release check read the log with."""
     propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
     return anchor_features(
         store,
-        f"SELECT customer_id, week_start, action, {propensity} AS propensity FROM campaign_log",
+        f"SELECT customer_id, week_start, action, {propensity} AS propensity FROM campaign_log "
+        f"WHERE {customers}",
         discount_actions=discount_action_ids(actions),
         outcome_weeks=outcome_weeks,
         observed_until=observed_until,

@@ -27,6 +27,7 @@ unless enough of it shows within K weeks; the report says K.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,11 +37,13 @@ import scipy.stats as stats
 
 from engine.off_policy import logged_examples, logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
-from forecasting.features import ANCHOR_FEATURES
+from forecasting.features import ANCHOR_FEATURES, log_sample
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
 from shopdata.actions import Action
 from shopdata.store import Store
+
+log = logging.getLogger(__name__)
 
 #: Each action needs at least this many logged rows of its own and of `none` to be checked.
 MIN_ROWS = 30
@@ -131,6 +134,8 @@ class LoggedOutcomes:
                 residual = self.outcome[test] - q
                 self.scores[test, a] = q + taken / self.propensity[test] * residual
         _, self.clusters = np.unique(self.customer_ids, return_inverse=True)
+        #: Says so where the rows are a sample of the log's customers (store_outcomes).
+        self.sample_note = ""
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -205,12 +210,18 @@ def store_outcomes(
     windows = observable_windows(store, observed_until)
     if not windows:
         return None
-    return logged_outcomes(
-        lambda weeks: logged_examples(store, actions, weeks, observed_until),
+    sample = log_sample(store)
+    if sample.note:
+        log.warning("release check: %s", sample.note)
+    found = logged_outcomes(
+        lambda weeks: logged_examples(store, actions, weeks, observed_until, sample.condition),
         actions,
         gross_margin,
         windows,
     )
+    if found is not None:
+        found[0].sample_note = sample.note
+    return found
 
 
 def withhold_all(
@@ -278,6 +289,7 @@ def release(
         outcome_weeks,
         tuple(c for c in checks if c.action not in withheld) + tuple(withheld.values()),
         rounds,
+        note=outcomes.sample_note,
     )
     if withheld:
         note = (

@@ -7,6 +7,7 @@ before the as-of date.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -17,7 +18,13 @@ from forecasting.action_effects import ActionEffects
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
-from forecasting.features import ANCHOR_FEATURES, anchor_features, purchase_summary
+from forecasting.features import (
+    ANCHOR_FEATURES,
+    MAX_LOG_ROWS,
+    anchor_features,
+    log_sample,
+    purchase_summary,
+)
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.uplift import CampaignEffectLearner
@@ -29,6 +36,8 @@ from shopdata.calendar import (
     weekly_discount,
 )
 from shopdata.store import Store
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "baseline"
 MODEL_VERSION = "0.1.0"
@@ -56,6 +65,7 @@ class BaselineForecaster:
         affinity_top_m: int = 3,
         effect_epochs: int | str = "auto",
         learn_effects: bool = True,
+        max_log_rows: int = MAX_LOG_ROWS,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -68,6 +78,7 @@ class BaselineForecaster:
         self.affinity_top_m = affinity_top_m
         self.effect_epochs = effect_epochs
         self.learn_effects = learn_effects
+        self.max_log_rows = max_log_rows
         self.device = device
         self.seed = seed
 
@@ -113,10 +124,14 @@ class BaselineForecaster:
         self.effect_learner_: CampaignEffectLearner | None = None
         self.attributes_ = CustomerAttributes().fit(None)
         if self.learn_effects and store.has_table("campaign_log"):
+            before = f"week_start < TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'"
+            self.log_sample_ = log_sample(store, before, self.max_log_rows)
+            if self.log_sample_.note:
+                log.warning("effect learner: %s", self.log_sample_.note)
             examples = anchor_features(
                 store,
                 "SELECT customer_id, week_start, action, propensity FROM campaign_log "
-                f"WHERE week_start < TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'",
+                f"WHERE {before} AND {self.log_sample_.condition}",
                 discount_actions=discount_actions,
                 outcome_weeks=self.future_weeks,
             )
@@ -242,6 +257,11 @@ class BaselineForecaster:
             "effects": (
                 {
                     "training_rows": learner.training_rows_,
+                    "log_sample": {
+                        "share_of_customers": self.log_sample_.share,
+                        "log_rows": self.log_sample_.rows,
+                        "note": self.log_sample_.note,
+                    },
                     "final_loss": learner.final_loss_,
                     "training": learner.training_,
                     "base_rate_check": learner.base_rate_check_,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.features import anchor_features, holdout_outcome, purchase_summary
+from forecasting.baseline import BaselineForecaster
+from forecasting.features import anchor_features, holdout_outcome, log_sample, purchase_summary
+from shopdata.actions import DEMO_ACTIONS
+from shopdata.calendar import horizon_start
 from shopdata.store import Store
-from shopdata.validation import InputTables
+from shopdata.validation import InputTables, load_inputs
+from tests.conftest import SMALL_AS_OF
+
+ACTION_IDS = [a.id for a in DEMO_ACTIONS]
 
 
 @pytest.fixture()
@@ -87,3 +95,41 @@ def test_anchor_features_and_outcomes(store: Store) -> None:
     # The data end in the week of 02-10 (c's purchase), so the week after 02-03 is observed.
     assert a_second["future_spend"] == 0.0
     assert b["bought"] == 0 and b["tenure_weeks"] == 4.0
+
+
+def test_a_log_sample_keeps_whole_customers_and_about_the_asked_rows(
+    small_market_dir: Path,
+) -> None:
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    with Store.create(tables) as store:
+        everything = log_sample(store)
+        assert everything.condition == "TRUE" and everything.share == 1.0
+        assert everything.note == ""
+        total = everything.rows
+        sample = log_sample(store, max_rows=total // 4)
+        assert sample == log_sample(store, max_rows=total // 4)  # the same customers each run
+        assert "sampled" in sample.note and f"{total:,}" in sample.note
+        kept = store.query(
+            f"SELECT customer_id, count(*) AS n FROM campaign_log WHERE {sample.condition} "
+            "GROUP BY customer_id"
+        )
+        every = store.query("SELECT customer_id, count(*) AS n FROM campaign_log GROUP BY ALL")
+    # whole histories: each kept customer has all of its rows
+    merged = kept.merge(every, on="customer_id", suffixes=("_kept", "_all"))
+    assert len(merged) == len(kept) and (merged["n_kept"] == merged["n_all"]).all()
+    assert kept["n"].sum() == pytest.approx(total / 4, rel=0.15)
+    assert len(kept) == pytest.approx(sample.share * len(every), rel=0.15)
+
+
+def test_the_effect_learner_trains_on_the_sample_and_says_so(small_market_dir: Path) -> None:
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    week = horizon_start(SMALL_AS_OF)
+    with Store.create(tables) as store:
+        rows = log_sample(store).rows
+        forecaster = BaselineForecaster(
+            horizon_weeks=4, device="cpu", seed=3, max_log_rows=rows // 3
+        ).fit(store, week)
+    effects = forecaster.metadata().parameters["effects"]
+    assert effects["log_sample"]["share_of_customers"] < 0.5
+    assert "sampled" in effects["log_sample"]["note"]
+    assert effects["training_rows"] < 0.5 * rows
