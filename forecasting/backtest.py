@@ -100,7 +100,7 @@ def run_backtest(
         spend = GammaGammaSpend(device=device).fit(summary)
         predicted_weeks = purchases.expected_purchases(float(holdout_weeks), summary)
         predicted_spend = predicted_weeks * spend.expected_spend(summary)
-        median_weeks = np.median(purchases.sample_purchases(float(holdout_weeks), summary), axis=1)
+        median_weeks = purchases.median_purchases(float(holdout_weeks), summary)
         # BG/NBD's week k runs from k weeks after the calibration end; at most 6 days from the
         # Monday-based week k it is scored against.
         weekly = purchases.weekly_expected_purchases(summary, scored_weeks)

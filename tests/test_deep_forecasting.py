@@ -84,6 +84,12 @@ def test_bgnbd_predictive_draws_average_to_the_closed_form(store: Store) -> None
     draws = model.sample_purchases(13.0, summary, draws=400, seed=3)
     expected = model.expected_purchases(13.0, summary)
     assert draws.mean(axis=1).sum() == pytest.approx(expected.sum(), rel=0.02)
+    # the backtest's medians, a chunk of customers at a time: the same draws in one chunk,
+    # draws of the same distribution in many
+    whole = model.median_purchases(13.0, summary, draws=400, seed=3, chunk=len(summary))
+    np.testing.assert_array_equal(whole, np.median(draws, axis=1))
+    chunked = model.median_purchases(13.0, summary, draws=400, seed=3, chunk=97)
+    assert chunked.mean() == pytest.approx(whole.mean(), rel=0.05)
 
 
 def test_panel_matches_the_sql_summary_and_never_looks_ahead(store: Store) -> None:
