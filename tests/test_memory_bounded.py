@@ -93,3 +93,21 @@ def test_solve_on_the_memory_bounded_paths_is_the_same_solve(
     assert bounded.objective == pytest.approx(default.objective, rel=1e-9)
     assert bounded.bound == pytest.approx(default.bound, rel=1e-9)
     np.testing.assert_array_equal(bounded.plan(), default.plan())
+
+
+def test_single_row_conflicts_in_chunks_are_the_whole_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import optimization.infeasibility as infeasibility
+
+    problem = instances.random_problem(1_000, seed=6)
+    # a floor above what every customer's best action can add, and a budget below zero spend
+    floor = problem.weekly_revenue_floor.copy()
+    floor[2] = problem.revenue[:, :, 2].max(axis=1).sum() * 1.01
+    impossible = dataclasses.replace(problem, weekly_revenue_floor=floor)
+    rows = coupling_rows(impossible)
+    whole = infeasibility.single_row_conflicts(impossible, rows)
+    monkeypatch.setattr(infeasibility, "CONFLICT_CHUNK", 97)
+    chunked = infeasibility.single_row_conflicts(impossible, rows)
+    assert [c.name for c in whole] == [c.name for c in chunked] and len(whole) == 1
+    assert chunked[0].shortfall == pytest.approx(whole[0].shortfall, rel=1e-12)
