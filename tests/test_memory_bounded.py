@@ -70,12 +70,18 @@ def test_dual_without_kept_copies_gives_the_same_evaluations(
     kept = LagrangianDual(problem, rows, chunk_customers=500, device="cpu")
     monkeypatch.setattr(lagrangian, "CPU_COPY_LIMIT_BYTES", 0)
     recomputed = LagrangianDual(problem, rows, chunk_customers=500, device="cpu")
-    assert kept._fast and not recomputed._fast  # the switch is what is compared
+    assert all(c is not None for c in kept._fast)  # the switch is what is compared
+    assert all(c is None for c in recomputed._fast)
+    # a limit that holds two of the four chunks: those two kept, the others recomputed
+    monkeypatch.setattr(lagrangian, "CPU_COPY_LIMIT_BYTES", 2 * 500 * 3 * 4 * 5 * 12)
+    partly = LagrangianDual(problem, rows, chunk_customers=500, device="cpu")
+    assert [c is not None for c in partly._fast] == [True, True, False, False]
     a, plan_a = kept.evaluate(y, keep_plan=True)
-    b, plan_b = recomputed.evaluate(y, keep_plan=True)
-    assert a.value == b.value
-    np.testing.assert_array_equal(a.subgradient, b.subgradient)
-    np.testing.assert_array_equal(plan_a, plan_b)
+    for other in (recomputed, partly):
+        b, plan_b = other.evaluate(y, keep_plan=True)
+        assert a.value == b.value
+        np.testing.assert_array_equal(a.subgradient, b.subgradient)
+        np.testing.assert_array_equal(plan_a, plan_b)
 
 
 def test_solve_on_the_memory_bounded_paths_is_the_same_solve(
