@@ -108,8 +108,12 @@ bench: data browser
 		$(BIN)/python bench/solver_scale.py --customers $$n --backend lagrangian --engine ray \
 			--shards 4 --json bench/results/solver_scale_lagrangian_ray4_$$n.json; \
 	done
-	$(BIN)/python bench/scale.py --customers 100000 --work $(DEMO_DIR)/scale \
-		--json bench/results/scale_100000_local.json
+	$(BIN)/python bench/solver_scale.py --customers 10000000 --backend lagrangian \
+		--time-limit 1800 --json bench/results/solver_scale_lagrangian_10000000.json
+	for n in 100000 1000000; do \
+		$(BIN)/python bench/scale.py --customers $$n --work $(DEMO_DIR)/scale \
+			--json bench/results/scale_$${n}_local.json; \
+	done
 	for backend in highs ortools pyomo; do \
 		$(BIN)/python bench/solver_scale.py --customers 200 --backend $$backend \
 			--json bench/results/solver_scale_$${backend}_200.json; \
