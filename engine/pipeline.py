@@ -428,7 +428,8 @@ def _known_customers(tables: InputTables) -> np.ndarray:
     frames = [f["customer_id"] for f in (tables.customers, tables.campaign_log) if f is not None]
     if not frames:
         return np.array([], dtype=str)
-    return pd.unique(pd.concat(frames, ignore_index=True).astype("string")).astype(str)
+    ids = pd.concat(frames, ignore_index=True).astype("string").drop_duplicates()
+    return ids.to_numpy(dtype=str)  # a numpy str array: sorted set operations stay vectorised
 
 
 def _left_out(known: np.ndarray, forecast: ForecastSet) -> dict[str, object]:

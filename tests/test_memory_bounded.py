@@ -87,9 +87,9 @@ def test_dual_without_kept_copies_gives_the_same_evaluations(
 def test_solve_on_the_memory_bounded_paths_is_the_same_solve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    problem = instances.random_problem(3_000, seed=5)
+    problem = instances.random_problem(1_500, seed=5)
     settings = SolveSettings(
-        time_limit_s=60, relative_gap=1e-3, lagrangian=LagrangianSettings(chunk_customers=700)
+        time_limit_s=60, relative_gap=1e-3, lagrangian=LagrangianSettings(chunk_customers=400)
     )
     default = solve(problem, "lagrangian", settings)
     monkeypatch.setattr(lagrangian, "CPU_COPY_LIMIT_BYTES", 0)
