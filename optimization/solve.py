@@ -79,6 +79,10 @@ def solve(
             f"{settings.auto_exact_max_variables:,}"
         )
     chosen = backend_named(backend)
+    exact_recommendations = (
+        Capability.EXACT in chosen.capabilities
+        or problem.shape[0] <= settings.auto_exact_max_variables
+    )
     if not problem.eligible[:, 1:].any():
         nothing = _nothing_eligible(problem, rows, settings, chosen, started)
         if nothing is not None:
@@ -87,7 +91,7 @@ def solve(
                 nothing,
                 settings,
                 recommended,
-                exact=Capability.EXACT in chosen.capabilities,
+                exact=exact_recommendations,
             )
             return replace(nothing, notes=tuple(notes) + nothing.notes)
     conflicts = single_row_conflicts(problem, rows)
@@ -126,8 +130,7 @@ def solve(
         solution,
         settings,
         recommended,
-        exact=Capability.EXACT in chosen.capabilities
-        or problem.shape[0] <= settings.auto_exact_max_variables,
+        exact=exact_recommendations,
     )
     return replace(solution, notes=tuple(notes) + solution.notes)
 
