@@ -94,6 +94,7 @@ def main() -> None:
         progress("end")
         total = time.perf_counter() - started
         solution = json.loads((result.folder / "solution.json").read_text())
+        kpis = json.loads((result.folder / "kpis.json").read_text())
     sampler.stop()
     figures = {
         "customers": args.customers,
@@ -108,6 +109,9 @@ def main() -> None:
         "objective": solution["objective"],
         "bound": solution["bound"],
         "gap": solution["gap"],
+        "contacts_by_action": kpis.get("contacts_by_action"),
+        "release_withheld": (kpis.get("release") or {}).get("withheld"),
+        "release_note": (kpis.get("release") or {}).get("note"),
         "machine": platform.platform(),
     }
     print(json.dumps({k: v for k, v in figures.items() if k != "machine"}, indent=1))
