@@ -103,8 +103,14 @@ class LoggedOutcomes:
     """The log's rows with their outcome and cross-fitted doubly robust scores Gamma [R, A]."""
 
     def __init__(
-        self, examples: pd.DataFrame, actions: tuple[Action, ...], gross_margin: float
+        self,
+        examples: pd.DataFrame,
+        actions: tuple[Action, ...],
+        gross_margin: float,
+        sample_note: str = "",
     ) -> None:
+        #: Says so where the rows are a sample of the log's customers (`log_sample`).
+        self.sample_note = sample_note
         index = {a.id: i for i, a in enumerate(actions)}
         frame = examples[examples["action"].isin(list(index))].reset_index(drop=True)
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
@@ -134,8 +140,6 @@ class LoggedOutcomes:
                 residual = self.outcome[test] - q
                 self.scores[test, a] = q + taken / self.propensity[test] * residual
         _, self.clusters = np.unique(self.customer_ids, return_inverse=True)
-        #: Says so where the rows are a sample of the log's customers (store_outcomes).
-        self.sample_note = ""
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -168,15 +172,17 @@ def logged_outcomes(
     actions: tuple[Action, ...],
     gross_margin: float,
     windows: tuple[int, ...] = OUTCOME_WEEKS,
+    sample_note: str = "",
 ) -> tuple[LoggedOutcomes, int] | None:
     """The log's outcomes over the longest of `windows` (weeks, longest first) that enough rows
-    observe; `read_examples(K)` gives the log's anchor features with K-week outcomes. None
-    without enough rows for any window."""
+    observe; `read_examples(K)` gives the log's anchor features with K-week outcomes (of a
+    sample of the log's customers where `sample_note` says so). None without enough rows for
+    any window."""
     for weeks in windows:
         examples = read_examples(weeks)
         usable = examples[examples["future_spend"].notna()]
         if len(usable) >= MIN_LOGGED_WEEKS and (usable["action"] == "none").sum() >= MIN_ROWS:
-            return LoggedOutcomes(usable, actions, gross_margin), weeks
+            return LoggedOutcomes(usable, actions, gross_margin, sample_note), weeks
     return None
 
 
@@ -213,15 +219,13 @@ def store_outcomes(
     sample = log_sample(store)
     if sample.note:
         log.warning("release check: %s", sample.note)
-    found = logged_outcomes(
+    return logged_outcomes(
         lambda weeks: logged_examples(store, actions, weeks, observed_until, sample.condition),
         actions,
         gross_margin,
         windows,
+        sample.note,
     )
-    if found is not None:
-        found[0].sample_note = sample.note
-    return found
 
 
 def withhold_all(

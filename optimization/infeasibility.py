@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sparse
 
 from optimization.highs_model import solve_with_highs
-from optimization.milp import build_milp
+from optimization.milp import build_milp, incremental
 from optimization.problem import DecisionProblem
 from optimization.rows import CouplingRows, RowKind
 from optimization.settings import SolveSettings
@@ -93,9 +93,7 @@ def _best_single_row_moves(problem: DecisionProblem) -> tuple[np.ndarray, np.nda
     for start in range(0, n, CONFLICT_CHUNK):
         part = slice(start, min(start + CONFLICT_CHUNK, n))
         allowed = problem.eligible[part, 1:, None]  # [C, A-1, 1]
-        cost, revenue = problem.cost[part], problem.revenue[part]
-        dc = (cost[:, 1:, :] - cost[:, :1, :]).astype(np.float64)  # [C, A-1, H]
-        dr = (revenue[:, 1:, :] - revenue[:, :1, :]).astype(np.float64)
+        _, dc, dr = incremental(problem, part)  # [C, A-1, H] each
         best = np.where(allowed, dr, -np.inf).max(axis=1)  # [C, H]
         gain += np.clip(best, 0, None).sum(axis=0)
         cheapest = np.where(allowed, dc, np.inf).min(axis=1)  # [C, H]

@@ -58,12 +58,7 @@ class Response:
     @staticmethod
     def sum(parts: list[Response]) -> Response:
         """The responses of disjoint customer sets together (plans concatenated in order)."""
-        usage = Usage(
-            sum(p.usage.cost for p in parts),
-            sum(p.usage.revenue for p in parts),
-            sum(p.usage.per_action for p in parts),
-            sum(p.usage.per_segment for p in parts),
-        )
+        usage = Usage.sum([p.usage for p in parts])
         plans = [p.plan for p in parts]
         plan = None if any(x is None for x in plans) else np.concatenate(plans)  # type: ignore[arg-type]
         return Response(sum(p.total for p in parts), usage, sum(p.none_value for p in parts), plan)

@@ -51,10 +51,13 @@ class MilpArrays:
         return x.reshape(-1)
 
 
-def incremental(problem: DecisionProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Value, cost and revenue of each action > 0 minus `none`'s ([N, A-1, H] each)."""
+def incremental(
+    problem: DecisionProblem, customers: slice = slice(None)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, cost and revenue of each action > 0 minus `none`'s ([C, A-1, H] each, float64),
+    for the `customers` slice (all by default)."""
     return tuple(  # type: ignore[return-value]
-        (array[:, 1:, :] - array[:, :1, :]).astype(np.float64)
+        (array[customers, 1:, :] - array[customers, :1, :]).astype(np.float64)
         for array in (problem.value, problem.cost, problem.revenue)
     )
 

@@ -42,6 +42,16 @@ class Usage:
     def nothing(cls, weeks: int, actions: int, segments: int) -> Usage:
         return cls(np.zeros(weeks), np.zeros(weeks), np.zeros(actions), np.zeros(segments))
 
+    @staticmethod
+    def sum(parts: list[Usage]) -> Usage:
+        """What disjoint groups of customers use together (added in the order given)."""
+        return Usage(
+            sum(p.cost for p in parts),  # type: ignore[arg-type]
+            sum(p.revenue for p in parts),  # type: ignore[arg-type]
+            sum(p.per_action for p in parts),  # type: ignore[arg-type]
+            sum(p.per_segment for p in parts),  # type: ignore[arg-type]
+        )
+
 
 @dataclass(frozen=True)
 class DecisionProblem:

@@ -215,7 +215,7 @@ def plan_usage(problem: DecisionProblem, choice: np.ndarray, customers: np.ndarr
         cost = problem.cost[u, sub, t] - problem.cost[u, 0, t]
         revenue = problem.revenue[u, sub, t] - problem.revenue[u, 0, t]
         parts.append(_usage(problem, sub, cost, revenue, block))
-    return _total(parts)
+    return Usage.sum(parts)
 
 
 def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
@@ -240,7 +240,7 @@ def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarra
         )
         max_contacts = max(max_contacts, int((sub > 0).sum(axis=1).max(initial=0)))
         uses_ineligible |= bool((~problem.eligible[u, sub]).any())
-    activity = row_activity(rows, _total(parts))
+    activity = row_activity(rows, Usage.sum(parts))
     slack = rows.sense * (rows.rhs - activity)
     return PlanMeasures(
         objective=objective,
@@ -248,16 +248,4 @@ def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarra
         slack=slack,
         max_contacts=max_contacts,
         uses_ineligible=uses_ineligible,
-    )
-
-
-def _total(parts: list[Usage]) -> Usage:
-    """The sum of the usages of disjoint groups of customers."""
-    if len(parts) == 1:
-        return parts[0]
-    return Usage(
-        cost=np.sum([p.cost for p in parts], axis=0),
-        revenue=np.sum([p.revenue for p in parts], axis=0),
-        per_action=np.sum([p.per_action for p in parts], axis=0),
-        per_segment=np.sum([p.per_segment for p in parts], axis=0),
     )

@@ -79,24 +79,34 @@ def solve(
             f"{settings.auto_exact_max_variables:,}"
         )
     chosen = backend_named(backend)
-    exact_recommendations = (
-        Capability.EXACT in chosen.capabilities
-        or problem.shape[0] <= settings.auto_exact_max_variables
-    )
+    solution = None
     if not problem.eligible[:, 1:].any():
-        nothing = _nothing_eligible(problem, rows, settings, chosen, started)
-        if nothing is not None:
-            nothing = _with_recommendations(
-                problem,
-                nothing,
-                settings,
-                recommended,
-                exact=exact_recommendations,
-            )
-            return replace(nothing, notes=tuple(notes) + nothing.notes)
+        solution = _nothing_eligible(problem, rows, settings, chosen, started)
+    if solution is None:
+        solution = _backend_solution(problem, rows, settings, chosen, notes, started)
+    solution = _with_recommendations(
+        problem,
+        solution,
+        settings,
+        recommended,
+        exact=Capability.EXACT in chosen.capabilities
+        or problem.shape[0] <= settings.auto_exact_max_variables,
+    )
+    return replace(solution, notes=tuple(notes) + solution.notes)
+
+
+def _backend_solution(
+    problem: DecisionProblem,
+    rows: CouplingRows,
+    settings: SolveSettings,
+    chosen: Backend,
+    notes: list[str],
+    started: float,
+) -> Solution:
+    """The backend's solution (warm-started from the decomposition where it can use one), or
+    why there is none; what it chose is added to `notes`."""
     conflicts = single_row_conflicts(problem, rows)
     if conflicts:  # rows that fail on their own explain it; no elastic re-solve needed
-        explanation = InfeasibilityExplanation(tuple(conflicts))
         return finish(
             problem,
             rows,
@@ -107,8 +117,7 @@ def solve(
             bound=float("-inf"),
             shadow=None,
             timings=Timings(0.0, 0.0, time.perf_counter() - started),
-            explanation=explanation,
-            notes=tuple(notes),
+            explanation=InfeasibilityExplanation(tuple(conflicts)),
         )
     warm = None
     if settings.warm_start and Capability.WARM_START in chosen.capabilities:
@@ -123,16 +132,8 @@ def solve(
             )
     solution = chosen.solve(problem, rows, settings, warm)
     if solution.explanation is None and not solution.has_plan and settings.time_limit_s > 0:
-        explanation = explain_infeasibility(problem, rows, settings)
-        solution = replace(solution, explanation=explanation)
-    solution = _with_recommendations(
-        problem,
-        solution,
-        settings,
-        recommended,
-        exact=exact_recommendations,
-    )
-    return replace(solution, notes=tuple(notes) + solution.notes)
+        solution = replace(solution, explanation=explain_infeasibility(problem, rows, settings))
+    return solution
 
 
 def _nothing_eligible(
