@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from shopdata.arrow_columns import blank_mask, duplicated_rows, identifiers, member_mask
 from shopdata.campaign_design import derive_control_rows, no_control_problem
 from shopdata.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
 from shopdata.input_errors import InputProblem, InputValidationError, problem_at_rows
@@ -155,11 +156,12 @@ class _TableChecker:
 
     def _parse_column(self, name: str, kind: ColumnKind, required: bool) -> pd.Series:
         values = self.raw[name]
-        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
         if kind is ColumnKind.IDENTIFIER:
+            ids, blank = identifiers(values)
             if required:
                 self.flag(name, kind.value, "empty values", blank)
-            return values.astype(str).str.strip().where(~blank, None).astype("string")
+            return ids
+        blank = blank_mask(values)
         if kind is ColumnKind.TEXT:
             if required:
                 self.flag(name, "non-empty text", "empty values", blank)
@@ -175,6 +177,8 @@ class _TableChecker:
             bad = ~finite & (required | ~blank)
             self.flag(name, kind.value, self._found(values, bad, "non-numeric or NaN"), bad)
             return numbers
+        if kind is ColumnKind.FLAG and pd.api.types.is_bool_dtype(values) and not blank.any():
+            return values.astype(bool)
         if kind is ColumnKind.FLAG:
             text = values.astype(str).str.strip().str.lower().where(~blank, "")
             bad = ~text.isin(_TRUE | _FALSE).to_numpy()
@@ -241,7 +245,8 @@ def _check_rules(
         _check_amount_outliers(table, checker, outliers)
     if name in ("campaign_log", "campaign_design"):
         if action_ids is not None:
-            unknown = (~table["action"].isin(list(action_ids)) & table["action"].notna()).to_numpy()
+            catalogue = pd.Series(sorted(action_ids), dtype="string")
+            unknown = ~member_mask(table["action"], catalogue) & table["action"].notna().to_numpy()
             known = ", ".join(sorted(action_ids))
             found = sorted(set(table.loc[unknown, "action"].astype(str)))[:5]
             flag(
@@ -282,7 +287,7 @@ def _check_rules(
                 )
     contract = CONTRACTS[name]
     if contract.unique_key:
-        dup = table.duplicated(subset=list(contract.unique_key), keep="first").to_numpy()
+        dup = duplicated_rows(table, list(contract.unique_key))
         flag(
             ", ".join(contract.unique_key),
             "one row per " + " and ".join(contract.unique_key),
@@ -290,7 +295,7 @@ def _check_rules(
             dup,
         )
     else:
-        dup = table.duplicated(keep="first").to_numpy()
+        dup = duplicated_rows(table, list(table.columns))
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
 
 
@@ -341,7 +346,7 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
         known = tables["customers"]["customer_id"]
         for name in ("transactions", "campaign_log", "reviews", "campaign_eligible"):
             if name in tables:
-                unknown = ~tables[name]["customer_id"].isin(known).to_numpy()
+                unknown = ~member_mask(tables[name]["customer_id"], known)
                 examples = tables[name]["customer_id"][unknown].drop_duplicates().head(3)
                 checkers[name].flag(
                     "customer_id",
@@ -352,7 +357,7 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
                 )
     if "catalog" in tables and "item_id" in tables.get("transactions", pd.DataFrame()).columns:
         items = tables["transactions"]["item_id"]
-        unknown = (items.notna() & ~items.isin(tables["catalog"]["item_id"])).to_numpy()
+        unknown = items.notna().to_numpy() & ~member_mask(items, tables["catalog"]["item_id"])
         examples = items[unknown].drop_duplicates().head(3)
         checkers["transactions"].flag(
             "item_id",
