@@ -28,6 +28,7 @@ from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.release_gate import release, store_outcomes, withhold_all
 from engine.report import write_reports
+from engine.run_progress import RunProgress
 from engine.run_reader import RunFolder
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
@@ -44,9 +45,9 @@ from optimization.recommendations import RecommendationPlan
 from optimization.settings import SolveSettings
 from optimization.solution import Solution
 from optimization.solve import solve
-from shopdata.atomic import write_text_atomically
 from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
+from shopdata.progress import Progress, reporting
 from shopdata.store import Store
 from shopdata.validation import InputTables, load_inputs
 
@@ -94,9 +95,13 @@ def run_pipeline(
     force: bool = False,
     sweep: tuple[str, list[float]] | None = None,
     progress: Callable[[str], None] | None = None,
+    counts: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Run (or return) the plan for the scenario's week; see the module docstring. `sweep`
-    replaces the scenario's own sweep (recorded in the run's scenario.yaml as a comment)."""
+    replaces the scenario's own sweep (recorded in the run's scenario.yaml as a comment).
+    `progress` is told each stage's message, `counts` each counted step of the long ones
+    (dual evaluations, training epochs, frontier points; shopdata.progress); both are also
+    written to the staging folder's progress.json."""
     progress = progress or (lambda _: None)
     scenario = load_scenario(scenario_path)
     scenario_text = Path(scenario_path).read_text()
@@ -153,7 +158,7 @@ def run_pipeline(
         # inputs from the store (a 1M-customer shop's 26M-row campaign log holds 1.5 GB).
         handoff = [tables]
         del tables
-        return _run_stages(plan, handoff, registry, force, progress)
+        return _run_stages(plan, handoff, registry, force, progress, counts)
 
 
 def _run_stages(
@@ -162,44 +167,23 @@ def _run_stages(
     registry: RunRegistry,
     force: bool,
     progress: Callable[[str], None],
+    counts: Callable[[Progress], None] | None,
 ) -> RunResult:
-    """The stages of `plan` in its staging folder, logging to its run.log."""
+    """The stages of `plan` in its staging folder, logging to its run.log, their progress in
+    its progress.json (engine/run_progress.py)."""
     staging = run_folder.begin(plan.runs_dir, plan.run_id)
     handler = logging.FileHandler(staging / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    recorder = RunProgress(staging, progress, counts)
     try:
-        return _stages(plan, handoff, staging, registry, force, _recorded(progress, staging))
+        with reporting(recorder.count):
+            return _stages(plan, handoff, staging, registry, force, recorder.message)
     finally:
         log.removeHandler(handler)
         handler.close()
-
-
-#: The run's progress, for a caller that polls the folder (the staging folder while it runs).
-PROGRESS_FILE = "progress.json"
-
-
-def _recorded(progress: Callable[[str], None], staging: Path) -> Callable[[str], None]:
-    """`progress`, and each message also written to the staging folder's progress.json
-    (stage, message, seconds since the start, every message so far), whole at every step."""
-    started = dt.datetime.now()
-    messages: list[dict[str, object]] = []
-
-    def report(message: str) -> None:
-        seconds = (dt.datetime.now() - started).total_seconds()
-        messages.append({"seconds": round(seconds, 2), "message": message})
-        status = {
-            "stage": message.split(":", 1)[0],
-            "message": message,
-            "started": started.isoformat(timespec="seconds"),
-            "messages": messages,
-        }
-        write_text_atomically(staging / PROGRESS_FILE, json.dumps(status, indent=2) + "\n")
-        progress(message)
-
-    return report
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:

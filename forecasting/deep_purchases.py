@@ -57,6 +57,7 @@ from forecasting.ziln import (
 )
 from shopdata.calendar import horizon_start
 from shopdata.device import resolve_device
+from shopdata.progress import counted
 from shopdata.store import Store
 
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
@@ -423,6 +424,7 @@ class DeepPurchaseModel:
         )
         losses = []
         self.network_.train()
+        counter = counted("deep forecaster training", self.epochs, "epochs")
         for _ in range(self.epochs):
             order = generator.permutation(len(examples.rows))
             for start in range(0, len(order), self.batch_size):
@@ -458,6 +460,8 @@ class DeepPurchaseModel:
                 optimiser.step()
                 schedule.step()
                 losses.append(float(loss.detach()))
+            counter.advance(note=f"training loss {np.mean(losses[-20:]):.4g}")
+        counter.finish()
         self.network_.eval()
         self.anchor_offset_values_ = self.anchor_offsets_.detach().cpu().numpy()
         self.final_loss_ = float(np.mean(losses[-20:]))

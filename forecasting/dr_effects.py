@@ -397,6 +397,7 @@ class DoublyRobustEffectLearner:
                 generator=generator,
                 device=device,
                 epochs=self.epochs,
+                step=f"effect model, cross-fitting half {len(self.training_) + 1} of 2",
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
             ).to_dict()

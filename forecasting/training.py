@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from shopdata.progress import counted
+
 #: Mean loss of the rows `index` (a LongTensor on the model's device), differentiable.
 BatchLoss = Callable[[torch.Tensor], torch.Tensor]
 
@@ -50,11 +52,13 @@ def fit_minibatch(
     min_steps: int = 300,
     max_steps: int = 4000,
     patience: int = 4,
+    step: str = "training",
 ) -> TrainingReport:
     """Train `model` in place on `rows` rows with AdamW; see the module docstring.
 
     `epochs`: "auto" (early stopping) or a fixed number of epochs over all rows (no hold-out;
-    the behaviour of earlier versions, for tests and ablations).
+    the behaviour of earlier versions, for tests and ablations). Epochs are counted as `step`
+    (shopdata.progress).
     """
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     if epochs != "auto":
@@ -90,6 +94,8 @@ def fit_minibatch(
     first_loss = best_loss
     best_state = copy.deepcopy(model.state_dict())
     steps, epoch, stopped = 0, 0, "step budget"
+    # Early stopping may end before max_epochs: the time left is an upper estimate.
+    counter = counted(step, max_epochs, "epochs at most")
     for epoch in range(1, max_epochs + 1):
         order = training[torch.randperm(len(training), device=device)]
         for start in range(0, len(order), size):
@@ -102,9 +108,11 @@ def fit_minibatch(
         if not np.isfinite(best_loss) or current < best_loss - 1e-6 * abs(best_loss):
             best_loss, best_epoch = current, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= patience and epoch >= min_epochs:
+        counter.advance(note=f"held-out loss {current:.4g}, best at epoch {best_epoch}")
+        if epoch - best_epoch >= patience and epoch >= min_epochs:
             stopped = f"no improvement for {patience} epochs"
             break
+    counter.finish(stopped)
     if held:
         model.load_state_dict(best_state)
     measured = (best_loss, first_loss) if held else (None, None)

@@ -236,6 +236,7 @@ class CampaignEffectLearner:
             epochs=self.epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
+            step="uplift model",
         )
         with torch.no_grad():
             final = float(batch_loss(torch.arange(x.shape[0], device=device)))

@@ -12,6 +12,7 @@ import numpy as np
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solution import Solution, SolveStatus
+from shopdata.progress import counted
 
 SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
 
@@ -76,6 +77,7 @@ def frontier(
     settings = settings or SolveSettings()
     order = np.sort(np.asarray(levels, dtype=np.float64))
     points, solutions = [], []
+    counter = counted(f"frontier over {parameter}", len(order), "points")
     for level in order:
         variant = with_level(problem, parameter, float(level))
         solution = solve(variant, backend, settings)
@@ -98,6 +100,8 @@ def frontier(
                 spend,
             )
         )
+        counter.advance(note=f"{parameter} = {level:,.2f}: {solution.status.value}")
         if on_point is not None:
             on_point(points[-1])
+    counter.finish()
     return Frontier(tuple(points), tuple(solutions))

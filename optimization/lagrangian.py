@@ -26,6 +26,7 @@ from optimization.problem import DecisionProblem, Usage
 from optimization.rows import CouplingRows, RowKind, row_activity
 from optimization.settings import SolveSettings
 from shopdata.device import resolve_device
+from shopdata.progress import counted
 
 #: On the CPU, the float32 increments of value, cost and revenue are kept between evaluations up
 #: to this size (1M customers x 6 actions x 12 weeks take 0.72 GB, all kept); the chunks beyond
@@ -419,17 +420,22 @@ def minimise_dual(
     deadline: float,
     start: np.ndarray | None = None,
     box_fraction: float = 1.0,
+    step: str = "dual evaluations",
 ) -> DualResult:
     """Box-step cutting planes: minimise the piecewise-linear model of L inside a box around
     the best point; serious steps move the box, null steps add cuts; stop when the model
-    predicts less than `dual_tolerance` relative decrease."""
+    predicts less than `dual_tolerance` relative decrease. Each evaluation is counted as
+    `step` (shopdata.progress) with the predicted relative decrease left."""
     config = settings.lagrangian
     rows = dual.rows
     m = len(rows)
     started = time.perf_counter()
+    counter = counted(step, None, "evaluations")
     center, _ = dual.evaluate(np.zeros(m) if start is None else start)
+    counter.advance()
     history = [center.value]
     if m == 0:
+        counter.finish("no coupling rows")
         return DualResult(center, 1, True, time.perf_counter() - started, tuple(history))
     scale = price_scales(dual.problem, rows, dual.chunk)
     box = scale * box_fraction
@@ -448,6 +454,10 @@ def minimise_dual(
         if time.perf_counter() > deadline:
             break
         point, _ = dual.evaluate(candidate)
+        counter.advance(
+            note=f"predicted decrease {predicted / max(1.0, abs(center.value)):.1e} of the "
+            f"dual, stopping under {config.dual_tolerance:.0e}"
+        )
         cuts.append(point)
         history.append(point.value)
         if center.value - point.value >= 0.1 * predicted:
@@ -460,6 +470,7 @@ def minimise_dual(
             nulls += 1
             if nulls % 4 == 0:
                 box *= 0.5
+    counter.finish("converged" if converged else "stopped at the time or iteration limit")
     return DualResult(center, iteration, converged, time.perf_counter() - started, tuple(history))
 
 

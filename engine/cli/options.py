@@ -24,8 +24,6 @@ BacktestModel = StrEnum("BacktestModel", [(name, name) for name in BACKTEST_MODE
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-err = Console(stderr=True, soft_wrap=True)
-
 DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the input tables.")]
 AsOf = Annotated[
     str | None,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from engine.cli.app import app
 from engine.cli.options import AsOf, Device, RunsDir, err, fail_on_input, out
+from engine.cli.progress_bars import run_bars
 from engine.run_reader import RunFolder, RunFolderError
 from shopdata.input_errors import InputValidationError
 
@@ -30,7 +31,7 @@ def _run(
     from engine.valuation import ValuationError
 
     try:
-        with out.status("starting") as status:
+        with run_bars(out) as bars:
             result = run_pipeline(
                 scenario,
                 data_dir=data,
@@ -39,7 +40,8 @@ def _run(
                 device=device,
                 force=force,
                 sweep=sweep,
-                progress=status.update,
+                progress=bars.message,
+                counts=bars.count,
             )
     except InputValidationError as error:
         raise fail_on_input(error) from None

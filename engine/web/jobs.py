@@ -31,6 +31,7 @@ class Job:
     run_id: str | None
     error: str | None
     sweep: str | None
+    counted: dict[str, object] | None = None  # the counted step under way (run_progress)
 
     @property
     def done(self) -> bool:
@@ -104,6 +105,7 @@ class JobManager:
             run_id=status.get("run_id"),
             error=status.get("error"),
             sweep=status.get("sweep"),
+            counted=status.get("counted") if status["state"] == "running" else None,
         )
 
     def all(self) -> list[Job]:

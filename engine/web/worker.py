@@ -5,9 +5,11 @@
         [--as-of DATE] [--sweep PARAMETER=LEVELS]
 
 The status file (JSON, replaced whole at every step) holds: state (running, finished, failed),
-the latest progress message, every message with its time, and at the end the run id and folder
-or the error. A run killed with its worker resumes from its last finished stage when started
-again (the pipeline's own staging), so a closed browser or a restarted server loses nothing.
+the latest progress message, every message with its time, the counted step under way (done of
+total and time left: dual evaluations, training epochs, frontier points), and at the end the run
+id and folder or the error. A run killed with its worker resumes from its last finished stage
+when started again (the pipeline's own staging), so a closed browser or a restarted server
+loses nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import argparse
 import datetime as dt
 import json
 import os
+import time
 from pathlib import Path
 
+from engine.run_progress import COUNT_WRITE_INTERVAL_S
 from shopdata.atomic import write_text_atomically
+from shopdata.progress import Progress
 
 
 class StatusFile:
@@ -27,6 +32,7 @@ class StatusFile:
     def __init__(self, path: Path, job: dict[str, object]) -> None:
         self.path = path
         self.status: dict[str, object] = {**job, "state": "running", "messages": [], "pid": 0}
+        self._counted_at = 0.0
 
     def update(self, **fields: object) -> None:
         self.status.update(fields)
@@ -35,7 +41,15 @@ class StatusFile:
     def progress(self, message: str) -> None:
         messages = list(self.status["messages"])  # type: ignore[arg-type]
         messages.append({"time": dt.datetime.now().isoformat(timespec="seconds"), "text": message})
-        self.update(message=message, messages=messages[-200:])
+        self.update(message=message, messages=messages[-200:], counted=None)
+
+    def count(self, progress: Progress) -> None:
+        """The latest counted step (done of total, time left), written at most once a second."""
+        if progress.finished:
+            self.update(counted=None)
+        elif time.perf_counter() - self._counted_at >= COUNT_WRITE_INTERVAL_S:
+            self._counted_at = time.perf_counter()
+            self.update(counted={**progress.to_dict(), "text": progress.describe()})
 
 
 def main() -> None:
@@ -62,6 +76,7 @@ def main() -> None:
             device="auto",
             sweep=parse_sweep(args.sweep) if args.sweep else None,
             progress=status.progress,
+            counts=status.count,
         )
     except Exception as error:  # every failure is the page's to show, in words
         status.update(state="failed", error=f"{type(error).__name__}: {error}")

@@ -1,0 +1,67 @@
+"""The run's progress on the terminal: a spinner with the stage's message and, under it, a bar
+for each counted step under way (done of total, elapsed, time left; a count without a bar
+where the total is not known in advance, e.g. dual evaluations until convergence)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from shopdata.progress import Progress as Counted
+
+
+@dataclass
+class RunBars:
+    """Callbacks for `run_pipeline(progress=..., counts=...)` drawing on one rich display."""
+
+    display: Progress
+    stage: TaskID
+
+    def __post_init__(self) -> None:
+        self.steps: dict[str, TaskID] = {}
+
+    def message(self, message: str) -> None:
+        self.display.update(self.stage, description=message)
+
+    def count(self, counted: Counted) -> None:
+        task = self.steps.get(counted.step)
+        description = f"  {counted.step} ({counted.unit})"
+        if counted.note:
+            description += f": {counted.note}"
+        if task is None:
+            task = self.display.add_task(description, total=counted.total)
+            self.steps[counted.step] = task
+        self.display.update(task, completed=counted.done, description=description)
+        if counted.finished:
+            self.display.remove_task(task)
+            del self.steps[counted.step]
+
+
+@contextmanager
+def run_bars(console: Console) -> Iterator[RunBars]:
+    """A live display on `console` while the block runs (cleared at its end)."""
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with display:
+        yield RunBars(display, display.add_task("starting", total=None))

@@ -1,0 +1,107 @@
+"""Counted progress: the count, total and time left of long steps reach whoever watches (a
+sink installed around the work, the run's progress.json, the web job's status file), and cost
+nothing when nobody does."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine.web.worker as worker_module
+import shopdata.progress as progress_module
+from engine.run_progress import PROGRESS_FILE, RunProgress
+from engine.web.jobs import JobManager
+from engine.web.worker import StatusFile
+from optimization.frontier import frontier
+from optimization.instances import random_problem
+from optimization.settings import SolveSettings
+from optimization.solve import solve
+from shopdata.progress import Progress, counted, reporting
+
+
+def test_a_counter_says_done_of_total_and_the_time_left(monkeypatch) -> None:
+    clock = iter([100.0, 100.0, 110.0, 120.0, 130.0])  # start, begun, two units, finish
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: next(clock))
+    events: list[Progress] = []
+    with reporting(events.append):
+        counter = counted("training", 4, "epochs")  # starts at 100 s
+        counter.advance()  # 110 s: 1 of 4 in 10 s, 30 s left
+        counter.advance(note="loss 0.5")  # 120 s: 2 of 4 in 20 s, 20 s left
+        counter.finish()
+    assert [(e.done, e.total, e.finished) for e in events] == [
+        (0, 4, False),
+        (1, 4, False),
+        (2, 4, False),
+        (2, 4, True),
+    ]
+    assert events[0].eta_s is None  # nothing done yet: no estimate
+    assert events[1].eta_s == pytest.approx(30.0) and events[2].eta_s == pytest.approx(20.0)
+    assert events[2].describe() == "training: 2/4 epochs, about 20 s left (loss 0.5)"
+
+
+def test_counts_go_only_to_the_sink_installed_around_them() -> None:
+    events: list[Progress] = []
+    with reporting(events.append):
+        pass
+    with counted("unwatched", None, "steps") as counter:  # no sink: nothing is told
+        counter.advance()
+    assert events == []
+    with reporting(events.append), counted("open-ended", None, "evaluations") as counter:
+        counter.advance(3)
+    assert events[-1].done == 3 and events[-1].total is None and events[-1].eta_s is None
+    assert events[-1].finished and "3 evaluations" in events[-1].describe()
+
+
+def test_the_dual_and_the_frontier_count_their_work() -> None:
+    problem = random_problem(300, weeks=4, seed=3)
+    events: list[Progress] = []
+    settings = SolveSettings(time_limit_s=60.0, relative_gap=1e-3)
+    with reporting(events.append):
+        solution = solve(problem, "lagrangian", settings)
+    dual = [e for e in events if e.step == "dual evaluations"]
+    with reporting(events.append):
+        frontier(problem, "weekly_budget", [0.0, 50.0, 100.0], backend="highs", settings=settings)
+    assert dual[-1].finished and dual[-1].total is None
+    evaluations = int(solution.notes[0].split(" evaluations")[0].split()[-1])
+    assert 1 < dual[-1].done <= evaluations  # the repair's evaluation is not the dual's
+    assert [e.done for e in dual] == sorted(e.done for e in dual)
+    points = [e for e in events if e.step == "frontier over weekly_budget"]
+    assert [(e.done, e.total) for e in points] == [(0, 3), (1, 3), (2, 3), (3, 3), (3, 3)]
+    assert points[-1].finished and "weekly_budget = 100.00" in points[-2].note
+
+
+def test_the_run_folder_and_the_web_job_show_the_latest_count(tmp_path: Path, monkeypatch) -> None:
+    told: list[Progress] = []
+    run = RunProgress(tmp_path, on_count=told.append)
+    run.message("solve: 100 variables, backend lagrangian")
+    with reporting(run.count), counted("dual evaluations", None, "evaluations") as counter:
+        counter.advance(note="predicted decrease 1e-3")
+        written = json.loads((tmp_path / PROGRESS_FILE).read_text())
+    assert written["stage"] == "solve"
+    assert written["counted"]["step"] == "dual evaluations"  # the first count is written at once
+    assert len(told) == 3  # begun, advanced, finished
+    final = json.loads((tmp_path / PROGRESS_FILE).read_text())
+    assert final["counted"]["finished"] and final["counted"]["done"] == 1
+    run.message("report: HTML, XLSX, PDF")
+    assert json.loads((tmp_path / PROGRESS_FILE).read_text())["counted"] is None
+
+    jobs = JobManager(tmp_path / "runs", tmp_path)
+    jobs.folder.mkdir(parents=True)
+    job_file = jobs.folder / "abcdef123456.json"
+    job = {"id": "abcdef123456", "kind": "plan", "scenario": "base", "messages": []}
+    monkeypatch.setattr(worker_module, "COUNT_WRITE_INTERVAL_S", 0.0)  # every count written
+    status = StatusFile(job_file, job)
+    status.update(pid=os.getpid())
+    with reporting(status.count), counted("training", 10, "epochs at most") as counter:
+        counter.advance(4)
+        seen = jobs.get("abcdef123456")
+    assert seen is not None and seen.counted is not None
+    assert seen.counted["done"] == 4 and seen.counted["total"] == 10
+    assert str(seen.counted["text"]).startswith("training: 4/10 epochs at most")
+    shown = jobs.get("abcdef123456")
+    assert shown is not None and shown.counted is None  # finished: the count is cleared
+    assert np.isfinite(float(written["counted"]["elapsed_s"]))
