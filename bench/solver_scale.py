@@ -10,7 +10,8 @@ all-none revenue. Coefficients follow DESIGN §4's valuation (margin 0.35, 10 % 
 with heterogeneous lifts, discounts paid on all purchases, negative future effects of coupons.
 Writes customers, backend, build_seconds, solve_seconds, peak_rss_mb, objective, bound, gap and
 status (plus more) as JSON; with --save DIR also the audit trail (problem.npz, solution.json,
-allocation.parquet). `--engine ray` evaluates the decomposition's dual on Ray actors (a local
+allocation.parquet); the counted steps (dual evaluations) go to stderr as they come and their
+final counts into the JSON. `--engine ray` evaluates the decomposition's dual on Ray actors (a local
 cluster, `--shards` of the customers; optimization/distributed.py) and adds the actors' peak
 resident memory. Measures; asserts nothing.
 """
@@ -21,6 +22,7 @@ import argparse
 import json
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from process_memory import MemorySampler
 from optimization.instances import random_problem
 from optimization.settings import LagrangianSettings, SolveSettings
 from optimization.solve import BACKENDS, solve
+from shopdata.progress import Progress, reporting
 
 
 def main() -> None:
@@ -68,7 +71,14 @@ def main() -> None:
     )
     sampler = MemorySampler() if args.engine == "ray" else None
     started = time.perf_counter()
-    solution = solve(problem, args.backend, settings)
+    steps: list[dict[str, object]] = []
+
+    def tell(progress: Progress) -> None:  # each count on stderr, and kept for the JSON
+        print(progress.describe(), file=sys.stderr, flush=True)
+        steps.append(progress.to_dict())
+
+    with reporting(tell):
+        solution = solve(problem, args.backend, settings)
     wall = time.perf_counter() - started
     actors_peak_mb = sampler.stop()[1] if sampler is not None else None
     figures = {
@@ -92,6 +102,7 @@ def main() -> None:
         "shards": args.shards if args.engine == "ray" else 1,
         "time_limit_s": args.time_limit,
         "notes": list(solution.notes),
+        "counted_steps": [step for step in steps if step["finished"]],
         "machine": platform.platform(),
     }
     print(json.dumps({k: v for k, v in figures.items() if k not in ("notes", "machine")}))

@@ -104,12 +104,12 @@ def best_response(
     per action [A-1], per segment [S]. Any float dtype and device."""
     per_cost, per_revenue, per_action, per_segment = prices
     bonus = segments @ per_segment  # [C]
-    # value - y_cost dc + y_revenue dr - y_action + bonus, in that order, updating one array in
-    # place (three [C, A-1, H] allocations instead of six; the same floats)
-    adjusted = value - per_cost[None, None, :] * cost  # [C, A-1, H]
-    adjusted += per_revenue[None, None, :] * revenue
-    adjusted -= per_action[None, :, None]
-    adjusted += bonus[:, None, None]
+    # value - y_cost dc + y_revenue dr + (bonus - y_action) in three fused passes over one
+    # [C, A-1, H] array (half the time of separate multiplies and adds; the one formula every
+    # path uses, so the local, Ray and exact evaluations agree)
+    adjusted = torch.addcmul(value, -per_cost, cost)  # [C, A-1, H]
+    adjusted.addcmul_(per_revenue, revenue)
+    adjusted += bonus[:, None, None] - per_action[None, :, None]
     score, best = adjusted.max(dim=1)  # [C, H] each
     take = score > 0
     h = score.shape[1]
@@ -178,19 +178,21 @@ class LagrangianDual:
         carry -inf value, so no mask is needed per evaluation."""
         p = self.problem
 
-        def incremental(array: np.ndarray) -> np.ndarray:
-            chunk = array[start:stop]
-            return np.subtract(chunk[:, 1:, :], chunk[:, :1, :], dtype=np.float32)  # [C, A-1, H]
+        def incremental(array: np.ndarray) -> torch.Tensor:
+            # torch's subtraction runs on every core (numpy's on one): this is recomputed at
+            # each evaluation for the chunks not kept
+            chunk = torch.from_numpy(array[start:stop]).to(torch.float32)
+            return torch.sub(chunk[:, 1:, :], chunk[:, :1, :])  # [C, A-1, H]
 
         value = incremental(p.value)
-        np.copyto(value, np.float32(-np.inf), where=~p.eligible[start:stop, 1:, None])
+        value.masked_fill_(torch.from_numpy(~p.eligible[start:stop, 1:, None]), -np.inf)
         return {
-            name: torch.from_numpy(array).to(self.device)
-            for name, array in (
+            name: tensor.to(self.device)
+            for name, tensor in (
                 ("value", value),
                 ("cost", incremental(p.cost)),
                 ("revenue", incremental(p.revenue)),
-                ("segments", self.segments[start:stop].astype(np.float32)),
+                ("segments", torch.from_numpy(self.segments[start:stop].astype(np.float32))),
             )
         }
 
@@ -413,6 +415,22 @@ def price_scales(
     return scale
 
 
+#: The tightest tolerance the dual is ever driven to (its model's relative decrease).
+FINEST_DUAL_TOLERANCE = 1e-7
+
+
+def dual_tolerance(settings: SolveSettings) -> float:
+    """The relative decrease of the dual's model under which it stops: the settings' own
+    `lagrangian.dual_tolerance`, or by default a 300th of the requested relative gap (at least
+    FINEST_DUAL_TOLERANCE). The bound is then within that share of the dual's minimum, and on
+    the random family the plan repaired from it stays within the gap asked (1M customers at
+    1e-3: gap 5.1e-4 after 20 evaluations, where 1e-6 took 24 and a 100th of the gap gave
+    1.08e-3); the backend drives the dual further when the repaired plan misses the gap."""
+    if settings.lagrangian.dual_tolerance is not None:
+        return settings.lagrangian.dual_tolerance
+    return max(settings.relative_gap / 300.0, FINEST_DUAL_TOLERANCE)
+
+
 def minimise_dual(
     dual: LagrangianDual,
     settings: SolveSettings,
@@ -421,12 +439,15 @@ def minimise_dual(
     start: np.ndarray | None = None,
     box_fraction: float = 1.0,
     step: str = "dual evaluations",
+    tolerance: float | None = None,
 ) -> DualResult:
     """Box-step cutting planes: minimise the piecewise-linear model of L inside a box around
     the best point; serious steps move the box, null steps add cuts; stop when the model
-    predicts less than `dual_tolerance` relative decrease. Each evaluation is counted as
-    `step` (shopdata.progress) with the predicted relative decrease left."""
+    predicts less than `tolerance` relative decrease (default `dual_tolerance(settings)`).
+    Each evaluation is counted as `step` (shopdata.progress) with the predicted relative
+    decrease left."""
     config = settings.lagrangian
+    tolerance = dual_tolerance(settings) if tolerance is None else tolerance
     rows = dual.rows
     m = len(rows)
     started = time.perf_counter()
@@ -446,7 +467,7 @@ def minimise_dual(
     for iteration in range(1, config.max_iterations + 1):  # noqa: B007 (reported after)
         candidate, model_value = _master(cuts, center.multipliers, box)
         predicted = center.value - model_value
-        if predicted <= config.dual_tolerance * max(1.0, abs(center.value)):
+        if predicted <= tolerance * max(1.0, abs(center.value)):
             # The cutting-plane model (a lower bound on the convex L) is minimised at the
             # centre over the box, hence everywhere: the centre minimises L.
             converged = True
@@ -456,7 +477,7 @@ def minimise_dual(
         point, _ = dual.evaluate(candidate)
         counter.advance(
             note=f"predicted decrease {predicted / max(1.0, abs(center.value)):.1e} of the "
-            f"dual, stopping under {config.dual_tolerance:.0e}"
+            f"dual, stopping under {tolerance:.0e}"
         )
         cuts.append(point)
         history.append(point.value)

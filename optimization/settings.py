@@ -21,8 +21,10 @@ class HighsSettings:
 @dataclass(frozen=True)
 class LagrangianSettings:
     max_iterations: int = 200
-    #: Stop when the bundle model predicts less than this relative decrease of the dual.
-    dual_tolerance: float = 1e-6
+    #: Stop when the bundle model predicts less than this relative decrease of the dual;
+    #: None: a 300th of the requested relative gap (optimization.lagrangian.dual_tolerance),
+    #: tightened tenfold while the repaired plan misses the gap and time remains.
+    dual_tolerance: float | None = None
     #: Customers per chunk when evaluating the dual (bounds memory on large problems).
     chunk_customers: int = 200_000
     #: Customers re-optimised exactly (a small MIP) around the dual's ties, at least.
