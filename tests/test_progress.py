@@ -105,3 +105,26 @@ def test_the_run_folder_and_the_web_job_show_the_latest_count(tmp_path: Path, mo
     shown = jobs.get("abcdef123456")
     assert shown is not None and shown.counted is None  # finished: the count is cleared
     assert np.isfinite(float(written["counted"]["elapsed_s"]))
+
+
+def test_the_job_page_shows_the_count_with_a_bar() -> None:
+    import jinja2
+
+    import engine.web.app as web_app
+    from engine.web.jobs import Job
+
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(web_app.__file__).parent / "templates"),
+        autoescape=True,
+    )
+    counted_step = {"done": 4, "total": 10, "text": "training: 4/10 epochs at most, about 6 s left"}
+    job = Job("abcdef123456", "plan", "base", "running", "forecast: fitting", (), None, None, None,
+              counted=counted_step)  # fmt: skip
+    html = templates.get_template("job_status.html.j2").render(job=job, points=[])
+    assert '<progress max="10" value="4"></progress>' in html
+    assert "about 6 s left" in html
+    idle = templates.get_template("job_status.html.j2").render(
+        job=Job("abcdef123456", "plan", "base", "running", "solve", (), None, None, None),
+        points=[],
+    )
+    assert "<progress" not in idle

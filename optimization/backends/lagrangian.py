@@ -156,4 +156,5 @@ def sample_multipliers(
     sub_rows = coupling_rows(sub)
     sub_rows = dataclasses.replace(sub_rows, rhs=sub_rows.base + share * rows.incremental_rhs)
     dual = LagrangianDual(sub, sub_rows, config.chunk_customers, config.device)
-    return minimise_dual(dual, settings, deadline=deadline).best.multipliers
+    step = f"dual of a {len(sample):,}-customer sample (the start)"
+    return minimise_dual(dual, settings, deadline=deadline, step=step).best.multipliers
