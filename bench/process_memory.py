@@ -13,8 +13,12 @@ class MemorySampler:
     """Samples every `interval_s`: the peak RSS (MB) of this process and the peak summed RSS of
     the Ray actors running `ShardActor` (optimization/distributed.py), since the last `mark`."""
 
-    def __init__(self, interval_s: float = 0.2) -> None:
+    def __init__(self, interval_s: float = 0.2, *, ray_actors: bool = True) -> None:
+        """`ray_actors=False`: this process only. Scanning every process's command line for
+        the actors costs a core's share on a 2-core machine (py-spy of the 1M batch: 38 s of
+        its 585), so a run without Ray does not."""
         self.process = psutil.Process()
+        self.ray_actors = ray_actors
         self.interval_s = interval_s
         self.own = self.actors = 0.0
         self.running = True
@@ -24,7 +28,8 @@ class MemorySampler:
     def _run(self) -> None:
         while self.running:
             actors = 0
-            for other in psutil.process_iter(["cmdline", "memory_info"]):
+            scanned = psutil.process_iter(["cmdline", "memory_info"]) if self.ray_actors else ()
+            for other in scanned:
                 line = " ".join(other.info["cmdline"] or [])
                 if "ShardActor" in line and other.info["memory_info"] is not None:
                     actors += other.info["memory_info"].rss

@@ -60,7 +60,7 @@ def main() -> None:
         "execution": {"engine": args.engine, "shards": args.shards},
     }
     stages: list[dict[str, object]] = []
-    sampler = MemorySampler()
+    sampler = MemorySampler(ray_actors=args.engine == "ray")
     current = {"name": "read and validate the inputs", "since": time.perf_counter()}
 
     def progress(message: str) -> None:
