@@ -22,6 +22,13 @@ from rich.progress import (
 
 from shopdata.progress import Progress as Counted
 
+#: Characters of a line's text, so that bar, count, elapsed and time left fit in 100 columns.
+DESCRIPTION_WIDTH = 56
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
 
 @dataclass
 class RunBars:
@@ -34,13 +41,12 @@ class RunBars:
         self.steps: dict[str, TaskID] = {}
 
     def message(self, message: str) -> None:
-        self.display.update(self.stage, description=message)
+        self.display.update(self.stage, description=_shorten(message, DESCRIPTION_WIDTH))
 
     def count(self, counted: Counted) -> None:
         task = self.steps.get(counted.step)
-        description = f"  {counted.step} ({counted.unit})"
-        if counted.note:
-            description += f": {counted.note}"
+        line = f"  {counted.step} ({counted.unit})" + (f": {counted.note}" if counted.note else "")
+        description = _shorten(line, DESCRIPTION_WIDTH)  # leaves the bar and counts room
         if task is None:
             task = self.display.add_task(description, total=counted.total)
             self.steps[counted.step] = task
@@ -56,7 +62,7 @@ def run_bars(console: Console) -> Iterator[RunBars]:
     display = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
