@@ -32,6 +32,21 @@ PROGRESS_FILE = "progress.json"
 COUNT_WRITE_INTERVAL_S = 1.0
 
 
+class CountThrottle:
+    """When a count is worth writing: a step's start and end at once, between them at most
+    every COUNT_WRITE_INTERVAL_S (the run's progress.json, the web job's status file)."""
+
+    def __init__(self) -> None:
+        self._last = -float("inf")
+
+    def due(self, progress: Progress) -> bool:
+        now = time.perf_counter()
+        if progress.finished or progress.done == 0 or now - self._last >= COUNT_WRITE_INTERVAL_S:
+            self._last = now
+            return True
+        return False
+
+
 class RunProgress:
     """Stage messages and counted steps of one run, written to `folder`/progress.json."""
 
@@ -47,7 +62,7 @@ class RunProgress:
         self.started = dt.datetime.now()
         self.messages: list[dict[str, object]] = []
         self.counted: dict[str, object] | None = None
-        self._last_write = 0.0
+        self._throttle = CountThrottle()
 
     def message(self, message: str) -> None:
         """A stage begins or says something: recorded with its time since the start."""
@@ -60,8 +75,7 @@ class RunProgress:
     def count(self, progress: Progress) -> None:
         """A counted step advanced (the sink `shopdata.progress.reporting` takes)."""
         self.counted = progress.to_dict()
-        due = time.perf_counter() - self._last_write >= COUNT_WRITE_INTERVAL_S
-        if progress.finished or progress.done == 0 or due:  # a step begins or ends: at once
+        if self._throttle.due(progress):
             self._write()
         self.on_count(progress)
 
@@ -75,4 +89,3 @@ class RunProgress:
             "counted": self.counted,
         }
         write_text_atomically(self.folder / PROGRESS_FILE, json.dumps(status, indent=2) + "\n")
-        self._last_write = time.perf_counter()

@@ -177,7 +177,9 @@ class BetaGeometricNBD:
         and leaves after each purchase with probability p. Its median is BG/NBD's point
         forecast under absolute error, its mean `expected_purchases`.
         """
-        return self._draw(weeks, summary, slice(None), draws, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        alive = self.probability_alive(summary)
+        return self._draw(weeks, summary, slice(None), draws, rng, alive)
 
     def median_purchases(
         self,
@@ -196,18 +198,22 @@ class BetaGeometricNBD:
         would take 1.6 GB per array; drawing only where the median is not known halved the
         1M-customer backtest)."""
         rng = np.random.default_rng(seed)
+        alive = self.probability_alive(summary)  # [N], once: each chunk draws from its part
         out = np.zeros(len(summary))
-        drawn = np.flatnonzero(self.probability_no_purchase(weeks, summary) < 0.5)
+        drawn = np.flatnonzero(self.probability_no_purchase(weeks, summary, alive) < 0.5)
         for start in range(0, len(drawn), chunk):
             part = drawn[start : start + chunk]
-            out[part] = np.median(self._draw(weeks, summary, part, draws, rng), axis=1)
+            out[part] = np.median(self._draw(weeks, summary, part, draws, rng, alive), axis=1)
         return out
 
-    def probability_no_purchase(self, weeks: float, summary: PurchaseSummary) -> np.ndarray:
+    def probability_no_purchase(
+        self, weeks: float, summary: PurchaseSummary, alive: np.ndarray | None = None
+    ) -> np.ndarray:
         """P(no purchase in (T, T + weeks] | history) per customer [N]: gone, or alive and the
         first purchase after T later than `weeks` (the dropout only follows a purchase):
-        1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + weeks))^(r + x)."""
-        alive = self.probability_alive(summary)
+        1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + weeks))^(r + x). `alive`:
+        `probability_alive(summary)` where the caller has it."""
+        alive = self.probability_alive(summary) if alive is None else alive
         age, x = summary.age, summary.frequency
         quiet = ((self.alpha_ + age) / (self.alpha_ + age + weeks)) ** (self.r_ + x)
         return 1.0 - alive + alive * quiet
@@ -219,12 +225,13 @@ class BetaGeometricNBD:
         part: slice | np.ndarray,
         draws: int,
         rng: np.random.Generator,
+        p_alive: np.ndarray,
     ) -> np.ndarray:
         """`sample_purchases` for the customers `part` (a slice or indices) of `summary`,
-        from `rng`."""
+        from `rng`; `p_alive` is `probability_alive(summary)` [N]."""
         x, age = summary.frequency[part, None], summary.age[part, None]
         shape = (len(x), draws)
-        alive = rng.random(shape) < self.probability_alive(summary)[part, None]
+        alive = rng.random(shape) < p_alive[part, None]
         rate = rng.gamma(self.r_ + x, 1.0 / (self.alpha_ + age), shape).reshape(-1)
         dropout = rng.beta(self.a_, self.b_ + x, shape).reshape(-1)
         count = np.zeros(shape[0] * shape[1])

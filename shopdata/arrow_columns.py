@@ -47,10 +47,9 @@ def identifiers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Identifiers as stripped Arrow-backed strings with blanks as missing, and the [n] blank
     mask: `values.astype(str).str.strip().where(~blank, None).astype("string")`."""
     array = _as_arrow(values)
-    if array is None:
-        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
-        text = values.astype(str).str.strip().where(~blank, None).astype("string")
-        return text, blank
+    if array is None:  # mixed objects: pandas' own way
+        blank = blank_mask(values)
+        return values.astype(str).str.strip().where(~blank, None).astype("string"), blank
     if not _is_string(array):
         array = pc.cast(array, pa.string())  # integer ids of a Parquet file
     stripped = pc.utf8_trim_whitespace(array)

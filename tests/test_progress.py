@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine.web.worker as worker_module
+import engine.run_progress as run_progress
 import shopdata.progress as progress_module
 from engine.run_progress import PROGRESS_FILE, RunProgress
 from engine.web.jobs import JobManager
@@ -93,7 +93,7 @@ def test_the_run_folder_and_the_web_job_show_the_latest_count(tmp_path: Path, mo
     jobs.folder.mkdir(parents=True)
     job_file = jobs.folder / "abcdef123456.json"
     job = {"id": "abcdef123456", "kind": "plan", "scenario": "base", "messages": []}
-    monkeypatch.setattr(worker_module, "COUNT_WRITE_INTERVAL_S", 0.0)  # every count written
+    monkeypatch.setattr(run_progress, "COUNT_WRITE_INTERVAL_S", 0.0)  # every count written
     status = StatusFile(job_file, job)
     status.update(pid=os.getpid())
     with reporting(status.count), counted("training", 10, "epochs at most") as counter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import (
@@ -36,9 +36,7 @@ class RunBars:
 
     display: Progress
     stage: TaskID
-
-    def __post_init__(self) -> None:
-        self.steps: dict[str, TaskID] = {}
+    steps: dict[str, TaskID] = field(default_factory=dict)  # the counted steps under way
 
     def message(self, message: str) -> None:
         self.display.update(self.stage, description=_shorten(message, DESCRIPTION_WIDTH))

@@ -18,10 +18,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
-from engine.run_progress import COUNT_WRITE_INTERVAL_S
+from engine.run_progress import CountThrottle
 from shopdata.atomic import write_text_atomically
 from shopdata.progress import Progress
 
@@ -32,7 +31,7 @@ class StatusFile:
     def __init__(self, path: Path, job: dict[str, object]) -> None:
         self.path = path
         self.status: dict[str, object] = {**job, "state": "running", "messages": [], "pid": 0}
-        self._counted_at = 0.0
+        self._throttle = CountThrottle()
 
     def update(self, **fields: object) -> None:
         self.status.update(fields)
@@ -47,8 +46,7 @@ class StatusFile:
         """The latest counted step (done of total, time left), written at most once a second."""
         if progress.finished:
             self.update(counted=None)
-        elif time.perf_counter() - self._counted_at >= COUNT_WRITE_INTERVAL_S:
-            self._counted_at = time.perf_counter()
+        elif self._throttle.due(progress):
             self.update(counted={**progress.to_dict(), "text": progress.describe()})
 
 
