@@ -1,7 +1,9 @@
-"""The Lagrangian dual evaluated on Ray: the customers sharded by a hash of their id, each
+"""The Lagrangian decomposition on Ray: the customers sharded by a hash of their id, each
 shard's coefficients held by a Ray actor that answers prices with its customers' best
 responses (the sum of their scores and what they use of each resource), the driver keeping the
-small master problem (`minimise_dual`), the reported bound and the repair.
+small master problem (`minimise_dual`). The reported bound (float64) and the primal repair run
+in the actors too: each keeps its customers' part of the plan (optimization/plan_shard.py) and
+sends the driver row totals and short candidate lists (optimization/repair.py).
 
 L(y) separates by customer, so the shards' responses add up (`Response.sum`) to exactly what
 one process computes: the same multipliers, the same bound, the same plan (tests/test_ray.py).
@@ -9,15 +11,17 @@ What crosses the network per evaluation is the prices (O(H + A + S) numbers) out
 sums back per shard; the plan only when asked for ([N_s, H] small integers).
 
 An actor that dies is restarted by Ray from its shard (the constructor's arguments are kept
-in the object store) and the call is retried, so a lost worker costs time, not the solve.
+in the object store) and the call is retried, so a lost worker costs time, not the solve. Its
+part of the plan is rebuilt by replaying the repair's calls that changed it (`RayShards` keeps
+them: multipliers and short lists of customer-weeks), which give the same plan again.
 
 Ray is an optional extra (`pip install 'ltv-engine[ray]'`). On a laptop or in tests,
 `ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=...)` starts a
 local cluster; give `address` to join a running one. Fractional CPUs per actor, since Ray's
 pools deadlock when asked for more whole CPUs than a small machine has.
 
-This step distributes the evaluations; the driver still holds the whole problem (for the
-bound in float64, the repair and the plan's measurement): see docs/scale.md.
+The driver still holds the whole problem (the multipliers' scales, the final plan's
+measurement and the report); see docs/scale.md.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from optimization.lagrangian import DualPoint, LagrangianDual, Prices, Response
+from optimization.plan_shard import MUTATING, PlanShard, Shards
 from optimization.problem import DecisionProblem, Usage
 from optimization.rows import CouplingRows
 
@@ -43,16 +49,76 @@ def shard_of(customer_ids: np.ndarray, shards: int) -> np.ndarray:
 
 
 class ShardActor:
-    """One shard's customers: their coefficients and a dual evaluator over them."""
+    """One shard's customers: their coefficients, a dual evaluator over them and their part of
+    the plan (`PlanShard`)."""
 
-    def __init__(self, problem: DecisionProblem, rows: CouplingRows, chunk: int) -> None:
+    def __init__(
+        self, problem: DecisionProblem, rows: CouplingRows, chunk: int, customers: np.ndarray
+    ) -> None:
         self.dual = LagrangianDual(problem, rows, chunk, "cpu")
+        self.customers = customers
+        self.part = PlanShard(self.dual, customers)
+        self.changes = 0  # calls that changed `part` since it was built
 
     def respond(self, prices: Prices, keep_plan: bool) -> Response:
         return self.dual.respond(prices, keep_plan)
 
+    def call(self, name: str, args: tuple[Any, ...], changes: int) -> tuple[bool, Any]:
+        """`PlanShard.name(*args)`, as (True, answer); (False, None) if this actor has not seen
+        the `changes` calls the driver made (it was restarted and lost its part of the plan)."""
+        if changes != self.changes:
+            return False, None
+        answer = getattr(self.part, name)(*args)
+        self.changes += name in MUTATING
+        return True, answer
+
+    def replay(self, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Rebuild the part of the plan from the calls that changed it, in order."""
+        self.part = PlanShard(self.dual, self.customers)
+        for name, args in calls:
+            getattr(self.part, name)(*args)
+        self.changes = len(calls)
+
     def pid(self) -> int:
         return os.getpid()
+
+
+class RayShards(Shards):
+    """The repair's groups of customers in Ray actors, one per shard (`ShardActor`). The calls
+    that changed each actor's part of the plan are kept (multipliers and short lists), so a
+    restarted actor is brought back to where it was."""
+
+    def __init__(self, actors: list[Any]) -> None:
+        self.actors = actors
+        self.changes: list[list[tuple[str, tuple[Any, ...]]]] = [[] for _ in actors]
+        self.replays = 0  # actors brought back to where they were
+
+    def __len__(self) -> int:
+        return len(self.actors)
+
+    def call_each(self, name: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
+        import ray
+
+        sent = [
+            actor.call.remote(name, args, len(done))
+            for actor, args, done in zip(self.actors, arguments, self.changes, strict=True)
+        ]
+        answers = []
+        for actor, args, done, reference in zip(
+            self.actors, arguments, self.changes, sent, strict=True
+        ):
+            current, answer = ray.get(reference)
+            if not current:  # restarted since: replay what changed its part, then ask again
+                ray.get(actor.replay.remote(done))
+                self.replays += 1
+                current, answer = ray.get(actor.call.remote(name, args, len(done)))
+                if not current:
+                    raise RuntimeError(f"shard actor lost its plan again while answering {name}")
+            answers.append(answer)
+        if name in MUTATING:
+            for done, args in zip(self.changes, arguments, strict=True):
+                done.append((name, args))
+        return answers
 
 
 def start_ray(address: str | None = None, cpus: int | None = None) -> None:
@@ -102,7 +168,12 @@ class ShardedDual(LagrangianDual):
         nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
         # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).
         self.shards = [ray.put(problem.subset(m, fixed_usage=nothing)) for m in self.members]
-        self.actors = [remote.remote(shard, rows, chunk_customers) for shard in self.shards]
+        self.customers = [ray.put(m) for m in self.members]
+        self.actors = [
+            remote.remote(shard, rows, chunk_customers, customers)
+            for shard, customers in zip(self.shards, self.customers, strict=True)
+        ]
+        self._plan_shards = RayShards(self.actors)
 
     def evaluate(
         self, y: np.ndarray, *, keep_plan: bool = False
@@ -119,10 +190,19 @@ class ShardedDual(LagrangianDual):
             plan[self.order] = response.plan
         return self.point(y, response), plan
 
+    def evaluate_exact(self, y: np.ndarray) -> float:
+        """L(y) in float64, the customers' part summed over the shards."""
+        parts = self.plan_shards().call("exact_total", y)
+        return float(sum(parts)) + self.rhs_term(y)
+
+    def plan_shards(self) -> RayShards:
+        """The actors as the repair's groups of customers (one record of changes per solve)."""
+        return self._plan_shards
+
     def close(self) -> None:
         """Let the actors go (the cluster stays up for the next solve)."""
         import ray
 
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
-        self.actors, self.shards = [], []
+        self.actors, self.shards, self.customers = [], [], []

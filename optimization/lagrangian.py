@@ -339,17 +339,23 @@ class LagrangianDual:
 
     def evaluate_exact(self, y: np.ndarray) -> float:
         """L(y) in float64 on the CPU: the value reported as the bound."""
+        return self.exact_total(y) + self.rhs_term(y)
+
+    def rhs_term(self, y: np.ndarray) -> float:
+        """y's share of the incremental right-hand sides: the part of L(y) that does not
+        separate by customer."""
+        return float((y * self.rows.sense * self.rows.incremental_rhs).sum())
+
+    def exact_total(self, y: np.ndarray) -> float:
+        """The customers' part of L(y) in float64 on the CPU: their taken adjusted scores plus
+        the value of sending them nothing."""
         prices = self.prices(y)
         n = self.problem.shape[0]
         total = 0.0
         for start in range(0, n, self.chunk):
             choice, score, _, _ = self.best_response(start, min(start + self.chunk, n), prices)
             total += float(np.where(choice > 0, score, 0.0).sum())
-        return (
-            total
-            + float((y * self.rows.sense * self.rows.incremental_rhs).sum())
-            + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
-        )
+        return total + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
 
     def margins(self, y: np.ndarray) -> np.ndarray:
         """How far each customer's best response is from changing ([N], smaller = closer).

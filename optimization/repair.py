@@ -10,6 +10,11 @@ repair:
      sequential pass over a bounded candidate list);
   3. if the gap to the dual bound is still above the target, re-optimises the customers nearest
      a tie exactly, in a small MIP on HiGHS, against what the others leave of each row.
+
+The plan stays with the customers' coefficients, in groups (optimization/plan_shard.py: the
+whole problem in one process, or one group per Ray actor); this driver decides from the rows'
+totals and short candidate lists that the groups send, merged into the order one group would
+give, so the plan is the same however the customers are split.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import numpy as np
 from optimization.highs_model import solve_with_highs
 from optimization.lagrangian import LagrangianDual, price_scales
 from optimization.milp import build_milp
-from optimization.problem import DecisionProblem
+from optimization.plan_shard import DropCandidates, FillCandidates, Shards, stack_customers
+from optimization.problem import Usage
 from optimization.reporting import FEASIBILITY_TOLERANCE
-from optimization.rows import CouplingRows, RowKind, coupling_rows, measure_plan, plan_usage
+from optimization.rows import CouplingRows, PlanTotals, RowKind, coupling_rows
 from optimization.settings import SolveSettings
 
 PRICE_STEPS = (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -31,177 +37,162 @@ FILL_CANDIDATES_PER_ROW = 50
 FILL_CANDIDATES_MIN = 5_000
 
 
-def _feasible(problem: DecisionProblem, rows: CouplingRows, plan: np.ndarray) -> bool:
-    return measure_plan(problem, rows, plan).feasible(
-        rows, problem.effective_contact_cap, FEASIBILITY_TOLERANCE
+def _measure(shards: Shards) -> PlanTotals:
+    return PlanTotals.sum(shards.call("totals"))
+
+
+def _feasible(dual: LagrangianDual, totals: PlanTotals) -> bool:
+    rows = dual.rows
+    return totals.measures(rows).feasible(
+        rows, dual.problem.effective_contact_cap, FEASIBILITY_TOLERANCE
     )
 
 
-def adjusted_values(
-    problem: DecisionProblem, dual: LagrangianDual, y: np.ndarray, plan: np.ndarray
-) -> np.ndarray:
-    """Adjusted value at y of each customer-week's planned action ([N, H]; 0 for none)."""
-    n, _, h = problem.shape
-    prices = dual.prices(y)
-    out = np.zeros((n, h))
-    for start in range(0, n, dual.chunk):
-        stop = min(start + dual.chunk, n)
-        _, _, adjusted, _ = dual.best_response(start, stop, prices)
-        index = np.maximum(plan[start:stop] - 1, 0)[:, None, :]  # [C, 1, H]
-        chosen = np.take_along_axis(adjusted, index, axis=1)[:, 0, :]
-        out[start:stop] = np.where(plan[start:stop] > 0, chosen, 0.0)
-    return out
+def _merged(found: list, fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The groups' candidate lists as one: each field concatenated, and the group of each."""
+    group = np.concatenate([np.full(len(getattr(c, fields[0])), k) for k, c in enumerate(found)])
+    return (group, *(np.concatenate([getattr(c, f) for c in found]) for f in fields))
+
+
+def _per_group(shards: Shards, group: np.ndarray, *columns: np.ndarray) -> list[tuple]:
+    """Each group's share of `columns` (rows where `group` is k), as call arguments."""
+    return [tuple(column[group == k] for column in columns) for k in range(len(shards))]
 
 
 def drop_to_fit(
-    problem: DecisionProblem, rows: CouplingRows, plan: np.ndarray, score: np.ndarray
-) -> np.ndarray:
-    """Remove the contacts worth least per unit of the row until each broken row holds.
+    dual: LagrangianDual, shards: Shards, totals: PlanTotals, y: np.ndarray
+) -> PlanTotals:
+    """Remove the contacts worth least (adjusted value at y) per unit of the row until each
+    broken row holds.
 
     For <= rows (budgets, capacities) any contact may go; for a >= revenue floor only contacts
     that lower the week's revenue. Removing a contact never breaks a budget or capacity row.
     """
-    plan = plan.copy()
-    h = problem.shape[2]
-    every_week = np.arange(h)
-    slacks = measure_plan(problem, rows, plan).slack
+    rows = dual.rows
+    shards.call("score_contacts", y)
+    slacks = totals.measures(rows).slack
     for i, kind in enumerate(rows.kinds):
         slack = slacks[i]
         if slack >= -FEASIBILITY_TOLERANCE * max(1.0, abs(rows.rhs[i])):
             continue
-        weeks = np.array([rows.week[i]]) if rows.week[i] >= 0 else every_week
-        customers, week = np.nonzero(plan[:, weeks] > 0)
-        week = weeks[week]
-        action = plan[customers, week]
-        if kind is RowKind.ACTION_CAPACITY:
-            keep = action == rows.action[i]
-            weight = np.ones(int(keep.sum()))
-        elif kind is RowKind.REVENUE_FLOOR:
-            weight = -(
-                problem.revenue[customers, action, week] - problem.revenue[customers, 0, week]
-            )
-            keep = weight > 0
-            weight = weight[keep]
-        elif kind is RowKind.SEGMENT_COVERAGE:
+        if kind is RowKind.SEGMENT_COVERAGE:
             continue
-        else:
-            weight = problem.cost[customers, action, week] - problem.cost[customers, 0, week]
-            keep = weight > 0
-            weight = weight[keep]
-        customers, week = customers[keep], week[keep]
-        order = np.argsort(score[customers, week] / np.maximum(weight, 1e-12), kind="stable")
+        found: list[DropCandidates] = shards.call("drop_candidates", i, -slack)
+        group, ratio, weight, customer, week = _merged(
+            found, ("ratio", "weight", "customer", "week")
+        )
+        order = np.lexsort((week, customer, ratio))  # one group's order: see drop_candidates
         released = np.cumsum(weight[order])
         count = min(len(order), int(np.searchsorted(released, -slack - 1e-12)) + 1)
         drop = order[:count]
-        plan[customers[drop], week[drop]] = 0
         if len(drop):  # the drop moves other rows too: measure again only now
-            slacks = measure_plan(problem, rows, plan).slack
-    return plan
+            shards.call_each("drop", _per_group(shards, group[drop], customer[drop], week[drop]))
+            totals = _measure(shards)
+            slacks = totals.measures(rows).slack
+    shards.call("forget_scores")
+    return totals
 
 
 def raise_floor_prices(
-    problem: DecisionProblem,
-    rows: CouplingRows,
-    dual: LagrangianDual,
-    y: np.ndarray,
-    plan: np.ndarray,
-) -> np.ndarray | None:
+    dual: LagrangianDual, shards: Shards, totals: PlanTotals, y: np.ndarray
+) -> PlanTotals | None:
     """For >= rows still short: raise their prices step by step and redo the best response,
     dropping contacts from any <= row that this overruns."""
-    scale = price_scales(problem, rows, dual.chunk)
+    rows = dual.rows
+    scale = price_scales(dual.problem, rows, dual.chunk)
     lower_rows = rows.sense < 0
     for step in PRICE_STEPS:
-        short = measure_plan(problem, rows, plan).slack < -FEASIBILITY_TOLERANCE * np.maximum(
+        short = totals.measures(rows).slack < -FEASIBILITY_TOLERANCE * np.maximum(
             1.0, np.abs(rows.rhs)
         )
         if not (short & lower_rows).any():
             break
         nudged = y + step * scale * (short & lower_rows)
-        _, plan = dual.evaluate(nudged, keep_plan=True)
-        plan = drop_to_fit(problem, rows, plan, adjusted_values(problem, dual, y, plan))
-    return plan if _feasible(problem, rows, plan) else None
+        totals = PlanTotals.sum(shards.call("respond", nudged))
+        totals = drop_to_fit(dual, shards, totals, y)
+    return totals if _feasible(dual, totals) else None
+
+
+def _row_deltas(rows: CouplingRows, candidates: tuple[np.ndarray, ...]) -> np.ndarray:
+    """What each candidate contact adds to each coupling row ([k, m])."""
+    week, action, cost, revenue, segments = candidates
+    deltas = np.zeros((len(week), len(rows)))
+    for i, kind in enumerate(rows.kinds):
+        if kind is RowKind.WEEKLY_BUDGET:
+            deltas[:, i] = np.where(week == rows.week[i], cost, 0.0)
+        elif kind is RowKind.TOTAL_BUDGET:
+            deltas[:, i] = cost
+        elif kind is RowKind.REVENUE_FLOOR:
+            deltas[:, i] = np.where(week == rows.week[i], revenue, 0.0)
+        elif kind is RowKind.ACTION_CAPACITY:
+            deltas[:, i] = action == rows.action[i]
+        else:
+            deltas[:, i] = segments[:, rows.segment[i]]
+    return deltas
 
 
 def fill_slack(
-    problem: DecisionProblem,
-    rows: CouplingRows,
-    dual: LagrangianDual,
-    y: np.ndarray,
-    plan: np.ndarray,
-) -> np.ndarray:
+    dual: LagrangianDual, shards: Shards, totals: PlanTotals, y: np.ndarray
+) -> PlanTotals:
     """Add the best remaining contacts (by adjusted value at y) while every row holds."""
-    n, _, h = problem.shape
-    plan = plan.copy()
-    measures = measure_plan(problem, rows, plan)
-    slack = measures.slack.copy()
-    tolerance = FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(rows.rhs))
-    contacts = (plan > 0).sum(axis=1)
-    cap = problem.effective_contact_cap
-    prices = dual.prices(y)
-    candidates: list[tuple[float, int, int, int]] = []
+    rows = dual.rows
     limit = max(FILL_CANDIDATES_MIN, FILL_CANDIDATES_PER_ROW * len(rows))
-    for start in range(0, n, dual.chunk):
-        stop = min(start + dual.chunk, n)
-        _, _, adjusted, _ = dual.best_response(start, stop, prices)
-        raw = problem.value[start:stop, 1:, :] - problem.value[start:stop, :1, :]
-        open_week = (plan[start:stop] == 0) & (contacts[start:stop, None] < cap)  # [C, H]
-        gain = np.where(problem.eligible[start:stop, 1:, None] & (raw > 0), adjusted, -np.inf)
-        best = gain.argmax(axis=1)  # [C, H]
-        score = np.take_along_axis(gain, best[:, None, :], axis=1)[:, 0, :]
-        score = np.where(open_week, score, -np.inf)
-        flat = score.reshape(-1)
-        keep = min(limit, int(np.isfinite(flat).sum()))
-        if keep == 0:
+    found: list[FillCandidates] = shards.call("fill_candidates", y, limit)
+    merged = _merged(
+        found,
+        ("score", "customer", "week", "action", "cost", "revenue", "segments", "contacts"),
+    )
+    group, score, customer, week, action, cost, revenue, segments, contacts = merged
+    order = np.lexsort((-action, -week, -customer, -score))[:limit]  # best first
+    deltas = _row_deltas(rows, (week, action, cost, revenue, segments))
+    _, who = np.unique(customer, return_inverse=True)
+    count = np.zeros(who.max(initial=-1) + 1, dtype=np.int64)
+    count[who] = contacts
+    cap = dual.problem.effective_contact_cap
+    slack = totals.measures(rows).slack.copy()
+    tolerance = FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(rows.rhs))
+    taken = np.zeros(len(customer), dtype=bool)
+    for j in order:  # sequential by design: each contact uses up slack the next may need
+        if count[who[j]] >= cap:
             continue
-        top = np.argpartition(-flat, keep - 1)[:keep]
-        for index in top:
-            u, t = divmod(int(index), h)
-            candidates.append((float(flat[index]), start + u, t, int(best[u, t]) + 1))
-    candidates.sort(reverse=True)
-    members = [s.members for s in problem.coverage]
-    for _, u, t, act in candidates[:limit]:
-        if contacts[u] >= cap or plan[u, t] != 0:
-            continue
-        dc = problem.cost[u, act, t] - problem.cost[u, 0, t]
-        dr = problem.revenue[u, act, t] - problem.revenue[u, 0, t]
-        delta = np.zeros(len(rows))
-        for i, kind in enumerate(rows.kinds):
-            if kind is RowKind.WEEKLY_BUDGET and rows.week[i] == t:
-                delta[i] = dc
-            elif kind is RowKind.TOTAL_BUDGET:
-                delta[i] = dc
-            elif kind is RowKind.REVENUE_FLOOR and rows.week[i] == t:
-                delta[i] = dr
-            elif kind is RowKind.ACTION_CAPACITY and rows.action[i] == act:
-                delta[i] = 1.0
-            elif kind is RowKind.SEGMENT_COVERAGE and members[rows.segment[i]][u]:
-                delta[i] = 1.0
-        after = slack - rows.sense * delta
+        after = slack - rows.sense * deltas[j]
         if (after >= -tolerance).all():
-            plan[u, t] = act
+            taken[j] = True
             slack = after
-            contacts[u] += 1
-    return plan
+            count[who[j]] += 1
+    if not taken.any():
+        return totals
+    shards.call_each(
+        "add", _per_group(shards, group[taken], customer[taken], week[taken], action[taken])
+    )
+    return _measure(shards)
 
 
 def polish(
-    problem: DecisionProblem,
-    rows: CouplingRows,
     dual: LagrangianDual,
+    shards: Shards,
+    totals: PlanTotals,
     y: np.ndarray,
-    plan: np.ndarray,
     settings: SolveSettings,
     *,
     customers: int,
     absolute_gap: float,
     time_limit_s: float,
-) -> np.ndarray:
+) -> PlanTotals:
     """Re-optimise the `customers` nearest a tie exactly; keep the plan if that fails."""
-    n = problem.shape[0]
-    free = np.sort(np.argsort(dual.margins(y), kind="stable")[: min(n, customers)])
-    fixed = np.setdiff1d(np.arange(n), free, assume_unique=True)
-    usage = plan_usage(problem, plan, fixed)
-    sub = problem.subset(free, fixed_usage=usage)
+    count = min(dual.problem.shape[0], customers)
+    group, margin, customer = _merged(shards.call("nearest_ties", y, count), ("margin", "customer"))
+    nearest = np.lexsort((customer, margin))[:count]
+    group, customer = group[nearest], customer[nearest]
+    order = np.lexsort((customer,))  # the free customers by index in the whole problem
+    group, customer = group[order], customer[order]
+    free = _per_group(shards, group, customer)
+    pieces = shards.call_each("extract", free)
+    fixed = Usage.sum(shards.call_each("usage_without", free))
+    stacked = stack_customers([piece for piece, _ in pieces])
+    rank = np.argsort(np.concatenate([c for (c,) in free]), kind="stable")
+    sub = stacked.subset(rank, fixed_usage=fixed)
+    before = np.concatenate([plan for _, plan in pieces])[rank]
     milp = build_milp(sub, coupling_rows(sub))
     outcome = solve_with_highs(
         milp.objective,
@@ -212,54 +203,52 @@ def polish(
         milp.row_upper,
         settings,
         integer=True,
-        warm_start=milp.from_choice(plan[free]),
+        warm_start=milp.from_choice(before),
         time_limit_s=time_limit_s,
         absolute_gap=absolute_gap,
     )
     if outcome.x is None:
-        return plan
-    candidate = plan.copy()
-    candidate[free] = milp.to_choice(outcome.x)
-    better = (
-        measure_plan(problem, rows, candidate).objective
-        > measure_plan(problem, rows, plan).objective
-    )
-    return candidate if better and _feasible(problem, rows, candidate) else plan
+        return totals
+    after = milp.to_choice(outcome.x)
+    shards.call_each("assign", _per_group(shards, group, customer, after))
+    candidate = _measure(shards)
+    if candidate.objective > totals.objective and _feasible(dual, candidate):
+        return candidate
+    shards.call_each("assign", _per_group(shards, group, customer, before))
+    return totals
 
 
 def repair(
-    problem: DecisionProblem,
-    rows: CouplingRows,
     dual: LagrangianDual,
+    shards: Shards,
     y: np.ndarray,
     bound: float,
     settings: SolveSettings,
     deadline: float,
-) -> np.ndarray | None:
-    """A feasible plan near the best response at y (None if none was found in time)."""
-    _, plan = dual.evaluate(y, keep_plan=True)
-    assert plan is not None
-    if not _feasible(problem, rows, plan):
-        plan = drop_to_fit(problem, rows, plan, adjusted_values(problem, dual, y, plan))
-    if not _feasible(problem, rows, plan):
-        plan = raise_floor_prices(problem, rows, dual, y, plan)
-    if plan is None:
-        return None
-    plan = fill_slack(problem, rows, dual, y, plan)
-    objective = measure_plan(problem, rows, plan).objective
+) -> PlanTotals | None:
+    """Leave in `shards` a feasible plan near the best response at y and return its totals
+    (None if none was found in time)."""
+    totals = PlanTotals.sum(shards.call("respond", y))
+    if not _feasible(dual, totals):
+        totals = drop_to_fit(dual, shards, totals, y)
+    if not _feasible(dual, totals):
+        found = raise_floor_prices(dual, shards, totals, y)
+        if found is None:
+            return None
+        totals = found
+    totals = fill_slack(dual, shards, totals, y)
     target = settings.relative_gap * max(abs(bound), 1e-9)
     remaining = deadline - time.perf_counter()
-    if bound - objective > target and remaining > 1.0:
+    if bound - totals.objective > target and remaining > 1.0:
         config = settings.lagrangian
-        plan = polish(
-            problem,
-            rows,
+        totals = polish(
             dual,
+            shards,
+            totals,
             y,
-            plan,
             settings,
-            customers=max(config.repair_customers, 10 * len(rows)),
+            customers=max(config.repair_customers, 10 * len(dual.rows)),
             absolute_gap=target * 0.5,
             time_limit_s=min(config.repair_time_limit_s, remaining),
         )
-    return plan
+    return totals

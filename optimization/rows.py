@@ -218,8 +218,42 @@ def plan_usage(problem: DecisionProblem, choice: np.ndarray, customers: np.ndarr
     return Usage.sum(parts)
 
 
-def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
-    """Objective and row activities of `choice` ([N, H] action indices), from the arrays alone
+@dataclass(frozen=True)
+class PlanTotals:
+    """What a plan adds up to over a group of customers: its objective, what it uses in
+    absolute terms (`Usage`, none's cost and revenue included), its most contacts for one
+    customer and whether it uses an ineligible action. Disjoint groups add up (`sum`), so
+    shards of customers report these and the driver measures the plan from them."""
+
+    objective: float
+    usage: Usage
+    max_contacts: int
+    uses_ineligible: bool
+
+    @staticmethod
+    def sum(parts: list[PlanTotals]) -> PlanTotals:
+        """The totals of disjoint customer groups together (added in the order given)."""
+        return PlanTotals(
+            objective=float(sum(p.objective for p in parts)),
+            usage=Usage.sum([p.usage for p in parts]),
+            max_contacts=max((p.max_contacts for p in parts), default=0),
+            uses_ineligible=any(p.uses_ineligible for p in parts),
+        )
+
+    def measures(self, rows: CouplingRows) -> PlanMeasures:
+        """The plan measured against the coupling rows."""
+        activity = row_activity(rows, self.usage)
+        return PlanMeasures(
+            objective=self.objective,
+            activity=activity,
+            slack=rows.sense * (rows.rhs - activity),
+            max_contacts=self.max_contacts,
+            uses_ineligible=self.uses_ineligible,
+        )
+
+
+def plan_totals(problem: DecisionProblem, choice: np.ndarray) -> PlanTotals:
+    """Objective and absolute usage of `choice` ([N, H] action indices), from the arrays alone
     (MEASURE_CHUNK customers at a time, so no [N, H] gather is held beside the plan)."""
     n, _, h = problem.shape
     t = np.arange(h)[None, :]  # [1, H]
@@ -240,12 +274,9 @@ def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarra
         )
         max_contacts = max(max_contacts, int((sub > 0).sum(axis=1).max(initial=0)))
         uses_ineligible |= bool((~problem.eligible[u, sub]).any())
-    activity = row_activity(rows, Usage.sum(parts))
-    slack = rows.sense * (rows.rhs - activity)
-    return PlanMeasures(
-        objective=objective,
-        activity=activity,
-        slack=slack,
-        max_contacts=max_contacts,
-        uses_ineligible=uses_ineligible,
-    )
+    return PlanTotals(objective, Usage.sum(parts), max_contacts, uses_ineligible)
+
+
+def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:
+    """Objective and row activities of `choice` ([N, H] action indices)."""
+    return plan_totals(problem, choice).measures(rows)

@@ -1,4 +1,5 @@
-"""The dual on Ray: the same answers as one process, and a killed actor survived."""
+"""The decomposition on Ray: the same answers as one process, and a killed actor survived
+(during the dual and during the repair)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,32 @@ def test_a_killed_actor_is_restarted_and_the_solve_gives_the_same_answer(cluster
     finally:
         distributed.ShardedDual.__init__ = original  # type: ignore[method-assign]
     assert created and created[0].evaluations > 3  # the kill happened mid-solve
+    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
+    assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
+    assert np.array_equal(sharded.plan(), local.plan())
+
+
+@pytest.mark.slow
+def test_an_actor_killed_during_the_repair_is_given_its_part_of_the_plan_back(
+    cluster, monkeypatch
+) -> None:
+    from optimization import distributed
+
+    problem = random_problem(3000, seed=6)
+    local = solve(problem, "lagrangian", _settings("local"))
+    original = distributed.RayShards.call_each
+    seen: dict[str, object] = {}
+
+    def kill_after_the_first_change(self, name, arguments):
+        answers = original(self, name, arguments)
+        if name == "respond" and "shards" not in seen:  # the repair's plan is now in the actors
+            seen["shards"], seen["pid"] = self, ray.get(self.actors[1].pid.remote())
+            ray.kill(self.actors[1], no_restart=False)  # as a lost worker would be
+        return answers
+
+    monkeypatch.setattr(distributed.RayShards, "call_each", kill_after_the_first_change)
+    sharded = solve(problem, "lagrangian", _settings("ray"))
+    assert seen["shards"].replays >= 1  # type: ignore[attr-defined]
     assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
     assert sharded.bound == pytest.approx(local.bound, rel=1e-9)
     assert np.array_equal(sharded.plan(), local.plan())

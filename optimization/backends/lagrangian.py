@@ -20,10 +20,11 @@ from optimization.lagrangian import (
     dual_tolerance,
     minimise_dual,
 )
+from optimization.plan_shard import LocalShards, Shards
 from optimization.problem import DecisionProblem, Usage
 from optimization.repair import repair
 from optimization.reporting import finish
-from optimization.rows import CouplingRows, coupling_rows, measure_plan
+from optimization.rows import CouplingRows, coupling_rows
 from optimization.settings import SolveSettings
 from optimization.solution import Solution, Timings
 
@@ -46,6 +47,7 @@ class LagrangianBackend:
     ) -> Solution:
         started = time.perf_counter()
         config = settings.lagrangian
+        shards: Shards
         if config.engine == "ray":
             from optimization.distributed import ShardedDual
 
@@ -56,10 +58,12 @@ class LagrangianBackend:
                 shards=config.shards,
                 address=config.ray_address,
             )
+            shards = dual.plan_shards()  # type: ignore[attr-defined]
         else:
             dual = LagrangianDual(problem, rows, config.chunk_customers, config.device)
+            shards = LocalShards.whole(dual)
         try:
-            return self._solve(problem, rows, settings, dual, started)
+            return self._solve(problem, rows, settings, dual, shards, started)
         finally:
             if hasattr(dual, "close"):
                 dual.close()
@@ -70,6 +74,7 @@ class LagrangianBackend:
         rows: CouplingRows,
         settings: SolveSettings,
         dual: LagrangianDual,
+        shards: Shards,
         started: float,
     ) -> Solution:
         deadline = started + settings.time_limit_s
@@ -98,10 +103,10 @@ class LagrangianBackend:
             began = time.perf_counter()
             y = result.best.multipliers
             bound = min(bound, dual.evaluate_exact(y))  # every L(y) bounds: keep the least
-            repaired = repair(problem, rows, dual, y, bound, settings, deadline)
+            repaired = repair(dual, shards, y, bound, settings, deadline)
+            if repaired is not None and repaired.objective > objective:
+                choice, objective = shards.plan(*problem.shape[::2]), repaired.objective
             repair_seconds += time.perf_counter() - began
-            if (found := _objective(problem, rows, repaired)) > objective:
-                choice, objective = repaired, found
             gap = max(bound - objective, 0.0) / max(abs(bound), 1e-9)
             rounds.append(f"dual tolerance {tolerance:.0e}: gap {gap:.1e}")
             # The plan repaired from a dual stopped at this tolerance misses the gap asked:
@@ -134,11 +139,6 @@ class LagrangianBackend:
             time_limit_hit=time.perf_counter() > deadline,
             notes=notes,
         )
-
-
-def _objective(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray | None) -> float:
-    """The repaired plan's objective (-inf where the repair found no feasible plan)."""
-    return -float("inf") if choice is None else measure_plan(problem, rows, choice).objective
 
 
 def sample_multipliers(
