@@ -28,10 +28,11 @@ from optimization.settings import SolveSettings
 from shopdata.device import resolve_device
 from shopdata.progress import counted
 
-#: On the CPU, the float32 increments of value, cost and revenue are kept between evaluations up
-#: to this size (1M customers x 6 actions x 12 weeks take 0.72 GB, all kept); the chunks beyond
-#: are recomputed at each evaluation (an evaluation of 1M customers took 1.7 times as long
-#: recomputing all of them) instead of holding a second copy of the problem.
+#: On the CPU, the float32 differences to none of value, cost and revenue are kept between
+#: evaluations up to this size (1M customers x 6 actions x 12 weeks take 0.72 GB, all kept);
+#: the chunks beyond are evaluated from the problem's own arrays at each evaluation (1.3 times
+#: as long; making the differences anew took 1.6 times) instead of holding a second copy of
+#: the problem.
 CPU_COPY_LIMIT_BYTES = 2 * 2**30
 
 
@@ -77,15 +78,23 @@ class Prices:
 
 @dataclass(frozen=True)
 class BestResponse:
-    """Customers' best responses to the prices ([C, H] each; adjusted [C, A-1, H]): the
-    best contact each week (index into the contacts, 1..A-1, in `choice`; 0 = none), its
-    adjusted value `score`, whether the week is taken, and every contact's adjusted value."""
+    """Customers' best responses to the prices ([C, H] each): the best contact each week
+    (index into the contacts, 1..A-1, in `choice`; 0 = none), its adjusted value over none
+    `score`, whether the week is taken, the best contact's index `best` (0..A-2); and, to
+    recover every contact's adjusted value (`adjusted`, [C, A-1, H]), the contacts' adjusted
+    levels `contact` [C, A-1, H] and none's `none` [C, H]."""
 
     choice: torch.Tensor
     score: torch.Tensor
     take: torch.Tensor
     best: torch.Tensor
-    adjusted: torch.Tensor
+    contact: torch.Tensor
+    none: torch.Tensor
+
+    @property
+    def adjusted(self) -> torch.Tensor:
+        """Every contact's adjusted value over none ([C, A-1, H]; -inf where ineligible)."""
+        return self.contact - self.none[:, None, :]
 
 
 def best_response(
@@ -95,22 +104,34 @@ def best_response(
     segments: torch.Tensor,
     prices: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     cap: int,
+    *,
+    ineligible: torch.Tensor | None = None,
 ) -> BestResponse:
-    """The one best-response formula, for a chunk of C customers (module docstring):
-    adjusted = dv - y_cost dc + y_revenue dr - y_action + segment bonus, per week the best
-    contact, then the (at most) `cap` weeks with the largest positive scores, ties to the
-    earlier weeks. `value`, `cost`, `revenue`: increments over none [C, A-1, H] (ineligible
-    contacts carry -inf value); `segments` [C, S]; `prices`: per cost [H], per revenue [H],
-    per action [A-1], per segment [S]. Any float dtype and device."""
+    """The one best-response formula, for a chunk of C customers (module docstring): each
+    contact's adjusted value dv - y_cost dc + y_revenue dr + segment bonus - y_action over
+    none; per week the best contact, then the (at most) `cap` weeks with the largest positive
+    scores, ties to the earlier weeks. `value`, `cost`, `revenue` (read, not written): either
+    the contacts' differences to none [C, A-1, H] (ineligible contacts' value -inf), or, with
+    `ineligible` [C, A-1, 1] bool given, the problem's own arrays [C, A, H] (none first), whose
+    adjusted levels are formed and none's subtracted (no [C, A-1, H] differences are made:
+    where they are not kept, 1.3 s an evaluation of 1M customers against 1.6 s making them
+    first and 1.0 s with them kept). `segments` [C, S]; `prices`: per cost [H], per revenue
+    [H], per action [A-1], per segment [S]. Any float dtype and device."""
     per_cost, per_revenue, per_action, per_segment = prices
     bonus = segments @ per_segment  # [C]
-    # value - y_cost dc + y_revenue dr + (bonus - y_action) in three fused passes over one
-    # [C, A-1, H] array (half the time of separate multiplies and adds; the one formula every
-    # path uses, so the local, Ray and exact evaluations agree)
-    adjusted = torch.addcmul(value, -per_cost, cost)  # [C, A-1, H]
-    adjusted.addcmul_(per_revenue, revenue)
-    adjusted += bonus[:, None, None] - per_action[None, :, None]
-    score, best = adjusted.max(dim=1)  # [C, H] each
+    # value - y_cost cost + y_revenue revenue + (bonus - y_action) in three fused passes (half
+    # the time of separate multiplies and adds)
+    level = torch.addcmul(value, -per_cost, cost)
+    level.addcmul_(per_revenue, revenue)
+    if ineligible is None:
+        contact, none = level, None
+    else:
+        contact, none = level[:, 1:, :], level[:, 0, :]
+    contact += bonus[:, None, None] - per_action[None, :, None]
+    if ineligible is not None:
+        contact.masked_fill_(ineligible, -torch.inf)
+    best_level, best = contact.max(dim=1)  # [C, H] each
+    score = best_level if none is None else best_level - none
     take = score > 0
     h = score.shape[1]
     if cap == 0:
@@ -123,7 +144,9 @@ def best_response(
             rank = torch.argsort(torch.argsort(-score[over], dim=1, stable=True), dim=1)
             take[over] &= rank < cap
     choice = torch.where(take, best + 1, torch.zeros_like(best))  # [C, H]
-    return BestResponse(choice, score, take, best, adjusted)
+    return BestResponse(
+        choice, score, take, best, contact, torch.zeros_like(score) if none is None else none
+    )
 
 
 class LagrangianDual:
@@ -154,9 +177,10 @@ class LagrangianDual:
         self.evaluations = 0
         self.device = resolve_device(device)
         self._ranges = [(start, min(start + self.chunk, n)) for start in range(0, n, self.chunk)]
-        # The float32 increments are kept between evaluations on a GPU (they must live there)
-        # and on the CPU up to CPU_COPY_LIMIT_BYTES, chunk by chunk; the chunks beyond are
-        # recomputed per evaluation from the problem, so memory stays near the problem's.
+        # The float32 differences to none are kept between evaluations on a GPU (they must
+        # live there) and on the CPU up to CPU_COPY_LIMIT_BYTES, chunk by chunk; the chunks
+        # beyond are evaluated from the problem's own arrays (read in place when float32), so
+        # memory stays near the problem's.
         per_customer = 3 * 4 * (problem.shape[1] - 1) * problem.shape[2]
         self._fast: list[dict[str, torch.Tensor] | None] = []
         kept_bytes = 0
@@ -165,36 +189,53 @@ class LagrangianDual:
             keep = on_device and (
                 self.device.type != "cpu" or kept_bytes + size <= CPU_COPY_LIMIT_BYTES
             )
-            self._fast.append(self._to_device(start, stop) if keep else None)
+            self._fast.append(self._differences(start, stop) if keep else None)
             kept_bytes += size if keep else 0
 
     def _chunks(self) -> Iterator[dict[str, torch.Tensor]]:
-        """Each chunk's float32 increments (`_to_device`), kept or recomputed."""
+        """Each chunk's float32 arrays: its kept differences to none (`_differences`) or the
+        problem's own arrays (`_levels`)."""
         for kept, (start, stop) in zip(self._fast, self._ranges, strict=True):
-            yield kept if kept is not None else self._to_device(start, stop)
+            yield kept if kept is not None else self._levels(start, stop)
 
-    def _to_device(self, start: int, stop: int) -> dict[str, torch.Tensor]:
-        """float32 copies of one chunk's incremental arrays on the device; ineligible actions
-        carry -inf value, so no mask is needed per evaluation."""
+    def _float32(self, array: np.ndarray, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(array[start:stop]).to(self.device, torch.float32)
+
+    def _segments(self, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(self.segments[start:stop].astype(np.float32)).to(self.device)
+
+    def _differences(self, start: int, stop: int) -> dict[str, torch.Tensor]:
+        """float32 copies of one chunk's differences to none [C, A-1, H] on the device;
+        ineligible contacts carry -inf value, so no mask is needed per evaluation."""
         p = self.problem
 
-        def incremental(array: np.ndarray) -> torch.Tensor:
-            # torch's subtraction runs on every core (numpy's on one): this is recomputed at
-            # each evaluation for the chunks not kept
-            chunk = torch.from_numpy(array[start:stop]).to(torch.float32)
+        def difference(array: np.ndarray) -> torch.Tensor:
+            chunk = self._float32(array, start, stop)
             return torch.sub(chunk[:, 1:, :], chunk[:, :1, :])  # [C, A-1, H]
 
-        value = incremental(p.value)
-        value.masked_fill_(torch.from_numpy(~p.eligible[start:stop, 1:, None]), -np.inf)
+        value = difference(p.value)
+        value.masked_fill_(self._ineligible(start, stop), -np.inf)
         return {
-            name: tensor.to(self.device)
-            for name, tensor in (
-                ("value", value),
-                ("cost", incremental(p.cost)),
-                ("revenue", incremental(p.revenue)),
-                ("segments", torch.from_numpy(self.segments[start:stop].astype(np.float32))),
-            )
+            "value": value,
+            "cost": difference(p.cost),
+            "revenue": difference(p.revenue),
+            "segments": self._segments(start, stop),
         }
+
+    def _levels(self, start: int, stop: int) -> dict[str, torch.Tensor]:
+        """One chunk's own arrays [C, A, H] in float32 on the device (no copy where they
+        are float32 on the CPU) with the contacts' ineligibility."""
+        p = self.problem
+        return {
+            "value": self._float32(p.value, start, stop),
+            "cost": self._float32(p.cost, start, stop),
+            "revenue": self._float32(p.revenue, start, stop),
+            "ineligible": self._ineligible(start, stop),
+            "segments": self._segments(start, stop),
+        }
+
+    def _ineligible(self, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(~self.problem.eligible[start:stop, 1:, None]).to(self.device)
 
     def prices(self, y: np.ndarray) -> Prices:
         """The multipliers y [m] laid out per week, action and segment (`Prices`)."""
@@ -215,20 +256,21 @@ class LagrangianDual:
         return Prices(per_cost, per_revenue, per_action, per_segment)
 
     @torch.no_grad()
-    def best_response(self, start: int, stop: int, prices: Prices):
+    def best_response(
+        self, start: int, stop: int, prices: Prices
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best response of customers [start, stop) in float64 on the CPU: choice [C, H],
-        score [C, H] of the best contact each week, the adjusted values [C, A-1, H] and the
-        cost and revenue increments over none ([C, A-1, H] each)."""
+        score [C, H] of the best contact each week, and every contact's adjusted value over
+        none [C, A-1, H] (-inf where ineligible)."""
         p = self.problem
-        value, cost, revenue = (arr[start:stop] for arr in (p.value, p.cost, p.revenue))
-        dv = value[:, 1:, :] - value[:, :1, :]  # [C, A-1, H]
-        dc = cost[:, 1:, :] - cost[:, :1, :]
-        dr = revenue[:, 1:, :] - revenue[:, :1, :]
-        dv = np.where(p.eligible[start:stop, 1:, None], dv, -np.inf)
+
+        def as_float64(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(array[start:stop], dtype=np.float64))
+
         response = best_response(
-            torch.from_numpy(dv),
-            torch.from_numpy(dc),
-            torch.from_numpy(dr),
+            as_float64(p.value),
+            as_float64(p.cost),
+            as_float64(p.revenue),
             torch.from_numpy(self.segments[start:stop].astype(np.float64)),
             tuple(  # type: ignore[arg-type]
                 torch.from_numpy(np.asarray(x, dtype=np.float64))
@@ -240,12 +282,12 @@ class LagrangianDual:
                 )
             ),
             self.cap,
+            ineligible=torch.from_numpy(~p.eligible[start:stop, 1:, None]),
         )
         return (
             response.choice.numpy().astype(np.int64),
             response.score.numpy(),
             response.adjusted.numpy(),
-            (dc, dr),
         )
 
     @torch.no_grad()
@@ -268,6 +310,7 @@ class LagrangianDual:
         per_action_count = torch.zeros(self.problem.shape[1], dtype=torch.float64, device=device)
         per_segment_count = torch.zeros(self.segments.shape[1], dtype=torch.float64, device=device)
         for chunk in self._chunks():
+            levels = "ineligible" in chunk  # the problem's own arrays, none first
             response = best_response(
                 chunk["value"],
                 chunk["cost"],
@@ -275,6 +318,7 @@ class LagrangianDual:
                 chunk["segments"],
                 (per_cost, per_revenue, per_action, per_segment),
                 self.cap,
+                ineligible=chunk.get("ineligible"),
             )
             choice, score, take, best = (
                 response.choice,
@@ -285,10 +329,19 @@ class LagrangianDual:
             total += float(
                 torch.where(take, score, torch.zeros_like(score)).sum(dtype=torch.float64)
             )
-            index = best[:, None, :]  # [C, 1, H]
             zero = torch.zeros_like(score)
-            cost = torch.where(take, chunk["cost"].gather(1, index)[:, 0, :], zero)
-            revenue = torch.where(take, chunk["revenue"].gather(1, index)[:, 0, :], zero)
+            if levels:
+                index = best[:, None, :] + 1  # [C, 1, H], into all actions
+                cost, revenue = (
+                    torch.where(take, chunk[k].gather(1, index)[:, 0, :] - chunk[k][:, 0, :], zero)
+                    for k in ("cost", "revenue")
+                )
+            else:
+                index = best[:, None, :]  # [C, 1, H], into the contacts
+                cost, revenue = (
+                    torch.where(take, chunk[k].gather(1, index)[:, 0, :], zero)
+                    for k in ("cost", "revenue")
+                )
             cost_by_week += cost.sum(dim=0, dtype=torch.float64)
             revenue_by_week += revenue.sum(dim=0, dtype=torch.float64)
             per_action_count += torch.bincount(
@@ -353,7 +406,7 @@ class LagrangianDual:
         n = self.problem.shape[0]
         total = 0.0
         for start in range(0, n, self.chunk):
-            choice, score, _, _ = self.best_response(start, min(start + self.chunk, n), prices)
+            choice, score, _ = self.best_response(start, min(start + self.chunk, n), prices)
             total += float(np.where(choice > 0, score, 0.0).sum())
         return total + float(self.problem.value[:, 0, :].sum(dtype=np.float64))
 
@@ -368,7 +421,7 @@ class LagrangianDual:
         out = np.empty(n)
         for start in range(0, n, self.chunk):
             stop = min(start + self.chunk, n)
-            choice, score, adjusted, _ = self.best_response(start, stop, prices)
+            choice, score, adjusted = self.best_response(start, stop, prices)
             finite = np.where(np.isfinite(score), score, -1e300)
             ordered = -np.sort(-finite, axis=1)  # [C, H], descending
             edge = np.abs(ordered[:, : min(self.cap + 1, h)])  # distance of top weeks to 0

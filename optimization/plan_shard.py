@@ -103,7 +103,7 @@ class PlanShard:
         out = np.zeros((n, h))
         for start in range(0, n, self.dual.chunk):
             stop = min(start + self.dual.chunk, n)
-            _, _, adjusted, _ = self.dual.best_response(start, stop, prices)
+            _, _, adjusted = self.dual.best_response(start, stop, prices)
             plan = self.plan[start:stop]
             index = np.maximum(plan - 1, 0)[:, None, :]  # [C, 1, H]
             chosen = np.take_along_axis(adjusted, index, axis=1)[:, 0, :]
@@ -165,7 +165,7 @@ class PlanShard:
         scores, customers, weeks, actions = [], [], [], []
         for start in range(0, n, dual.chunk):
             stop = min(start + dual.chunk, n)
-            _, _, adjusted, _ = dual.best_response(start, stop, prices)
+            _, _, adjusted = dual.best_response(start, stop, prices)
             raw = problem.value[start:stop, 1:, :] - problem.value[start:stop, :1, :]
             open_week = (self.plan[start:stop] == 0) & (contacts[start:stop, None] < cap)
             gain = np.where(problem.eligible[start:stop, 1:, None] & (raw > 0), adjusted, -np.inf)

@@ -78,9 +78,11 @@ def test_dual_without_kept_copies_gives_the_same_evaluations(
     assert [c is not None for c in partly._fast] == [True, True, False, False]
     a, plan_a = kept.evaluate(y, keep_plan=True)
     for other in (recomputed, partly):
+        # the chunks not kept are evaluated from the problem's own arrays (levels minus none's
+        # rather than differences to none): the same responses, to float32 rounding
         b, plan_b = other.evaluate(y, keep_plan=True)
-        assert a.value == b.value
-        np.testing.assert_array_equal(a.subgradient, b.subgradient)
+        assert b.value == pytest.approx(a.value, rel=1e-7)
+        np.testing.assert_allclose(b.subgradient, a.subgradient, rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(plan_a, plan_b)
 
 
