@@ -128,3 +128,26 @@ def test_the_job_page_shows_the_count_with_a_bar() -> None:
         points=[],
     )
     assert "<progress" not in idle
+
+
+def test_the_terminal_bars_count_steps_and_leave_the_stage_line_uncounted() -> None:
+    from rich.console import Console
+
+    from engine.cli.progress_bars import run_bars
+    from shopdata.progress import Progress
+
+    console = Console(record=True, width=120, force_terminal=False)
+    with run_bars(console) as bars:
+        bars.message("solve: the decomposition")
+        bars.count(Progress("dual evaluations", 7, None, "evaluations", 3.0, None))
+        bars.count(Progress("training epochs", 4, 10, "epochs", 2.0, 3.0))
+        lines = [
+            "".join(segment.text for segment in line)
+            for line in console.render_lines(bars.display.get_renderable())
+        ]
+    stage = next(line for line in lines if "solve: the decomposition" in line)
+    assert "/?" not in stage and "0/" not in stage
+    dual = next(line for line in lines if "dual evaluations" in line)
+    assert " 7 " in dual and "7/" not in dual
+    epochs = next(line for line in lines if "training epochs" in line)
+    assert "4/10" in epochs

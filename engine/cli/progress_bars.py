@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from shopdata.progress import Progress as Counted
 
@@ -28,6 +30,18 @@ DESCRIPTION_WIDTH = 56
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class CountColumn(ProgressColumn):
+    """done/total for a step that knows its total, done alone for one that does not (dual
+    evaluations), nothing for the stage line (rich's M-of-N column shows "0/?" there)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("stage"):
+            return Text("")
+        if task.total is None:
+            return Text(f"{int(task.completed)}", style="progress.download")
+        return Text(f"{int(task.completed)}/{int(task.total)}", style="progress.download")
 
 
 @dataclass
@@ -61,11 +75,11 @@ def run_bars(console: Console) -> Iterator[RunBars]:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(bar_width=16),
-        MofNCompleteColumn(),
+        CountColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     )
     with display:
-        yield RunBars(display, display.add_task("starting", total=None))
+        yield RunBars(display, display.add_task("starting", total=None, stage=True))
