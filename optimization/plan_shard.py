@@ -294,38 +294,3 @@ class LocalShards(Shards):
 
     def call_each(self, name: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
         return [getattr(part, name)(*a) for part, a in zip(self.parts, arguments, strict=True)]
-
-
-def stack_customers(parts: list[DecisionProblem]) -> DecisionProblem:
-    """The customers of `parts` in one problem, in the order given (right-hand sides, actions
-    and weeks from the first part; the parts must share them)."""
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-
-    def stacked(name: str) -> np.ndarray:
-        return np.concatenate([getattr(p, name) for p in parts])
-
-    coverage = tuple(
-        type(segment)(
-            segment.name,
-            np.concatenate([p.coverage[k].members for p in parts]),
-            segment.minimum_contacts,
-        )
-        for k, segment in enumerate(first.coverage)
-    )
-    return DecisionProblem(
-        value=stacked("value"),
-        cost=stacked("cost"),
-        revenue=stacked("revenue"),
-        eligible=stacked("eligible"),
-        customer_ids=stacked("customer_ids"),
-        action_ids=first.action_ids,
-        week_labels=first.week_labels,
-        weekly_budget=first.weekly_budget,
-        weekly_revenue_floor=first.weekly_revenue_floor,
-        contact_cap=first.contact_cap,
-        total_budget=first.total_budget,
-        action_capacity=first.action_capacity,
-        coverage=coverage,
-    )

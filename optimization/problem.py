@@ -8,7 +8,7 @@ Validated once on construction; everything downstream trusts it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +182,37 @@ class DecisionProblem:
             total_budget=max(self.total_budget - float(fixed_usage.cost.sum()), 0.0),
             action_capacity=capacity,
             coverage=coverage,
+        )
+
+    @staticmethod
+    def stack(parts: list[DecisionProblem]) -> DecisionProblem:
+        """The customers of `parts` in one problem, in the order given; right-hand sides,
+        actions and weeks from the first part (the parts must share them, as subsets of one
+        problem with the same fixed usage do); no recommendation block."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+
+        def stacked(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        coverage = tuple(
+            SegmentCoverage(
+                segment.name,
+                np.concatenate([p.coverage[k].members for p in parts]),
+                segment.minimum_contacts,
+            )
+            for k, segment in enumerate(first.coverage)
+        )
+        return replace(
+            first,
+            value=stacked("value"),
+            cost=stacked("cost"),
+            revenue=stacked("revenue"),
+            eligible=stacked("eligible"),
+            customer_ids=stacked("customer_ids"),
+            coverage=coverage,
+            recommendations=None,
         )
 
     def save(self, folder: Path | str) -> Path:

@@ -26,8 +26,8 @@ import numpy as np
 from optimization.highs_model import solve_with_highs
 from optimization.lagrangian import LagrangianDual, price_scales
 from optimization.milp import build_milp
-from optimization.plan_shard import DropCandidates, FillCandidates, Shards, stack_customers
-from optimization.problem import Usage
+from optimization.plan_shard import DropCandidates, FillCandidates, Shards
+from optimization.problem import DecisionProblem, Usage
 from optimization.reporting import FEASIBILITY_TOLERANCE
 from optimization.rows import CouplingRows, PlanTotals, RowKind, coupling_rows
 from optimization.settings import SolveSettings
@@ -189,7 +189,7 @@ def polish(
     free = _per_group(shards, group, customer)
     pieces = shards.call_each("extract", free)
     fixed = Usage.sum(shards.call_each("usage_without", free))
-    stacked = stack_customers([piece for piece, _ in pieces])
+    stacked = DecisionProblem.stack([piece for piece, _ in pieces])
     rank = np.argsort(np.concatenate([c for (c,) in free]), kind="stable")
     sub = stacked.subset(rank, fixed_usage=fixed)
     before = np.concatenate([plan for _, plan in pieces])[rank]

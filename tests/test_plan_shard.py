@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from optimization.instances import random_problem
 from optimization.lagrangian import LagrangianDual, minimise_dual
-from optimization.plan_shard import LocalShards, PlanShard, stack_customers
+from optimization.plan_shard import LocalShards, PlanShard
 from optimization.problem import DecisionProblem, SegmentCoverage, Usage
 from optimization.repair import repair
 from optimization.rows import RowKind, coupling_rows, measure_plan
@@ -114,7 +114,7 @@ def test_stacked_groups_are_the_subset_of_their_customers(solved) -> None:
     problem, _ = solved
     nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
     first, second = np.array([5, 9, 700]), np.array([1, 2, 1400])
-    stacked = stack_customers(
+    stacked = DecisionProblem.stack(
         [problem.subset(first, fixed_usage=nothing), problem.subset(second, fixed_usage=nothing)]
     )
     direct = problem.subset(np.concatenate([first, second]), fixed_usage=nothing)
