@@ -63,14 +63,16 @@ def fit_minibatch(
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     if epochs != "auto":
         steps = 0
-        for _ in range(int(epochs)):
-            order = torch.randperm(rows, device=device)
-            for start in range(0, rows, batch_size):
-                loss = batch_loss(order[start : start + batch_size])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                steps += 1
+        with counted(step, int(epochs), "epochs") as counter:
+            for _ in range(int(epochs)):
+                order = torch.randperm(rows, device=device)
+                for start in range(0, rows, batch_size):
+                    loss = batch_loss(order[start : start + batch_size])
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    steps += 1
+                counter.advance()
         return TrainingReport(
             steps, int(epochs), batch_size, int(epochs), None, None, "fixed epochs"
         )

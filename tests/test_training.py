@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from forecasting.training import fit_minibatch
+from shopdata.progress import Progress, reporting
 
 
 def _problem(rows: int, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -39,14 +40,23 @@ def test_fixed_epochs_train_on_every_row() -> None:
     def loss(batch: torch.Tensor) -> torch.Tensor:
         return ((model(x[batch]).squeeze(1) - y[batch]) ** 2).mean()
 
-    report = fit_minibatch(
-        model,
-        loss,
-        100,
-        generator=np.random.default_rng(0),
-        device=torch.device("cpu"),
-        epochs=3,
-        batch_size=40,
-    )
+    events: list[Progress] = []
+    with reporting(events.append):
+        report = fit_minibatch(
+            model,
+            loss,
+            100,
+            generator=np.random.default_rng(0),
+            device=torch.device("cpu"),
+            epochs=3,
+            batch_size=40,
+            step="uplift training",
+        )
     assert (report.steps, report.epochs, report.stopped) == (9, 3, "fixed epochs")
     assert report.best_validation_loss is None
+    # counted like early stopping's epochs, with the total known
+    assert [(e.step, e.done, e.total) for e in events][-2:] == [
+        ("uplift training", 3, 3),
+        ("uplift training", 3, 3),
+    ]
+    assert events[-1].finished and events[0].done == 0
