@@ -50,6 +50,10 @@ def identifiers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if array is None:  # mixed objects: pandas' own way
         blank = blank_mask(values)
         return values.astype(str).str.strip().where(~blank, None).astype("string"), blank
+    if pa.types.is_floating(array.type) and _integral(array):
+        # integer ids read as floats (a CSV column with a gap): "12345678901", as the same id
+        # is written where it arrives as an integer, not "1.2345678901e+10"
+        array = pc.cast(array, pa.int64())
     if not _is_string(array):
         array = pc.cast(array, pa.string())  # integer ids of a Parquet file
     stripped = pc.utf8_trim_whitespace(array)
@@ -57,6 +61,16 @@ def identifiers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     ids = pc.if_else(blank_arrow, pa.scalar(None, pa.string()), stripped)
     series = pd.Series(pd.arrays.ArrowStringArray(ids), index=values.index, name=values.name)
     return series, blank_arrow.to_numpy()
+
+
+def _integral(array: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether every present value of a float array is a whole number an int64 holds exactly."""
+    present = pc.drop_null(array)
+    if len(present) == 0:
+        return True
+    whole = pc.all(pc.equal(pc.floor(present), present)).as_py()
+    small = pc.max(pc.abs(present)).as_py() <= 2.0**53
+    return bool(whole and small)
 
 
 def member_mask(values: pd.Series, known: pd.Series) -> np.ndarray:

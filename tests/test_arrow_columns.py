@@ -42,6 +42,10 @@ def test_integer_and_mixed_identifiers_become_text() -> None:
     assert ids.tolist() == ["10", "20", "10"] and not blank.any()
     mixed, blank = identifiers(pd.Series([1, " x ", None], dtype=object))
     assert mixed.tolist()[:2] == ["1", "x"] and blank.tolist() == [False, False, True]
+    # integer ids with a gap arrive as floats: written as the same ids without the gap are
+    floats, blank = identifiers(pd.Series([1.0, np.nan, 12345678901.0]))
+    assert floats.tolist()[::2] == ["1", "12345678901"] and blank.tolist() == [False, True, False]
+    assert identifiers(pd.Series([1.5, 2.0]))[0].tolist() == ["1.5", "2"]  # not whole: as Arrow
 
 
 @settings(max_examples=60, deadline=None)
