@@ -14,10 +14,13 @@ checked on the log alone, for the customers the plan gives it to:
 - The action's gain per contact for its target customers T_a (those the plan gives a in some
   week): the mean of Gamma_i(a) - Gamma_i(none) over the logged weeks of customers in T_a (all
   logged rows where T_a has too few of them), with a standard error clustered by customer.
-- Release if the one-sided lower bound mean - z se is above zero, z at `confidence`, Bonferroni-
-  corrected over the actions checked (so `confidence` is the chance that no harmful action passes
-  by luck). Otherwise the action is withheld: made ineligible, the plan re-solved, and the new
-  plan checked again, until every action it uses passes.
+- Release if the one-sided lower bound mean - z se is above zero, z at `confidence` corrected
+  for the k actions checked by Holm's step-down: the action with the strongest evidence is
+  tested at 1 - (1 - confidence) / k, the next at 1 - (1 - confidence) / (k - 1), and so on,
+  until one fails; it and all after it are withheld. The guarantee is Bonferroni's (the chance
+  that any harmful action passes by luck is at most 1 - `confidence`) with more power once one
+  action passes (Holm 1979). Withheld actions are made ineligible, the plan re-solved, and the
+  new plan checked again, until every action it uses passes.
 
 What this does not do: it cannot confirm value that shows only after the K weeks the log
 observes (a retention effect over a year, on a log of half a year), so such value is withheld
@@ -144,12 +147,10 @@ class LoggedOutcomes:
     def __len__(self) -> int:
         return len(self.outcome)
 
-    def gain(
-        self, action: int, customers: np.ndarray, z: float
-    ) -> tuple[float, float, float, int, str] | str:
+    def gain(self, action: int, customers: np.ndarray) -> tuple[float, float, int, str] | str:
         """Mean gain per contact of `action` over none for the logged rows of `customers`
-        (all rows where they have too few), its interval at z, the rows used and where from;
-        or why it cannot be estimated."""
+        (all rows where they have too few), its standard error (clustered by customer), the
+        rows used and where from; or why it cannot be estimated."""
         own = np.isin(self.customer_ids, customers)
         where = "the planned customers' logged weeks"
         if min((own & (self.action == action)).sum(), (own & (self.action == 0)).sum()) < MIN_ROWS:
@@ -164,7 +165,7 @@ class LoggedOutcomes:
         values = self.scores[own, action] - self.scores[own, 0]
         mean = float(values.mean())
         se = clustered_standard_error(values, self.clusters[own])
-        return mean, mean - z * se, mean + z * se, int(own.sum()), where
+        return mean, se, int(own.sum()), where
 
 
 def logged_outcomes(
@@ -305,6 +306,13 @@ def release(
     return current, report
 
 
+def _standardised(mean: float, se: float) -> float:
+    """The estimate in standard errors (infinite where it has none: the sign decides)."""
+    if se > 0:
+        return mean / se
+    return np.inf if mean > 0 else -np.inf
+
+
 def check_plan(
     problem: DecisionProblem, choice: np.ndarray, outcomes: LoggedOutcomes, confidence: float
 ) -> tuple[ActionCheck, ...]:
@@ -313,31 +321,46 @@ def check_plan(
     used = [a for a in range(1, problem.shape[1]) if (choice == a).any()]
     if not used:
         return ()
-    z = float(stats.norm.ppf(1.0 - (1.0 - confidence) / len(used)))  # Bonferroni, one-sided
     n, _, h = problem.shape
     value = problem.value[np.arange(n)[:, None], choice, np.arange(h)[None, :]]  # [N, H]
-    checks = []
+    found, common = {}, {}
     for a in used:
         planned = choice == a
         targets = problem.customer_ids[planned.any(axis=1)].astype(str)
-        name = str(problem.action_ids[a])
-        common = {
-            "action": name,
+        common[a] = {
+            "action": str(problem.action_ids[a]),
             "contacts": int(planned.sum()),
             "predicted_gain": float(value[planned].mean()),
         }
-        found = outcomes.gain(a, targets, z)
-        if isinstance(found, str):
-            checks.append(ActionCheck(**common, estimate=None, low=None, high=None, rows=0,
-                                      released=False, reason=found))  # fmt: skip
+        found[a] = outcomes.gain(a, targets)
+    # Holm's step-down (module docstring): strongest evidence first, each at its own level
+    strength = {
+        a: -np.inf if isinstance(f, str) else _standardised(f[0], f[1]) for a, f in found.items()
+    }
+    ranked = sorted(used, key=lambda a: -strength[a])
+    alpha, stopped_at = 1.0 - confidence, None
+    checks: dict[int, ActionCheck] = {}
+    for rank, a in enumerate(ranked):
+        z = float(stats.norm.ppf(1.0 - alpha / (len(used) - rank)))
+        estimate = found[a]
+        if isinstance(estimate, str):
+            checks[a] = ActionCheck(**common[a], estimate=None, low=None, high=None, rows=0,
+                                    released=False, reason=estimate)  # fmt: skip
+            stopped_at = stopped_at or common[a]["action"]
             continue
-        mean, low, high, rows, where = found
-        released = low > 0
-        reason = (
-            f"lower bound {low:,.4f} > 0 on {where}"
-            if released
-            else f"lower bound {low:,.4f} not above zero on {where}"
-        )
-        checks.append(ActionCheck(**common, estimate=mean, low=low, high=high, rows=rows,
-                                  released=released, reason=reason))  # fmt: skip
-    return tuple(checks)
+        mean, se, rows, where = estimate
+        low, high = mean - z * se, mean + z * se
+        passes = low > 0 and stopped_at is None
+        if passes:
+            reason = f"lower bound {low:,.4f} > 0 on {where}"
+        elif low > 0:
+            reason = (
+                f"lower bound {low:,.4f} > 0 on {where}, but withheld: the step-down stopped at "
+                f"{stopped_at}, whose evidence is stronger"
+            )
+        else:
+            reason = f"lower bound {low:,.4f} not above zero on {where}"
+        stopped_at = stopped_at or (None if passes else common[a]["action"])
+        checks[a] = ActionCheck(**common[a], estimate=mean, low=low, high=high, rows=rows,
+                                released=passes, reason=reason)  # fmt: skip
+    return tuple(checks[a] for a in used)  # in the plan's action order

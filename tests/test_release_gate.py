@@ -123,3 +123,38 @@ def test_the_window_counted_up_front_is_the_one_reading_every_window_finds(
     assert reads[-1] == tried[1] and len(reads) == OUTCOME_WEEKS.index(tried[1]) + 1
     np.testing.assert_array_equal(found[0].outcome, tried[0].outcome)
     np.testing.assert_array_equal(found[0].scores, tried[0].scores)
+
+
+class _Estimates:
+    """Doubly robust estimates given outright: (mean, standard error) per action index."""
+
+    def __init__(self, estimates: dict[int, tuple[float, float] | str]) -> None:
+        self.estimates = estimates
+
+    def gain(self, action: int, customers: np.ndarray) -> tuple[float, float, int, str] | str:
+        found = self.estimates[action]
+        return found if isinstance(found, str) else (*found, 100, "the planned customers")
+
+
+def test_the_step_down_releases_what_bonferroni_would_withhold_and_no_more() -> None:
+    from engine.release_gate import check_plan
+
+    problem = _problem([[[0.0], [1.0], [1.0]] for _ in range(4)])
+    choice = np.array([[1], [1], [2], [2]])  # both actions in the plan
+    # `good` 20 standard errors above zero; `bad` 1.8: above the 1.645 of the second step at
+    # 95 %, below the 1.96 Bonferroni would ask of both
+    checks = check_plan(problem, choice, _Estimates({1: (2.0, 0.1), 2: (0.18, 0.1)}), 0.95)
+    assert [(c.action, c.released) for c in checks] == [("good", True), ("bad", True)]
+    assert checks[1].low == pytest.approx(0.18 - 1.6449 * 0.1, abs=1e-4)
+    assert checks[0].low == pytest.approx(2.0 - 1.9600 * 0.1, abs=1e-4)
+    # once the strongest fails, the step-down stops: the weaker is withheld, however it looks
+    # at its own level
+    checks = check_plan(problem, choice, _Estimates({1: (0.17, 0.1), 2: (0.165, 0.1)}), 0.95)
+    assert [c.released for c in checks] == [False, False]
+    assert checks[1].low > 0 and "step-down stopped at good" in checks[1].reason
+    # an action that cannot be estimated is never released and comes last
+    checks = check_plan(
+        problem, choice, _Estimates({1: (2.0, 0.1), 2: "cannot be estimated"}), 0.95
+    )
+    assert [c.released for c in checks] == [True, False]
+    assert checks[0].low == pytest.approx(2.0 - 1.9600 * 0.1, abs=1e-4)
