@@ -56,7 +56,6 @@ class ShardActor:
         self, problem: DecisionProblem, rows: CouplingRows, chunk: int, customers: np.ndarray
     ) -> None:
         self.dual = LagrangianDual(problem, rows, chunk, "cpu")
-        self.customers = customers
         self.part = PlanShard(self.dual, customers)
         self.changes = 0  # calls that changed `part` since it was built
 
@@ -74,7 +73,7 @@ class ShardActor:
 
     def replay(self, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Rebuild the part of the plan from the calls that changed it, in order."""
-        self.part = PlanShard(self.dual, self.customers)
+        self.part = PlanShard(self.dual, self.part.customers)
         for name, args in calls:
             getattr(self.part, name)(*args)
         self.changes = len(calls)

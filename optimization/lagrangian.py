@@ -326,22 +326,17 @@ class LagrangianDual:
                 response.take,
                 response.best,
             )
-            total += float(
-                torch.where(take, score, torch.zeros_like(score)).sum(dtype=torch.float64)
-            )
             zero = torch.zeros_like(score)
-            if levels:
-                index = best[:, None, :] + 1  # [C, 1, H], into all actions
-                cost, revenue = (
-                    torch.where(take, chunk[k].gather(1, index)[:, 0, :] - chunk[k][:, 0, :], zero)
-                    for k in ("cost", "revenue")
+            total += float(torch.where(take, score, zero).sum(dtype=torch.float64))
+            index = best[:, None, :] + int(levels)  # [C, 1, H]: into all actions, or contacts
+            cost, revenue = (  # the taken contacts' increments over none [C, H]
+                torch.where(
+                    take,
+                    chunk[k].gather(1, index)[:, 0, :] - (chunk[k][:, 0, :] if levels else 0),
+                    zero,
                 )
-            else:
-                index = best[:, None, :]  # [C, 1, H], into the contacts
-                cost, revenue = (
-                    torch.where(take, chunk[k].gather(1, index)[:, 0, :], zero)
-                    for k in ("cost", "revenue")
-                )
+                for k in ("cost", "revenue")
+            )
             cost_by_week += cost.sum(dim=0, dtype=torch.float64)
             revenue_by_week += revenue.sum(dim=0, dtype=torch.float64)
             per_action_count += torch.bincount(

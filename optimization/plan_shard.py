@@ -162,7 +162,8 @@ class PlanShard:
         cap = problem.effective_contact_cap
         contacts = (self.plan > 0).sum(axis=1)
         prices = dual.prices(y)
-        scores, customers, weeks, actions = [], [], [], []
+        nothing = np.zeros(0, dtype=np.int64)  # so that a group with no candidates needs no case
+        scores, customers, weeks, actions = [np.zeros(0)], [nothing], [nothing], [nothing]
         for start in range(0, n, dual.chunk):
             stop = min(start + dual.chunk, n)
             _, _, adjusted = dual.best_response(start, stop, prices)
@@ -181,18 +182,6 @@ class PlanShard:
             customers.append(start + u)
             weeks.append(t)
             actions.append(best[u, t] + 1)
-        if not scores:
-            empty = np.zeros(0, dtype=np.int64)
-            return FillCandidates(
-                np.zeros(0),
-                empty,
-                empty,
-                empty,
-                np.zeros(0),
-                np.zeros(0),
-                np.zeros((0, len(problem.coverage)), dtype=bool),
-                empty,
-            )
         score, local = np.concatenate(scores), np.concatenate(customers)
         week, action = np.concatenate(weeks), np.concatenate(actions)
         order = np.lexsort((-action, -week, -local, -score))[:limit]
