@@ -35,7 +35,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats as stats
+from scipy.special import stdtrit  # Student's t quantile
 
 from engine.run_reader import RunFolder
 from forecasting.forecast_set import ForecastSet
@@ -57,7 +57,7 @@ def paired_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, flo
     mean = float(values.mean())
     if len(values) < 2:
         return mean, mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1))
+    half = float(stdtrit(len(values) - 1, 0.5 + level / 2) * values.std(ddof=1))
     half /= np.sqrt(len(values))
     return mean, mean - half, mean + half
 

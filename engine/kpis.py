@@ -4,7 +4,7 @@ week's revenue floor under the forecast's own uncertainty (normal approximation)
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats as stats
+from scipy.special import ndtr  # the normal CDF, without scipy.stats' second of import
 
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
@@ -37,7 +37,7 @@ def floor_probabilities(
     floor = problem.weekly_revenue_floor
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (mean - floor) / np.sqrt(variance)
-    out = np.where(variance > 0, stats.norm.cdf(z), (mean >= floor).astype(np.float64))
+    out = np.where(variance > 0, ndtr(z), (mean >= floor).astype(np.float64))
     out[~np.isfinite(floor)] = np.nan
     return out
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.stats as stats
+from scipy.special import ndtri  # the normal quantile
 
 from engine.off_policy import logged_examples, logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
@@ -341,7 +341,7 @@ def check_plan(
     alpha, stopped_at = 1.0 - confidence, None
     checks: dict[int, ActionCheck] = {}
     for rank, a in enumerate(ranked):
-        z = float(stats.norm.ppf(1.0 - alpha / (len(used) - rank)))
+        z = float(ndtri(1.0 - alpha / (len(used) - rank)))
         estimate = found[a]
         if isinstance(estimate, str):
             checks[a] = ActionCheck(**common[a], estimate=None, low=None, high=None, rows=0,

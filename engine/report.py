@@ -19,7 +19,6 @@ from typing import Any
 import jinja2
 import pandas as pd
 from markupsafe import Markup
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from engine.evaluation import headline
@@ -397,8 +396,9 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_html(data: ReportData, path: Path) -> Path:
-    return write_text_atomically(path, render_html(data))
+def write_html(data: ReportData, path: Path, html: str | None = None) -> Path:
+    """report.html: `html` when the caller rendered it already, else `render_html(data)`."""
+    return write_text_atomically(path, render_html(data) if html is None else html)
 
 
 def write_xlsx(data: ReportData, path: Path) -> Path:
@@ -458,13 +458,15 @@ def _write_xlsx(data: ReportData, path: Path) -> None:
             data.frontier.to_excel(writer, sheet_name="frontier", index=False)
 
 
-def write_pdf(data: ReportData, path: Path) -> Path:
-    """report.pdf: the HTML report printed by headless Chromium (its first page the summary),
-    or, where Chromium or Playwright is missing, a plain text-and-plots PDF (matplotlib)."""
+def write_pdf(data: ReportData, path: Path, html: str | None = None) -> Path:
+    """report.pdf: the HTML report (`html` when the caller rendered it already) printed by
+    headless Chromium (its first page the summary), or, where Chromium or Playwright is
+    missing, a plain text-and-plots PDF (matplotlib)."""
     browser = chromium_path()
     if browser is not None:
+        page = render_html(data) if html is None else html
         try:
-            return write_atomically(path, lambda temporary: _print_pdf(data, temporary, browser))
+            return write_atomically(path, lambda temporary: _print_pdf(page, temporary, browser))
         except ImportError:
             pass  # no Playwright (the web extra): the plain PDF
         except Exception as error:  # Chromium failed or took too long: still a report
@@ -490,10 +492,9 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _print_pdf(data: ReportData, path: Path, browser_path: str) -> None:
+def _print_pdf(html: str, path: Path, browser_path: str) -> None:
     from playwright.sync_api import sync_playwright  # the web extra's; ImportError without
 
-    html = render_html(data)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=browser_path, args=list(CHROMIUM_FLAGS), timeout=PRINT_TIMEOUT_MS
@@ -513,6 +514,9 @@ def _print_pdf(data: ReportData, path: Path, browser_path: str) -> None:
 
 
 def _write_pdf(data: ReportData, path: Path) -> None:
+    # Imported here: the fallback's writer, half a second of every command's start otherwise.
+    from matplotlib.backends.backend_pdf import PdfPages
+
     with PdfPages(path) as pdf:
         page = Figure(figsize=(8.27, 11.69))
         s = data.solution
@@ -553,15 +557,20 @@ def _write_pdf(data: ReportData, path: Path) -> None:
             pdf.savefig(figure)
 
 
-WRITERS = {"html": write_html, "xlsx": write_xlsx, "pdf": write_pdf}
-
-
 def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    unknown = [f for f in formats if f not in WRITERS]
+    """The run folder's report in each of `formats` (report.html, .xlsx, .pdf); the HTML page
+    (its plots drawn) once for both the page and the PDF printed from it."""
+    unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"The 'format' option must name some of {FORMATS}. Got {unknown}.")
     data = ReportData.read(folder)
-    return [WRITERS[f](data, folder / f"report.{f}") for f in formats]
+    html = render_html(data) if {"html", "pdf"} & set(formats) else None
+    writers = {
+        "html": lambda path: write_html(data, path, html),
+        "xlsx": lambda path: write_xlsx(data, path),
+        "pdf": lambda path: write_pdf(data, path, html),
+    }
+    return [writers[f](folder / f"report.{f}") for f in formats]
 
 
 def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> pd.DataFrame | None:

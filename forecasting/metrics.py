@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats as stats
+import pandas as pd
 
 
 def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -15,7 +15,11 @@ def root_mean_squared_error(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
-    return float(stats.spearmanr(actual, predicted).statistic)
+    """Spearman's rank correlation (average ranks for ties; NaN where either side is constant),
+    by pandas' rank kernel: scipy.stats.spearmanr's value without its second of import, which
+    every command that backtests would pay."""
+    frame = pd.DataFrame({"actual": actual, "predicted": predicted})
+    return float(frame.corr(method="spearman").iloc[0, 1])
 
 
 def _gini(actual: np.ndarray, ranking: np.ndarray) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.stats as stats
 import torch
 from torch import nn
 
@@ -74,5 +73,7 @@ def lognormal_mean(mu: np.ndarray, log_sigma: np.ndarray) -> np.ndarray:
 
 def count_median(mean: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """Median of NB(mean, shape) per customer: the MAE-optimal point forecast of the count."""
+    import scipy.stats as stats  # here: scipy.stats takes a second to import, for every command
+
     mean = np.maximum(mean, 1e-12)
     return stats.nbinom.median(shape, shape / (shape + mean))

@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats as stats
+from scipy.special import ndtri  # the normal quantile
 
 from optimization.problem import DecisionProblem
 from optimization.recommendations import RecommendationPlan
@@ -100,7 +100,7 @@ def solve_with_budget_confidence(
             f"got {cost_variance.shape}"
         )
     settings = settings or SolveSettings()
-    z = float(stats.norm.ppf(confidence))
+    z = float(ndtri(confidence))
     budget = problem.weekly_budget
     h = problem.shape[2]
     margin = np.zeros(h)

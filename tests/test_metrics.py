@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+import scipy.stats as stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forecasting.metrics import decile_mape, mean_absolute_error, normalized_gini, spearman
 
@@ -27,3 +32,21 @@ def test_decile_mape_and_errors() -> None:
 def test_gini_needs_positive_total() -> None:
     with pytest.raises(ValueError, match="positive total"):
         normalized_gini(np.zeros(3), np.ones(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.tuples(st.integers(0, 6), st.floats(-5, 5, allow_nan=False)), min_size=3, max_size=40
+    )
+)
+def test_spearman_is_scipys_with_ties(values: list[tuple[int, float]]) -> None:
+    actual = np.array([v[0] for v in values], float)  # few distinct values: ties
+    predicted = np.array([v[1] for v in values])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns where a side is constant
+        expected = stats.spearmanr(actual, predicted).statistic
+    if np.isnan(expected):
+        assert np.isnan(spearman(actual, predicted))
+    else:
+        assert spearman(actual, predicted) == pytest.approx(expected, abs=1e-12)
