@@ -3,7 +3,9 @@ shard's coefficients held by a Ray actor that answers prices with its customers'
 responses (the sum of their scores and what they use of each resource), the driver keeping the
 small master problem (`minimise_dual`). The reported bound (float64) and the primal repair run
 in the actors too: each keeps its customers' part of the plan (optimization/plan_shard.py) and
-sends the driver row totals and short candidate lists (optimization/repair.py).
+sends the driver row totals and short candidate lists (optimization/repair.py). The
+recommendation block's proposal rounds run on actors of the same sharding
+(`block_groups`, `BlockActor`; optimization/recommendation_rounds.py).
 
 L(y) separates by customer, so the shards' responses add up (`Response.sum`) to exactly what
 one process computes: the same multipliers, the same bound, the same plan (tests/test_ray.py).
@@ -21,22 +23,28 @@ local cluster; give `address` to join a running one. Fractional CPUs per actor, 
 pools deadlock when asked for more whole CPUs than a small machine has.
 
 The driver still holds the whole problem (the multipliers' scales, the final plan's
-measurement and the report); see docs/scale.md.
+measurement and the report) and ships each actor its rows; see docs/scale.md.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optimization.groups import Shards
 from optimization.lagrangian import DualPoint, LagrangianDual, Prices, Response
-from optimization.plan_shard import MUTATING, PlanShard, Shards
+from optimization.plan_shard import MUTATING, PlanShard
 from optimization.problem import DecisionProblem, Usage
+from optimization.recommendation_rounds import MUTATING as BLOCK_MUTATING
+from optimization.recommendation_rounds import BlockPart
+from optimization.recommendations import RecommendationBlock
 from optimization.rows import CouplingRows
 
 
@@ -48,32 +56,34 @@ def shard_of(customer_ids: np.ndarray, shards: int) -> np.ndarray:
     return (values % np.uint64(shards)).astype(np.int64)
 
 
-class ShardActor:
-    """One shard's customers: their coefficients, a dual evaluator over them and their part of
-    the plan (`PlanShard`)."""
+class GroupActor:
+    """A group of customers held by a Ray actor (`part`: its `PlanShard` or `BlockPart`), with
+    a count of the calls that changed it: an actor restarted by Ray has lost them, says so, and
+    the driver replays them (`RayShards`)."""
 
-    def __init__(
-        self, problem: DecisionProblem, rows: CouplingRows, chunk: int, customers: np.ndarray
-    ) -> None:
-        self.dual = LagrangianDual(problem, rows, chunk, "cpu")
-        self.part = PlanShard(self.dual, customers)
+    #: The part's calls that change it.
+    mutating: frozenset[str] = frozenset()
+
+    def __init__(self, part: Any) -> None:
+        self.part = part
         self.changes = 0  # calls that changed `part` since it was built
 
-    def respond(self, prices: Prices, keep_plan: bool) -> Response:
-        return self.dual.respond(prices, keep_plan)
+    def fresh(self) -> Any:
+        """The part as it was built (no call applied)."""
+        raise NotImplementedError
 
     def call(self, name: str, args: tuple[Any, ...], changes: int) -> tuple[bool, Any]:
-        """`PlanShard.name(*args)`, as (True, answer); (False, None) if this actor has not seen
-        the `changes` calls the driver made (it was restarted and lost its part of the plan)."""
+        """`part.name(*args)`, as (True, answer); (False, None) if this actor has not seen
+        the `changes` calls the driver made (it was restarted and lost its part's state)."""
         if changes != self.changes:
             return False, None
         answer = getattr(self.part, name)(*args)
-        self.changes += name in MUTATING
+        self.changes += name in self.mutating
         return True, answer
 
     def replay(self, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Rebuild the part of the plan from the calls that changed it, in order."""
-        self.part = PlanShard(self.dual, self.part.customers)
+        """Rebuild the part from the calls that changed it, in order."""
+        self.part = self.fresh()
         for name, args in calls:
             getattr(self.part, name)(*args)
         self.changes = len(calls)
@@ -82,13 +92,49 @@ class ShardActor:
         return os.getpid()
 
 
-class RayShards(Shards):
-    """The repair's groups of customers in Ray actors, one per shard (`ShardActor`). The calls
-    that changed each actor's part of the plan are kept (multipliers and short lists), so a
-    restarted actor is brought back to where it was."""
+class ShardActor(GroupActor):
+    """One shard's customers: their coefficients, a dual evaluator over them and their part of
+    the plan (`PlanShard`)."""
 
-    def __init__(self, actors: list[Any]) -> None:
+    mutating = MUTATING
+
+    def __init__(
+        self, problem: DecisionProblem, rows: CouplingRows, chunk: int, customers: np.ndarray
+    ) -> None:
+        self.dual = LagrangianDual(problem, rows, chunk, "cpu")
+        super().__init__(PlanShard(self.dual, customers))
+
+    def fresh(self) -> PlanShard:
+        return PlanShard(self.dual, self.part.customers)
+
+    def respond(self, prices: Prices, keep_plan: bool) -> Response:
+        return self.dual.respond(prices, keep_plan)
+
+
+class BlockActor(GroupActor):
+    """One shard's rows of the recommendation block and their part of its plan (`BlockPart`)."""
+
+    mutating = BLOCK_MUTATING
+
+    def __init__(self, part: BlockPart) -> None:
+        # A new plan of its own: the one sent may be a read-only view of the object store.
+        super().__init__(part)
+        self.part = self.fresh()
+
+    def fresh(self) -> BlockPart:
+        p = self.part
+        return BlockPart(p.candidates, p.value, p.slots, p.capped, p.customers)
+
+
+class RayShards(Shards):
+    """Groups of customers in Ray actors, one per shard (`GroupActor`s: the repair's
+    `ShardActor`s or the recommendation block's `BlockActor`s). The calls that changed each
+    actor's part (`mutating`) are kept (multipliers, short lists, cutoffs), so a restarted
+    actor is brought back to where it was."""
+
+    def __init__(self, actors: list[Any], mutating: frozenset[str] = MUTATING) -> None:
         self.actors = actors
+        self.mutating = mutating
         self.changes: list[list[tuple[str, tuple[Any, ...]]]] = [[] for _ in actors]
         self.replays = 0  # actors brought back to where they were
 
@@ -114,7 +160,7 @@ class RayShards(Shards):
                 if not current:
                     raise RuntimeError(f"shard actor lost its plan again while answering {name}")
             answers.append(answer)
-        if name in MUTATING:
+        if name in self.mutating:
             for done, args in zip(self.changes, arguments, strict=True):
                 done.append((name, args))
         return answers
@@ -138,6 +184,34 @@ def start_ray(address: str | None = None, cpus: int | None = None) -> None:
         num_cpus=cpus or os.cpu_count() or 2,
         log_to_driver=False,
     )
+
+
+@contextmanager
+def block_groups(
+    block: RecommendationBlock,
+    customer_ids: np.ndarray,
+    *,
+    shards: int,
+    address: str | None = None,
+    cpus_per_shard: float = 0.5,
+) -> Iterator[RayShards]:
+    """The recommendation block's rows on Ray actors, customers sharded by id hash as the
+    dual's (`BlockActor`, one per shard), for the proposal rounds
+    (optimization/recommendation_rounds.py); the actors are let go on leaving."""
+    import ray
+
+    start_ray(address)
+    assignment = shard_of(customer_ids, shards)
+    members = [m for m in (np.flatnonzero(assignment == s) for s in range(shards)) if len(m)]
+    remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(BlockActor)
+    # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).
+    parts = [ray.put(BlockPart.of(block, m)) for m in members]
+    actors = [remote.remote(part) for part in parts]
+    try:
+        yield RayShards(actors, BLOCK_MUTATING)
+    finally:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
 
 
 class ShardedDual(LagrangianDual):

@@ -11,10 +11,10 @@ one group would give, and the plan comes out the same however the customers are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from optimization.groups import LocalShards
 from optimization.lagrangian import LagrangianDual
 from optimization.problem import DecisionProblem, Usage
 from optimization.rows import PlanTotals, RowKind, plan_totals, plan_usage
@@ -245,41 +245,6 @@ class PlanShard:
 MUTATING = frozenset({"respond", "score_contacts", "drop", "add", "assign"})
 
 
-class Shards:
-    """The repair's groups of customers, wherever they live: a call goes to every group and
-    their answers come back in group order."""
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def call_each(self, name: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
-        """`PlanShard.name(*arguments[k])` on group k; their answers in group order."""
-        raise NotImplementedError
-
-    def call(self, name: str, *args: Any) -> list[Any]:
-        """`PlanShard.name(*args)` on every group; their answers in group order."""
-        return self.call_each(name, [args] * len(self))
-
-    def plan(self, n: int, h: int) -> np.ndarray:
-        """The whole plan [n, H], gathered from the groups."""
-        plan = np.zeros((n, h), dtype=np.int64)
-        for customers, rows in self.call("plan_part"):
-            plan[customers] = rows
-        return plan
-
-
-class LocalShards(Shards):
-    """Groups of customers in this process (`whole`: the whole problem as one group)."""
-
-    def __init__(self, parts: list[PlanShard]) -> None:
-        self.parts = parts
-
-    @classmethod
-    def whole(cls, dual: LagrangianDual) -> LocalShards:
-        return cls([PlanShard(dual, np.arange(dual.problem.shape[0]))])
-
-    def __len__(self) -> int:
-        return len(self.parts)
-
-    def call_each(self, name: str, arguments: list[tuple[Any, ...]]) -> list[Any]:
-        return [getattr(part, name)(*a) for part, a in zip(self.parts, arguments, strict=True)]
+def whole(dual: LagrangianDual) -> LocalShards:
+    """The whole problem as one group in this process."""
+    return LocalShards([PlanShard(dual, np.arange(dual.problem.shape[0]))])

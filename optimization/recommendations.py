@@ -5,10 +5,11 @@ at most `slots` items per customer-week and at most capacity[i, t] customers per
 Nothing couples it to the promotion choice x, so it is solved on its own, week by week: each
 week is a bipartite b-matching (customers with `slots` places, items with their capacity),
 whose LP relaxation is integral (a totally unimodular matrix). Up to `EXACT_MAX_CANDIDATES`
-candidates a week the LP is solved by HiGHS (exact, with an integral optimum); above that a
-vectorised proposal round (each customer proposes its best remaining candidates, each item
-accepts the best proposals it has room for) gives a plan, and the bound is the better of the
-customer-side and item-side relaxations, so the gap is stated.
+candidates a week the LP is solved by HiGHS (exact, with an integral optimum); above that
+vectorised proposal rounds (each customer proposes its best remaining candidates, each item
+accepts the best proposals it has room for; optimization/recommendation_rounds.py, run where
+the customers are) give a plan, and the bound is the better of the customer-side and
+item-side relaxations, so the gap is stated.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 
+from optimization.groups import LocalShards
 from optimization.highs_model import solve_with_highs
+from optimization.recommendation_rounds import BlockPart, Groups, propose_in_rounds
 from optimization.settings import SolveSettings
 
 EXACT_MAX_CANDIDATES = 2_000_000
@@ -117,59 +120,29 @@ def _week_lp(block: RecommendationBlock, t: int, settings: SolveSettings) -> np.
     return shown
 
 
-def _week_proposals(block: RecommendationBlock, t: int) -> np.ndarray:
-    n, m = block.candidates.shape
-    value = np.where(_useful(block)[:, :, t], block.value[:, :, t], -np.inf)  # [N, M]
-    shown = np.zeros((n, m), bool)
-    remaining = block.item_capacity[:, t].copy()
-    slots_left = np.full(n, block.slots)
-    order = np.argsort(-value, axis=1, kind="stable")  # each customer's candidates, best first
-    for position in range(m):
-        k = order[:, position]
-        u = np.flatnonzero((slots_left > 0) & np.isfinite(value[np.arange(n), k]))
-        if len(u) == 0:
-            break
-        k = k[u]
-        item = block.candidates[u, k]
-        proposal_value = value[u, k]
-        # Each item takes the best proposals it has room for.
-        by_item = np.lexsort((-proposal_value, item))
-        sorted_item = item[by_item]
-        first = np.searchsorted(sorted_item, sorted_item, side="left")
-        place = np.arange(len(by_item)) - first  # 0-based rank within the item
-        accepted = place < remaining[sorted_item]
-        winners = by_item[accepted]
-        shown[u[winners], k[winners]] = True
-        slots_left[u[winners]] -= 1
-        np.subtract.at(remaining, item[winners], 1)
-    return shown
-
-
-def _week_bound(block: RecommendationBlock, t: int) -> float:
-    """min(customer-side, item-side) relaxation of one week: each drops the other's limits."""
-    value = np.where(_useful(block)[:, :, t], block.value[:, :, t], 0.0)  # [N, M]
-    top = -np.sort(-value, axis=1)[:, : block.slots]
-    customer_side = float(top.sum())
-    u, k = np.nonzero(value > 0)
-    item = block.candidates[u, k]
-    order = np.lexsort((-value[u, k], item))
-    sorted_item = item[order]
-    place = np.arange(len(order)) - np.searchsorted(sorted_item, sorted_item, side="left")
-    keep = place < block.item_capacity[sorted_item, t]
-    item_side = float(value[u, k][order][keep].sum())
-    return min(customer_side, item_side)
-
-
 def solve_recommendations(
-    block: RecommendationBlock, settings: SolveSettings, *, allow_exact: bool = True
+    block: RecommendationBlock,
+    settings: SolveSettings,
+    *,
+    allow_exact: bool = True,
+    groups: Groups | None = None,
 ) -> RecommendationPlan:
+    """The block's plan: the exact LP of every week up to `EXACT_MAX_CANDIDATES` candidates
+    (when `allow_exact`), the proposal rounds above, run on `groups` (`BlockPart`s of the
+    block's customers, e.g. on Ray actors: optimization.distributed.block_groups) or on the
+    whole block in this process."""
     n, m, h = block.value.shape
-    exact = allow_exact and n * m <= EXACT_MAX_CANDIDATES
+    if allow_exact and n * m <= EXACT_MAX_CANDIDATES:
+        shown = np.zeros((n, m, h), bool)
+        for t in range(h):
+            shown[:, :, t] = _week_lp(block, t, settings)
+        value = float(np.where(shown, block.value, 0.0).sum())
+        return RecommendationPlan(shown, value, value, True)
+    if groups is None:
+        groups = LocalShards([BlockPart.of(block, np.arange(n))])
+    bound = propose_in_rounds(groups, block.item_capacity, m)
     shown = np.zeros((n, m, h), bool)
-    bound = 0.0
-    for t in range(h):
-        shown[:, :, t] = _week_lp(block, t, settings) if exact else _week_proposals(block, t)
-        if not exact:
-            bound += _week_bound(block, t)
-    value = float(np.where(shown, block.value, 0.0).sum())
-    return RecommendationPlan(shown, value, value if exact else max(bound, value), exact)
+    for customers, part in groups.call("plan_part"):
+        shown[customers] = part
+    value = float(sum(groups.call("total")))
+    return RecommendationPlan(shown, value, max(bound, value), False)

@@ -23,10 +23,11 @@ import time
 
 import numpy as np
 
+from optimization.groups import Shards
 from optimization.highs_model import solve_with_highs
 from optimization.lagrangian import LagrangianDual, price_scales
 from optimization.milp import build_milp
-from optimization.plan_shard import DropCandidates, FillCandidates, Shards
+from optimization.plan_shard import DropCandidates, FillCandidates
 from optimization.problem import DecisionProblem, Usage
 from optimization.reporting import FEASIBILITY_TOLERANCE
 from optimization.rows import CouplingRows, PlanTotals, RowKind, coupling_rows

@@ -17,7 +17,11 @@ from optimization.backends.highs import HighsBackend
 from optimization.backends.lagrangian import LagrangianBackend
 from optimization.infeasibility import explain_infeasibility, single_row_conflicts
 from optimization.problem import DecisionProblem
-from optimization.recommendations import RecommendationPlan, solve_recommendations
+from optimization.recommendations import (
+    EXACT_MAX_CANDIDATES,
+    RecommendationPlan,
+    solve_recommendations,
+)
 from optimization.reporting import FEASIBILITY_TOLERANCE, finish
 from optimization.rows import CouplingRows, coupling_rows, measure_plan
 from optimization.settings import SolveSettings
@@ -177,9 +181,7 @@ def _with_recommendations(
     to its objective and bound."""
     if problem.recommendations is None or not solution.has_plan:
         return solution
-    shown = recommended or solve_recommendations(
-        problem.recommendations, settings, allow_exact=exact
-    )
+    shown = recommended or _solve_block(problem, settings, exact=exact)
     note = (
         f"recommendations: {'exact LP' if shown.exact else 'proposal rounds'}, "
         f"value {shown.value:,.4f}, bound {shown.bound:,.4f}"
@@ -195,3 +197,23 @@ def _with_recommendations(
     if solution.status is SolveStatus.OPTIMAL and solution.gap > settings.relative_gap:
         solution = replace(solution, status=SolveStatus.FEASIBLE)
     return solution
+
+
+def _solve_block(
+    problem: DecisionProblem, settings: SolveSettings, *, exact: bool
+) -> RecommendationPlan:
+    """The recommendation block's plan; its proposal rounds on Ray actors where the
+    decomposition runs there (`lagrangian.engine: ray`) and the block is too large for the
+    exact LP."""
+    block = problem.recommendations
+    assert block is not None
+    config = settings.lagrangian
+    n, m, _ = block.value.shape
+    if config.engine != "ray" or (exact and n * m <= EXACT_MAX_CANDIDATES):
+        return solve_recommendations(block, settings, allow_exact=exact)
+    from optimization.distributed import block_groups
+
+    with block_groups(
+        block, problem.customer_ids, shards=config.shards, address=config.ray_address
+    ) as groups:
+        return solve_recommendations(block, settings, allow_exact=False, groups=groups)

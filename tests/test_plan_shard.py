@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from optimization.groups import LocalShards
 from optimization.instances import random_problem
 from optimization.lagrangian import LagrangianDual, minimise_dual
-from optimization.plan_shard import LocalShards, PlanShard
+from optimization.plan_shard import PlanShard, whole
 from optimization.problem import DecisionProblem, SegmentCoverage, Usage
 from optimization.repair import repair
 from optimization.rows import RowKind, coupling_rows, measure_plan
@@ -86,16 +87,16 @@ def test_a_split_plan_is_the_plan_of_one_group(solved, groups, seed, off) -> Non
     dual = LagrangianDual(problem, rows, 400, "cpu")
     bound = dual.evaluate_exact(y)
     deadline = time.perf_counter() + 60
-    whole = LocalShards.whole(dual)
+    whole_problem = whole(dual)
     split = _split(problem, groups, seed)
-    one = repair(dual, whole, y, bound, SETTINGS, deadline)
+    one = repair(dual, whole_problem, y, bound, SETTINGS, deadline)
     many = repair(dual, split, y, bound, SETTINGS, deadline)
     n, _, h = problem.shape
     if one is None:
         assert many is None
         return
     assert many is not None
-    plan = whole.plan(n, h)
+    plan = whole_problem.plan(n, h)
     assert np.array_equal(split.plan(n, h), plan)
     assert violations(problem, plan) == []
     assert many.objective == pytest.approx(one.objective, rel=1e-12)

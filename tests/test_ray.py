@@ -101,6 +101,46 @@ def test_killed_actors_are_restarted_and_the_solve_gives_the_same_answer(
     assert np.array_equal(sharded.plan(), local.plan())
 
 
+@pytest.mark.slow
+def test_the_recommendation_rounds_on_actors_survive_a_kill_with_the_same_plan(
+    cluster, monkeypatch
+) -> None:
+    """The recommendation block too large for the exact LP runs its proposal rounds on Ray
+    actors (one per shard of the customers): one actor killed after a few rounds is rebuilt
+    and replayed, and the plan and bound are the one process's."""
+    from optimization import distributed
+    from tests.test_recommendations import _block
+
+    problem = random_problem(600, seed=3, weeks=3)
+    block = _block(n=600, m=4, h=3, items=12, slots=2, capacity=20, seed=6)
+    problem = dataclasses.replace(problem, recommendations=block)
+    settings = dataclasses.replace(_settings("ray"), auto_exact_max_variables=0)
+    local = solve(
+        problem,
+        "lagrangian",
+        dataclasses.replace(settings, lagrangian=_settings("local").lagrangian),
+    )
+    assert local.recommended is not None and not local.recommended.exact  # the rounds ran
+    call_each = distributed.RayShards.call_each
+    settled: list[distributed.RayShards] = []
+
+    def kill_after_five_rounds(self, name, arguments):
+        answers = call_each(self, name, arguments)
+        if name == "settle":
+            settled.append(self)
+            if len(settled) == 5:
+                ray.kill(self.actors[1], no_restart=False)  # as a lost worker would be
+        return answers
+
+    monkeypatch.setattr(distributed.RayShards, "call_each", kill_after_five_rounds)
+    sharded = solve(problem, "lagrangian", settings)
+    assert sharded.recommended is not None and len(settled) > 5
+    assert settled[-1].replays >= 1
+    assert np.array_equal(sharded.recommended.shown, local.recommended.shown)
+    assert sharded.recommended.bound == pytest.approx(local.recommended.bound, rel=1e-12)
+    assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
+
+
 def test_settings_name_the_engine() -> None:
     with pytest.raises(ValueError, match="'engine' parameter of LagrangianSettings"):
         LagrangianSettings(engine="spark")

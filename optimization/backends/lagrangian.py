@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from optimization.backends.base import Capability
+from optimization.groups import Shards
 from optimization.highs_model import highs_version
 from optimization.lagrangian import (
     FINEST_DUAL_TOLERANCE,
@@ -20,7 +21,7 @@ from optimization.lagrangian import (
     dual_tolerance,
     minimise_dual,
 )
-from optimization.plan_shard import LocalShards, Shards
+from optimization.plan_shard import whole
 from optimization.problem import DecisionProblem, Usage
 from optimization.repair import repair
 from optimization.reporting import finish
@@ -61,7 +62,7 @@ class LagrangianBackend:
             shards = dual.plan_shards()  # type: ignore[attr-defined]
         else:
             dual = LagrangianDual(problem, rows, config.chunk_customers, config.device)
-            shards = LocalShards.whole(dual)
+            shards = whole(dual)
         try:
             return self._solve(problem, rows, settings, dual, shards, started)
         finally:
