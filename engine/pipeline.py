@@ -316,7 +316,7 @@ def _stages(
         _done(staging, "frontier")
     shutil.copy(forecast_dir / "forecast.json", staging / "forecast.json")
     if not run_folder.stage_done(staging, "report"):
-        progress("report: HTML, XLSX, PDF")
+        progress(f"report: {', '.join(f.upper() for f in scenario.report.formats)}")
         if RunFolder.open(staging).solution.has_plan:
             write_reports(staging)
         _done(staging, "report")

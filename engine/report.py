@@ -557,13 +557,16 @@ def _write_pdf(data: ReportData, path: Path) -> None:
             pdf.savefig(figure)
 
 
-def write_reports(folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """The run folder's report in each of `formats` (report.html, .xlsx, .pdf); the HTML page
-    (its plots drawn) once for both the page and the PDF printed from it."""
-    unknown = [f for f in formats if f not in FORMATS]
+def write_reports(folder: Path, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """The run folder's report in each of `formats` (report.html, .xlsx, .pdf; None: those
+    its scenario's `report.formats` asks for, all three by default); the HTML page (its plots
+    drawn) once for both the page and the PDF printed from it."""
+    unknown = [f for f in formats or () if f not in FORMATS]
     if unknown:
         raise ValueError(f"The 'format' option must name some of {FORMATS}. Got {unknown}.")
     data = ReportData.read(folder)
+    if formats is None:
+        formats = tuple(data.scenario.get("report", {}).get("formats", FORMATS))
     html = render_html(data) if {"html", "pdf"} & set(formats) else None
     writers = {
         "html": lambda path: write_html(data, path, html),

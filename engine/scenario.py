@@ -161,6 +161,24 @@ class RecommendationSpec(_Strict):
     slots: Annotated[int, Field(ge=0)] = 1
 
 
+class ReportSpec(_Strict):
+    """Which report files a run writes (engine/report.py): the self-contained HTML page, the
+    workbook, and the PDF printed from the page by Chromium (a browser start each run; a
+    nightly batch that nobody reads as PDF can leave it out). `ltv report RUN --format` writes
+    any of them later from the run folder."""
+
+    formats: list[Literal["html", "xlsx", "pdf"]] = Field(
+        default_factory=lambda: ["html", "xlsx", "pdf"], min_length=1
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, formats: list[str]) -> list[str]:
+        if len(set(formats)) != len(formats):
+            raise ValueError(f"each format once; got {formats}")
+        return formats
+
+
 #: Limits checked before a scenario is parsed or rendered: a scenario is a page of settings,
 #: so anything far larger is a mistake or an attack (a 50 MB description once kept the PDF
 #: writer busy for ten minutes at 9 GB).
@@ -183,6 +201,7 @@ class Scenario(_Strict):
     solver: SolverSpec = Field(default_factory=SolverSpec)
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)
     recommendations: RecommendationSpec = Field(default_factory=RecommendationSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     sweep: dict[

@@ -41,7 +41,7 @@ import pandas as pd
 from optimization.groups import Shards
 from optimization.lagrangian import DualPoint, LagrangianDual, Prices, Response
 from optimization.plan_shard import MUTATING, PlanShard
-from optimization.problem import DecisionProblem, Usage
+from optimization.problem import DecisionProblem
 from optimization.recommendation_rounds import MUTATING as BLOCK_MUTATING
 from optimization.recommendation_rounds import BlockPart
 from optimization.recommendations import RecommendationBlock
@@ -238,9 +238,8 @@ class ShardedDual(LagrangianDual):
         self.members = [m for m in self.members if len(m)]
         self.order = np.concatenate(self.members) if self.members else np.zeros(0, np.int64)
         remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(ShardActor)
-        nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
         # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).
-        self.shards = [ray.put(problem.subset(m, fixed_usage=nothing)) for m in self.members]
+        self.shards = [ray.put(problem.subset(m)) for m in self.members]
         self.customers = [ray.put(m) for m in self.members]
         self.actors = [
             remote.remote(shard, rows, chunk_customers, customers)

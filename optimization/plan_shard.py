@@ -219,10 +219,7 @@ class PlanShard:
     def extract(self, customers: np.ndarray) -> tuple[DecisionProblem, np.ndarray]:
         """These customers' coefficients (the whole problem's right-hand sides) and plan."""
         local = self._local(customers)
-        nothing = Usage.nothing(
-            self.problem.shape[2], self.problem.shape[1], len(self.problem.coverage)
-        )
-        return self.problem.subset(local, fixed_usage=nothing), self.plan[local].copy()
+        return self.problem.subset(local), self.plan[local].copy()
 
     def usage_without(self, customers: np.ndarray) -> Usage:
         """What the plan of this group's other customers uses, relative to none."""

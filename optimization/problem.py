@@ -156,9 +156,13 @@ class DecisionProblem:
     def effective_contact_cap(self) -> int:
         return min(int(self.contact_cap), self.shape[2])
 
-    def subset(self, customers: np.ndarray, *, fixed_usage: Usage) -> DecisionProblem:
+    def subset(self, customers: np.ndarray, *, fixed_usage: Usage | None = None) -> DecisionProblem:
         """The problem restricted to `customers`, with right-hand sides reduced by what the
-        other (fixed) customers' plan uses, relative to none (`Usage`)."""
+        other (fixed) customers' plan uses, relative to none (`Usage`; None: nothing, the
+        whole problem's right-hand sides)."""
+        if fixed_usage is None:
+            _, actions, weeks = self.shape
+            fixed_usage = Usage.nothing(weeks, actions, len(self.coverage))
         coverage = tuple(
             SegmentCoverage(
                 s.name, s.members[customers], s.minimum_contacts - float(fixed_usage.per_segment[k])

@@ -21,9 +21,11 @@ side (each customer's best `slots` useful values, item capacities dropped) and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from optimization.groups import Shards
 
 if TYPE_CHECKING:
     from optimization.recommendations import RecommendationBlock
@@ -161,13 +163,7 @@ class BlockPart:
         return self.customers, self.shown
 
 
-class Groups(Protocol):
-    """Where the groups live (optimization.plan_shard.Shards: this process, or Ray actors)."""
-
-    def call(self, name: str, *args: object) -> list: ...
-
-
-def propose_in_rounds(groups: Groups, item_capacity: np.ndarray, candidates: int) -> float:
+def propose_in_rounds(groups: Shards, item_capacity: np.ndarray, candidates: int) -> float:
     """Run the proposal rounds of every week on `groups` (`BlockPart`s; their plans change)
     and return the bound: the better relaxation of each week, summed.
 

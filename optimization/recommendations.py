@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 
-from optimization.groups import LocalShards
+from optimization.groups import LocalShards, Shards
 from optimization.highs_model import solve_with_highs
-from optimization.recommendation_rounds import BlockPart, Groups, propose_in_rounds
+from optimization.recommendation_rounds import BlockPart, propose_in_rounds
 from optimization.settings import SolveSettings
 
 EXACT_MAX_CANDIDATES = 2_000_000
@@ -125,7 +125,7 @@ def solve_recommendations(
     settings: SolveSettings,
     *,
     allow_exact: bool = True,
-    groups: Groups | None = None,
+    groups: Shards | None = None,
 ) -> RecommendationPlan:
     """The block's plan: the exact LP of every week up to `EXACT_MAX_CANDIDATES` candidates
     (when `allow_exact`), the proposal rounds above, run on `groups` (`BlockPart`s of the

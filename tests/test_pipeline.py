@@ -43,6 +43,9 @@ solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}
 # These tests exercise the batch's mechanics on a plan with contacts; the release check,
 # which withholds what the small log cannot confirm, has its own test.
 release: {check: false}
+# The PDF (Chromium printing the page, seconds a run) is written by the web page's runs and
+# tested in test_report.py; here the formats a scenario names are the ones written.
+report: {formats: [html, xlsx]}
 """
 
 
@@ -74,6 +77,10 @@ def test_scenario_errors_name_file_and_key(tmp_path: Path) -> None:
     path.write_text(SCENARIO + "forecast: {model: ziln, max_model_age_weeks: 4}\n")
     with pytest.raises(ScenarioError, match=r"max_model_age_weeks .* set saved_model: latest"):
         load_scenario(path)
+    for formats, expected in (("[html, docx]", "report.formats.1"), ("[pdf, pdf]", "once")):
+        path.write_text(SCENARIO.replace("formats: [html, xlsx]", f"formats: {formats}"))
+        with pytest.raises(ScenarioError, match=expected):
+            load_scenario(path)
 
 
 def _recompute(folder: Path) -> None:
@@ -128,11 +135,11 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
         "kpis.json",
         "report.html",
         "report.xlsx",
-        "report.pdf",
         "run.log",
         "scenario.yaml",
     ):
         assert (first.folder / name).is_file(), name
+    assert not (first.folder / "report.pdf").exists()  # report.formats leaves it out
     progress = json.loads((first.folder / "progress.json").read_text())
     stages = [m["message"].split(":")[0] for m in progress["messages"]]
     assert stages[:2] == ["ingest", "forecast"] and progress["stage"] == "report"

@@ -14,7 +14,7 @@ from optimization.groups import LocalShards
 from optimization.instances import random_problem
 from optimization.lagrangian import LagrangianDual, minimise_dual
 from optimization.plan_shard import PlanShard, whole
-from optimization.problem import DecisionProblem, SegmentCoverage, Usage
+from optimization.problem import DecisionProblem, SegmentCoverage
 from optimization.repair import repair
 from optimization.rows import RowKind, coupling_rows, measure_plan
 from optimization.settings import LagrangianSettings, SolveSettings
@@ -53,12 +53,11 @@ def solved() -> tuple[DecisionProblem, np.ndarray]:
 def _split(problem: DecisionProblem, groups: int, seed: int) -> LocalShards:
     rows = coupling_rows(problem)
     owner = np.random.default_rng(seed).integers(0, groups, problem.shape[0])
-    nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
     parts = []
     for k in range(groups):
         members = np.flatnonzero(owner == k)
         if len(members):
-            group = problem.subset(members, fixed_usage=nothing)
+            group = problem.subset(members)
             parts.append(PlanShard(LagrangianDual(group, rows, 170, "cpu"), members))
     return LocalShards(parts)
 
@@ -113,12 +112,9 @@ def test_the_exact_bound_adds_up_over_groups(solved) -> None:
 
 def test_stacked_groups_are_the_subset_of_their_customers(solved) -> None:
     problem, _ = solved
-    nothing = Usage.nothing(problem.shape[2], problem.shape[1], len(problem.coverage))
     first, second = np.array([5, 9, 700]), np.array([1, 2, 1400])
-    stacked = DecisionProblem.stack(
-        [problem.subset(first, fixed_usage=nothing), problem.subset(second, fixed_usage=nothing)]
-    )
-    direct = problem.subset(np.concatenate([first, second]), fixed_usage=nothing)
+    stacked = DecisionProblem.stack([problem.subset(first), problem.subset(second)])
+    direct = problem.subset(np.concatenate([first, second]))
     for name in ("value", "cost", "revenue", "eligible", "customer_ids"):
         assert np.array_equal(getattr(stacked, name), getattr(direct, name))
     assert np.array_equal(stacked.coverage[0].members, direct.coverage[0].members)

@@ -22,7 +22,7 @@ from optimization.lagrangian import (
     minimise_dual,
 )
 from optimization.plan_shard import whole
-from optimization.problem import DecisionProblem, Usage
+from optimization.problem import DecisionProblem
 from optimization.repair import repair
 from optimization.reporting import finish
 from optimization.rows import CouplingRows, coupling_rows
@@ -152,8 +152,7 @@ def sample_multipliers(
     rng = np.random.default_rng(settings.seed)
     sample = np.sort(rng.choice(n, size=config.sample_customers, replace=False))
     share = len(sample) / n
-    _, actions, weeks = problem.shape
-    sub = problem.subset(sample, fixed_usage=Usage.nothing(weeks, actions, len(problem.coverage)))
+    sub = problem.subset(sample)
     sub_rows = coupling_rows(sub)
     sub_rows = dataclasses.replace(sub_rows, rhs=sub_rows.base + share * rows.incremental_rhs)
     dual = LagrangianDual(sub, sub_rows, config.chunk_customers, config.device)
