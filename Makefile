@@ -110,6 +110,10 @@ bench: data browser
 	done
 	$(BIN)/python bench/solver_scale.py --customers 10000000 --backend lagrangian \
 		--time-limit 1800 --json bench/results/solver_scale_lagrangian_10000000.json
+	for engine in local ray; do \
+		$(BIN)/python bench/recommendation_rounds.py --customers 1000000 --engine $$engine \
+			--shards 4 --json bench/results/recommendation_rounds_1000000_$$engine.json; \
+	done
 	for n in 100000 1000000; do \
 		$(BIN)/python bench/scale.py --customers $$n --work $(DEMO_DIR)/scale \
 			--json bench/results/scale_$${n}_local.json; \

@@ -56,6 +56,13 @@ def shard_of(customer_ids: np.ndarray, shards: int) -> np.ndarray:
     return (values % np.uint64(shards)).astype(np.int64)
 
 
+def shard_members(customer_ids: np.ndarray, shards: int) -> list[np.ndarray]:
+    """Each non-empty shard's customers, as increasing indices into `customer_ids`."""
+    assignment = shard_of(customer_ids, shards)
+    members = (np.flatnonzero(assignment == s) for s in range(shards))
+    return [m for m in members if len(m)]
+
+
 class GroupActor:
     """A group of customers held by a Ray actor (`part`: its `PlanShard` or `BlockPart`), with
     a count of the calls that changed it: an actor restarted by Ray has lost them, says so, and
@@ -201,8 +208,7 @@ def block_groups(
     import ray
 
     start_ray(address)
-    assignment = shard_of(customer_ids, shards)
-    members = [m for m in (np.flatnonzero(assignment == s) for s in range(shards)) if len(m)]
+    members = shard_members(customer_ids, shards)
     remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(BlockActor)
     # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).
     parts = [ray.put(BlockPart.of(block, m)) for m in members]
@@ -233,9 +239,7 @@ class ShardedDual(LagrangianDual):
         if shards < 1:
             raise ValueError(f"The 'shards' parameter must be >= 1. Got {shards} instead.")
         start_ray(address)
-        assignment = shard_of(problem.customer_ids, shards)
-        self.members = [np.flatnonzero(assignment == s) for s in range(shards)]
-        self.members = [m for m in self.members if len(m)]
+        self.members = shard_members(problem.customer_ids, shards)
         self.order = np.concatenate(self.members) if self.members else np.zeros(0, np.int64)
         remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(ShardActor)
         # Kept referenced: a restarted actor is rebuilt from these (Ray issue 53727).

@@ -30,7 +30,10 @@ def server(small_market_dir: Path, tmp_path: Path) -> Iterator[str]:
     """The app on a free loopback port, over a scenarios folder holding `small`."""
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
-    (scenarios / "small.yaml").write_text(SCENARIO)
+    # With the PDF the pipeline tests leave out: the page's runs write and offer all three.
+    (scenarios / "small.yaml").write_text(
+        SCENARIO.replace("formats: [html, xlsx]", "formats: [html, xlsx, pdf]")
+    )
     app = create_app(tmp_path / "runs", small_market_dir, scenarios)
     with serving(app) as base:
         yield base
