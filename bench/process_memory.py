@@ -11,7 +11,8 @@ import psutil
 
 class MemorySampler:
     """Samples every `interval_s`: the peak RSS (MB) of this process and the peak summed RSS of
-    the Ray actors running `ShardActor` (optimization/distributed.py), since the last `mark`."""
+    the Ray actors holding groups of customers (`ShardActor`, `BlockActor`: optimization/
+    distributed.py, ray_groups.py), since the last `mark`."""
 
     def __init__(self, interval_s: float = 0.2, *, ray_actors: bool = True) -> None:
         """`ray_actors=False`: this process only. Scanning every process's command line for
@@ -31,7 +32,8 @@ class MemorySampler:
             scanned = psutil.process_iter(["cmdline", "memory_info"]) if self.ray_actors else ()
             for other in scanned:
                 line = " ".join(other.info["cmdline"] or [])
-                if "ShardActor" in line and other.info["memory_info"] is not None:
+                actor = "ShardActor" in line or "BlockActor" in line
+                if actor and other.info["memory_info"] is not None:
                     actors += other.info["memory_info"].rss
             self.own = max(self.own, self.process.memory_info().rss / 2**20)
             self.actors = max(self.actors, actors / 2**20)

@@ -73,7 +73,7 @@ def main() -> None:
     settings = SolveSettings()
     started = time.perf_counter()
     if args.engine == "ray":
-        from optimization.distributed import block_groups, start_ray
+        from optimization.ray_groups import block_groups, start_ray
 
         start_ray()
         ids = np.array([f"c{i}" for i in range(args.customers)])

@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=None)
     args = parser.parse_args()
     if args.engine == "ray":
-        from optimization.distributed import start_ray
+        from optimization.ray_groups import start_ray
 
         start_ray()  # before the timer: a cluster is started once, not per solve
 

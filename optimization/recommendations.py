@@ -129,7 +129,7 @@ def solve_recommendations(
 ) -> RecommendationPlan:
     """The block's plan: the exact LP of every week up to `EXACT_MAX_CANDIDATES` candidates
     (when `allow_exact`), the proposal rounds above, run on `groups` (`BlockPart`s of the
-    block's customers, e.g. on Ray actors: optimization.distributed.block_groups) or on the
+    block's customers, e.g. on Ray actors: optimization.ray_groups.block_groups) or on the
     whole block in this process."""
     n, m, h = block.value.shape
     if allow_exact and n * m <= EXACT_MAX_CANDIDATES:

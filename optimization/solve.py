@@ -211,7 +211,7 @@ def _solve_block(
     n, m, _ = block.value.shape
     if config.engine != "ray" or (exact and n * m <= EXACT_MAX_CANDIDATES):
         return solve_recommendations(block, settings, allow_exact=exact)
-    from optimization.distributed import block_groups
+    from optimization.ray_groups import block_groups
 
     with block_groups(
         block, problem.customer_ids, shards=config.shards, address=config.ray_address

@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def cluster():
-    from optimization.distributed import start_ray
+    from optimization.ray_groups import start_ray
 
     start_ray(cpus=2)
     yield ray
@@ -47,7 +47,7 @@ def test_the_sharded_dual_gives_the_same_plan_objective_and_bound(cluster) -> No
 
 
 def test_shards_are_a_stable_hash_of_the_customer_id() -> None:
-    from optimization.distributed import shard_of
+    from optimization.ray_groups import shard_of
 
     ids = np.array([f"c{i}" for i in range(1000)])
     first, again = shard_of(ids, 4), shard_of(ids[::-1], 4)[::-1]
@@ -62,7 +62,7 @@ def test_killed_actors_are_restarted_and_the_solve_gives_the_same_answer(
     """One actor killed mid-dual (rebuilt from its shard, the call retried), another once the
     repair's plan is in the actors (rebuilt, then given its part of the plan back by replaying
     the calls that changed it): the answer is the one process's."""
-    from optimization import distributed
+    from optimization import distributed, ray_groups
 
     problem = random_problem(3000, seed=5)
     local = solve(problem, "lagrangian", _settings("local"))
@@ -78,7 +78,7 @@ def test_killed_actors_are_restarted_and_the_solve_gives_the_same_answer(
             time.sleep(0.01)
         ray.kill(created[0].actors[1], no_restart=False)  # as a lost worker would be
 
-    call_each = distributed.RayShards.call_each
+    call_each = ray_groups.RayShards.call_each
     repair_kill: dict[str, object] = {}
 
     def kill_after_the_repairs_first_change(self, name, arguments):
@@ -89,7 +89,7 @@ def test_killed_actors_are_restarted_and_the_solve_gives_the_same_answer(
         return answers
 
     monkeypatch.setattr(distributed.ShardedDual, "__init__", remember)
-    monkeypatch.setattr(distributed.RayShards, "call_each", kill_after_the_repairs_first_change)
+    monkeypatch.setattr(ray_groups.RayShards, "call_each", kill_after_the_repairs_first_change)
     thread = threading.Thread(target=assassin, daemon=True)
     thread.start()
     sharded = solve(problem, "lagrangian", _settings("ray"))
@@ -108,7 +108,7 @@ def test_the_recommendation_rounds_on_actors_survive_a_kill_with_the_same_plan(
     """The recommendation block too large for the exact LP runs its proposal rounds on Ray
     actors (one per shard of the customers): one actor killed after a few rounds is rebuilt
     and replayed, and the plan and bound are the one process's."""
-    from optimization import distributed
+    from optimization import ray_groups
     from tests.test_recommendations import _block
 
     problem = random_problem(600, seed=3, weeks=3)
@@ -121,8 +121,8 @@ def test_the_recommendation_rounds_on_actors_survive_a_kill_with_the_same_plan(
         dataclasses.replace(settings, lagrangian=_settings("local").lagrangian),
     )
     assert local.recommended is not None and not local.recommended.exact  # the rounds ran
-    call_each = distributed.RayShards.call_each
-    settled: list[distributed.RayShards] = []
+    call_each = ray_groups.RayShards.call_each
+    settled: list[ray_groups.RayShards] = []
 
     def kill_after_five_rounds(self, name, arguments):
         answers = call_each(self, name, arguments)
@@ -132,7 +132,7 @@ def test_the_recommendation_rounds_on_actors_survive_a_kill_with_the_same_plan(
                 ray.kill(self.actors[1], no_restart=False)  # as a lost worker would be
         return answers
 
-    monkeypatch.setattr(distributed.RayShards, "call_each", kill_after_five_rounds)
+    monkeypatch.setattr(ray_groups.RayShards, "call_each", kill_after_five_rounds)
     sharded = solve(problem, "lagrangian", settings)
     assert sharded.recommended is not None and len(settled) > 5
     assert settled[-1].replays >= 1
