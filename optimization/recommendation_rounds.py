@@ -198,8 +198,9 @@ def _ranked(
 def _best_up_to_room(
     item: np.ndarray, value: np.ndarray, customer: np.ndarray, room: np.ndarray
 ) -> np.ndarray:
-    """Positions of the proposals each item takes up to its `room` ([I]), best first: all of
-    an item's proposals where they fit, sorted only where they do not."""
+    """Positions of the proposals each item takes up to its `room` ([I]): all of an item's
+    proposals where they fit (as they come), its best (value, then the lower customer index)
+    where they do not; only those items' proposals are sorted."""
     contested = np.bincount(item, minlength=len(room))[item] > room[item]
     return np.concatenate(
         [np.flatnonzero(~contested), _ranked(item, value, customer, room, contested)]
