@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 MUTATING = frozenset({"settle"})
 
 
+def useful(candidates: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Which candidates are worth showing in a week ([n, M] bool): an item is there and its
+    value (`value` [n, M], that week's) is positive."""
+    return (candidates >= 0) & (value > 0)
+
+
 @dataclass(frozen=True)
 class Proposals:
     """A group's proposals to capped items in one round, its best up to each item's room."""
@@ -96,8 +102,8 @@ class BlockPart:
     def _begin(self, t: int) -> None:
         if t == self._week:
             return
-        useful = (self.candidates >= 0) & (self.value[:, :, t] > 0)
-        self._week_value = np.where(useful, self.value[:, :, t], -np.inf)  # [n, M]
+        worth = self.value[:, :, t]
+        self._week_value = np.where(useful(self.candidates, worth), worth, -np.inf)  # [n, M]
         self._order = np.argsort(-self._week_value, axis=1, kind="stable")  # best first
         self._slots_left = np.full(len(self.customers), self.slots)
         self._week = t
@@ -144,8 +150,7 @@ class BlockPart:
 
     def week_bound(self, t: int, capacity: np.ndarray) -> WeekBound:
         """This group's share of week t's relaxations (`capacity` [I] that week's)."""
-        useful = (self.candidates >= 0) & (self.value[:, :, t] > 0)
-        value = np.where(useful, self.value[:, :, t], 0.0)  # [n, M]
+        value = np.where(useful(self.candidates, self.value[:, :, t]), self.value[:, :, t], 0.0)
         top = -np.sort(-value, axis=1)[:, : self.slots]
         u, k = np.nonzero(value > 0)
         item, worth = self.candidates[u, k], value[u, k]

@@ -21,7 +21,7 @@ import scipy.sparse as sparse
 
 from optimization.groups import LocalShards, Shards
 from optimization.highs_model import solve_with_highs
-from optimization.recommendation_rounds import BlockPart, propose_in_rounds
+from optimization.recommendation_rounds import BlockPart, propose_in_rounds, useful
 from optimization.settings import SolveSettings
 
 EXACT_MAX_CANDIDATES = 2_000_000
@@ -61,6 +61,13 @@ class RecommendationBlock:
             )
 
 
+def takes_rounds(block: RecommendationBlock, allow_exact: bool) -> bool:
+    """Whether `block` is planned by the proposal rounds (else by the exact LP of each week):
+    above `EXACT_MAX_CANDIDATES` candidates a week, or where the exact LP is not allowed."""
+    n, m = block.candidates.shape
+    return not allow_exact or n * m > EXACT_MAX_CANDIDATES
+
+
 @dataclass(frozen=True)
 class RecommendationPlan:
     shown: np.ndarray  # [N, M, H] bool
@@ -79,13 +86,9 @@ class RecommendationPlan:
         return out[:, :, : block.slots]
 
 
-def _useful(block: RecommendationBlock) -> np.ndarray:
-    return (block.candidates[:, :, None] >= 0) & (block.value > 0)  # [N, M, H]
-
-
 def _week_lp(block: RecommendationBlock, t: int, settings: SolveSettings) -> np.ndarray:
-    useful = _useful(block)[:, :, t]
-    u, k = np.nonzero(useful)
+    shown_worth = useful(block.candidates, block.value[:, :, t])  # [N, M]
+    u, k = np.nonzero(shown_worth)
     shown = np.zeros(block.candidates.shape, bool)
     if len(u) == 0 or block.slots == 0:
         return shown
@@ -132,7 +135,7 @@ def solve_recommendations(
     block's customers, e.g. on Ray actors: optimization.ray_groups.block_groups) or on the
     whole block in this process."""
     n, m, h = block.value.shape
-    if allow_exact and n * m <= EXACT_MAX_CANDIDATES:
+    if not takes_rounds(block, allow_exact):
         shown = np.zeros((n, m, h), bool)
         for t in range(h):
             shown[:, :, t] = _week_lp(block, t, settings)

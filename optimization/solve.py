@@ -17,11 +17,7 @@ from optimization.backends.highs import HighsBackend
 from optimization.backends.lagrangian import LagrangianBackend
 from optimization.infeasibility import explain_infeasibility, single_row_conflicts
 from optimization.problem import DecisionProblem
-from optimization.recommendations import (
-    EXACT_MAX_CANDIDATES,
-    RecommendationPlan,
-    solve_recommendations,
-)
+from optimization.recommendations import RecommendationPlan, solve_recommendations, takes_rounds
 from optimization.reporting import FEASIBILITY_TOLERANCE, finish
 from optimization.rows import CouplingRows, coupling_rows, measure_plan
 from optimization.settings import SolveSettings
@@ -208,8 +204,7 @@ def _solve_block(
     block = problem.recommendations
     assert block is not None
     config = settings.lagrangian
-    n, m, _ = block.value.shape
-    if config.engine != "ray" or (exact and n * m <= EXACT_MAX_CANDIDATES):
+    if config.engine != "ray" or not takes_rounds(block, exact):
         return solve_recommendations(block, settings, allow_exact=exact)
     from optimization.ray_groups import block_groups
 
