@@ -1,8 +1,10 @@
-"""Shared fixtures: a small generated shop (session-wide) and the CDNOW wheel when fetched."""
+"""Shared fixtures: a small generated shop and a finished run on it (session-wide), and the
+CDNOW wheel when fetched."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -10,6 +12,9 @@ import pytest
 from markets.demo.config import MarketConfig
 from markets.demo.files import write_market
 from markets.demo.history import DemoMarket, generate_market
+
+if TYPE_CHECKING:
+    from engine.pipeline import RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 WHEEL_DIR = REPO / "data" / "cache"
@@ -36,6 +41,26 @@ def small_market() -> DemoMarket:
 @pytest.fixture(scope="session")
 def small_market_dir(small_market: DemoMarket, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_market(small_market, tmp_path_factory.mktemp("market") / "data")
+
+
+@pytest.fixture(scope="session")
+def small_run(small_market_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The pipeline tests' scenario (tests/run_helpers.SCENARIO) run once on the small shop:
+    the finished run that tests which only read one share (about 8 s each otherwise). Read
+    it only; a test that writes into a run works on `copy_runs` of it."""
+    from engine.pipeline import run_pipeline
+    from tests.run_helpers import SCENARIO
+
+    folder = tmp_path_factory.mktemp("small_run")
+    scenario = folder / "small.yaml"
+    scenario.write_text(SCENARIO)
+    return run_pipeline(
+        scenario,
+        data_dir=small_market_dir,
+        runs_dir=folder / "runs",
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
 
 
 @pytest.fixture(scope="session")

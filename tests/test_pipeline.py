@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, run_pipeline
+from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult, run_pipeline
 from engine.registry import RunRegistry
 from engine.run_reader import RunFolder
 from engine.saved_models import choose_saved_model
@@ -22,31 +22,9 @@ from engine.scenario import ScenarioError, load_scenario
 from forecasting.forecast_set import ForecastSet
 from shopdata.calendar import horizon_start
 from tests.conftest import SMALL_AS_OF
+from tests.run_helpers import SCENARIO, copy_runs
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = """
-name: small
-description: A small test scenario.
-horizon_weeks: 4
-actions:
-  - {id: none}
-  - {id: email, fixed_cost: 0.02, channel: email}
-  - {id: email_reco, fixed_cost: 0.03, channel: email}
-  - {id: free_shipping, fixed_cost: 0.05, discount_rate: 0.05}
-  - {id: coupon_10, fixed_cost: 0.05, discount_rate: 0.10}
-  - {id: coupon_20, fixed_cost: 0.05, discount_rate: 0.20, capacity: 200}
-constraints:
-  weekly_budget: 20
-  weekly_revenue_floor: {share_of_baseline: 0.97}
-  contact_cap: 2
-solver: {backend: highs, time_limit_s: 60, mip_gap: 0.001}
-# These tests exercise the batch's mechanics on a plan with contacts; the release check,
-# which withholds what the small log cannot confirm, has its own test.
-release: {check: false}
-# The PDF (Chromium printing the page, seconds a run) is written by the web page's runs and
-# tested in test_report.py; here the formats a scenario names are the ones written.
-report: {formats: [html, xlsx]}
-"""
 
 
 @pytest.fixture()
@@ -117,16 +95,10 @@ def _recompute(folder: Path) -> None:
 
 
 def test_weekly_run_is_complete_idempotent_and_recomputable(
-    small_market_dir: Path, scenario_file: Path, tmp_path: Path
+    small_market_dir: Path, small_run: RunResult, scenario_file: Path, tmp_path: Path
 ) -> None:
-    runs = tmp_path / "runs"
-    first = run_pipeline(
-        scenario_file,
-        data_dir=small_market_dir,
-        runs_dir=runs,
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    first = small_run  # the session's run of this scenario (conftest)
+    assert not first.reused
     for name in (
         "problem.npz",
         "solution.json",
@@ -147,6 +119,7 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
         m["seconds"] for m in progress["messages"]
     )
     _recompute(first.folder)
+    runs = copy_runs(first.folder, tmp_path / "runs").parent
     again = run_pipeline(
         scenario_file,
         data_dir=small_market_dir,
@@ -260,16 +233,10 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(
-    small_market_dir: Path, scenario_file: Path, tmp_path: Path, monkeypatch
+    small_market_dir: Path, small_run: RunResult, scenario_file: Path, tmp_path: Path, monkeypatch
 ) -> None:
     as_of = f"{SMALL_AS_OF:%Y-%m-%d}"
-    reference = run_pipeline(
-        scenario_file,
-        data_dir=small_market_dir,
-        runs_dir=tmp_path / "clean",
-        as_of=as_of,
-        device="cpu",
-    )
+    reference = small_run  # the same scenario run without a fault (conftest)
     runs = tmp_path / "runs"
     monkeypatch.setenv(FAULT_INJECTION_ENV, "value")
     with pytest.raises(InjectedFault):
@@ -339,22 +306,15 @@ def test_cli_plan_runs_report_compare(
 
 
 def test_evaluate_replays_every_policy(
-    small_market_dir: Path, scenario_file: Path, tmp_path: Path
+    small_market_dir: Path, small_run: RunResult, tmp_path: Path
 ) -> None:
-    runs = tmp_path / "runs"
-    result = run_pipeline(
-        scenario_file,
-        data_dir=small_market_dir,
-        runs_dir=runs,
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    folder = copy_runs(small_run.folder, tmp_path / "runs")  # evaluate writes into the run
     out_json = tmp_path / "evaluation.json"
     cli = CliRunner().invoke(
         app,
         [
             "evaluate",
-            str(result.folder),
+            str(folder),
             "--data",
             str(small_market_dir),
             "--json",
@@ -389,8 +349,8 @@ def test_evaluate_replays_every_policy(
     assert figures["oracle_beaten_by"] == []
     capture = figures["engine_capture_of_oracle_gain"]
     assert capture is None or capture <= 1.0 + 1e-9 or figures["oracle_beaten_by"]
-    assert (result.folder / "evaluation.json").is_file()
-    html = (result.folder / "report.html").read_text()
+    assert (folder / "evaluation.json").is_file()
+    html = (folder / "report.html").read_text()
     assert "policies replayed in the true market" in html and "uplift_top_k" in html
     assert "Off-policy estimates on the campaign log" in html
     assert "Contacts by segment and action" in html

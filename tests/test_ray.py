@@ -152,7 +152,7 @@ def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir,
     from engine.pipeline import run_pipeline
     from engine.run_reader import RunFolder
     from tests.conftest import SMALL_AS_OF
-    from tests.test_pipeline import SCENARIO
+    from tests.run_helpers import SCENARIO
 
     path = tmp_path / "sharded.yaml"
     path.write_text(

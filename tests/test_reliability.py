@@ -22,7 +22,7 @@ from engine import report as report_module
 from engine import run_folder
 from engine.cli import app
 from engine.cli.runs import EXIT_NO_PLAN
-from engine.pipeline import run_pipeline
+from engine.pipeline import RunResult, run_pipeline
 from engine.registry import REGISTRY_FILE, RegistryBusyError, RunRecord, RunRegistry
 from engine.report import write_reports
 from engine.scenario import (
@@ -39,8 +39,7 @@ from shopdata.input_errors import InputValidationError
 from shopdata.store import Store
 from shopdata.validation import AmountOutliers, load_inputs
 from tests.conftest import SMALL_AS_OF
-from tests.run_helpers import hand_run
-from tests.test_pipeline import SCENARIO
+from tests.run_helpers import SCENARIO, copy_runs, hand_run
 
 
 @settings(max_examples=200, deadline=None)
@@ -216,22 +215,22 @@ def _record(run_id: str) -> RunRecord:
 
 
 def test_a_finished_run_missing_from_the_registry_is_registered_not_redone(
-    small_market_dir: Path, tmp_path: Path
+    small_market_dir: Path, small_run: RunResult, tmp_path: Path
 ) -> None:
     path = tmp_path / "small.yaml"
     path.write_text(SCENARIO)
-    runs = tmp_path / "runs"
-    arguments = {
-        "data_dir": small_market_dir,
-        "runs_dir": runs,
-        "as_of": f"{SMALL_AS_OF:%Y-%m-%d}",
-        "device": "cpu",
-    }
-    first = run_pipeline(path, **arguments)
+    folder = copy_runs(small_run.folder, tmp_path / "runs")  # the session's run (conftest)
+    runs = folder.parent
     (runs / REGISTRY_FILE).unlink()  # the registry was busy when the run was committed
-    again = run_pipeline(path, **arguments)
-    assert again.reused and again.folder == first.folder
-    assert list(RunRegistry(runs).table()["run_id"]) == [first.run_id]
+    again = run_pipeline(
+        path,
+        data_dir=small_market_dir,
+        runs_dir=runs,
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
+    assert again.reused and again.folder == folder
+    assert list(RunRegistry(runs).table()["run_id"]) == [small_run.run_id]
 
 
 def test_two_identical_runs_started_together_give_one_run(

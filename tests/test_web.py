@@ -14,7 +14,7 @@ import pytest
 
 from engine.web.app import create_app
 from engine.web.threaded import serving
-from tests.test_pipeline import SCENARIO
+from tests.run_helpers import SCENARIO
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
