@@ -7,14 +7,20 @@ STAMP := $(VENV)/.installed
 LIFETIMES_WHEEL_DIR := data/cache
 DEMO_DIR := demo
 DEMO_CUSTOMERS ?= 20000
+# pip does not byte-compile what it installs (--no-compile): compiling every file of torch, ray
+# and transformers was about 90 s of a fresh set-up, and most of them are never imported.
+# Python compiles a module on its first import and keeps the bytecode, so every recipe runs with
+# that on whatever the caller's PYTHONDONTWRITEBYTECODE says (without it each process would
+# compile torch's modules again).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-fast bench lint data clean browser serve
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,web,ray]'
+	$(BIN)/pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/pip install --quiet --no-compile -e '.[dev,web,ray]'
 	touch $(STAMP)
 
 # The browser the web page's tests drive (and that prints the PDF report): Debian's chromium,

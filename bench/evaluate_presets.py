@@ -92,6 +92,11 @@ def main() -> None:
         action="store_true",
         help="release the plan unchecked (release.check: false), to measure the plan itself",
     )
+    parser.add_argument(
+        "--release-confidence",
+        type=float,
+        help="set release.confidence (the release check's one-sided level over the actions)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -102,6 +107,9 @@ def main() -> None:
     if args.budget_confidence is not None:
         base["constraints"]["budget_confidence"] = args.budget_confidence
         variant += f"_conf{round(100 * args.budget_confidence)}"
+    if args.release_confidence is not None:
+        base["release"] = {**base.get("release", {}), "confidence": args.release_confidence}
+        variant += f"_release{round(100 * args.release_confidence)}"
     if args.no_release_check:
         base["release"] = {"check": False}
         variant += "_unchecked"
