@@ -268,30 +268,46 @@ def _stages(
                 )
                 forecast = _fitted_forecast(store, plan, forecast_dir)
             forecast.save(forecast_dir)
+            del forecast
         _done(staging, "forecast")
-    forecast = ForecastSet.load(forecast_dir)
+    # The forecast's [N, A, H] arrays are held only by the stages that read them (at 1M
+    # customers x 6 actions x 12 weeks each is 0.58 GB): the value stage whole, the solve stage
+    # what it reads, one array at a time.
     if not run_folder.stage_done(staging, "value"):
         progress("value: forecasts to decision coefficients")
+        forecast = ForecastSet.load(forecast_dir)
         problem = value_problem(forecast, scenario, customers=plan.customers, catalog=plan.catalog)
+        del forecast
         problem.save(staging)
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
     settings = scenario.solver.settings()
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
-        solution, extras = _solve_and_release(plan, problem, forecast, settings, store_path)
+        variance = (
+            cost_variance(ForecastSet.load(forecast_dir), scenario)
+            if scenario.constraints.budget_confidence is not None
+            else None
+        )
+        solution, extras = _solve_and_release(plan, problem, variance, settings, store_path)
+        del variance
         solution.save(staging, problem)
+        action_ids = ForecastSet.load_array(forecast_dir, "action_ids")
         kpis = (
             plan_kpis(
                 problem,
                 solution,
-                forecast.purchase_prob[:, _indices(forecast, scenario), : scenario.horizon_weeks],
+                ForecastSet.load_array(forecast_dir, "purchase_prob")[
+                    :, _indices(action_ids, scenario), : scenario.horizon_weeks
+                ],
             )
             if solution.has_plan
             else {}
         )
         kpis.update(extras)
-        kpis["left_out"] = _left_out(plan.known_customers, forecast)
+        kpis["left_out"] = _left_out(
+            plan.known_customers, ForecastSet.load_array(forecast_dir, "customer_ids")
+        )
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
         if solution.has_plan:
             write_csv(solution.allocation(problem), staging / "allocation.csv")
@@ -354,16 +370,16 @@ def _register(
 def _solve_and_release(
     plan: _RunPlan,
     problem: DecisionProblem,
-    forecast: ForecastSet,
+    variance: np.ndarray | None,
     settings: SolveSettings,
     store_path: Path,
 ) -> tuple[Solution, dict[str, object]]:
-    """Solve (with budgets that hold at the scenario's confidence, when it asks) and check the
-    plan's actions against the campaign log before release (engine/release_gate.py). Returns the
-    plan to release and the kpis of both steps."""
+    """Solve (with budgets that hold at the scenario's confidence, when it asks: `variance` is
+    then each cost coefficient's, [N, A, H]) and check the plan's actions against the campaign
+    log before release (engine/release_gate.py). Returns the plan to release and the kpis of
+    both steps."""
     scenario = plan.scenario
     confidence = scenario.constraints.budget_confidence
-    variance = cost_variance(forecast, scenario) if confidence is not None else None
     extras: dict[str, object] = {}
     # The recommendation block does not change between the release check's re-solves: solved
     # once, then reused.
@@ -416,10 +432,10 @@ def _known_customers(tables: InputTables) -> np.ndarray:
     return ids.to_numpy(dtype=str)  # a numpy str array: sorted set operations stay vectorised
 
 
-def _left_out(known: np.ndarray, forecast: ForecastSet) -> dict[str, object]:
+def _left_out(known: np.ndarray, forecast_ids: np.ndarray) -> dict[str, object]:
     """Customers the shop knows (`known`: customers table, campaign log) whom the plan does
     not cover, and why: the forecasters need a first purchase before the planning week."""
-    missing = np.setdiff1d(known.astype(str), forecast.customer_ids.astype(str))
+    missing = np.setdiff1d(known.astype(str), forecast_ids.astype(str))
     return {
         "customers": len(missing),
         "reason": "no purchase before the planning week: the forecasters need a first purchase "
@@ -505,6 +521,7 @@ def _backtest(
     return figures
 
 
-def _indices(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:
-    position = {str(a): i for i, a in enumerate(forecast.action_ids)}
+def _indices(action_ids: np.ndarray, scenario: Scenario) -> np.ndarray:
+    """Where the scenario's actions are among the forecast's `action_ids`."""
+    position = {str(a): i for i, a in enumerate(action_ids)}
     return np.array([position[a.id] for a in scenario.actions])

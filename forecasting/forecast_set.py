@@ -154,6 +154,15 @@ class ForecastSet:
             metadata=metadata,
         )
 
+    @staticmethod
+    def load_array(folder: Path | str, name: str) -> np.ndarray:
+        """One array of those `save` wrote into `folder`, by its name in forecast.npz
+        (`customer_ids`, `action_ids`, `purchase_prob`, ...), read without the others."""
+        with np.load(Path(folder) / ARRAYS_FILE, allow_pickle=False) as archive:
+            if name not in archive.files:
+                raise KeyError(f"{Path(folder) / ARRAYS_FILE} holds no array {name!r}")
+            return archive[name]
+
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with path.open("wb") as handle:  # a handle, so numpy does not append .npz to the name

@@ -72,6 +72,12 @@ def test_round_trip(forecast: ForecastSet, tmp_path: Path) -> None:
         loaded.item_affinity.candidates, forecast.item_affinity.candidates
     )
     assert loaded.metadata == forecast.metadata
+    # One array alone, as the solve stage reads it; a name the file does not hold is named.
+    np.testing.assert_array_equal(
+        ForecastSet.load_array(tmp_path / "f", "purchase_prob"), forecast.purchase_prob
+    )
+    with pytest.raises(KeyError, match=r"forecast.npz holds no array 'spending'"):
+        ForecastSet.load_array(tmp_path / "f", "spending")
     assert not list((tmp_path / "f").glob(".*.tmp"))
 
 
