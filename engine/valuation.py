@@ -26,6 +26,8 @@ from shopdata.calendar import discount_factors
 #: than a Gamma-Gamma customer's own (1/p = 0.16 on CDNOW) to cover the uncertainty of each
 #: customer's mean spend as well.
 SPEND_CV2 = 1.0
+#: Customers valued at a time (bounds the formulas' temporaries; the result does not depend on it).
+CHUNK_CUSTOMERS = 100_000
 
 
 def cost_variance(forecast: ForecastSet, scenario: Scenario) -> np.ndarray:
@@ -73,22 +75,30 @@ def value_problem(
             f"the forecast knows {list(position)}"
         )
     index = np.array([position[a.id] for a in scenario.actions])
-    probability = forecast.purchase_prob[:, index, :h]  # [N, A, H]
-    spend = forecast.spend[:, index, :h]
     fixed_cost = np.array([a.fixed_cost for a in scenario.actions])[None, :, None]
     discount_rate = np.array([a.discount_rate for a in scenario.actions])[None, :, None]
     margin = scenario.gross_margin
     discount = discount_factors(scenario.annual_discount_rate, h)[None, None, :]
-
-    gross = probability * spend
-    cost = fixed_cost + discount_rate * gross
-    revenue = gross * (1.0 - discount_rate)
     # The forecaster priced future effects at its own margin; rescale to the scenario's.
-    future = forecast.future_margin_delta[:, index, :h] * (
+    future_scale = (
         margin / forecast.metadata.gross_margin if forecast.metadata.gross_margin > 0 else 0.0
     )
-    value = discount * (margin * gross - cost) - discount * (margin * gross[:, :1, :]) + future
-    value[:, 0, :] = discount[0, 0, :] * -cost[:, 0, :]
+    # Filled CHUNK_CUSTOMERS customers at a time: the formulas' float64 [N, A, H] temporaries
+    # (eight of them) exist for one chunk only (at 1M x 6 x 12 each is 0.58 GB).
+    value = np.empty((n, len(index), h))
+    cost, revenue = np.empty_like(value), np.empty_like(value)
+    for start in range(0, n, CHUNK_CUSTOMERS):
+        rows = slice(start, start + CHUNK_CUSTOMERS)
+        probability = forecast.purchase_prob[rows][:, index, :h]  # [C, A, H]
+        spend = forecast.spend[rows][:, index, :h]
+        gross = probability * spend
+        chunk_cost = fixed_cost + discount_rate * gross
+        future = forecast.future_margin_delta[rows][:, index, :h] * future_scale
+        worth = discount * (margin * gross - chunk_cost)  # of the action, this week
+        chunk_value = worth - discount * (margin * gross[:, :1, :]) + future
+        chunk_value[:, 0, :] = discount[0, 0, :] * -chunk_cost[:, 0, :]
+        value[rows], cost[rows] = chunk_value, chunk_cost
+        revenue[rows] = gross * (1.0 - discount_rate)
 
     constraints = scenario.constraints
     floor_spec = constraints.weekly_revenue_floor
@@ -112,7 +122,9 @@ def value_problem(
         total_budget=np.inf if constraints.total_budget is None else constraints.total_budget,
         action_capacity=None if np.isinf(capacity).all() else capacity,
         coverage=_coverage(scenario, forecast, customers),
-        recommendations=_recommendations(forecast, scenario, spend[:, 0, :], catalog),
+        recommendations=_recommendations(
+            forecast, scenario, forecast.spend[:, index[0], :h], catalog
+        ),
     )
 
 

@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from engine import valuation
+from engine.scenario import load_scenario
 from forecasting.baseline import BaselineForecaster
 from forecasting.forecast_set import ForecastSet
 from shopdata.actions import DEMO_ACTIONS
-from shopdata.calendar import horizon_start
+from shopdata.calendar import discount_factors, horizon_start
 from shopdata.device import resolve_device
 from shopdata.store import Store
 from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
+from tests.run_helpers import SCENARIO
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +130,33 @@ def test_device_resolution() -> None:
 def test_forecaster_parameter_errors() -> None:
     with pytest.raises(ValueError, match="'gross_margin' parameter of BaselineForecaster"):
         BaselineForecaster(gross_margin=1.5).fit(None, SMALL_AS_OF)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chunk", [7, 100_000])
+def test_valuation_in_chunks_is_the_formulas_on_whole_arrays(
+    forecast: ForecastSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """engine/valuation.py fills the problem a chunk of customers at a time; every coefficient
+    is the module docstring's formula on the whole arrays, bit for bit, whatever the chunk."""
+    path = tmp_path / "small.yaml"
+    path.write_text(SCENARIO)
+    scenario = load_scenario(path)
+    monkeypatch.setattr(valuation, "CHUNK_CUSTOMERS", chunk)
+    problem = valuation.value_problem(forecast, scenario)
+
+    h, margin = scenario.horizon_weeks, scenario.gross_margin
+    fixed = np.array([a.fixed_cost for a in scenario.actions])[None, :, None]
+    rate = np.array([a.discount_rate for a in scenario.actions])[None, :, None]
+    g = discount_factors(scenario.annual_discount_rate, h)[None, None, :]
+    gross = forecast.purchase_prob[:, :, :h] * forecast.spend[:, :, :h]
+    cost = fixed + rate * gross
+    future = forecast.future_margin_delta[:, :, :h] * (margin / forecast.metadata.gross_margin)
+    value = g * (margin * gross - cost) - g * (margin * gross[:, :1, :]) + future
+    value[:, 0, :] = g[0, 0, :] * -cost[:, 0, :]
+    np.testing.assert_array_equal(problem.cost, cost)
+    np.testing.assert_array_equal(problem.revenue, gross * (1.0 - rate))
+    np.testing.assert_array_equal(problem.value, value)
+    floor = scenario.constraints.weekly_revenue_floor.share_of_baseline
+    np.testing.assert_array_equal(
+        problem.weekly_revenue_floor, floor * (gross[:, 0, :] * (1.0 - rate[0, 0, 0])).sum(axis=0)
+    )
