@@ -175,21 +175,43 @@ def _run_stages(
     handler = logging.FileHandler(staging / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
+    log.addHandler(_WARNINGS_TO_CALLER)
     log.setLevel(logging.INFO)
-    log.propagate = False
+    log.propagate = False  # the stages' INFO lines go to run.log only
     recorder = RunProgress(staging, progress, counts)
     try:
         with reporting(recorder.count):
             return _stages(plan, handoff, staging, registry, force, recorder.message)
     finally:
         log.removeHandler(handler)
+        log.removeHandler(_WARNINGS_TO_CALLER)
         handler.close()
+
+
+class _WarningsToCaller(logging.Handler):
+    """Passes the run's warnings (a missing campaign log, few controls, everything withheld)
+    on to the caller's logging as well as to run.log: the console of `ltv plan`, the web
+    page's job log."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+_WARNINGS_TO_CALLER = _WarningsToCaller()
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:
     """How the campaign log came about and how many controls each action's effect rests on
     (the report warns where they are few)."""
     log_table = tables.campaign_log
+    if log_table is None:
+        log.warning(
+            "no campaign log: no action's effect can be learned, so no contact is worth more "
+            "than it costs (docs/inputs.md says what the log holds)"
+        )
     counts = control_counts(log_table) if log_table is not None else {}
     summary = {
         "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",

@@ -103,6 +103,7 @@ class ReportData:
             f"Over {weeks} weeks the plan contacts {contacted:,} of {customers:,} customers "
             f"({share:.1%}): {used}"
             + (f"; it shows {shown:,} product recommendations." if shown else ".")
+            + ("" if contacted else " " + self._why_nobody())
         )
         spend = sum(k.get("spend_by_week", []))
         budget = self.scenario.get("constraints", {}).get("weekly_budget")
@@ -137,6 +138,22 @@ class ReportData:
                 f"{', '.join(withheld)}."
             )
         return {"does": does, "costs": costs, "earns": earns, "binds": binds}
+
+    def _why_nobody(self) -> str:
+        """Why a plan contacts no one, in a sentence: no campaign log to learn effects from,
+        the release check, or no contact worth its cost."""
+        if self.campaign_log is not None and not self.campaign_log.get("actions"):
+            return (
+                "There is no campaign log, and without one no action's effect on a customer "
+                "can be learned: every contact would only cost (docs/inputs.md says what the "
+                "log holds)."
+            )
+        if (self.kpis.get("release") or {}).get("withheld"):
+            return "The release check held back every action the plan chose (below)."
+        return (
+            "No contact is forecast to add more lifetime value than it costs under these "
+            "constraints."
+        )
 
     def policy_table(self) -> pd.DataFrame | None:
         """Per policy replayed in the truth: the paired gain over doing nothing with its 95 %

@@ -4,6 +4,7 @@ the run folder's audit trail, the report, the registry."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from html import escape
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult, run_pipeline
 from engine.registry import RunRegistry
+from engine.report import ReportData
 from engine.run_reader import RunFolder
 from engine.saved_models import choose_saved_model
 from engine.scenario import ScenarioError, load_scenario
@@ -256,6 +258,32 @@ def test_killed_run_resumes_to_the_same_result(
         pd.read_parquet(resumed.folder / "allocation.parquet"),
         pd.read_parquet(reference.folder / "allocation.parquet"),
     )
+
+
+def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
+    small_market_dir: Path, scenario_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CDNOW's shape: purchases, no campaign log. The run completes, and the console (the
+    caller's logging), run.log and the report's summary each say why the plan contacts no
+    one."""
+    data = tmp_path / "data"
+    shutil.copytree(small_market_dir, data)
+    (data / "campaign_log.parquet").unlink()
+    with caplog.at_level(logging.WARNING):
+        result = run_pipeline(
+            scenario_file,
+            data_dir=data,
+            runs_dir=tmp_path / "runs",
+            as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+            device="cpu",
+        )
+    said = "no campaign log: no action's effect can be learned"
+    assert any(said in r.getMessage() for r in caplog.records if r.name == "ltv.pipeline")
+    assert said in (result.folder / "run.log").read_text()
+    kpis = json.loads((result.folder / "kpis.json").read_text())
+    assert kpis["customers_contacted"] == 0
+    summary = ReportData.read(result.folder).summary()["does"]
+    assert "There is no campaign log, and without one no action's effect" in summary
 
 
 def test_cli_plan_runs_report_compare(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,28 @@ def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path
     assert summary["binds"].startswith("What binds: budget[w1]: one more euro of this budget")
     html = (write_reports(folder, ("html",))[0]).read_text()
     assert html.index('id="summary"') < html.index("<h2>Result</h2>")
+
+
+def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    kpis = json.loads((folder / "kpis.json").read_text())
+    kpis.update(customers_contacted=0, contacts_by_action={"a1": 0})
+    (folder / "kpis.json").write_text(json.dumps(kpis))
+
+    def does() -> str:
+        return ReportData.read(folder).summary()["does"]
+
+    assert does().endswith(
+        "no promotion at all. No contact is forecast to add more lifetime value than it costs "
+        "under these constraints."
+    )
+    kpis["release"] = {"withheld": ["a1"], "checks": []}
+    (folder / "kpis.json").write_text(json.dumps(kpis))
+    assert does().endswith("The release check held back every action the plan chose (below).")
+    # A shop with transactions only (CDNOW's, say): the missing log is the reason.
+    log = {"origin": "no campaign log: no effect is learned", "actions": {}, "few_controls": {}}
+    (folder / "campaign_log.json").write_text(json.dumps(log))
+    assert "There is no campaign log, and without one no action's effect" in does()
 
 
 @pytest.mark.skipif(report_module.chromium_path() is None, reason="no chromium to print with")
