@@ -49,7 +49,7 @@ from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.progress import Progress, reporting
 from shopdata.store import Store
-from shopdata.validation import InputTables, load_inputs
+from shopdata.validation import NO_CAMPAIGN_LOG, InputTables, load_inputs
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
 PIPELINE_VERSION = "5"
@@ -207,11 +207,8 @@ def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:
     """How the campaign log came about and how many controls each action's effect rests on
     (the report warns where they are few)."""
     log_table = tables.campaign_log
-    if log_table is None:
-        log.warning(
-            "no campaign log: no action's effect can be learned, so no contact is worth more "
-            "than it costs (docs/inputs.md says what the log holds)"
-        )
+    if log_table is None and not tables.campaign_log_origin:
+        log.warning(NO_CAMPAIGN_LOG)
     counts = control_counts(log_table) if log_table is not None else {}
     summary = {
         "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",

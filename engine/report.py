@@ -142,11 +142,18 @@ class ReportData:
     def _why_nobody(self) -> str:
         """Why a plan contacts no one, in a sentence: no campaign log to learn effects from,
         the release check, or no contact worth its cost."""
-        if self.campaign_log is not None and not self.campaign_log.get("actions"):
+        campaign_log = self.campaign_log
+        if campaign_log is not None and not campaign_log.get("actions"):
+            origin = str(campaign_log.get("origin", ""))
+            if not origin or origin.startswith("no campaign log"):
+                return (
+                    "There is no campaign log, and without one no action's effect on a customer "
+                    "can be learned: every contact would only cost (docs/inputs.md says what "
+                    "the log holds)."
+                )
             return (
-                "There is no campaign log, and without one no action's effect on a customer "
-                "can be learned: every contact would only cost (docs/inputs.md says what the "
-                "log holds)."
+                f"No action's effect could be learned from the campaign log ({origin}): every "
+                "contact would only cost."
             )
         if (self.kpis.get("release") or {}).get("withheld"):
             return "The release check held back every action the plan chose (below)."

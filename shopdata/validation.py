@@ -57,6 +57,13 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 
 
+#: What a shop without a campaign log means for its plans (the batch and `ltv validate` warn).
+NO_CAMPAIGN_LOG = (
+    "no campaign log: no action's effect can be learned, so no contact is worth more than it "
+    "costs (docs/inputs.md says what the log holds)"
+)
+
+
 @dataclass(frozen=True)
 class InputTables:
     """The validated input tables, typed: ids are strings, times are naive UTC datetimes.

@@ -269,6 +269,9 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
     data = tmp_path / "data"
     shutil.copytree(small_market_dir, data)
     (data / "campaign_log.parquet").unlink()
+    said = "no campaign log: no action's effect can be learned"
+    checked = CliRunner().invoke(app, ["validate", "--data", str(data)])
+    assert checked.exit_code == 0 and said in checked.output
     with caplog.at_level(logging.WARNING):
         result = run_pipeline(
             scenario_file,
@@ -277,7 +280,6 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
             as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
             device="cpu",
         )
-    said = "no campaign log: no action's effect can be learned"
     assert any(said in r.getMessage() for r in caplog.records if r.name == "ltv.pipeline")
     assert said in (result.folder / "run.log").read_text()
     kpis = json.loads((result.folder / "kpis.json").read_text())

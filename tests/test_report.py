@@ -44,6 +44,10 @@ def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
     log = {"origin": "no campaign log: no effect is learned", "actions": {}, "few_controls": {}}
     (folder / "campaign_log.json").write_text(json.dumps(log))
     assert "There is no campaign log, and without one no action's effect" in does()
+    # A contacts-only log with no control, kept as asked with every effect set to zero.
+    log["origin"] = "dropped: 12 contacts with no control group and no campaign_design"
+    (folder / "campaign_log.json").write_text(json.dumps(log))
+    assert "No action's effect could be learned from the campaign log (dropped: 12" in does()
 
 
 @pytest.mark.skipif(report_module.chromium_path() is None, reason="no chromium to print with")

@@ -25,7 +25,7 @@ from engine.cli.options import (
     scenario_option,
 )
 from shopdata.input_errors import InputValidationError
-from shopdata.validation import AmountOutliers
+from shopdata.validation import NO_CAMPAIGN_LOG, AmountOutliers
 
 OutlierAction = StrEnum("OutlierAction", [("refuse", "refuse"), ("warn", "warn")])
 
@@ -98,6 +98,8 @@ def validate(
         err.print(f"[yellow]warning[/]: {warning}", highlight=False)
     if tables.campaign_log_origin:
         out.print(f"campaign log: {tables.campaign_log_origin}")
+    elif tables.campaign_log is None:
+        err.print(f"[yellow]warning[/]: {NO_CAMPAIGN_LOG}", highlight=False)
     if tables.campaign_log is not None:
         for action, controls in few_controls(control_counts(tables.campaign_log)).items():
             err.print(
