@@ -174,33 +174,33 @@ def _run_stages(
     staging = run_folder.begin(plan.runs_dir, plan.run_id)
     handler = logging.FileHandler(staging / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    recorder = RunProgress(staging, progress, counts)
+    warnings = _RunWarnings(recorder)
     log.addHandler(handler)
-    log.addHandler(_WARNINGS_TO_CALLER)
+    log.addHandler(warnings)
     log.setLevel(logging.INFO)
     log.propagate = False  # the stages' INFO lines go to run.log only
-    recorder = RunProgress(staging, progress, counts)
     try:
         with reporting(recorder.count):
             return _stages(plan, handoff, staging, registry, force, recorder.message)
     finally:
         log.removeHandler(handler)
-        log.removeHandler(_WARNINGS_TO_CALLER)
+        log.removeHandler(warnings)
         handler.close()
 
 
-class _WarningsToCaller(logging.Handler):
-    """Passes the run's warnings (a missing campaign log, few controls, everything withheld)
-    on to the caller's logging as well as to run.log: the console of `ltv plan`, the web
-    page's job log."""
+class _RunWarnings(logging.Handler):
+    """The run's warnings (a missing campaign log, few controls, everything withheld), which
+    go to run.log with its other lines, also go to the run's progress.json (`warnings`) and
+    to the caller's logging: the console of `ltv plan`, the web page's job."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: RunProgress) -> None:
         super().__init__(logging.WARNING)
+        self.recorder = recorder
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.recorder.warn(record.getMessage())
         logging.getLogger().handle(record)
-
-
-_WARNINGS_TO_CALLER = _WarningsToCaller()
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:

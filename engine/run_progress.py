@@ -8,11 +8,12 @@ progress.json, rewritten whole at each change:
      "counted": {"step": "dual evaluations", "done": 12, "total": null,
                  "unit": "evaluations", "elapsed_s": 221.5, "eta_s": null,
                  "note": "predicted decrease 3.1e-05 of the dual, stopping under 1e-06",
-                 "finished": false}}
+                 "finished": false},
+     "warnings": ["no campaign log: no action's effect can be learned, ..."]}
 
 `counted` is the latest counted step (shopdata.progress): dual evaluations, training epochs,
 frontier points; a count is written at most once a second, a finished count and every stage
-message at once.
+message at once. `warnings` are what the run warned of, in order (also in run.log).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class RunProgress:
         self.started = dt.datetime.now()
         self.messages: list[dict[str, object]] = []
         self.counted: dict[str, object] | None = None
+        self.warnings: list[str] = []
         self._throttle = CountThrottle()
 
     def message(self, message: str) -> None:
@@ -71,6 +73,11 @@ class RunProgress:
         self.counted = None  # a new stage: the last count belonged to the one before
         self._write()
         self.on_message(message)
+
+    def warn(self, text: str) -> None:
+        """Something the caller should know (a missing campaign log, actions withheld)."""
+        self.warnings.append(text)
+        self._write()
 
     def count(self, progress: Progress) -> None:
         """A counted step advanced (the sink `shopdata.progress.reporting` takes)."""
@@ -87,5 +94,6 @@ class RunProgress:
             "started": self.started.isoformat(timespec="seconds"),
             "messages": self.messages,
             "counted": self.counted,
+            "warnings": self.warnings,
         }
         write_text_atomically(self.folder / PROGRESS_FILE, json.dumps(status, indent=2) + "\n")

@@ -282,6 +282,8 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
         )
     assert any(said in r.getMessage() for r in caplog.records if r.name == "ltv.pipeline")
     assert said in (result.folder / "run.log").read_text()
+    progress = json.loads((result.folder / "progress.json").read_text())
+    assert [w for w in progress["warnings"] if said in w]  # for a caller polling the folder
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["customers_contacted"] == 0
     summary = ReportData.read(result.folder).summary()["does"]

@@ -88,6 +88,9 @@ def test_the_run_folder_and_the_web_job_show_the_latest_count(tmp_path: Path, mo
     assert final["counted"]["finished"] and final["counted"]["done"] == 1
     run.message("report: HTML, XLSX, PDF")
     assert json.loads((tmp_path / PROGRESS_FILE).read_text())["counted"] is None
+    run.warn("no campaign log")  # kept apart from the stage messages, which it does not change
+    after = json.loads((tmp_path / PROGRESS_FILE).read_text())
+    assert after["warnings"] == ["no campaign log"] and after["stage"] == "report"
 
     jobs = JobManager(tmp_path / "runs", tmp_path)
     jobs.folder.mkdir(parents=True)
@@ -104,6 +107,9 @@ def test_the_run_folder_and_the_web_job_show_the_latest_count(tmp_path: Path, mo
     assert str(seen.counted["text"]).startswith("training: 4/10 epochs at most")
     shown = jobs.get("abcdef123456")
     assert shown is not None and shown.counted is None  # finished: the count is cleared
+    status.warn("no campaign log")
+    warned = jobs.get("abcdef123456")
+    assert warned is not None and warned.warnings == ("no campaign log",)
     assert np.isfinite(float(written["counted"]["elapsed_s"]))
 
 
@@ -127,7 +133,13 @@ def test_the_job_page_shows_the_count_with_a_bar() -> None:
         job=Job("abcdef123456", "plan", "base", "running", "solve", (), None, None, None),
         points=[],
     )
-    assert "<progress" not in idle
+    assert "<progress" not in idle and 'id="warnings"' not in idle
+    warned = templates.get_template("job_status.html.j2").render(
+        job=Job("abcdef123456", "plan", "base", "finished", "finished", (), None, None, None,
+                warnings=("no campaign log: <none>",)),
+        points=[],
+    )  # fmt: skip
+    assert '<li class="warning">warning: no campaign log: &lt;none&gt;</li>' in warned
 
 
 def test_the_terminal_bars_count_steps_and_leave_the_stage_line_uncounted() -> None:

@@ -32,6 +32,7 @@ class Job:
     error: str | None
     sweep: str | None
     counted: dict[str, object] | None = None  # the counted step under way (run_progress)
+    warnings: tuple[str, ...] = ()  # what the run warned of (a missing campaign log, ...)
 
     @property
     def done(self) -> bool:
@@ -106,6 +107,7 @@ class JobManager:
             error=status.get("error"),
             sweep=status.get("sweep"),
             counted=status.get("counted") if status["state"] == "running" else None,
+            warnings=tuple(status.get("warnings", [])),
         )
 
     def all(self) -> list[Job]:

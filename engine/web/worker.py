@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -42,12 +43,29 @@ class StatusFile:
         messages.append({"time": dt.datetime.now().isoformat(timespec="seconds"), "text": message})
         self.update(message=message, messages=messages[-200:], counted=None)
 
+    def warn(self, text: str) -> None:
+        """A warning of the run, kept apart from the stage messages (the page lists them)."""
+        warnings = list(self.status.get("warnings", []))  # type: ignore[call-overload]
+        self.update(warnings=[*warnings, text][-50:])
+
     def count(self, progress: Progress) -> None:
         """The latest counted step (done of total, time left), written at most once a second."""
         if progress.finished:
             self.update(counted=None)
         elif self._throttle.due(progress):
             self.update(counted={**progress.to_dict(), "text": progress.describe()})
+
+
+class _StatusWarnings(logging.Handler):
+    """The run's warnings (the pipeline passes them to the caller's logging) into the job's
+    status, for the page."""
+
+    def __init__(self, status: StatusFile) -> None:
+        super().__init__(logging.WARNING)
+        self.status = status
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.status.warn(record.getMessage())
 
 
 def main() -> None:
@@ -61,6 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     status = StatusFile(args.status, json.loads(args.status.read_text()))
     status.update(pid=os.getpid())
+    logging.getLogger().addHandler(_StatusWarnings(status))
     # Imported after the status is written: the page shows "starting" while torch loads.
     from engine.cli.runs import parse_sweep
     from engine.pipeline import run_pipeline
