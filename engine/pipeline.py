@@ -119,8 +119,6 @@ def run_pipeline(
         unidentified_effects=scenario.forecast.unidentified_effects,
         outliers=scenario.validation.outliers(),
     )
-    for warning in tables.warnings:
-        log.warning("input: %s", warning)
     week = (
         horizon_start(pd.Timestamp(as_of_value))
         if as_of_value
@@ -266,6 +264,8 @@ def _stages(
     if not run_folder.stage_done(staging, "ingest"):
         progress("ingest: validating and loading the input tables")
         tables = handoff[0]
+        for warning in tables.warnings:  # findings kept by choice (amount outliers: warn)
+            log.warning("input: %s", warning)
         Store.create(tables, store_path).close()
         _write_campaign_log_summary(staging / CAMPAIGN_LOG_FILE, tables)
         del tables

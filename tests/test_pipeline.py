@@ -265,16 +265,24 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
 ) -> None:
     """CDNOW's shape: purchases, no campaign log. The run completes, and the console (the
     caller's logging), run.log and the report's summary each say why the plan contacts no
-    one."""
+    one. An absurd amount the scenario keeps (`amount_outliers: warn`) is warned of the same
+    ways."""
     data = tmp_path / "data"
     shutil.copytree(small_market_dir, data)
     (data / "campaign_log.parquet").unlink()
+    transactions = pd.read_parquet(data / "transactions.parquet")
+    transactions.loc[3, "amount"] = 1e12
+    transactions.to_parquet(data / "transactions.parquet", index=False)
+    scenario = tmp_path / "kept.yaml"
+    scenario.write_text(scenario_file.read_text() + "validation: {amount_outliers: warn}\n")
     said = "no campaign log: no action's effect can be learned"
-    checked = CliRunner().invoke(app, ["validate", "--data", str(data)])
+    checked = CliRunner().invoke(
+        app, ["validate", "--data", str(data), "--amount-outliers", "warn"]
+    )
     assert checked.exit_code == 0 and said in checked.output
     with caplog.at_level(logging.WARNING):
         result = run_pipeline(
-            scenario_file,
+            scenario,
             data_dir=data,
             runs_dir=tmp_path / "runs",
             as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
@@ -284,6 +292,8 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
     assert said in (result.folder / "run.log").read_text()
     progress = json.loads((result.folder / "progress.json").read_text())
     assert [w for w in progress["warnings"] if said in w]  # for a caller polling the folder
+    kept = [w for w in progress["warnings"] if w.startswith("input: ")]
+    assert kept and "amount" in kept[0] and kept[0] in (result.folder / "run.log").read_text()
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["customers_contacted"] == 0
     summary = ReportData.read(result.folder).summary()["does"]
