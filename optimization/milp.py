@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 
+from optimization.highs_model import HighsOutcome, solve_with_highs
 from optimization.problem import DecisionProblem
 from optimization.rows import CouplingRows, RowKind
+from optimization.settings import SolveSettings
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,32 @@ class MilpArrays:
         best = values.argmax(axis=1)  # [N, H]
         chosen = np.take_along_axis(values, best[:, None, :], axis=1)[:, 0, :] > 0.5
         return np.where(chosen, best + 1, 0)
+
+    def solve(
+        self,
+        settings: SolveSettings,
+        *,
+        integer: bool,
+        warm_start: np.ndarray | None = None,
+        time_limit_s: float | None = None,
+        absolute_gap: float | None = None,
+    ) -> HighsOutcome:
+        """This MIP (or, with `integer=False`, its LP relaxation) maximised on HiGHS, columns
+        from 0 to `upper`; `warm_start` is a column vector (`from_choice`). The outcome's
+        objective and bound leave out `offset`."""
+        return solve_with_highs(
+            self.objective,
+            np.zeros(self.num_cols),
+            self.upper,
+            self.matrix,
+            self.row_lower,
+            self.row_upper,
+            settings,
+            integer=integer,
+            warm_start=warm_start,
+            time_limit_s=time_limit_s,
+            absolute_gap=absolute_gap,
+        )
 
     def from_choice(self, choice: np.ndarray) -> np.ndarray:
         n, a, h = self.shape

@@ -24,7 +24,6 @@ import time
 import numpy as np
 
 from optimization.groups import Shards
-from optimization.highs_model import solve_with_highs
 from optimization.lagrangian import LagrangianDual, price_scales
 from optimization.milp import build_milp
 from optimization.plan_shard import DropCandidates, FillCandidates
@@ -195,13 +194,7 @@ def polish(
     sub = stacked.subset(rank, fixed_usage=fixed)
     before = np.concatenate([plan for _, plan in pieces])[rank]
     milp = build_milp(sub, coupling_rows(sub))
-    outcome = solve_with_highs(
-        milp.objective,
-        np.zeros(milp.num_cols),
-        milp.upper,
-        milp.matrix,
-        milp.row_lower,
-        milp.row_upper,
+    outcome = milp.solve(
         settings,
         integer=True,
         warm_start=milp.from_choice(before),

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from optimization.backends.base import Capability
 from optimization.frontier import frontier
-from optimization.highs_model import solve_with_highs
 from optimization.instances import random_problem
 from optimization.milp import build_milp
 from optimization.problem import DecisionProblem, SegmentCoverage
@@ -55,16 +54,7 @@ def test_decomposition_close_to_exact_at_a_thousand_customers() -> None:
     HiGHS root cuts (its optimum, 3772.78, lies between the plan's 3772.56 and the LP's 3774.96)."""
     problem = random_problem(1000, seed=4)
     milp = build_milp(problem, coupling_rows(problem))
-    relaxation = solve_with_highs(
-        milp.objective,
-        np.zeros(milp.num_cols),
-        milp.upper,
-        milp.matrix,
-        milp.row_lower,
-        milp.row_upper,
-        SETTINGS,
-        integer=False,
-    )
+    relaxation = milp.solve(SETTINGS, integer=False)
     lp_bound = relaxation.objective + milp.offset
     decomposition = solve(problem, "lagrangian", SETTINGS)
     assert violations(problem, decomposition.plan()) == []

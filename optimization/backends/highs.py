@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from optimization.backends.base import Capability
-from optimization.highs_model import highs_version, solve_with_highs
+from optimization.highs_model import highs_version
 from optimization.milp import build_milp
 from optimization.problem import DecisionProblem
 from optimization.reporting import finish
@@ -35,13 +35,11 @@ class HighsBackend:
         started = time.perf_counter()
         milp = build_milp(problem, rows)
         build_seconds = time.perf_counter() - started
-        lower = np.zeros(milp.num_cols)
-        args = (milp.objective, lower, milp.upper, milp.matrix, milp.row_lower, milp.row_upper)
         shadow = None
         lp_bound = np.inf
         notes: list[str] = []
         if settings.highs.lp_duals:
-            relaxation = solve_with_highs(*args, settings, integer=False)
+            relaxation = milp.solve(settings, integer=False)
             if relaxation.infeasible:
                 return self._infeasible(problem, rows, settings, started, build_seconds)
             if relaxation.row_duals is not None:
@@ -50,9 +48,7 @@ class HighsBackend:
             notes.append("shadow prices from the LP relaxation")
         remaining = max(settings.time_limit_s - (time.perf_counter() - started), 1.0)
         start = milp.from_choice(warm_start) if warm_start is not None else None
-        outcome = solve_with_highs(
-            *args, settings, integer=True, warm_start=start, time_limit_s=remaining
-        )
+        outcome = milp.solve(settings, integer=True, warm_start=start, time_limit_s=remaining)
         if outcome.infeasible:
             return self._infeasible(problem, rows, settings, started, build_seconds)
         choice = milp.to_choice(outcome.x) if outcome.x is not None else None
