@@ -28,7 +28,7 @@ from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.release_gate import release, store_outcomes, withhold_all
 from engine.report import write_reports
-from engine.run_progress import RunProgress
+from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
@@ -173,7 +173,14 @@ def _run_stages(
     handler = logging.FileHandler(staging / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     recorder = RunProgress(staging, progress, counts)
-    warnings = _RunWarnings(recorder)
+
+    def warned(record: logging.LogRecord) -> None:
+        """A warning also goes to progress.json and to the caller's logging (the console of
+        `ltv plan`, the web page's job), which the stages' INFO lines (run.log only) do not."""
+        recorder.warn(record.getMessage())
+        logging.getLogger().handle(record)
+
+    warnings = WarningsTo(warned)
     log.addHandler(handler)
     log.addHandler(warnings)
     log.setLevel(logging.INFO)
@@ -185,20 +192,6 @@ def _run_stages(
         log.removeHandler(handler)
         log.removeHandler(warnings)
         handler.close()
-
-
-class _RunWarnings(logging.Handler):
-    """The run's warnings (a missing campaign log, few controls, everything withheld), which
-    go to run.log with its other lines, also go to the run's progress.json (`warnings`) and
-    to the caller's logging: the console of `ltv plan`, the web page's job."""
-
-    def __init__(self, recorder: RunProgress) -> None:
-        super().__init__(logging.WARNING)
-        self.recorder = recorder
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.recorder.warn(record.getMessage())
-        logging.getLogger().handle(record)
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,18 @@ class CountThrottle:
             self._last = now
             return True
         return False
+
+
+class WarningsTo(logging.Handler):
+    """Hands every record at WARNING or above to `sink`: the run's warnings to its
+    progress.json and the caller (engine/pipeline.py), the web job's to its status file."""
+
+    def __init__(self, sink: Callable[[logging.LogRecord], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink(record)
 
 
 class RunProgress:

@@ -48,19 +48,12 @@ def small_run(small_market_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     """The pipeline tests' scenario (tests/run_helpers.SCENARIO) run once on the small shop:
     the finished run that tests which only read one share (about 8 s each otherwise). Read
     it only; a test that writes into a run works on `copy_runs` of it."""
-    from engine.pipeline import run_pipeline
-    from tests.run_helpers import SCENARIO
+    from tests.run_helpers import SCENARIO, plan_small
 
     folder = tmp_path_factory.mktemp("small_run")
     scenario = folder / "small.yaml"
     scenario.write_text(SCENARIO)
-    return run_pipeline(
-        scenario,
-        data_dir=small_market_dir,
-        runs_dir=folder / "runs",
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    return plan_small(scenario, small_market_dir, folder / "runs")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -16,6 +17,9 @@ from engine.kpis import plan_kpis
 from optimization.settings import SolveSettings
 from optimization.solve import solve
 from tests.optimization_helpers import tiny_problem
+
+if TYPE_CHECKING:
+    from engine.pipeline import RunResult
 
 SCENARIO = """
 name: small
@@ -40,6 +44,21 @@ release: {check: false}
 # tested in test_report.py; here the formats a scenario names are the ones written.
 report: {formats: [html, xlsx]}
 """
+
+
+def plan_small(scenario: Path, data_dir: Path, runs_dir: Path) -> RunResult:
+    """`run_pipeline` as the tests run it: the small shop's week (conftest's SMALL_AS_OF), on
+    the CPU."""
+    from engine.pipeline import run_pipeline
+    from tests.conftest import SMALL_AS_OF
+
+    return run_pipeline(
+        scenario,
+        data_dir=data_dir,
+        runs_dir=runs_dir,
+        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
+        device="cpu",
+    )
 
 
 def copy_runs(folder: Path, destination: Path) -> Path:

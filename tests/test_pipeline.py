@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult, run_pipeline
+from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult
 from engine.registry import RunRegistry
 from engine.report import ReportData
 from engine.run_reader import RunFolder
@@ -24,7 +24,7 @@ from engine.scenario import ScenarioError, load_scenario
 from forecasting.forecast_set import ForecastSet
 from shopdata.calendar import horizon_start
 from tests.conftest import SMALL_AS_OF
-from tests.run_helpers import SCENARIO, copy_runs
+from tests.run_helpers import SCENARIO, copy_runs, plan_small
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,13 +122,7 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
     )
     _recompute(first.folder)
     runs = copy_runs(first.folder, tmp_path / "runs").parent
-    again = run_pipeline(
-        scenario_file,
-        data_dir=small_market_dir,
-        runs_dir=runs,
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    again = plan_small(scenario_file, small_market_dir, runs)
     assert again.reused and again.run_id == first.run_id
     assert len(RunRegistry(runs).table()) == 1
     backtest = json.loads((first.folder / "forecast.json").read_text())["backtest"]
@@ -150,10 +144,7 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
         SCENARIO.replace("name: small", "name: small_deep")
         + "forecast: {model: ziln, reviews: false}\n"
     )
-    as_of = f"{SMALL_AS_OF:%Y-%m-%d}"
-    result = run_pipeline(
-        path, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
-    )
+    result = plan_small(path, small_market_dir, tmp_path / "runs")
     forecast = json.loads((result.folder / "forecast.json").read_text())
     assert forecast["model"] == "ziln"
     assert forecast["backtest"]["model"] == "ziln"  # the run's own model, not BG/NBD
@@ -177,9 +168,7 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
         SCENARIO.replace("name: small", "name: small_reuse")
         + f"forecast: {{model: ziln, saved_model: {model_dir}}}\n"
     )
-    reused = run_pipeline(
-        reuse, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
-    )
+    reused = plan_small(reuse, small_market_dir, tmp_path / "runs")
     again = json.loads((reused.folder / "forecast.json").read_text())
     assert again["parameters"]["deep"]["retrained"] is False
     assert again["backtest"] == forecast["backtest"]
@@ -202,9 +191,7 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
     )
     folders = sorted((tmp_path / "runs").iterdir())
     with pytest.raises(ScenarioError, match=r"forecast.saved_model: .* holds a ziln model"):
-        run_pipeline(
-            other, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
-        )
+        plan_small(other, small_market_dir, tmp_path / "runs")
     assert sorted((tmp_path / "runs").iterdir()) == folders
 
     # `latest`: the newest model of this kind and catalogue in the runs folder, trained on or
@@ -214,9 +201,7 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
         SCENARIO.replace("name: small", "name: small_latest")
         + "forecast: {model: ziln, saved_model: latest, max_model_age_weeks: 4}\n"
     )
-    chosen = run_pipeline(
-        latest, data_dir=small_market_dir, runs_dir=tmp_path / "runs", as_of=as_of, device="cpu"
-    )
+    chosen = plan_small(latest, small_market_dir, tmp_path / "runs")
     assert (
         json.loads((chosen.folder / "forecast.json").read_text())["parameters"]["deep"]["retrained"]
         is False
@@ -237,20 +222,15 @@ def test_deep_weekly_run_saves_its_model_and_reports_its_effects(
 def test_killed_run_resumes_to_the_same_result(
     small_market_dir: Path, small_run: RunResult, scenario_file: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    as_of = f"{SMALL_AS_OF:%Y-%m-%d}"
     reference = small_run  # the same scenario run without a fault (conftest)
     runs = tmp_path / "runs"
     monkeypatch.setenv(FAULT_INJECTION_ENV, "value")
     with pytest.raises(InjectedFault):
-        run_pipeline(
-            scenario_file, data_dir=small_market_dir, runs_dir=runs, as_of=as_of, device="cpu"
-        )
+        plan_small(scenario_file, small_market_dir, runs)
     assert not any(p.name == reference.run_id for p in runs.iterdir())  # nothing looks done
     assert RunRegistry(runs).table().empty
     monkeypatch.delenv(FAULT_INJECTION_ENV)
-    resumed = run_pipeline(
-        scenario_file, data_dir=small_market_dir, runs_dir=runs, as_of=as_of, device="cpu"
-    )
+    resumed = plan_small(scenario_file, small_market_dir, runs)
     assert resumed.run_id == reference.run_id and not resumed.reused
     log = (resumed.folder / "run.log").read_text()
     assert log.count("stage forecast done") == 1  # not redone after the kill
@@ -281,13 +261,7 @@ def test_a_shop_with_transactions_only_is_told_why_no_one_is_contacted(
     )
     assert checked.exit_code == 0 and said in checked.output
     with caplog.at_level(logging.WARNING):
-        result = run_pipeline(
-            scenario,
-            data_dir=data,
-            runs_dir=tmp_path / "runs",
-            as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-            device="cpu",
-        )
+        result = plan_small(scenario, data, tmp_path / "runs")
     assert any(said in r.getMessage() for r in caplog.records if r.name == "ltv.pipeline")
     assert said in (result.folder / "run.log").read_text()
     progress = json.loads((result.folder / "progress.json").read_text())
@@ -483,13 +457,7 @@ def test_the_release_check_ships_only_what_the_log_confirms(
             "release: {check: false}", "release: {check: true, confidence: 0.9}"
         )
     )
-    result = run_pipeline(
-        path,
-        data_dir=data,
-        runs_dir=tmp_path / "runs",
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    result = plan_small(path, data, tmp_path / "runs")
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["left_out"]["customers"] == 1 and kpis["left_out"]["examples"] == ["NEWBIE"]
     release = kpis["release"]

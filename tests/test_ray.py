@@ -149,10 +149,8 @@ def test_settings_name_the_engine() -> None:
 
 @pytest.mark.slow
 def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir, tmp_path) -> None:
-    from engine.pipeline import run_pipeline
     from engine.run_reader import RunFolder
-    from tests.conftest import SMALL_AS_OF
-    from tests.run_helpers import SCENARIO
+    from tests.run_helpers import SCENARIO, plan_small
 
     path = tmp_path / "sharded.yaml"
     path.write_text(
@@ -161,13 +159,7 @@ def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir,
             "solver: {backend: lagrangian, time_limit_s: 60, execution: {engine: ray, shards: 2}}",
         )
     )
-    result = run_pipeline(
-        path,
-        data_dir=small_market_dir,
-        runs_dir=tmp_path / "runs",
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    result = plan_small(path, small_market_dir, tmp_path / "runs")
     run = RunFolder.open(result.folder)
     problem = run.problem()  # the problem the run solved, solved again in one process
     local = solve(problem, "lagrangian", _settings("local"))

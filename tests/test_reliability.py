@@ -22,7 +22,7 @@ from engine import report as report_module
 from engine import run_folder
 from engine.cli import app
 from engine.cli.runs import EXIT_NO_PLAN
-from engine.pipeline import RunResult, run_pipeline
+from engine.pipeline import RunResult
 from engine.registry import REGISTRY_FILE, RegistryBusyError, RunRecord, RunRegistry
 from engine.report import write_reports
 from engine.scenario import (
@@ -39,7 +39,7 @@ from shopdata.input_errors import InputValidationError
 from shopdata.store import Store
 from shopdata.validation import AmountOutliers, load_inputs
 from tests.conftest import SMALL_AS_OF
-from tests.run_helpers import SCENARIO, copy_runs, hand_run
+from tests.run_helpers import SCENARIO, copy_runs, hand_run, plan_small
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,13 +59,7 @@ def test_a_scenario_named_like_a_path_runs_inside_the_runs_folder(
     path = tmp_path / "escape.yaml"
     path.write_text(SCENARIO.replace("name: small", "name: ../../escape"))
     runs = tmp_path / "deep" / "runs"
-    result = run_pipeline(
-        path,
-        data_dir=small_market_dir,
-        runs_dir=runs,
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    result = plan_small(path, small_market_dir, runs)
     assert result.folder.parent == runs
     assert result.folder.name.startswith("_.._escape-")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "escape.yaml"]
@@ -222,13 +216,7 @@ def test_a_finished_run_missing_from_the_registry_is_registered_not_redone(
     folder = copy_runs(small_run.folder, tmp_path / "runs")  # the session's run (conftest)
     runs = folder.parent
     (runs / REGISTRY_FILE).unlink()  # the registry was busy when the run was committed
-    again = run_pipeline(
-        path,
-        data_dir=small_market_dir,
-        runs_dir=runs,
-        as_of=f"{SMALL_AS_OF:%Y-%m-%d}",
-        device="cpu",
-    )
+    again = plan_small(path, small_market_dir, runs)
     assert again.reused and again.folder == folder
     assert list(RunRegistry(runs).table()["run_id"]) == [small_run.run_id]
 

@@ -21,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from engine.run_progress import CountThrottle
+from engine.run_progress import CountThrottle, WarningsTo
 from shopdata.atomic import write_text_atomically
 from shopdata.progress import Progress
 
@@ -56,18 +56,6 @@ class StatusFile:
             self.update(counted={**progress.to_dict(), "text": progress.describe()})
 
 
-class _StatusWarnings(logging.Handler):
-    """The run's warnings (the pipeline passes them to the caller's logging) into the job's
-    status, for the page."""
-
-    def __init__(self, status: StatusFile) -> None:
-        super().__init__(logging.WARNING)
-        self.status = status
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.status.warn(record.getMessage())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--status", type=Path, required=True)
@@ -79,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     status = StatusFile(args.status, json.loads(args.status.read_text()))
     status.update(pid=os.getpid())
-    logging.getLogger().addHandler(_StatusWarnings(status))
+    # The run's warnings (the pipeline passes them on to this process's logging), for the page.
+    logging.getLogger().addHandler(WarningsTo(lambda record: status.warn(record.getMessage())))
     # Imported after the status is written: the page shows "starting" while torch loads.
     from engine.cli.runs import parse_sweep
     from engine.pipeline import run_pipeline
