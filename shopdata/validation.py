@@ -136,6 +136,8 @@ class _TableChecker:
         self.raw = raw
         self.problems: list[InputProblem] = []
         self.warnings: list[str] = []
+        #: Columns whose times were moved to the Monday of their week (`_read_as_weeks`).
+        self.moved_weeks: set[str] = set()
 
     def flag(self, column: str | None, expected: str, found: str, mask: np.ndarray) -> None:
         positions = _positions(mask)
@@ -240,6 +242,8 @@ def _check_rules(
             early = (table[column] < EARLIEST_TIME).to_numpy()
             found = sorted({f"{t:%Y-%m-%d}" for t in table.loc[early, column]})[:3]
             flag(column, f"a time from {EARLIEST_TIME:%Y} on", f"times as early as {found}", early)
+    if "week_start" in table.columns:
+        _read_as_weeks(table, checker)
     if name == "transactions":
         refund = table["is_refund"].to_numpy() if "is_refund" in table else False
         negative = (table["amount"] < 0).to_numpy() & ~refund
@@ -295,15 +299,42 @@ def _check_rules(
     contract = CONTRACTS[name]
     if contract.unique_key:
         dup = duplicated_rows(table, list(contract.unique_key))
+        moved = "week_start" in contract.unique_key and "week_start" in checker.moved_weeks
         flag(
             ", ".join(contract.unique_key),
             "one row per " + " and ".join(contract.unique_key),
-            "duplicated keys",
+            "duplicated keys (once week_start is read as the Monday-based week it falls in)"
+            if moved
+            else "duplicated keys",
             dup,
         )
     else:
         dup = duplicated_rows(table, list(table.columns))
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
+
+
+def _read_as_weeks(table: pd.DataFrame, checker: _TableChecker) -> None:
+    """Weeks start on Monday 00:00 (shopdata/calendar.py). A `week_start` that is another day
+    or carries a time (a CRM export's send time, a shop whose weeks start on Sunday) is read as
+    the Monday-based week it falls in, with a warning: features stay strictly before the
+    contact's week and outcome windows start with it, as for every other row."""
+    stamps = table["week_start"]
+    monday = stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")
+    moved = (monday != stamps).to_numpy() & stamps.notna().to_numpy()
+    if not moved.any():
+        return
+    examples = pd.DataFrame({"stamp": stamps[moved], "week": monday[moved]}).drop_duplicates()
+    shown = ", ".join(
+        f"{stamp:%Y-%m-%d %H:%M} ({stamp:%A}) -> {week:%Y-%m-%d}"
+        for stamp, week in examples.head(3).itertuples(index=False)
+    )
+    checker.warnings.append(
+        f"{checker.path.name}, column 'week_start': {int(moved.sum()):,} values are not a Monday "
+        f"00:00 (e.g. {shown}); each is read as the Monday-based week it falls in (weeks start "
+        "on Monday)"
+    )
+    checker.moved_weeks.add("week_start")
+    table["week_start"] = monday.where(stamps.notna(), stamps)
 
 
 def _check_amount_outliers(

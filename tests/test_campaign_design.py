@@ -146,6 +146,45 @@ def test_an_unstratified_design_makes_every_earlier_buyer_a_control(
     assert few_controls(counts) == {}
 
 
+def test_send_times_are_read_as_their_monday_week(small_market_dir: Path, tmp_path: Path) -> None:
+    """A CRM export stamps each contact with its send time (and a shop may start its weeks on
+    Sunday): each is read as the Monday-based week it falls in, with a warning, and gives the
+    log the Mondays give; two contacts of a customer in one such week are refused, saying so."""
+    folder = _copy_without_log(small_market_dir, tmp_path / "data")
+    week = horizon_start(SMALL_AS_OF - pd.Timedelta(weeks=6))
+    transactions = pd.read_parquet(folder / "transactions.parquet")
+    buyers = np.sort(transactions.loc[transactions["ts"] < week, "customer_id"].unique())
+    rng = np.random.default_rng(1)
+    contacted = buyers[rng.random(len(buyers)) < 0.5]
+    contacts = pd.DataFrame({"customer_id": contacted, "week_start": week, "action": "email"})
+    design = pd.DataFrame({"week_start": [week], "action": ["email"], "probability": [0.5]})
+    contacts.to_csv(folder / "campaign_log.csv", index=False)
+    design.to_csv(folder / "campaign_design.csv", index=False)
+    mondays = load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    assert mondays.warnings == ()
+
+    seconds = rng.integers(0, 7 * 24 * 3600, len(contacted))
+    stamped = contacts.assign(week_start=week + pd.to_timedelta(seconds, unit="s"))
+    stamped.to_csv(folder / "campaign_log.csv", index=False)
+    design.assign(week_start=week + pd.Timedelta(days=6, hours=9)).to_csv(
+        folder / "campaign_design.csv", index=False
+    )
+    sent = load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    pd.testing.assert_frame_equal(_canonical(sent.campaign_log), _canonical(mondays.campaign_log))
+    warned = "\n".join(sent.warnings)
+    assert f"campaign_log.csv, column 'week_start': {len(contacted):,} values" in warned
+    assert f"(Sunday) -> {week:%Y-%m-%d}" in warned  # the design's Sunday
+
+    twice = pd.concat([stamped, stamped.head(2).assign(week_start=week + pd.Timedelta(days=3))])
+    twice.to_csv(folder / "campaign_log.csv", index=False)
+    with pytest.raises(InputValidationError) as raised:
+        load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    message = str(raised.value)
+    assert "campaign_log.csv, column 'customer_id, week_start'" in message
+    assert "once week_start is read as the Monday-based week it falls in" in message
+    assert f"in 2 rows (rows {len(stamped) + 1}, {len(stamped) + 2})" in message
+
+
 def test_a_contacts_only_log_without_a_design_is_refused_naming_the_file(
     small_market_dir: Path, explicit_log: pd.DataFrame, tmp_path: Path
 ) -> None:
