@@ -116,9 +116,18 @@ class CustomerAttributes:
         return encoder
 
 
-def customers_table(store: Any) -> pd.DataFrame | None:
-    """The store's customers table, or None where the shop gave none."""
-    return store.query("SELECT * FROM customers") if store.has_table("customers") else None
+def customers_table(store: Any, customer_ids: np.ndarray | None = None) -> pd.DataFrame | None:
+    """The store's customers table (the rows of `customer_ids` alone, when given), or None
+    where the shop gave none."""
+    if not store.has_table("customers"):
+        return None
+    if customer_ids is None:
+        return store.query("SELECT * FROM customers")
+    ids = pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
+    return store.query(
+        "SELECT * FROM customers WHERE customer_id IN (SELECT customer_id FROM attribute_ids)",
+        frames={"attribute_ids": ids},
+    )
 
 
 def _numeric(values: pd.Series) -> np.ndarray | None:

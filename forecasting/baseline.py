@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,12 +22,14 @@ from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.features import (
     ANCHOR_FEATURES,
     MAX_LOG_ROWS,
+    PurchaseSummary,
     anchor_features,
     log_sample,
     purchase_summary,
 )
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
+from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.uplift import CampaignEffectLearner
 from shopdata.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
 from shopdata.calendar import (
@@ -43,6 +46,21 @@ MODEL_NAME = "baseline"
 MODEL_VERSION = "0.1.0"
 #: Probability bounds keep log-odds finite when effects are added to the baseline.
 PROBABILITY_FLOOR, PROBABILITY_CEILING = 1e-7, 0.999
+
+
+@dataclass(frozen=True)
+class CustomerGroup:
+    """A group of customers as the baseline forecaster scores them (`describe`): their
+    purchase summary, the T-learner's two estimates per action before shrinkage ([2, N, A]
+    each; None without a learner) and their category shares ([N, C])."""
+
+    summary: PurchaseSummary
+    half_effects: HalfSampleEffects | None
+    shares: np.ndarray
+
+    def moments(self) -> EffectMoments | None:
+        """What the shrinkage needs of this group; groups' moments add up."""
+        return None if self.half_effects is None else self.half_effects.moments()
 
 
 def week_after_last_purchase(transactions: pd.DataFrame) -> pd.Timestamp:
@@ -100,9 +118,14 @@ class BaselineForecaster:
             )
         action_ids(self.actions)
 
-    def fit(self, store: Store, as_of: pd.Timestamp | str) -> BaselineForecaster:
+    def fit(
+        self, store: Store, as_of: pd.Timestamp | str, *, score: bool = True
+    ) -> BaselineForecaster:
         """Fit BG/NBD, Gamma-Gamma, the campaign-log T-learner and category affinity on the store's
-        data up to `as_of`; returns self."""
+        data up to `as_of`; returns self. With `score=False` only the models are fitted (the
+        shop-level part): every customer's current effects and shares are left to
+        `describe` and `forecast_group`, which score groups of customers apart (on Ray
+        actors: engine/forecast_shards.py), and `forecast()` is not available."""
         self._check_parameters()
         as_of = pd.Timestamp(as_of)
         self.as_of_ = as_of
@@ -149,27 +172,13 @@ class BaselineForecaster:
                     seed=self.seed,
                 ).fit(examples)
                 timings["effects"] = self.effect_learner_.fit_seconds_
-        if self.effect_learner_ is not None:
-            customers_sql = (
-                f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
-                "FROM (SELECT DISTINCT customer_id FROM transactions "
-                f"WHERE ts <= TIMESTAMP '{as_of:%Y-%m-%d %H:%M:%S}')"
-            )
-            current = anchor_features(store, customers_sql, discount_actions=discount_actions)
-            current = self._with_attributes(current, customers)
-            current = (
-                current.set_index("customer_id")
-                .reindex(pd.Index(self.summary_.customer_ids, dtype="string"))
-                .reset_index()
-            )
-            self.effects_ = self.effect_learner_.effects(current)
-        else:
-            zeros = np.zeros((len(self.summary_), len(self.action_ids_)))
-            self.effects_ = ActionEffects(zeros, np.ones_like(zeros), zeros, self.future_weeks)
-
-        self.affinity_ = CategoryAffinity(top_m=self.affinity_top_m).fit(
+        self.affinity_ = CategoryAffinity(top_m=self.affinity_top_m).fit_shop(
             store, self.summary_.customer_ids, as_of
         )
+        if score:
+            group = self.describe(store, self.summary_)
+            self.effects_ = self.group_effects(group, group.moments())
+            self.affinity_.shares_ = group.shares
         first = store.query("SELECT min(ts) AS first FROM transactions")["first"].iloc[0]
         self.training_start_ = pd.Timestamp(first)
         self.fit_seconds_ = timings
@@ -185,11 +194,62 @@ class BaselineForecaster:
     def weekly_discount(self) -> float:
         return weekly_discount(self.annual_discount_rate)
 
+    def describe(self, store: Store, summary: PurchaseSummary) -> CustomerGroup:
+        """What the forecast of `summary`'s customers needs beyond the fitted models: their
+        current features' effect estimates (before shrinkage) and their category shares."""
+        half = None
+        if self.effect_learner_ is not None:
+            ids = pd.DataFrame({"customer_id": pd.array(summary.customer_ids, dtype="string")})
+            anchors_sql = (
+                f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
+                "FROM group_ids"
+            )
+            current = anchor_features(
+                store,
+                anchors_sql,
+                discount_actions=discount_action_ids(self.actions),
+                frames={"group_ids": ids},
+            )
+            current = self._with_attributes(current, customers_table(store, summary.customer_ids))
+            current = (
+                current.set_index("customer_id")
+                .reindex(pd.Index(summary.customer_ids, dtype="string"))
+                .reset_index()
+            )
+            half = self.effect_learner_.half_sample_effects(current)
+        return CustomerGroup(summary, half, self.affinity_.shares(store, summary.customer_ids))
+
+    def group_effects(self, group: CustomerGroup, moments: EffectMoments | None) -> ActionEffects:
+        """The group's effects, shrunk by the `moments` of every customer scored (zero
+        without a learner). The learner keeps the moments for the metadata's reliabilities."""
+        if self.effect_learner_ is None or group.half_effects is None or moments is None:
+            zeros = np.zeros((len(group.summary), len(self.action_ids_)))
+            return ActionEffects(zeros, np.ones_like(zeros), zeros, self.future_weeks)
+        self.effect_learner_.moments_ = moments
+        return self.effect_learner_.finish(group.half_effects, moments)
+
+    def forecast_group(self, group: CustomerGroup, moments: EffectMoments | None) -> ForecastSet:
+        """The ForecastSet of one group of customers (`describe`), its effects shrunk by the
+        `moments` of every group: the rows `forecast()` gives these customers, whatever the
+        split (to float rounding)."""
+        return self._forecast(group.summary, self.group_effects(group, moments), group.shares)
+
     def forecast(self) -> ForecastSet:
         """Per customer, action and horizon week: purchase probability, spend, future effect."""
-        expected = self.purchases_.weekly_expected_purchases(self.summary_, self.horizon_weeks)
-        spend_none = self.spend_.expected_spend(self.summary_)  # [N]
-        return self.assemble(expected, spend_none, self.clv(spend_none), self.metadata())
+        if not hasattr(self, "effects_"):
+            raise ValueError(
+                "This BaselineForecaster was fitted with score=False: score groups of customers "
+                "with describe and forecast_group."
+            )
+        return self._forecast(self.summary_, self.effects_, self.affinity_.shares_)
+
+    def _forecast(
+        self, summary: PurchaseSummary, effects: ActionEffects, shares: np.ndarray
+    ) -> ForecastSet:
+        expected = self.purchases_.weekly_expected_purchases(summary, self.horizon_weeks)
+        spend_none = self.spend_.expected_spend(summary)  # [N]
+        clv = self.clv(spend_none, summary=summary)
+        return self._assemble(summary, expected, spend_none, clv, self.metadata(), effects, shares)
 
     def assemble(
         self,
@@ -203,8 +263,22 @@ class BaselineForecaster:
         of a purchase week [N], CLV [N]), action effects (this forecaster's own unless given)
         and this forecaster's affinity. The deep forecasters reuse it with their own no-action
         forecast and effects."""
-        summary, h = self.summary_, self.horizon_weeks
         effects = self.effects_ if effects is None else effects
+        return self._assemble(
+            self.summary_, expected, spend_none, clv, metadata, effects, self.affinity_.shares_
+        )
+
+    def _assemble(
+        self,
+        summary: PurchaseSummary,
+        expected: np.ndarray,
+        spend_none: np.ndarray,
+        clv: np.ndarray,
+        metadata: ForecastMetadata,
+        effects: ActionEffects,
+        shares: np.ndarray,
+    ) -> ForecastSet:
+        h = self.horizon_weeks
         weekly_discount = self.weekly_discount
         baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
         shift = effects.purchase_logit_shift  # [N, A]
@@ -223,7 +297,7 @@ class BaselineForecaster:
         )  # [N, A, H]
         future[:, 0, :] = 0.0
 
-        candidates, reco_prob = self.affinity_.candidates(baseline[:, 0])
+        candidates, reco_prob = self.affinity_.candidates(baseline[:, 0], shares)
         week_starts = np.array(
             [self.horizon_start_ + pd.Timedelta(weeks=k) for k in range(h)], dtype="datetime64[D]"
         )
@@ -239,10 +313,14 @@ class BaselineForecaster:
             metadata=metadata,
         )
 
-    def clv(self, spend_none: np.ndarray, block: int = 4) -> np.ndarray:
-        """Discounted expected margin over `clv_weeks` with no action, in 4-week blocks."""
+    def clv(
+        self, spend_none: np.ndarray, block: int = 4, *, summary: PurchaseSummary | None = None
+    ) -> np.ndarray:
+        """Discounted expected margin over `clv_weeks` with no action, in 4-week blocks, for
+        the customers of `summary` (default: the fitted summary's)."""
+        summary = self.summary_ if summary is None else summary
         edges = np.arange(0, self.clv_weeks + block, block, dtype=np.float64)
-        cumulative = self.purchases_.expected_purchases(edges, self.summary_)  # [N, B + 1]
+        cumulative = self.purchases_.expected_purchases(edges, summary)  # [N, B + 1]
         per_block = np.diff(cumulative, axis=1)  # [N, B]
         midpoints = self.weekly_discount ** (edges[:-1] + block / 2.0)  # [B]
         return self.gross_margin * spend_none * (per_block @ midpoints)

@@ -7,6 +7,7 @@ BG/NBD literature and the `lifetimes` reference implementation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,18 @@ class PurchaseSummary:
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+    def subset(self, rows: np.ndarray) -> PurchaseSummary:
+        """The summary of the customers at `rows` (indices, in that order)."""
+        return PurchaseSummary(
+            customer_ids=self.customer_ids[rows],
+            frequency=self.frequency[rows],
+            recency=self.recency[rows],
+            age=self.age[rows],
+            monetary_value=self.monetary_value[rows],
+            first_week=self.first_week[rows],
+            observation_end=self.observation_end,
+        )
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,7 @@ def anchor_features(
     discount_actions: tuple[str, ...],
     outcome_weeks: int = 0,
     observed_until: pd.Timestamp | None = None,
+    frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Features of each (customer_id, week_start) anchor from everything before that week.
 
@@ -210,6 +224,7 @@ def anchor_features(
     (NULL where the data end before that window does). The data end at `observed_until` (a
     Monday: the weeks before it are observed) when given, else the week after the last
     transaction; a shop whose customers bought nothing in its last weeks still observed them.
+    `frames` are data frames `anchors_sql` reads by name (a shard's customer ids).
     """
     is_purchase = purchase_filter(store)
     has_log = store.has_table("campaign_log")
@@ -290,4 +305,4 @@ def anchor_features(
         {contacts}
         ORDER BY a.customer_id, a.week_start
     """
-    return store.query(sql)
+    return store.query(sql, frames=frames)

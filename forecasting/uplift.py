@@ -29,6 +29,7 @@ from forecasting.action_effects import (
 )
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.scaling import feature_scale, require_finite
+from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
@@ -243,14 +244,11 @@ class CampaignEffectLearner:
         return model.eval(), report.to_dict(), final
 
     @torch.no_grad()
-    def effects(self, features: pd.DataFrame, batch_size: int = 65_536) -> ActionEffects:
-        """Learned effects for customers described by `anchor_features` rows ([N, A] each).
-
-        Each half-sample model gives an estimate; their average is shrunk towards the action's
-        mean effect by the reliability of the average (Spearman-Brown of the two estimates'
-        correlation across customers), so the optimiser does not chase heterogeneity that is
-        mostly noise (the winner's curse).
-        """
+    def half_sample_effects(
+        self, features: pd.DataFrame, batch_size: int = 65_536
+    ) -> HalfSampleEffects:
+        """Each half-sample model's estimates for customers described by `anchor_features`
+        rows: purchase-logit shifts and future-spend deltas against `none`, [2, N, A] each."""
         device = next(self.models_[0].parameters()).device
         matrix = features[list(self.feature_columns)].to_numpy(dtype=np.float32)
         require_finite(
@@ -273,8 +271,13 @@ class CampaignEffectLearner:
             future = np.exp(log_future) * self.spend_scale_
             shifts.append(logit - logit[:, :1])
             futures.append(future - future[:, :1])
-        shift, self.shift_reliability_ = _shrink_to_mean(*shifts)
-        future_delta, self.future_reliability_ = _shrink_to_mean(*futures)
+        return HalfSampleEffects(np.stack(shifts), np.stack(futures))
+
+    def finish(self, half: HalfSampleEffects, moments: EffectMoments) -> ActionEffects:
+        """The effects of a group of customers from its half-sample estimates, shrunk by the
+        `moments` of every customer scored (the group's own, or all groups' summed)."""
+        shift = moments.shift.shrink(half.shifts[0], half.shifts[1])
+        future_delta = moments.future.shrink(half.futures[0], half.futures[1])
         shift[:, ~self.supported_] = 0.0
         future_delta[:, ~(self.supported_ & self.future_identified_)] = 0.0
         return ActionEffects(
@@ -284,17 +287,25 @@ class CampaignEffectLearner:
             future_weeks=self.future_weeks,
         )
 
+    def effects(self, features: pd.DataFrame, batch_size: int = 65_536) -> ActionEffects:
+        """Learned effects for customers described by `anchor_features` rows ([N, A] each).
 
-def _shrink_to_mean(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average two independent [N, A] estimates and shrink each column towards its mean by
-    the reliability of the average: 2 rho / (1 + rho), rho their correlation (clipped to 0..1).
-    Returns the shrunk estimates and the reliability per column ([A])."""
-    average = (first + second) / 2.0
-    reliability = np.zeros(first.shape[1])
-    for column in range(first.shape[1]):
-        a, b = first[:, column], second[:, column]
-        if len(a) > 2 and a.std() > 0 and b.std() > 0:
-            rho = float(np.clip(np.corrcoef(a, b)[0, 1], 0.0, 1.0))
-            reliability[column] = 2 * rho / (1 + rho)
-    mean = average.mean(axis=0, keepdims=True)
-    return mean + reliability[None, :] * (average - mean), reliability
+        Each half-sample model gives an estimate; their average is shrunk towards the action's
+        mean effect by the reliability of the average (Spearman-Brown of the two estimates'
+        correlation across these customers; forecasting/shrinkage.py), so the optimiser does
+        not chase heterogeneity that is mostly noise (the winner's curse). The moments are kept
+        (`moments_`) for the reliabilities the forecast's metadata reports.
+        """
+        half = self.half_sample_effects(features, batch_size)
+        self.moments_ = half.moments()
+        return self.finish(half, self.moments_)
+
+    @property
+    def shift_reliability_(self) -> np.ndarray:
+        """Reliability of the purchase-logit shifts per action ([A]) over the customers scored."""
+        return self.moments_.shift.reliability()
+
+    @property
+    def future_reliability_(self) -> np.ndarray:
+        """Reliability of the future-spend deltas per action ([A]) over the customers scored."""
+        return self.moments_.future.reliability()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -108,9 +109,21 @@ class Store:
         ).fetchone()
         return bool(found and found[0])
 
-    def query(self, sql: str, parameters: list[object] | None = None) -> pd.DataFrame:
-        """The result of one SQL statement (with `?` parameters) as a DataFrame."""
-        return self.connection.execute(sql, parameters or []).df()
+    def query(
+        self,
+        sql: str,
+        parameters: list[object] | None = None,
+        *,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """The result of one SQL statement (with `?` parameters) as a DataFrame; `frames`
+        are data frames the statement reads by name (registered on a cursor of its own)."""
+        if not frames:
+            return self.connection.execute(sql, parameters or []).df()
+        with self.connection.cursor() as cursor:
+            for name, frame in frames.items():
+                cursor.register(name, frame)
+            return cursor.execute(sql, parameters or []).df()
 
     def summary(self) -> DataSummary:
         """What the store holds, in counts and dates (`ltv validate` prints it)."""
