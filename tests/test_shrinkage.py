@@ -4,6 +4,8 @@ the estimates' correlation."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +32,7 @@ def _pair(seed: int, n: int, columns: int = 4) -> tuple[np.ndarray, np.ndarray]:
 def test_moments_of_any_split_add_up_to_the_whole(seed: int, n: int, cuts: list[int]) -> None:
     a, b = _pair(seed, n)
     edges = sorted({0, n, *(c for c in cuts if c <= n)})
-    parts = [PairMoments.of(a[lo:hi], b[lo:hi]) for lo, hi in zip(edges, edges[1:], strict=False)]
+    parts = [PairMoments.of(a[lo:hi], b[lo:hi]) for lo, hi in itertools.pairwise(edges)]
     merged = PairMoments.of(a[:0], b[:0])
     for part in parts:
         merged = merged + part
