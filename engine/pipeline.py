@@ -24,6 +24,7 @@ import pandas as pd
 from filelock import FileLock
 
 from engine import run_folder
+from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
 from engine.release_gate import release, store_outcomes, withhold_all
@@ -477,7 +478,25 @@ def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> Foreca
         device=plan.device,
         seed=scenario.forecast.seed,
     )
-    forecast = forecaster.fit(store, plan.week).forecast()
+    execution = scenario.solver.execution
+    if isinstance(forecaster, BaselineForecaster) and execution.engine == "ray":
+        # Trained once here; every customer's features, effects and arrays on the actors.
+        forecaster.fit(store, plan.week, score=False)
+        log.info(
+            "forecast: scoring %s customers in %d shards on Ray",
+            f"{len(forecaster.summary_):,}",
+            execution.shards,
+        )
+        assert store.path is not None  # the run's store is a file
+        forecast = forecast_in_shards(
+            forecaster,
+            store.path,
+            shards=execution.shards,
+            engine="ray",
+            address=execution.address,
+        )
+    else:
+        forecast = forecaster.fit(store, plan.week).forecast()
     if getattr(forecaster, "reviews_note_", ""):
         log.warning("forecast.reviews: %s", forecaster.reviews_note_)
     backtest = _backtest(store, plan.week, forecaster)

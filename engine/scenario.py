@@ -65,9 +65,11 @@ class Constraints(_Strict):
 
 
 class ExecutionSpec(_Strict):
-    """Where the decomposition's dual is evaluated: `local` (this process) or `ray` (actors
-    over `shards` of the customers, on the cluster at `address` or a local one;
-    optimization/distributed.py, the `ray` extra). Only the lagrangian backend uses it."""
+    """Where the per-customer work runs: `local` (this process) or `ray` (actors over
+    `shards` of the customers, on the cluster at `address` or a local one; the `ray` extra):
+    the decomposition's dual, bound and repair (the lagrangian backend;
+    optimization/distributed.py) and the baseline forecaster's scoring
+    (engine/forecast_shards.py)."""
 
     engine: Literal["local", "ray"] = "local"
     address: str | None = None

@@ -7,6 +7,7 @@ before the as-of date.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -183,6 +184,16 @@ class BaselineForecaster:
         self.training_start_ = pd.Timestamp(first)
         self.fit_seconds_ = timings
         return self
+
+    def without_customers(self) -> BaselineForecaster:
+        """A shallow copy holding the fitted models alone (no purchase summary, effects or
+        shares of any customer): what a shard needs to score its customers, small to ship."""
+        models = copy.copy(self)
+        models.summary_ = self.summary_.subset(np.zeros(0, dtype=np.int64))
+        models.__dict__.pop("effects_", None)
+        models.affinity_ = copy.copy(self.affinity_)
+        models.affinity_.__dict__.pop("shares_", None)
+        return models
 
     def _with_attributes(self, frame: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
         """`frame` (rows with a customer_id) with the encoded customer attributes added."""

@@ -148,8 +148,13 @@ def test_settings_name_the_engine() -> None:
 
 
 @pytest.mark.slow
-def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir, tmp_path) -> None:
+def test_a_scenario_plans_on_ray_with_the_same_result(
+    cluster, small_market_dir, small_run, tmp_path
+) -> None:
+    """The forecast scored on the actors (engine/forecast_shards.py) is the session run's,
+    scored in one process, and the plan, objective and bound are one process's."""
     from engine.run_reader import RunFolder
+    from forecasting.forecast_set import ForecastSet
     from tests.run_helpers import SCENARIO, plan_small
 
     path = tmp_path / "sharded.yaml"
@@ -160,6 +165,12 @@ def test_a_scenario_plans_on_ray_with_the_same_result(cluster, small_market_dir,
         )
     )
     result = plan_small(path, small_market_dir, tmp_path / "runs")
+    assert "customers in 2 shards on Ray" in (result.folder / "run.log").read_text()
+    sharded = ForecastSet.load(result.folder / "forecast")
+    whole = ForecastSet.load(small_run.folder / "forecast")
+    assert np.array_equal(sharded.customer_ids, whole.customer_ids)
+    for name in ("purchase_prob", "spend", "future_margin_delta", "clv"):
+        np.testing.assert_allclose(getattr(sharded, name), getattr(whole, name), rtol=1e-9)
     run = RunFolder.open(result.folder)
     problem = run.problem()  # the problem the run solved, solved again in one process
     local = solve(problem, "lagrangian", _settings("local"))
