@@ -499,6 +499,8 @@ def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> Foreca
         forecast = forecaster.fit(store, plan.week).forecast()
     if getattr(forecaster, "reviews_note_", ""):
         log.warning("forecast.reviews: %s", forecaster.reviews_note_)
+    if getattr(forecaster, "effects_note_", ""):
+        log.warning("forecast.effects: %s", forecaster.effects_note_)
     backtest = _backtest(store, plan.week, forecaster)
     if isinstance(forecaster, DeepForecaster):
         forecaster.save_model(forecast_dir / "model", backtest=backtest)

@@ -155,6 +155,13 @@ class ReportData:
                 f"No action's effect could be learned from the campaign log ({origin}): every "
                 "contact would only cost."
             )
+        effects = self.forecast.get("parameters", {}).get("effects")
+        if isinstance(effects, str) and effects and not effects.startswith("no campaign log"):
+            # The forecaster learned no effect (a log too small for its learner): it says why.
+            return (
+                f"The forecaster learned no action's effect ({effects}): every contact would "
+                "only cost."
+            )
         if (self.kpis.get("release") or {}).get("withheld"):
             return "The release check held back every action the plan chose (below)."
         return (

@@ -20,6 +20,7 @@ from forecasting.action_effects import ActionEffects
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.errors import TooLittleData
 from forecasting.features import (
     ANCHOR_FEATURES,
     MAX_LOG_ROWS,
@@ -137,7 +138,10 @@ class BaselineForecaster:
         started = time.perf_counter()
         self.summary_ = purchase_summary(store, as_of)
         if len(self.summary_) == 0:
-            raise ValueError(f"no purchases on or before {as_of:%Y-%m-%d}: nothing to forecast")
+            raise TooLittleData(
+                f"no purchases on or before {as_of:%Y-%m-%d}: nothing to forecast (the "
+                "forecasters need customers with a first purchase before the planning week)"
+            )
         timings["features"] = time.perf_counter() - started
         self.purchases_ = BetaGeometricNBD(device=self.device).fit(self.summary_)
         self.spend_ = GammaGammaSpend(device=self.device).fit(self.summary_)

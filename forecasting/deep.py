@@ -22,7 +22,7 @@ from forecasting.action_effects import ActionEffects
 from forecasting.baseline import BaselineForecaster
 from forecasting.campaign_examples import campaign_examples, effect_features
 from forecasting.deep_purchases import DeepPurchaseModel
-from forecasting.dr_effects import DoublyRobustEffectLearner
+from forecasting.dr_effects import MIN_ROWS, DoublyRobustEffectLearner
 from forecasting.forecast_set import ForecastSet
 from forecasting.model_files import load_model_files, save_model_files
 from forecasting.model_kinds import DEEP_KINDS, DEFAULT_EFFECT_WINDOWS
@@ -180,6 +180,7 @@ class DeepForecaster:
     def _learn_effects(self, store: Store) -> DoublyRobustEffectLearner | None:
         """The multi-horizon effect learner, fitted on the campaign log (None without one)."""
         self.effect_seconds_: dict[str, float] = {}
+        self.effects_note_ = ""
         if not store.has_table("campaign_log"):
             return None
         started = time.perf_counter()
@@ -195,6 +196,14 @@ class DeepForecaster:
             extra_names=extra_names,
         )
         self.effect_seconds_ = {"effect_examples": time.perf_counter() - started}
+        if len(examples) < MIN_ROWS:
+            # As the baseline's learner does with an action logged too rarely: no effect
+            # learned, said so, rather than no plan at all.
+            self.effects_note_ = (
+                f"campaign log too small: {len(examples)} usable rows (customer-weeks after a "
+                f"first purchase), the effect learner needs {MIN_ROWS}: no action effects learned"
+            )
+            return None
         learner = DoublyRobustEffectLearner(
             action_ids=self.baseline_.action_ids_,
             epochs=self.effect_epochs,
@@ -277,7 +286,7 @@ class DeepForecaster:
                 **learner.diagnostics_.to_dict(),
             }
             if learner is not None
-            else "no campaign log: no action effects learned"
+            else getattr(self, "effects_note_", "") or "no campaign log: no action effects learned"
         )
         metadata = dataclasses.replace(
             metadata,

@@ -35,6 +35,7 @@ from forecasting.anchors import (
 )
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.errors import TooLittleData
 from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import (
     COUNT_LOG_SHAPE,
@@ -62,6 +63,8 @@ from shopdata.store import Store
 
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)
+#: Customers a training anchor needs (those who had bought before it) to give examples.
+MIN_ANCHOR_CUSTOMERS = 50
 
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -335,15 +338,19 @@ class DeepPurchaseModel:
     def _examples(self, generator: np.random.Generator) -> _Examples:
         anchor_weeks = self._anchor_weeks()
         if not anchor_weeks:
-            raise ValueError(
+            raise TooLittleData(
                 f"{self.panel_.weeks} weeks of history leave no training anchor with "
-                f"{self.min_history_weeks} weeks before it; the deep forecasters need more"
+                f"{self.min_history_weeks} weeks before it; the deep forecasters ({self.kind}) "
+                f"need more history: use the baseline forecaster (forecast: {{model: "
+                "baseline}), which fits any shop with purchases"
             )
         per_anchor = max(1, self.max_examples_ // len(anchor_weeks))
         parts = []
+        most = 0
         for anchor in anchor_weeks:
             rows = eligible(self.panel_, anchor)
-            if len(rows) < 50:
+            most = max(most, len(rows))
+            if len(rows) < MIN_ANCHOR_CUSTOMERS:
                 continue
             # BG/NBD is fitted on every customer at the anchor, then the examples are drawn.
             tabular, prior = self._inputs_at(rows, anchor, self.label_weeks)
@@ -352,7 +359,13 @@ class DeepPurchaseModel:
                 rows, tabular, prior = rows[keep], tabular[keep], prior[keep]
             parts.append((rows, np.full(len(rows), anchor), tabular, special.logit(prior)))
         if not parts:
-            raise ValueError("too few customers at the training anchors to fit a deep model")
+            raise TooLittleData(
+                f"the deep forecasters ({self.kind}) train on the customers who had bought "
+                f"before a training anchor, at least {MIN_ANCHOR_CUSTOMERS} at one; this shop "
+                f"has at most {most} at its {len(anchor_weeks)} anchors ({len(self.panel_)} "
+                "customers in all): use the baseline forecaster (forecast: {model: baseline}), "
+                "which fits any shop with purchases"
+            )
         rows, anchors, tabular, prior_logit = (np.concatenate(p) for p in zip(*parts, strict=True))
         return _Examples(rows, anchors, tabular, prior_logit.astype(np.float32))
 

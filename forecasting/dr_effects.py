@@ -50,12 +50,15 @@ from forecasting.action_effects import (
     spend_ratios,
 )
 from forecasting.campaign_examples import CampaignExamples
+from forecasting.errors import TooLittleData
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)
+#: Usable campaign-log rows (customer-weeks after a first purchase) the learner needs.
+MIN_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -229,10 +232,10 @@ class DoublyRobustEffectLearner:
         calibration on alternate halves of the customers, then the held-out diagnostics."""
         self._check_parameters()
         started = time.perf_counter()
-        if len(examples) < 100:
-            raise ValueError(
+        if len(examples) < MIN_ROWS:
+            raise TooLittleData(
                 f"the campaign log has {len(examples)} usable rows (customer-weeks after a first "
-                "purchase); the effect learner needs at least 100"
+                f"purchase); the effect learner needs at least {MIN_ROWS}"
             )
         self.device_ = resolve_device(self.device)
         generator = np.random.default_rng(self.seed)

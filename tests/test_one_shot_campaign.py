@@ -165,3 +165,36 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
         assert (area == "north").mean() >= 0.7
         (check,) = (c for c in kpis["release"]["checks"] if c["action"] == "mail_a")
         assert check["released"] and check["low"] > 0
+
+
+@pytest.mark.slow
+def test_a_shop_too_small_for_the_deep_forecaster_is_told_what_to_use(tmp_path: Path) -> None:
+    """Eight customers cannot train the deep purchase model: exit 2 saying so and naming the
+    forecaster that fits; sixty can, but their log is too small for the deep effect learner,
+    which then learns no effect and says so (the plan contacts no one, the report says why)
+    instead of failing the run."""
+    runner = CliRunner()
+    for customers, expected in ((8, 2), (60, 0)):
+        data = tmp_path / f"data{customers}"
+        data.mkdir()
+        _shop(data, customers=customers)
+        scenario = tmp_path / f"small{customers}.yaml"
+        scenario.write_text(SCENARIO + "forecast: {model: ziln, reviews: false}\n")
+        result = runner.invoke(
+            app,
+            [
+                "plan", str(scenario), "--data", str(data), "--runs-dir", str(tmp_path / "runs"),
+                "--as-of", f"{AS_OF:%Y-%m-%d}", "--device", "cpu",
+            ],
+        )  # fmt: skip
+        assert result.exit_code == expected, result.output
+        if customers == 8:
+            assert "too little data for this scenario" in result.output
+            assert "at most 8" in result.output and "forecast: {model: baseline}" in result.output
+            assert "Traceback" not in result.output
+            continue
+        folder = Path(result.output.strip().splitlines()[-1])
+        note = json.loads((folder / "forecast.json").read_text())["parameters"]["effects"]
+        assert note.startswith("campaign log too small: ") and "needs 100" in note
+        assert "forecast.effects: campaign log too small" in (folder / "run.log").read_text()
+        assert "The forecaster learned no action" in (folder / "report.html").read_text()

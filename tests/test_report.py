@@ -48,6 +48,12 @@ def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
     log["origin"] = "dropped: 12 contacts with no control group and no campaign_design"
     (folder / "campaign_log.json").write_text(json.dumps(log))
     assert "No action's effect could be learned from the campaign log (dropped: 12" in does()
+    # A log too small for the deep forecasters' effect learner: the forecast says so.
+    log.update(origin="explicit", actions={"a1": 40})
+    (folder / "campaign_log.json").write_text(json.dumps(log))
+    note = "campaign log too small: 60 usable rows (customer-weeks after a first purchase)"
+    (folder / "forecast.json").write_text(json.dumps({"parameters": {"effects": note}}))
+    assert f"The forecaster learned no action's effect ({note}): every contact" in does()
 
 
 @pytest.mark.skipif(report_module.chromium_path() is None, reason="no chromium to print with")

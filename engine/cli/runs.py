@@ -29,6 +29,7 @@ def _run(
     from engine.registry import RegistryBusyError
     from engine.scenario import ScenarioError
     from engine.valuation import ValuationError
+    from forecasting.errors import TooLittleData
 
     try:
         with run_bars(out) as bars:
@@ -47,6 +48,9 @@ def _run(
         raise fail_on_input(error) from None
     except (ScenarioError, ValuationError, FileExistsError, RunFolderError) as error:
         err.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(code=2) from None
+    except TooLittleData as error:
+        err.print(f"[red]too little data for this scenario: {error}[/]", highlight=False)
         raise typer.Exit(code=2) from None
     except RegistryBusyError as error:
         err.print(f"[red]{error}[/]", highlight=False)
