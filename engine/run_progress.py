@@ -49,13 +49,23 @@ class CountThrottle:
         return False
 
 
+#: The engine's own packages: their loggers' warnings are the run's (a library's are not).
+OWN_PACKAGES = ("ltv", "engine", "forecasting", "optimization", "shopdata", "markets")
+
+
 class WarningsTo(logging.Handler):
     """Hands every record at WARNING or above to `sink`: the run's warnings to its
-    progress.json and the caller (engine/pipeline.py), the web job's to its status file."""
+    progress.json and the caller (engine/pipeline.py), the web job's to its status file.
+    With `own_only`, only records of the engine's own loggers (`OWN_PACKAGES`): a process's
+    root logger also hears its libraries (Ray, torch), whose warnings are not the run's."""
 
-    def __init__(self, sink: Callable[[logging.LogRecord], None]) -> None:
+    def __init__(
+        self, sink: Callable[[logging.LogRecord], None], *, own_only: bool = False
+    ) -> None:
         super().__init__(logging.WARNING)
         self.sink = sink
+        if own_only:
+            self.addFilter(lambda record: record.name.split(".")[0] in OWN_PACKAGES)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.sink(record)

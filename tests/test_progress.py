@@ -163,3 +163,25 @@ def test_the_terminal_bars_count_steps_and_leave_the_stage_line_uncounted() -> N
     assert " 7 " in dual and "7/" not in dual
     epochs = next(line for line in lines if "training epochs" in line)
     assert "4/10" in epochs
+
+
+def test_only_the_engines_own_warnings_are_the_runs() -> None:
+    """The web job hears its process's root logger, libraries included; it keeps the
+    engine's warnings (the pipeline's, the forecasters') and not Ray's or torch's."""
+    import logging
+
+    from engine.run_progress import WarningsTo
+
+    heard: list[str] = []
+    root = logging.getLogger()
+    handler = WarningsTo(lambda record: heard.append(record.getMessage()), own_only=True)
+    root.addHandler(handler)
+    try:
+        logging.getLogger("engine.release_gate").warning("every action withheld")
+        logging.getLogger("forecasting.baseline").warning("campaign log sampled")
+        logging.getLogger("ray._private.worker").warning("token authentication is enabled")
+        logging.getLogger("torch").warning("a torch notice")
+        logging.getLogger("engine.pipeline").info("stage line")  # below WARNING
+    finally:
+        root.removeHandler(handler)
+    assert heard == ["every action withheld", "campaign log sampled"]

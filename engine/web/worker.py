@@ -67,8 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     status = StatusFile(args.status, json.loads(args.status.read_text()))
     status.update(pid=os.getpid())
-    # The run's warnings (the pipeline passes them on to this process's logging), for the page.
-    logging.getLogger().addHandler(WarningsTo(lambda record: status.warn(record.getMessage())))
+    # The run's warnings (the pipeline passes them on to this process's logging), for the page;
+    # not the libraries' (Ray's token notice, torch's), which are not about the run.
+    logging.getLogger().addHandler(
+        WarningsTo(lambda record: status.warn(record.getMessage()), own_only=True)
+    )
     # Imported after the status is written: the page shows "starting" while torch loads.
     from engine.cli.runs import parse_sweep
     from engine.pipeline import run_pipeline
