@@ -8,11 +8,15 @@ import time
 
 import psutil
 
+#: The Ray actors that hold groups of customers: the forecast's shards
+#: (engine/forecast_shards.py), the decomposition's and the recommendation block's
+#: (optimization/distributed.py, ray_groups.py).
+ACTOR_CLASSES = ("ForecastShard", "ShardActor", "BlockActor")
+
 
 class MemorySampler:
     """Samples every `interval_s`: the peak RSS (MB) of this process and the peak summed RSS of
-    the Ray actors holding groups of customers (`ShardActor`, `BlockActor`: optimization/
-    distributed.py, ray_groups.py), since the last `mark`."""
+    the Ray actors holding groups of customers (`ACTOR_CLASSES`), since the last `mark`."""
 
     def __init__(self, interval_s: float = 0.2, *, ray_actors: bool = True) -> None:
         """`ray_actors=False`: this process only. Scanning every process's command line for
@@ -32,7 +36,7 @@ class MemorySampler:
             scanned = psutil.process_iter(["cmdline", "memory_info"]) if self.ray_actors else ()
             for other in scanned:
                 line = " ".join(other.info["cmdline"] or [])
-                actor = "ShardActor" in line or "BlockActor" in line
+                actor = any(name in line for name in ACTOR_CLASSES)
                 if actor and other.info["memory_info"] is not None:
                     actors += other.info["memory_info"].rss
             self.own = max(self.own, self.process.memory_info().rss / 2**20)
