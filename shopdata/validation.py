@@ -300,9 +300,16 @@ def _check_rules(
     if contract.unique_key:
         dup = duplicated_rows(table, list(contract.unique_key))
         moved = "week_start" in contract.unique_key and "week_start" in checker.moved_weeks
+        expected = "one row per " + " and ".join(contract.unique_key)
+        if name == "campaign_log":
+            expected += (
+                " (the engine plans one action per customer and week: two contacts in one "
+                "week are one action of the catalogue, such as email_reco for an e-mail with "
+                "recommendations)"
+            )
         flag(
             ", ".join(contract.unique_key),
-            "one row per " + " and ".join(contract.unique_key),
+            expected,
             "duplicated keys (once week_start is read as the Monday-based week it falls in)"
             if moved
             else "duplicated keys",

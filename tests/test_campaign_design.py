@@ -182,6 +182,7 @@ def test_send_times_are_read_as_their_monday_week(small_market_dir: Path, tmp_pa
     message = str(raised.value)
     assert "campaign_log.csv, column 'customer_id, week_start'" in message
     assert "once week_start is read as the Monday-based week it falls in" in message
+    assert "the engine plans one action per customer and week" in message
     assert f"in 2 rows (rows {len(stamped) + 1}, {len(stamped) + 2})" in message
 
 
