@@ -110,12 +110,35 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Column separators a CSV may use; the header line says which (`_separator`).
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def _separator(path: Path) -> str:
+    """The separator that splits the CSV's header line into the most columns: a comma, or the
+    semicolon of spreadsheets saved in locales whose decimal mark is a comma, a tab, a bar."""
+    with path.open(encoding="utf-8", errors="replace") as file:
+        header = file.readline()
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties: the earlier, a comma first
+    return best if counts[best] > 0 else ","
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     # Everything as text first: parsing is done per column below, so a bad cell is reported
     # with its row instead of silently turning the whole column into `object`.
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    separator = _separator(path)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, sep=separator)
+    raw.attrs["separator"] = separator
+    return raw
+
+
+#: A number written with a decimal comma and nothing else ('12,5', '-0,25'): with ';' between
+#: columns, the comma can only be the decimal mark (a thousands mark would need a group of 3
+#: and is not accepted: '1,234' stays an error rather than a guess).
+_DECIMAL_COMMA = r"^\s*(-?\d+),(\d{1,2}|\d{4,})\s*$"
 
 
 def _positions(mask: np.ndarray | pd.Series) -> np.ndarray:
@@ -181,10 +204,14 @@ class _TableChecker:
             self.flag(name, kind.value, self._found(values, bad, "unparsable"), bad)
             return parsed
         if kind is ColumnKind.NUMBER:
+            expected, shown = kind.value, values
+            if self.raw.attrs.get("separator") == ";" and pd.api.types.is_string_dtype(values):
+                expected += " (';' between columns: a decimal comma or point, no thousands mark)"
+                values = values.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             finite = np.isfinite(numbers.to_numpy())
             bad = ~finite & (required | ~blank)
-            self.flag(name, kind.value, self._found(values, bad, "non-numeric or NaN"), bad)
+            self.flag(name, expected, self._found(shown, bad, "non-numeric or NaN"), bad)
             return numbers
         if kind is ColumnKind.FLAG and pd.api.types.is_bool_dtype(values) and not blank.any():
             return values.astype(bool)

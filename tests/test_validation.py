@@ -287,3 +287,33 @@ def test_store_holds_tables_and_fingerprints(tmp_path: Path) -> None:
         "transactions",
     ]
     assert (files["sha256"].str.len() == 64).all()
+
+
+def test_a_semicolon_file_with_decimal_commas_reads_as_the_comma_file(tmp_path: Path) -> None:
+    """Spreadsheets saved where the decimal mark is a comma separate columns with ';': the
+    header says so, and '10,5' is then 10.5; a thousands mark ('1,234') is not guessed at."""
+    commas = load_inputs(_write(tmp_path / "commas", _good_tables()), as_of=AS_OF)
+    folder = tmp_path / "semicolons"
+    folder.mkdir()
+    for name, frame in _good_tables().items():
+        decimal = frame.apply(lambda column: column.str.replace(".", ",", regex=False))
+        if name != "transactions":  # ids, dates, texts untouched: only numbers take the comma
+            decimal = frame
+        elif "ts" in frame:
+            decimal["ts"] = frame["ts"]
+        decimal.to_csv(folder / f"{name}.csv", index=False, sep=";")
+    semicolons = load_inputs(folder, as_of=AS_OF)
+    assert (folder / "transactions.csv").read_text().splitlines()[1] == "a;1;2025-01-02;10,5"
+    for name in ("transactions", "campaign_log", "catalog"):
+        pd.testing.assert_frame_equal(
+            getattr(semicolons, name).reset_index(drop=True),
+            getattr(commas, name).reset_index(drop=True),
+        )
+    tables = _good_tables()
+    tables["transactions"].loc[3, "amount"] = "1,234"
+    tables["transactions"].to_csv(folder / "transactions.csv", index=False, sep=";")
+    with pytest.raises(InputValidationError) as raised:
+        load_inputs(folder, as_of=AS_OF)
+    message = str(raised.value)
+    assert "transactions.csv, column 'amount'" in message and "no thousands mark" in message
+    assert "('1,234') in 1 row (row 4)" in message
