@@ -553,6 +553,17 @@ def load_inputs(
             continue
         try:
             raw = _read_raw(path)
+        except UnicodeDecodeError as error:
+            problems.append(
+                InputProblem(
+                    path,
+                    None,
+                    "a CSV file in UTF-8 (a spreadsheet's 'CSV UTF-8')",
+                    f"bytes that are not UTF-8 ({error.object[error.start : error.start + 4]!r}"
+                    "): another encoding, such as UTF-16 or Latin-1",
+                )
+            )
+            continue
         except Exception as error:  # the reader's own message says what is wrong with the bytes
             problems.append(
                 InputProblem(

@@ -317,3 +317,22 @@ def test_a_semicolon_file_with_decimal_commas_reads_as_the_comma_file(tmp_path: 
     message = str(raised.value)
     assert "transactions.csv, column 'amount'" in message and "no thousands mark" in message
     assert "('1,234') in 1 row (row 4)" in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_a_csv_not_in_utf8_is_named_with_its_encoding_problem(
+    tmp_path: Path, encoding: str
+) -> None:
+    (tmp_path / "transactions.csv").write_bytes(
+        "customer_id,ts,amount\nJosé,2025-01-02,10.5\n".encode(encoding)
+    )
+    with pytest.raises(InputValidationError) as raised:
+        load_inputs(tmp_path, as_of=AS_OF)
+    message = str(raised.value)
+    assert "transactions.csv: expected a CSV file in UTF-8" in message
+    assert "another encoding, such as UTF-16 or Latin-1" in message
+    # Excel's 'CSV UTF-8' starts with a byte-order mark: read as any UTF-8 file.
+    (tmp_path / "transactions.csv").write_bytes(
+        "\ufeffcustomer_id,ts,amount\r\nJosé,2025-01-02,10.5\r\n".encode("utf-8")
+    )
+    assert list(load_inputs(tmp_path, as_of=AS_OF).transactions["customer_id"]) == ["José"]
