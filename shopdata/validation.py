@@ -506,6 +506,21 @@ def _complete_campaign_log(
     return ""
 
 
+def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
+    """A warning where an explicit log's rows do not say how likely their action was: the
+    learners then take each action's share, which is right only for a randomised log."""
+    missing = log["propensity"].isna() if "propensity" in log else pd.Series(True, log.index)
+    if not missing.any():
+        return []
+    return [
+        f"{path.name}: {int(missing.sum()):,} of {len(log):,} rows have no propensity (the "
+        "chance their action had); the effect learners take each action's share of the log "
+        "instead, which is right only if contacts were assigned at random, or on what the "
+        "learners see (purchase history, recent contacts, the customers table's attributes): "
+        "a campaign targeted on anything else gives biased effects"
+    ]
+
+
 def load_inputs(
     data_dir: Path | str,
     *,
@@ -598,6 +613,8 @@ def load_inputs(
         origin = _complete_campaign_log(tables, files, problems, unidentified_effects)
     if problems:
         raise InputValidationError(problems)
+    if "campaign_log" in tables and "campaign_design" not in tables:
+        warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
     return InputTables(
         transactions=tables["transactions"],
         customers=tables.get("customers"),

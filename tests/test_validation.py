@@ -336,3 +336,17 @@ def test_a_csv_not_in_utf8_is_named_with_its_encoding_problem(
         "\ufeffcustomer_id,ts,amount\r\nJosé,2025-01-02,10.5\r\n".encode("utf-8")
     )
     assert list(load_inputs(tmp_path, as_of=AS_OF).transactions["customer_id"]) == ["José"]
+
+
+def test_a_log_without_propensities_is_warned_about(tmp_path: Path) -> None:
+    """Without propensities the learners assume a randomised log; validation says so (a
+    log derived from its declared design has the design's)."""
+    tables = _good_tables()
+    assert load_inputs(_write(tmp_path / "given", tables), as_of=AS_OF).warnings == ()
+    tables["campaign_log"].loc[1, "propensity"] = ""
+    (warning,) = load_inputs(_write(tmp_path / "partly", tables), as_of=AS_OF).warnings
+    assert warning.startswith("campaign_log.csv: 1 of 3 rows have no propensity")
+    assert "right only if contacts were assigned at random" in warning
+    tables["campaign_log"] = tables["campaign_log"].drop(columns="propensity")
+    (warning,) = load_inputs(_write(tmp_path / "none", tables), as_of=AS_OF).warnings
+    assert warning.startswith("campaign_log.csv: 3 of 3 rows have no propensity")
