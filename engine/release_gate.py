@@ -41,6 +41,7 @@ from scipy.special import ndtri  # the normal quantile
 from engine.off_policy import logged_examples, logged_margin, outcome_model
 from forecasting.dr_effects import clustered_standard_error
 from forecasting.features import ANCHOR_FEATURES, log_sample
+from forecasting.propensity import fill_propensities
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
 from shopdata.actions import Action
@@ -118,13 +119,12 @@ class LoggedOutcomes:
         frame = examples[examples["action"].isin(list(index))].reset_index(drop=True)
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
         self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
-        propensity = frame["propensity"].to_numpy(dtype=np.float64)
-        shares = np.bincount(self.action, minlength=len(actions)) / max(len(frame), 1)
-        self.propensity = np.where(
-            np.isfinite(propensity) & (propensity > 0), propensity, shares[self.action]
-        )
         self.outcome = logged_margin(frame, self.action, actions, gross_margin)
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
+        # Rows without a logged propensity: estimated from the features (propensity.py).
+        self.propensity = fill_propensities(
+            features, self.action, frame["propensity"].to_numpy(dtype=np.float64), len(actions)
+        )
         design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
         fold = (pd.util.hash_array(self.customer_ids) % 2).astype(np.int64)  # halves by customer
         self.scores = np.zeros((len(frame), len(actions)))  # Gamma [R, A]

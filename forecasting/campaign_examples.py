@@ -17,6 +17,7 @@ import pandas as pd
 
 from forecasting.anchors import History, history_at, tabular_features, tabular_names
 from forecasting.panel import WeeklyPanel
+from forecasting.propensity import fill_propensities
 from shopdata.store import Store
 
 RESPONSE_FEATURES: tuple[str, ...] = (
@@ -136,9 +137,6 @@ def campaign_examples(
     after_first = weeks > panel.first_week[rows]
     rows, weeks, log = rows[after_first], weeks[after_first], log[after_first]
     action = pd.Index(action_ids).get_indexer(log["action"].astype(str)).astype(np.int64)
-    propensity = log["propensity"].to_numpy(dtype=np.float64)
-    shares = np.bincount(action, minlength=len(action_ids)) / max(len(action), 1)
-    propensity = np.where(np.isfinite(propensity) & (propensity > 0), propensity, shares[action])
 
     names = (
         tabular_names(panel) + RESPONSE_FEATURES + extra_names
@@ -149,6 +147,10 @@ def campaign_examples(
         at = np.flatnonzero(weeks == week)
         at_week = effect_features(panel, everyone, int(week), discount_actions, extra)  # [N, F]
         features[at] = at_week[rows[at]]
+    # Rows without a logged propensity: estimated from these features (propensity.py).
+    propensity = fill_propensities(
+        features, action, log["propensity"].to_numpy(dtype=np.float64), len(action_ids)
+    )
 
     bought = panel.values[rows, weeks, panel.channel("bought")]
     spend_by_week = np.expm1(panel.by_channel[panel.channel("log_spend")])  # [N, W]

@@ -28,6 +28,7 @@ from forecasting.action_effects import (
     spend_ratios,
 )
 from forecasting.features import ANCHOR_FEATURES
+from forecasting.propensity import fill_propensities
 from forecasting.scaling import feature_scale, require_finite
 from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.training import fit_minibatch
@@ -84,11 +85,6 @@ class CampaignEffectLearner:
                 np.sort(generator.choice(len(examples), self.max_rows, replace=False))
             ]
         action = examples["action"].map(action_index).to_numpy(dtype=np.int64)
-        propensity = examples["propensity"].to_numpy(dtype=np.float64)
-        shares = np.bincount(action, minlength=len(self.action_ids)) / len(action)
-        propensity = np.where(np.isfinite(propensity), propensity, shares[action])
-        weight = arm_normalised_weights(action, propensity, self.weight_clip)
-
         features = examples[list(self.feature_columns)].to_numpy(dtype=np.float32)
         require_finite(
             features,
@@ -96,6 +92,16 @@ class CampaignEffectLearner:
             "the T-learner's campaign rows",
             examples["customer_id"].to_numpy() if "customer_id" in examples else None,
         )
+        # Rows without a logged propensity: estimated from these features (propensity.py).
+        propensity = fill_propensities(
+            features,
+            action,
+            examples["propensity"].to_numpy(dtype=np.float64),
+            len(self.action_ids),
+            seed=self.seed,
+        )
+        weight = arm_normalised_weights(action, propensity, self.weight_clip)
+
         self.feature_mean_ = features.mean(axis=0)
         self.feature_scale_ = feature_scale(features)
         bought = examples["bought"].to_numpy(dtype=np.float32)

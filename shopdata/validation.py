@@ -514,10 +514,10 @@ def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
         return []
     return [
         f"{path.name}: {int(missing.sum()):,} of {len(log):,} rows have no propensity (the "
-        "chance their action had); the effect learners take each action's share of the log "
-        "instead, which is right only if contacts were assigned at random, or on what the "
-        "learners see (purchase history, recent contacts, the customers table's attributes): "
-        "a campaign targeted on anything else gives biased effects"
+        "chance their action had); the effect learners estimate it from what they see of "
+        "each row (purchase history, recent contacts, the customers table's attributes), "
+        "which is right only if contacts were assigned at random or on those: a campaign "
+        "targeted on anything else gives biased effects"
     ]
 
 

@@ -346,7 +346,7 @@ def test_a_log_without_propensities_is_warned_about(tmp_path: Path) -> None:
     tables["campaign_log"].loc[1, "propensity"] = ""
     (warning,) = load_inputs(_write(tmp_path / "partly", tables), as_of=AS_OF).warnings
     assert warning.startswith("campaign_log.csv: 1 of 3 rows have no propensity")
-    assert "right only if contacts were assigned at random" in warning
+    assert "right only if contacts were assigned at random or on those" in warning
     tables["campaign_log"] = tables["campaign_log"].drop(columns="propensity")
     (warning,) = load_inputs(_write(tmp_path / "none", tables), as_of=AS_OF).warnings
     assert warning.startswith("campaign_log.csv: 3 of 3 rows have no propensity")
