@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine.run_reader import RunFolder
 from forecasting.features import ANCHOR_FEATURES, anchor_features
+from forecasting.propensity import fill_propensities
 from optimization.problem import DecisionProblem
 from shopdata.actions import Action, discount_action_ids
 from shopdata.store import Store
@@ -125,20 +126,22 @@ class LoggedCampaign:
     """The logged rows with outcomes and an outcome model per action, ready to score policies."""
 
     def __init__(self, examples: pd.DataFrame, actions: tuple[Action, ...], gross_margin: float):
-        usable = examples["future_spend"].notna() & examples["propensity"].notna()
-        frame = examples[usable].reset_index(drop=True)
+        frame = examples[examples["future_spend"].notna()].reset_index(drop=True)
         if frame.empty:
             raise ValueError(
-                "the campaign log has no rows with propensities and observed "
-                "follow-up weeks: no off-policy estimate is possible"
+                "the campaign log has no rows with observed follow-up weeks: no off-policy "
+                "estimate is possible"
             )
         index = {a.id: i for i, a in enumerate(actions)}
         self.action_ids = tuple(a.id for a in actions)
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
         self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
-        self.propensity = frame["propensity"].to_numpy(dtype=np.float64)
         self.outcome = logged_margin(frame, self.action, actions, gross_margin)
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
+        # Rows without a logged propensity: estimated from the features (propensity.py).
+        self.propensity = fill_propensities(
+            features, self.action, frame["propensity"].to_numpy(dtype=np.float64), len(actions)
+        )
         design = np.hstack([np.ones((len(frame), 1)), features])  # [R, F + 1]
         self.predicted = np.zeros((len(frame), len(actions)))  # q(x, a) for every a
         everyone = np.ones(len(frame), bool)
