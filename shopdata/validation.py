@@ -615,6 +615,8 @@ def load_inputs(
         raise InputValidationError(problems)
     if "campaign_log" in tables and "campaign_design" not in tables:
         warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
+        if "propensity" not in tables["campaign_log"]:  # every reader may select the column
+            tables["campaign_log"] = tables["campaign_log"].assign(propensity=np.nan)
     return InputTables(
         transactions=tables["transactions"],
         customers=tables.get("customers"),

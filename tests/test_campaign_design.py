@@ -234,3 +234,19 @@ def test_few_controls_are_flagged() -> None:
         }
     )
     assert few_controls(control_counts(log)) == {"coupon": 10}
+
+
+def test_an_explicit_log_without_a_propensity_column_is_learned_from(
+    small_market_dir: Path, explicit_log: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A CRM export with its 'none' rows but no propensity column: the learners estimate
+    them (it crashed in the T-learner's SQL before the column was added at validation)."""
+    folder = _copy_without_log(small_market_dir, tmp_path / "data")
+    explicit_log.drop(columns="propensity").to_parquet(folder / "campaign_log.parquet")
+    tables = load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    assert any("have no propensity" in w for w in tables.warnings)
+    with Store.create(tables) as store:
+        forecaster = BaselineForecaster(horizon_weeks=4, device="cpu", seed=3)
+        effects = forecaster.fit(store, horizon_start(SMALL_AS_OF)).effects_
+    assert np.isfinite(effects.purchase_logit_shift).all()
+    assert np.abs(effects.purchase_logit_shift[:, 1:]).max() > 0  # effects were learned

@@ -348,5 +348,8 @@ def test_a_log_without_propensities_is_warned_about(tmp_path: Path) -> None:
     assert warning.startswith("campaign_log.csv: 1 of 3 rows have no propensity")
     assert "right only if contacts were assigned at random or on those" in warning
     tables["campaign_log"] = tables["campaign_log"].drop(columns="propensity")
-    (warning,) = load_inputs(_write(tmp_path / "none", tables), as_of=AS_OF).warnings
+    loaded = load_inputs(_write(tmp_path / "none", tables), as_of=AS_OF)
+    (warning,) = loaded.warnings
     assert warning.startswith("campaign_log.csv: 3 of 3 rows have no propensity")
+    # The column every reader selects is there, empty (a run on such a log crashed in SQL).
+    assert loaded.campaign_log is not None and loaded.campaign_log["propensity"].isna().all()
