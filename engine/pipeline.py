@@ -53,7 +53,7 @@ from shopdata.store import Store
 from shopdata.validation import NO_CAMPAIGN_LOG, InputTables, load_inputs
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"  # 6: campaign weeks read as Monday weeks, propensities estimated
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
