@@ -228,7 +228,8 @@ def anchor_features(
     """
     is_purchase = purchase_filter(store)
     has_log = store.has_table("campaign_log")
-    discount_list = ", ".join(f"'{a}'" for a in discount_actions) or "NULL"
+    # Action ids are the shop's own words ("kids' coupon"): quoted as SQL text literals.
+    discount_list = ", ".join("'" + a.replace("'", "''") + "'" for a in discount_actions) or "NULL"
     contacts = (
         f"""LEFT JOIN (
             SELECT a.customer_id, a.week_start,

@@ -97,6 +97,32 @@ def test_anchor_features_and_outcomes(store: Store) -> None:
     assert b["bought"] == 0 and b["tenure_weeks"] == 4.0
 
 
+def test_an_action_named_with_a_quote_is_counted_not_broken() -> None:
+    """A shop's own action ids are its words ("kids' coupon"); they reach SQL as text."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a"],
+            "ts": pd.to_datetime(["2025-01-06 10:00", "2025-02-05 08:00"]),
+            "amount": [10.0, 50.0],
+        }
+    )
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "a"],
+            "week_start": pd.to_datetime(["2025-01-20", "2025-02-03"]),
+            "action": ["kids' coupon", "none"],
+            "propensity": [0.5, 0.5],
+        }
+    )
+    with Store.create(InputTables(transactions, None, log, None, None)) as store:
+        frame = anchor_features(
+            store,
+            "SELECT customer_id, week_start, action FROM campaign_log",
+            discount_actions=("kids' coupon", "x') OR (1=1"),
+        )
+    assert frame["discount_contacts_8w"].tolist() == [0, 1]
+
+
 def test_a_log_sample_keeps_whole_customers_and_about_the_asked_rows(
     small_market_dir: Path,
 ) -> None:
