@@ -195,20 +195,28 @@ def _run_stages(
         handler.close()
 
 
-def _write_campaign_log_summary(path: Path, tables: InputTables) -> None:
-    """How the campaign log came about and how many controls each action's effect rests on
-    (the report warns where they are few)."""
+def _write_campaign_log_summary(path: Path, tables: InputTables, actions: tuple[str, ...]) -> None:
+    """How the campaign log came about, how many controls each action's effect rests on and
+    which of the scenario's `actions` it never shows (the report warns of both)."""
     log_table = tables.campaign_log
     if log_table is None and not tables.campaign_log_origin:
         log.warning(NO_CAMPAIGN_LOG)
     counts = control_counts(log_table) if log_table is not None else {}
+    never = [a for a in actions if a != "none" and a not in counts] if log_table is not None else []
     summary = {
         "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",
         "actions": counts,
         "few_controls": few_controls(counts),
+        "never_logged": never,
     }
     for action, controls in summary["few_controls"].items():
         log.warning("the effect of %s rests on %d control rows", action, controls)
+    for action in never:
+        log.warning(
+            "the campaign log never shows %s: its effect cannot be learned, so no plan uses it "
+            "(a test campaign with a control group would show it)",
+            action,
+        )
     path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
@@ -261,7 +269,9 @@ def _stages(
         for warning in tables.warnings:  # findings kept by choice (amount outliers: warn)
             log.warning("input: %s", warning)
         Store.create(tables, store_path).close()
-        _write_campaign_log_summary(staging / CAMPAIGN_LOG_FILE, tables)
+        _write_campaign_log_summary(
+            staging / CAMPAIGN_LOG_FILE, tables, tuple(a.id for a in scenario.actions)
+        )
         del tables
         _done(staging, "ingest")
     handoff.clear()

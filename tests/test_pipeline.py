@@ -14,17 +14,19 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from engine import pipeline
 from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult
 from engine.registry import RunRegistry
-from engine.report import ReportData
+from engine.report import ReportData, write_reports
 from engine.run_reader import RunFolder
 from engine.saved_models import choose_saved_model
 from engine.scenario import ScenarioError, load_scenario
 from forecasting.forecast_set import ForecastSet
 from shopdata.calendar import horizon_start
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
-from tests.run_helpers import SCENARIO, copy_runs, plan_small
+from tests.run_helpers import SCENARIO, copy_runs, hand_run, plan_small
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -474,3 +476,27 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     _recompute(result.folder)
     html = (result.folder / "report.html").read_text()
     assert "First, do no harm: the plan checked on the campaign log" in html
+
+
+def test_an_action_the_log_never_shows_is_named(
+    small_market_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scenario's new channel (sms) that the shop never tried: no effect can be learned, so
+    no plan uses it; the run says so (run log, campaign_log.json, the report's warning)."""
+    ids = ["none", "email", "email_reco", "free_shipping", "coupon_10", "coupon_20"]
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=ids)
+    path = tmp_path / "campaign_log.json"
+    before, pipeline.log.propagate = pipeline.log.propagate, True  # a batch turns it off
+    try:
+        with caplog.at_level(logging.WARNING, logger="ltv.pipeline"):
+            pipeline._write_campaign_log_summary(path, tables, (*ids, "sms"))
+    finally:
+        pipeline.log.propagate = before
+    summary = json.loads(path.read_text())
+    assert summary["never_logged"] == ["sms"]
+    assert "the campaign log never shows sms" in caplog.text
+    folder = tmp_path / "hand-2026-11-30-abc"
+    hand_run(folder)
+    (folder / "campaign_log.json").write_text(json.dumps(summary))
+    (html,) = write_reports(folder, ("html",))
+    assert "the campaign log never shows sms: its effect cannot be learned" in html.read_text()
