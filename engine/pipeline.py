@@ -203,11 +203,17 @@ def _write_campaign_log_summary(path: Path, tables: InputTables, actions: tuple[
         log.warning(NO_CAMPAIGN_LOG)
     counts = control_counts(log_table) if log_table is not None else {}
     never = [a for a in actions if a != "none" and a not in counts] if log_table is not None else []
+    unlogged = 0
+    if log_table is not None:
+        logged = log_table["propensity"] if "propensity" in log_table else None
+        unlogged = len(log_table) if logged is None else int(logged.isna().sum())
     summary = {
         "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",
         "actions": counts,
         "few_controls": few_controls(counts),
         "never_logged": never,
+        # Rows whose propensity the learners estimate from their features (propensity.py).
+        "unlogged_propensities": unlogged,
     }
     for action, controls in summary["few_controls"].items():
         log.warning("the effect of %s rests on %d control rows", action, controls)

@@ -494,9 +494,13 @@ def test_an_action_the_log_never_shows_is_named(
         pipeline.log.propagate = before
     summary = json.loads(path.read_text())
     assert summary["never_logged"] == ["sms"]
+    assert summary["unlogged_propensities"] == 0  # the demo logs its propensities
+    summary["unlogged_propensities"] = 12345  # as a CRM export without them would
     assert "the campaign log never shows sms" in caplog.text
     folder = tmp_path / "hand-2026-11-30-abc"
     hand_run(folder)
     (folder / "campaign_log.json").write_text(json.dumps(summary))
     (html,) = write_reports(folder, ("html",))
-    assert "the campaign log never shows sms: its effect cannot be learned" in html.read_text()
+    text = html.read_text()
+    assert "the campaign log never shows sms: its effect cannot be learned" in text
+    assert "12,345 logged rows do not say how likely\ntheir action was" in text
