@@ -47,10 +47,16 @@ class CategoryAffinity:
             [self.end_],
         )
         self.categories_ = np.array(sorted(categories["category"].astype(str)), dtype=str)
+        ids = pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
         counts = (
-            self._counts(store, customer_ids)
-            .groupby("category")["n"]
-            .sum()
+            store.query(
+                f"""SELECT category, count(*) AS n FROM transactions
+                    WHERE {_PURCHASES} AND customer_id IN (SELECT customer_id FROM shop_ids)
+                    GROUP BY category""",
+                [self.end_],
+                frames={"shop_ids": ids},
+            )
+            .set_index("category")["n"]
             .reindex(self.categories_, fill_value=0)
             .to_numpy(dtype=np.float64)
         )  # [C]
