@@ -85,7 +85,7 @@ class CustomerAttributes:
         column = 0
         for name, (mean, scale) in self.numeric_.items():
             if name in aligned:
-                numbers = _numeric(aligned[name])
+                numbers = _numeric(aligned[name], min_share=0.0)
                 if numbers is not None:
                     out[:, column] = np.nan_to_num((numbers - mean) / scale, nan=0.0)
             column += 1
@@ -130,9 +130,11 @@ def customers_table(store: Any, customer_ids: np.ndarray | None = None) -> pd.Da
     )
 
 
-def _numeric(values: pd.Series) -> np.ndarray | None:
+def _numeric(values: pd.Series, min_share: float = 0.95) -> np.ndarray | None:
     """The column as float64 if it is numbers or booleans (text that parses as numbers in at
-    least 95 % of its non-empty cells counts), else None."""
+    least `min_share` of its non-empty cells counts; the rest read as missing), else None.
+    `transform` passes 0: the fit decided the column is numeric, and a group of customers (a
+    shard) must read it so whatever share of its own cells parse."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype("float64").to_numpy()
     present = values.dropna().astype(str).str.strip()
@@ -144,6 +146,6 @@ def _numeric(values: pd.Series) -> np.ndarray | None:
         mapped = values.astype("string").str.strip().str.lower().map({"true": 1.0, "false": 0.0})
         return mapped.astype("float64").to_numpy()
     parsed = pd.to_numeric(present, errors="coerce")
-    if parsed.notna().mean() < 0.95:
+    if parsed.notna().mean() < min_share:
         return None
     return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()

@@ -60,3 +60,17 @@ def test_no_customers_table_gives_no_features() -> None:
     encoder = CustomerAttributes().fit(None)
     assert encoder.feature_names_ == ()
     assert encoder.transform(None, np.array(["a", "b"])).shape == (2, 0)
+
+
+def test_a_column_the_fit_read_as_numbers_is_read_so_for_any_group_of_customers() -> None:
+    """97 % of the spend column parses as numbers, so the fit reads it as numbers; a group of
+    customers (a shard) where fewer of its cells parse reads the ones that do, not zeros."""
+    spend = [str(v) for v in range(97)] + ["n/a"] * 3
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(100)], "spend": spend})
+    attributes = CustomerAttributes().fit(customers)
+    assert attributes.feature_names_ == ("attr_spend",)
+    shard = customers.iloc[90:]  # 7 numbers and the 3 'n/a': 70 % parse
+    whole = attributes.transform(customers, customers["customer_id"].to_numpy())
+    part = attributes.transform(shard, shard["customer_id"].to_numpy())
+    np.testing.assert_array_equal(part, whole[90:])
+    assert (part[:7] != 0).all() and (part[7:] == 0).all()
