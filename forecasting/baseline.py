@@ -184,6 +184,8 @@ class BaselineForecaster:
             group = self.describe(store, self.summary_)
             self.effects_ = self.group_effects(group, group.moments())
             self.affinity_.shares_ = group.shares
+        else:  # nothing of an earlier fit's customers is left for forecast() to use
+            self.__dict__.pop("effects_", None)
         first = store.query("SELECT min(ts) AS first FROM transactions")["first"].iloc[0]
         self.training_start_ = pd.Timestamp(first)
         self.fit_seconds_ = timings

@@ -59,6 +59,13 @@ def test_shards_in_one_process_give_the_whole_forecast(fitted) -> None:
         _same(forecast_in_shards(models, path, shards=shards), whole)
     with pytest.raises(ValueError, match="score=False"):
         models.forecast()
+    # Refitted without scoring, a scored forecaster keeps nothing of its customers.
+    refitted = BaselineForecaster(horizon_weeks=4, device="cpu", seed=3)
+    with Store.open(path) as store:
+        refitted.fit(store, horizon_start(SMALL_AS_OF))
+        refitted.fit(store, horizon_start(SMALL_AS_OF), score=False)
+    with pytest.raises(ValueError, match="score=False"):
+        refitted.forecast()
 
 
 @pytest.mark.slow
