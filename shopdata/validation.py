@@ -135,10 +135,14 @@ def _read_raw(path: Path) -> pd.DataFrame:
     return raw
 
 
-#: A number written with a decimal comma and nothing else ('12,5', '-0,25'): with ';' between
-#: columns, the comma can only be the decimal mark (a thousands mark would need a group of 3
-#: and is not accepted: '1,234' stays an error rather than a guess).
-_DECIMAL_COMMA = r"^\s*(-?\d+),(\d{1,2}|\d{4,})\s*$"
+#: Numbers written with a decimal comma and nothing else, in a ';'-separated file: the comma
+#: is the decimal mark wherever it cannot be a thousands mark: after 0 or four and more digits
+#: ('0,125', '1234,5'), or before other than three digits ('12,5', '3,14159'). '1,234' could
+#: be either and stays an error rather than a guess.
+_DECIMAL_COMMAS = (
+    r"^\s*(-?(?:0|[1-9]\d{3,})),(\d+)\s*$",
+    r"^\s*(-?\d+),(\d{1,2}|\d{4,})\s*$",
+)
 
 
 def _positions(mask: np.ndarray | pd.Series) -> np.ndarray:
@@ -207,7 +211,8 @@ class _TableChecker:
             expected, shown = kind.value, values
             if self.raw.attrs.get("separator") == ";" and pd.api.types.is_string_dtype(values):
                 expected += " (';' between columns: a decimal comma or point, no thousands mark)"
-                values = values.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
+                for pattern in _DECIMAL_COMMAS:
+                    values = values.str.replace(pattern, r"\1.\2", regex=True)
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             finite = np.isfinite(numbers.to_numpy())
             bad = ~finite & (required | ~blank)
@@ -508,7 +513,8 @@ def _complete_campaign_log(
 
 def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
     """A warning where an explicit log's rows do not say how likely their action was: the
-    learners then take each action's share, which is right only for a randomised log."""
+    learners then estimate it from the rows' features (forecasting/propensity.py), which is
+    right only for a log randomised or targeted on what those features hold."""
     missing = log["propensity"].isna() if "propensity" in log else pd.Series(True, log.index)
     if not missing.any():
         return []

@@ -310,6 +310,10 @@ def test_a_semicolon_file_with_decimal_commas_reads_as_the_comma_file(tmp_path: 
             getattr(commas, name).reset_index(drop=True),
         )
     tables = _good_tables()
+    tables["transactions"].loc[:2, "amount"] = ["0,125", "1234,5", "3,14159"]
+    tables["transactions"].to_csv(folder / "transactions.csv", index=False, sep=";")
+    amounts = load_inputs(folder, as_of=AS_OF).transactions["amount"]
+    assert amounts.tolist() == [0.125, 1234.5, 3.14159, 3.0]
     tables["transactions"].loc[3, "amount"] = "1,234"
     tables["transactions"].to_csv(folder / "transactions.csv", index=False, sep=";")
     with pytest.raises(InputValidationError) as raised:
