@@ -18,6 +18,8 @@ The driver gathers the shards' forecasts: the batch's later stages read one fore
 
 from __future__ import annotations
 
+import functools
+import operator
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,12 +102,7 @@ def forecast_in_shards(
 
 def _sum_moments(moments: Sequence[EffectMoments | None]) -> EffectMoments | None:
     present = [m for m in moments if m is not None]
-    if not present:
-        return None
-    total = present[0]
-    for more in present[1:]:
-        total = total + more
-    return total
+    return functools.reduce(operator.add, present) if present else None
 
 
 def _gather(parts: Sequence[ForecastSet], members: Sequence[np.ndarray], n: int) -> ForecastSet:

@@ -201,12 +201,13 @@ def _write_campaign_log_summary(path: Path, tables: InputTables, actions: tuple[
     log_table = tables.campaign_log
     if log_table is None and not tables.campaign_log_origin:
         log.warning(NO_CAMPAIGN_LOG)
-    counts = control_counts(log_table) if log_table is not None else {}
-    never = [a for a in actions if a != "none" and a not in counts] if log_table is not None else []
+    counts: dict[str, dict[str, int]] = {}
+    never: list[str] = []
     unlogged = 0
-    if log_table is not None:
-        logged = log_table["propensity"] if "propensity" in log_table else None
-        unlogged = len(log_table) if logged is None else int(logged.isna().sum())
+    if log_table is not None:  # validated: it has its propensity column, empty where unlogged
+        counts = control_counts(log_table)
+        never = [a for a in actions if a != "none" and a not in counts]
+        unlogged = int(log_table["propensity"].isna().sum())
     summary = {
         "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",
         "actions": counts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopdata.store import Store
+from shopdata.store import Store, id_frame
 
 #: The purchases the shares count: rows with a category, on or before the end (`?`).
 _PURCHASES = "ts <= ? AND category IS NOT NULL AND category <> ''"
@@ -47,14 +47,13 @@ class CategoryAffinity:
             [self.end_],
         )
         self.categories_ = np.array(sorted(categories["category"].astype(str)), dtype=str)
-        ids = pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
         counts = (
             store.query(
                 f"""SELECT category, count(*) AS n FROM transactions
                     WHERE {_PURCHASES} AND customer_id IN (SELECT customer_id FROM shop_ids)
                     GROUP BY category""",
                 [self.end_],
-                frames={"shop_ids": ids},
+                frames={"shop_ids": id_frame(customer_ids)},
             )
             .set_index("category")["n"]
             .reindex(self.categories_, fill_value=0)
@@ -84,13 +83,12 @@ class CategoryAffinity:
 
     def _counts(self, store: Store, customer_ids: np.ndarray) -> pd.DataFrame:
         """Purchases per (customer, category) of `customer_ids` on or before the end."""
-        ids = pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
         return store.query(
             f"""SELECT customer_id, category, count(*) AS n FROM transactions
                 WHERE {_PURCHASES} AND customer_id IN (SELECT customer_id FROM affinity_ids)
                 GROUP BY ALL""",
             [self.end_],
-            frames={"affinity_ids": ids},
+            frames={"affinity_ids": id_frame(customer_ids)},
         )
 
     def candidates(

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.scaling import feature_scale
+from shopdata.store import id_frame
 
 log = logging.getLogger("ltv.forecasting")
 
@@ -123,10 +124,9 @@ def customers_table(store: Any, customer_ids: np.ndarray | None = None) -> pd.Da
         return None
     if customer_ids is None:
         return store.query("SELECT * FROM customers")
-    ids = pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
     return store.query(
         "SELECT * FROM customers WHERE customer_id IN (SELECT customer_id FROM attribute_ids)",
-        frames={"attribute_ids": ids},
+        frames={"attribute_ids": id_frame(customer_ids)},
     )
 
 

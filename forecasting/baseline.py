@@ -40,7 +40,7 @@ from shopdata.calendar import (
     horizon_start,
     weekly_discount,
 )
-from shopdata.store import Store
+from shopdata.store import Store, id_frame
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,6 @@ class BaselineForecaster:
         current features' effect estimates (before shrinkage) and their category shares."""
         half = None
         if self.effect_learner_ is not None:
-            ids = pd.DataFrame({"customer_id": pd.array(summary.customer_ids, dtype="string")})
             anchors_sql = (
                 f"SELECT customer_id, TIMESTAMP '{self.horizon_start_:%Y-%m-%d}' AS week_start "
                 "FROM group_ids"
@@ -225,7 +224,7 @@ class BaselineForecaster:
                 store,
                 anchors_sql,
                 discount_actions=discount_action_ids(self.actions),
-                frames={"group_ids": ids},
+                frames={"group_ids": id_frame(summary.customer_ids)},
             )
             current = self._with_attributes(current, customers_table(store, summary.customer_ids))
             current = (

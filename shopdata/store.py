@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from shopdata.atomic import write_atomically
@@ -54,6 +55,12 @@ def memory_limit() -> str:
     except (ValueError, OSError, AttributeError):
         total = 16 * 2**30
     return f"{max(min(total // 8, 2 * 2**30) // 2**20, 256)}MiB"
+
+
+def id_frame(customer_ids: np.ndarray) -> pd.DataFrame:
+    """Customer ids as a one-column frame (`customer_id`, text) for a query to read by name
+    (`Store.query`'s `frames`): the customers of a shard or a group."""
+    return pd.DataFrame({"customer_id": pd.array(customer_ids, dtype="string")})
 
 
 class Store:

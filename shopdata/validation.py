@@ -515,7 +515,7 @@ def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
     """A warning where an explicit log's rows do not say how likely their action was: the
     learners then estimate it from the rows' features (forecasting/propensity.py), which is
     right only for a log randomised or targeted on what those features hold."""
-    missing = log["propensity"].isna() if "propensity" in log else pd.Series(True, log.index)
+    missing = log["propensity"].isna()
     if not missing.any():
         return []
     return [
@@ -620,9 +620,9 @@ def load_inputs(
     if problems:
         raise InputValidationError(problems)
     if "campaign_log" in tables and "campaign_design" not in tables:
-        warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
         if "propensity" not in tables["campaign_log"]:  # every reader may select the column
             tables["campaign_log"] = tables["campaign_log"].assign(propensity=np.nan)
+        warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
     return InputTables(
         transactions=tables["transactions"],
         customers=tables.get("customers"),
