@@ -97,6 +97,11 @@ def main() -> None:
         type=float,
         help="set release.confidence (the release check's one-sided level over the actions)",
     )
+    parser.add_argument(
+        "--release-weeks",
+        type=int,
+        help="set release.outcome_weeks (the longest outcome window the release check uses)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -110,6 +115,9 @@ def main() -> None:
     if args.release_confidence is not None:
         base["release"] = {**base.get("release", {}), "confidence": args.release_confidence}
         variant += f"_release{round(100 * args.release_confidence)}"
+    if args.release_weeks is not None:
+        base["release"] = {**base.get("release", {}), "outcome_weeks": args.release_weeks}
+        variant += f"_window{args.release_weeks}"
     if args.no_release_check:
         base["release"] = {"check": False}
         variant += "_unchecked"

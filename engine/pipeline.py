@@ -439,7 +439,13 @@ def _solve_and_release(
     with Store.open(store_path) as store:
         if not store.has_table("campaign_log"):
             return solution, extras
-        found = store_outcomes(store, scenario.catalogue(), scenario.gross_margin, plan.week)
+        found = store_outcomes(
+            store,
+            scenario.catalogue(),
+            scenario.gross_margin,
+            plan.week,
+            longest=scenario.release.outcome_weeks,
+        )
     if found is None:
         log.warning("release check: the campaign log observes too few outcomes; all withheld")
         solution, report = withhold_all(problem, solve_once, confidence=scenario.release.confidence)
@@ -449,6 +455,7 @@ def _solve_and_release(
     solution, report = release(
         problem, solution, outcomes, weeks, solve_once, confidence=scenario.release.confidence
     )
+    report = dataclasses.replace(report, window_cap=scenario.release.outcome_weeks)
     extras["release"] = report.to_dict()
     return solution, extras
 

@@ -87,6 +87,8 @@ class ReleaseReport:
     #: Actions withheld without a check of their own (the log could check none).
     unchecked: tuple[str, ...] = ()
     note: str = ""
+    #: The scenario's cap on the window (`release.outcome_weeks`), None where it set none.
+    window_cap: int | None = None
 
     @property
     def withheld(self) -> tuple[str, ...]:
@@ -100,6 +102,7 @@ class ReleaseReport:
             "withheld": list(self.withheld),
             "checks": [c.to_dict() for c in self.checks],
             "note": self.note,
+            "window_cap": self.window_cap,
         }
 
 
@@ -208,13 +211,21 @@ def observable_windows(store: Store, observed_until: pd.Timestamp) -> tuple[int,
 
 
 def store_outcomes(
-    store: Store, actions: tuple[Action, ...], gross_margin: float, observed_until: pd.Timestamp
+    store: Store,
+    actions: tuple[Action, ...],
+    gross_margin: float,
+    observed_until: pd.Timestamp,
+    longest: int | None = None,
 ) -> tuple[LoggedOutcomes, int] | None:
     """`logged_outcomes` of the store's campaign log, with outcomes observed before
-    `observed_until` (the planning week); None without a log or enough observed rows."""
+    `observed_until` (the planning week), over the longest window the log observes, or the
+    longest up to `longest` weeks where given (`release.outcome_weeks`); None without a log or
+    enough observed rows."""
     if not store.has_table("campaign_log"):
         return None
-    windows = observable_windows(store, observed_until)
+    windows = tuple(
+        k for k in observable_windows(store, observed_until) if longest is None or k <= longest
+    )
     if not windows:
         return None
     sample = log_sample(store)

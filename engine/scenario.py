@@ -145,6 +145,11 @@ class ReleaseSpec(_Strict):
 
     check: bool = True
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
+    #: The longest outcome window the check may use, in weeks after the contact's week (one of
+    #: release_gate.OUTCOME_WEEKS); None: the longest the log observes. A shorter window
+    #: confirms more (less noise, more logged weeks observed) but cannot see harm that comes
+    #: later (pull-forward, discount conditioning): docs/planner.md measures the trade.
+    outcome_weeks: Literal[52, 26, 12, 8, 4] | None = None
 
 
 class ValidationSpec(_Strict):

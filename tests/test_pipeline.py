@@ -456,7 +456,8 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     path = tmp_path / "gated.yaml"
     path.write_text(
         SCENARIO.replace("name: small", "name: gated").replace(
-            "release: {check: false}", "release: {check: true, confidence: 0.9}"
+            "release: {check: false}",
+            "release: {check: true, confidence: 0.9, outcome_weeks: 8}",
         )
     )
     result = plan_small(path, data, tmp_path / "runs")
@@ -464,6 +465,8 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     assert kpis["left_out"]["customers"] == 1 and kpis["left_out"]["examples"] == ["NEWBIE"]
     release = kpis["release"]
     assert release["checks"] and release["confidence"] == 0.9
+    # the planner's cap on the outcome window holds, and the report says what it leaves unchecked
+    assert release["window_cap"] == 8 and 0 < release["outcome_weeks"] <= 8
     released = {c["action"] for c in release["checks"] if c["released"]}
     for check in release["checks"]:
         if check["released"]:
@@ -476,6 +479,7 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     _recompute(result.folder)
     html = (result.folder / "report.html").read_text()
     assert "First, do no harm: the plan checked on the campaign log" in html
+    assert "capped that window at 8 weeks" in html
 
 
 def test_an_action_the_log_never_shows_is_named(

@@ -125,6 +125,34 @@ def test_the_window_counted_up_front_is_the_one_reading_every_window_finds(
     np.testing.assert_array_equal(found[0].scores, tried[0].scores)
 
 
+def test_a_planner_can_cap_the_window_and_the_check_reads_the_longest_below_it(
+    small_market_dir: Path,
+) -> None:
+    """release.outcome_weeks caps the window: the check then reads the longest window the log
+    observes up to the cap (never a longer one), and its outcomes are that window's."""
+    ids = [a.id for a in DEMO_ACTIONS]
+    tables = load_inputs(small_market_dir, as_of=SMALL_AS_OF, action_ids=ids)
+    week = horizon_start(SMALL_AS_OF)
+    with Store.create(tables) as store:
+        windows = observable_windows(store, week)
+        assert len(windows) >= 2, "the small market's log must observe two windows"
+        longest = store_outcomes(store, DEMO_ACTIONS, 0.3, week)
+        cap = windows[1] + 1  # between two windows: the shorter one is used
+        capped = store_outcomes(store, DEMO_ACTIONS, 0.3, week, longest=cap)
+        direct = logged_outcomes(
+            lambda weeks: logged_examples(store, DEMO_ACTIONS, weeks, week),
+            DEMO_ACTIONS,
+            0.3,
+            (windows[1],),
+        )
+        shortest = store_outcomes(store, DEMO_ACTIONS, 0.3, week, longest=OUTCOME_WEEKS[-1] - 1)
+    assert longest is not None and capped is not None and direct is not None
+    assert longest[1] == windows[0] and capped[1] == windows[1] < cap
+    np.testing.assert_array_equal(capped[0].outcome, direct[0].outcome)
+    assert len(capped[0]) >= len(longest[0])  # a shorter window is observed by more weeks
+    assert shortest is None  # no window the log observes is that short
+
+
 class _Estimates:
     """Doubly robust estimates given outright: (mean, standard error) per action index."""
 
