@@ -12,6 +12,7 @@ from markets.demo.config import MarketConfig
 from markets.demo.dynamics import MarketState, WeekNoise, step
 from markets.demo.ground_truth import FILE_NAME, GroundTruth
 from markets.demo.history import DemoMarket, generate_market
+from markets.demo.population import draw_population
 from shopdata.actions import DEMO_ACTIONS
 from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF, small_config
@@ -132,3 +133,22 @@ def test_market_config_rejects_bad_values() -> None:
 def test_initial_state_is_empty() -> None:
     state = MarketState.initial(3)
     assert not state.alive.any() and not state.acquired.any()
+
+
+def test_the_responsive_market_is_mixed_with_four_times_its_lifts() -> None:
+    """Same seed, same customers: every lift is four times mixed's (shown on the on-site
+    action, which e-mail annoyance does not touch), and nothing else about the market differs."""
+    mixed = MarketConfig.from_preset("mixed", customers=2000)
+    responsive = MarketConfig.from_preset("responsive", customers=2000)
+    for action, response in mixed.responses.items():
+        assert responsive.responses[action].lift == pytest.approx(4 * response.lift)
+        assert responsive.responses[action].retention == response.retention
+        assert responsive.responses[action].conditioning == response.conditioning
+    assert responsive.behaviour == mixed.behaviour
+    assert responsive.campaign_weeks == mixed.campaign_weeks
+    a = draw_population(mixed, np.random.default_rng(3))
+    b = draw_population(responsive, np.random.default_rng(3))
+    np.testing.assert_array_equal(a.purchase_rate, b.purchase_rate)
+    np.testing.assert_array_equal(a.retention, b.retention)
+    onsite = [a.id for a in DEMO_ACTIONS].index("free_shipping")
+    np.testing.assert_allclose(b.lift[:, onsite], 4 * a.lift[:, onsite])

@@ -128,8 +128,9 @@ def data_demo(
         str | None,
         typer.Option(
             help="A market whose dynamics disagree with the forecasters' on purpose: null, "
-            "retention, deal_seekers or mixed (docs/demo_market.md). Default: the original "
-            "demo market (as mixed, with campaigns over at most a quarter of the history)."
+            "retention, deal_seekers, mixed or responsive (docs/demo_market.md). Default: the "
+            "original demo market (as mixed, with campaigns over at most a quarter of the "
+            "history)."
         ),
     ] = None,
     log: Annotated[
