@@ -24,6 +24,8 @@ class InputProblem:
     found: str
     rows: tuple[int, ...] = ()
     row_count: int = 0
+    #: What the found values most likely are, and the fix (empty where nothing is likely).
+    hint: str = ""
 
     def __str__(self) -> str:
         where = f"{self.file.name}"
@@ -36,15 +38,20 @@ class InputProblem:
             plural = "s" if self.row_count != 1 else ""
             text += f" in {self.row_count} row{plural} (row{plural} {shown}"
             text += f" and {more} more)" if more > 0 else ")"
-        return text
+        return f"{text}: {self.hint}" if self.hint else text
 
 
 def problem_at_rows(
-    file: Path, column: str | None, expected: str, found: str, row_positions: Sequence[int]
+    file: Path,
+    column: str | None,
+    expected: str,
+    found: str,
+    row_positions: Sequence[int],
+    hint: str = "",
 ) -> InputProblem:
     """Build a problem from 0-based row positions, keeping the first few as 1-based row numbers."""
     rows = tuple(int(p) + 1 for p in row_positions[:MAX_ROWS_SHOWN])
-    return InputProblem(file, column, expected, found, rows, len(row_positions))
+    return InputProblem(file, column, expected, found, rows, len(row_positions), hint)
 
 
 class InputValidationError(ValueError):

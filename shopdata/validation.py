@@ -166,10 +166,14 @@ class _TableChecker:
         #: Columns whose times were moved to the Monday of their week (`_read_as_weeks`).
         self.moved_weeks: set[str] = set()
 
-    def flag(self, column: str | None, expected: str, found: str, mask: np.ndarray) -> None:
+    def flag(
+        self, column: str | None, expected: str, found: str, mask: np.ndarray, hint: str = ""
+    ) -> None:
         positions = _positions(mask)
         if len(positions):
-            self.problems.append(problem_at_rows(self.path, column, expected, found, positions))
+            self.problems.append(
+                problem_at_rows(self.path, column, expected, found, positions, hint)
+            )
 
     def parse(self) -> pd.DataFrame | None:
         missing = [c for c in self.contract.required_columns if c not in self.raw.columns]
@@ -297,6 +301,7 @@ def _check_rules(
                 f"an action of the catalogue ({known})",
                 f"unknown actions {found}",
                 unknown,
+                _action_hints(found, action_ids),
             )
         if name == "campaign_log" and "propensity" in table:
             p = table["propensity"]
@@ -350,6 +355,30 @@ def _check_rules(
     else:
         dup = duplicated_rows(table, list(table.columns))
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
+
+
+#: Labels CRM exports give the customers held out of a campaign; the engine calls them `none`.
+CONTROL_LABELS = frozenset(
+    {"control", "holdout", "hold-out", "hold_out", "no_contact", "no contact", "nocontact",
+     "no_action", "no action", "untreated", "baseline", "ctrl", "cg"}
+)  # fmt: skip
+
+
+def _action_hints(found: list[str], action_ids: Collection[str]) -> str:
+    """What an unknown action id most likely is: a catalogue id in another case, or a control
+    group's label (to be written `none`); empty where neither."""
+    by_case = {a.casefold(): a for a in action_ids}
+    hints = []
+    for label in found:
+        if label.casefold() in by_case:
+            known = by_case[label.casefold()]
+            hints.append(f"{label!r} is {known!r} in another case (ids are case-sensitive)")
+        elif label.casefold() in CONTROL_LABELS:
+            hints.append(
+                f"if {label!r} marks customers held out of the campaign (no contact), write it "
+                "as 'none'"
+            )
+    return "; ".join(hints)
 
 
 def _read_as_weeks(table: pd.DataFrame, checker: _TableChecker) -> None:

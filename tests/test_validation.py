@@ -357,3 +357,24 @@ def test_a_log_without_propensities_is_warned_about(tmp_path: Path) -> None:
     assert warning.startswith("campaign_log.csv: 3 of 3 rows have no propensity")
     # The column every reader selects is there, empty (a run on such a log crashed in SQL).
     assert loaded.campaign_log is not None and loaded.campaign_log["propensity"].isna().all()
+
+
+def test_a_control_label_or_an_id_in_another_case_is_named_as_such(tmp_path: Path) -> None:
+    """CRM exports call the held-out customers 'control' or 'holdout' and capitalise ids; the
+    error says what such a value most likely is and what to write instead, and guesses
+    nothing (the rows are still refused)."""
+    tables = _good_tables()
+    tables["campaign_log"]["action"] = ["Holdout", "Email", "coupon_10"]
+    with pytest.raises(InputValidationError) as raised:
+        load_inputs(_write(tmp_path / "shop", tables), as_of=AS_OF, action_ids=ACTIONS)
+    (problem,) = raised.value.problems
+    assert problem.column == "action" and problem.rows == (1, 2)
+    assert "'Email' is 'email' in another case" in str(problem)
+    assert (
+        "if 'Holdout' marks customers held out of the campaign (no contact), write it as 'none'"
+        in str(problem)
+    )
+    tables["campaign_log"]["action"] = ["none", "sms", "coupon_10"]
+    with pytest.raises(InputValidationError) as raised:
+        load_inputs(_write(tmp_path / "other", tables), as_of=AS_OF, action_ids=ACTIONS)
+    assert raised.value.problems[0].hint == ""  # no likely reading: no hint
