@@ -6,6 +6,7 @@ trusts it. All problems are collected before anything is raised, so a user fixes
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -365,11 +366,13 @@ CONTROL_LABELS = frozenset(
 
 
 def _action_hints(found: list[str], action_ids: Collection[str]) -> str:
-    """What an unknown action id most likely is: a catalogue id in another case, or a control
-    group's label (to be written `none`); empty where neither."""
+    """What each unknown action id most likely is: a catalogue id in another case or misspelt,
+    or a control group's label (to be written `none`); for the rest, how a scenario keeps an
+    action the shop no longer runs."""
     by_case = {a.casefold(): a for a in action_ids}
-    hints = []
+    hints, other = [], []
     for label in found:
+        close = difflib.get_close_matches(label.casefold(), list(by_case), n=1, cutoff=0.8)
         if label.casefold() in by_case:
             known = by_case[label.casefold()]
             hints.append(f"{label!r} is {known!r} in another case (ids are case-sensitive)")
@@ -378,6 +381,15 @@ def _action_hints(found: list[str], action_ids: Collection[str]) -> str:
                 f"if {label!r} marks customers held out of the campaign (no contact), write it "
                 "as 'none'"
             )
+        elif close:
+            hints.append(f"{label!r}: did you mean {by_case[close[0]]!r}?")
+        else:
+            other.append(label)
+    if other:
+        hints.append(
+            f"an action the shop ran but no longer plans ({', '.join(map(repr, other))}) goes in "
+            "the scenario's actions with capacity: 0 (its log rows are read, it is never planned)"
+        )
     return "; ".join(hints)
 
 

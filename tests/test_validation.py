@@ -374,7 +374,9 @@ def test_a_control_label_or_an_id_in_another_case_is_named_as_such(tmp_path: Pat
         "if 'Holdout' marks customers held out of the campaign (no contact), write it as 'none'"
         in str(problem)
     )
-    tables["campaign_log"]["action"] = ["none", "sms", "coupon_10"]
+    tables["campaign_log"]["action"] = ["none", "emial", "sms_blast"]
     with pytest.raises(InputValidationError) as raised:
         load_inputs(_write(tmp_path / "other", tables), as_of=AS_OF, action_ids=ACTIONS)
-    assert raised.value.problems[0].hint == ""  # no likely reading: no hint
+    hint = raised.value.problems[0].hint
+    assert "'emial': did you mean 'email'?" in hint
+    assert "('sms_blast') goes in the scenario's actions with capacity: 0" in hint
