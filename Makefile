@@ -88,6 +88,22 @@ bench: data browser
 		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
 		--json bench/results/evaluate_presets_unchecked.json \
 		--markdown bench/results/evaluate_presets_unchecked.md
+	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
+		--seeds 0 1 2 --models baseline --customers 20000 --work $(DEMO_DIR)/presets \
+		--release-weeks 4 --json bench/results/evaluate_presets_window4.json \
+		--markdown bench/results/evaluate_presets_window4.md
+	for variant in default window4 unchecked; do \
+		case $$variant in default) flag= ;; window4) flag="--release-weeks 4" ;; \
+			unchecked) flag=--no-release-check ;; esac; \
+		$(BIN)/python bench/evaluate_presets.py --presets responsive --seeds 0 1 2 \
+			--models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets $$flag \
+			--json bench/results/evaluate_presets_responsive_$$variant.json \
+			--markdown bench/results/evaluate_presets_responsive_$$variant.md; \
+	done
+	$(BIN)/python bench/gate_windows.py --windows 1,4,8,12,26 \
+		$$(ls -td $(DEMO_DIR)/presets/runs/responsive_0_baseline_unchecked-* | head -1) \
+		$$(ls -td $(DEMO_DIR)/presets/runs/deal_seekers_0_baseline_unchecked-* | head -1) \
+		--json bench/results/gate_windows.json --markdown bench/results/gate_windows.md
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \
