@@ -6,7 +6,8 @@ checked on the log alone, for the customers the plan gives it to:
 
 - Outcome of a logged customer-week i with action A_i and propensity e_i: its margin over the week
   and the K weeks after it, y_i = m (spend + later spend) - fixed[A_i] - discount[A_i] spend
-  (K = `outcome_weeks`, shortened to what the log observes).
+  (K = `outcome_weeks`, shortened to what the log observes; at most `release.outcome_weeks`
+  where the scenario caps it).
 - Cross-fitted doubly robust scores: customers are split in two halves by a hash of their id; on
   each half an outcome model q_a(x) per action (weighted least squares on the anchor features)
   is fitted on the other half, and
