@@ -26,12 +26,7 @@ import pandas as pd
 import yaml
 
 from engine.off_policy import logged_examples
-from engine.release_gate import (
-    MIN_LOGGED_WEEKS,
-    OUTCOME_WEEKS,
-    LoggedOutcomes,
-    observable_windows,
-)
+from engine.release_gate import OUTCOME_WEEKS, logged_outcomes, observable_windows
 from engine.scenario import Scenario
 from shopdata.calendar import horizon_start
 from shopdata.store import Store
@@ -41,29 +36,34 @@ def _run(run: Path, as_of: pd.Timestamp, windows: list[int] | None) -> list[dict
     scenario = Scenario.model_validate(yaml.safe_load((run / "scenario.yaml").read_text()))
     actions = scenario.catalogue()
     allocation = pd.read_parquet(run / "allocation.parquet", columns=["customer_id", "action"])
-    targets = {
-        a: allocation.loc[allocation["action"] == action.id, "customer_id"].astype(str).unique()
-        for a, action in enumerate(actions)
-        if a > 0 and (allocation["action"] == action.id).any()
+    planned = {a: allocation["action"] == action.id for a, action in enumerate(actions) if a > 0}
+    targets = {  # action index -> (its customers, its contacts)
+        a: (allocation.loc[mask, "customer_id"].astype(str).unique(), int(mask.sum()))
+        for a, mask in planned.items()
+        if mask.any()
     }
     rows: list[dict[str, object]] = []
     week = horizon_start(as_of)
     with Store.open(run / "inputs.duckdb") as store:
         for weeks in sorted(windows or observable_windows(store, week)):
-            examples = logged_examples(store, actions, weeks, week)
-            usable = examples[examples["future_spend"].notna()]
-            if len(usable) < MIN_LOGGED_WEEKS:
-                print(f"{run.name}: {weeks} weeks: only {len(usable)} logged weeks observed")
+            found_window = logged_outcomes(
+                lambda k: logged_examples(store, actions, k, week),
+                actions,
+                scenario.gross_margin,
+                (weeks,),
+            )
+            if found_window is None:
+                print(f"{run.name}: {weeks} weeks: too few logged weeks observed")
                 continue
-            outcomes = LoggedOutcomes(usable, actions, scenario.gross_margin)
-            for a, customers in targets.items():
+            outcomes = found_window[0]
+            for a, (customers, contacts) in targets.items():
                 found = outcomes.gain(a, customers)
                 row: dict[str, object] = {
                     "run": run.name,
                     "outcome_weeks": weeks,
                     "logged_rows": len(outcomes),
                     "action": actions[a].id,
-                    "contacts": int((allocation["action"] == actions[a].id).sum()),
+                    "contacts": contacts,
                 }
                 if isinstance(found, str):
                     row["note"] = found

@@ -372,11 +372,13 @@ def _action_hints(found: list[str], action_ids: Collection[str]) -> str:
     by_case = {a.casefold(): a for a in action_ids}
     hints, other = [], []
     for label in found:
-        close = difflib.get_close_matches(label.casefold(), list(by_case), n=1, cutoff=0.8)
-        if label.casefold() in by_case:
-            known = by_case[label.casefold()]
-            hints.append(f"{label!r} is {known!r} in another case (ids are case-sensitive)")
-        elif label.casefold() in CONTROL_LABELS:
+        folded = label.casefold()
+        close = difflib.get_close_matches(folded, list(by_case), n=1, cutoff=0.8)
+        if folded in by_case:
+            hints.append(
+                f"{label!r} is {by_case[folded]!r} in another case (ids are case-sensitive)"
+            )
+        elif folded in CONTROL_LABELS:
             hints.append(
                 f"if {label!r} marks customers held out of the campaign (no contact), write it "
                 "as 'none'"
