@@ -20,11 +20,15 @@ after it), with x the customer's features and e the logged propensity:
    amplified.
 
    The two halves swap roles and their calibrated effects are averaged.
-4. Shrinkage towards no effect (empirical Bayes, one estimate at a time): with m the held-out
-   doubly robust average effect and s its standard error, the calibrated effect is scaled by
-   max(0, 1 - s^2 / m^2), the posterior mean's factor under a N(0, m^2 - s^2) prior (s is
-   clustered by customer: a customer's logged weeks share overlapping windows). An average
-   within one standard error of zero gives no effect; one at 3 standard errors keeps 89 %. The
+4. Shrinkage towards no effect (empirical Bayes, forecasting/shrinkage.no_effect_shrinkage):
+   with m the held-out doubly robust average effect and s its standard error (clustered by
+   customer: a customer's logged weeks share overlapping windows), the calibrated effect is
+   scaled by the smaller of two posterior means' factors: max(0, 1 - s^2 / m^2), under a
+   N(0, m^2 - s^2) prior read off the estimate alone (an average within one standard error of
+   zero gives no effect; one at 3 standard errors keeps 89 %), and tau^2 / (tau^2 + s^2), under
+   a N(0, tau^2) prior whose variance is pooled over the actions' estimates of the same outcome
+   (tau^2 = mean of m^2 - s^2), which shrinks an estimate far noisier than the actions' spread
+   (a later window the log resolves poorly) where the first would keep most of it. The
    optimiser picks the actions whose effects look best, so unshrunk noise is what it would buy
    (the winner's curse); the baseline's T-learner guards the same way.
 
@@ -53,6 +57,7 @@ from forecasting.campaign_examples import CampaignExamples
 from forecasting.errors import TooLittleData
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
+from forecasting.shrinkage import no_effect_shrinkage
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
@@ -325,10 +330,7 @@ class DoublyRobustEffectLearner:
         self.shrinkage_ = np.ones_like(average)
         if self.shrink_noisy_effects:
             estimated = np.isfinite(average)
-            self.shrinkage_[estimated] = np.maximum(
-                0.0,
-                1.0 - standard_error[estimated] ** 2 / np.maximum(average[estimated] ** 2, 1e-300),
-            )
+            self.shrinkage_[estimated] = no_effect_shrinkage(average, standard_error)[estimated]
         self.diagnostics_ = self._diagnostics(
             held_out_parts, action, bought, outcome_observed, customer, average, standard_error
         )
@@ -344,7 +346,7 @@ class DoublyRobustEffectLearner:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per action and outcome [A, O], the held-out doubly robust average effect and its
         customer-clustered standard error (NaN where nothing is estimated): the numbers the
-        shrinkage factor max(0, 1 - s^2 / m^2) and the diagnostics both report."""
+        shrinkage factors (no_effect_shrinkage) and the diagnostics both report."""
         average = np.full((len(self.action_ids), len(self.outcomes_)), np.nan)
         standard_error = np.full_like(average, np.nan)
         tests = np.concatenate([test for test, *_ in held_out])

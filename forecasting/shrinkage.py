@@ -9,6 +9,9 @@ heterogeneity that is mostly noise. The mean and rho need only the count, the me
 centred second moments of each pair of columns; `PairMoments` holds them and merges two groups
 exactly (Chan, Golub and LeVeque's pairwise update), so customers scored in shards, on Ray
 actors or in one process, are shrunk by the same figures (to float rounding).
+
+The multi-horizon learner (forecasting/dr_effects.py) shrinks each action's average effect
+towards no effect: `no_effect_shrinkage` (normal means, empirical Bayes).
 """
 
 from __future__ import annotations
@@ -101,3 +104,34 @@ class HalfSampleEffects:
             PairMoments.of(self.shifts[0], self.shifts[1]),
             PairMoments.of(self.futures[0], self.futures[1]),
         )
+
+
+def no_effect_shrinkage(estimate: np.ndarray, standard_error: np.ndarray) -> np.ndarray:
+    """Factors in [0, 1] ([A, O], like the inputs) that shrink each action's average effect
+    estimate m (per action a and outcome o, standard error s) towards no effect.
+
+    Two empirical-Bayes posterior means for a true effect drawn from N(0, tau^2), observed as
+    m ~ N(effect, s^2), each with the factor tau^2 / (tau^2 + s^2):
+    - the estimate alone: tau^2 = m^2 - s^2, the factor max(0, 1 - s^2 / m^2) (an average within
+      one standard error of zero is read as none);
+    - the actions together, per outcome (Efron and Morris's pooling): tau_o^2 = max(0, mean over
+      the actions estimated of m^2 - s^2), an unbiased estimate of the spread of the true
+      effects. Where one action's estimate is far noisier than the spread the actions show
+      together (a later-spend window that a log resolves poorly), this shrinks it hard where
+      the one-estimate prior, read off that noise, would keep most of it.
+    The smaller factor is used: an effect is taken at the more sceptical of the two priors, so
+    the optimiser, which picks the effects that look best, buys as little noise as either
+    allows. NaN estimates (nothing estimated) get factor 0 and are left out of the pooling.
+    """
+    m = np.asarray(estimate, dtype=np.float64)
+    s = np.asarray(standard_error, dtype=np.float64)
+    estimated = np.isfinite(m) & np.isfinite(s)
+    m0 = np.where(estimated, m, 0.0)
+    s2 = np.where(estimated, s, 0.0) ** 2
+    own = np.where(estimated, np.maximum(0.0, 1.0 - s2 / np.maximum(m0**2, 1e-300)), 0.0)
+    count = estimated.sum(axis=0)  # [O]
+    spread = np.where(estimated, m0**2 - s2, 0.0).sum(axis=0) / np.maximum(count, 1)
+    tau2 = np.maximum(spread, 0.0)[None, :]  # [1, O]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = np.where(tau2 + s2 > 0, tau2 / (tau2 + s2), 0.0)
+    return np.where(estimated, np.minimum(own, pooled), 0.0)

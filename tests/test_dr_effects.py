@@ -21,6 +21,7 @@ from forecasting.dr_effects import (
     clustered_standard_error,
 )
 from forecasting.metrics import reliability_curve
+from forecasting.shrinkage import no_effect_shrinkage
 from forecasting.panel import weekly_panel
 from shopdata.actions import DEMO_ACTIONS
 from shopdata.calendar import horizon_start
@@ -135,14 +136,20 @@ def test_effects_rank_customers_and_keep_their_signs(
 def test_noisy_averages_shrink_towards_no_effect(
     learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
 ) -> None:
-    """Each average is scaled by max(0, 1 - (se / effect)^2): the clear effects keep almost all
-    of theirs, and one within a standard error of zero (idle does nothing) is read as none."""
+    """Each average is scaled by no_effect_shrinkage's factor (at most max(0, 1 - (se /
+    effect)^2)): the clear effects keep almost all of theirs, and one within a standard error
+    of zero (idle does nothing) is read as none."""
     learner, examples, _ = learned
     calibration = learner.diagnostics_.calibration
-    for outcomes in calibration.values():
-        for row in outcomes.values():
-            ratio = row["doubly_robust_effect_se"] / abs(row["doubly_robust_effect"])
-            assert row["shrinkage"] == pytest.approx(max(0.0, 1.0 - ratio**2), abs=1e-9)
+    names = ACTIONS[1:]
+    for outcome in calibration[names[0]]:
+        averages = np.array([[calibration[n][outcome]["doubly_robust_effect"]] for n in names])
+        errors = np.array([[calibration[n][outcome]["doubly_robust_effect_se"]] for n in names])
+        expected = no_effect_shrinkage(averages, errors)[:, 0]
+        for name, factor, m, s in zip(names, expected, averages[:, 0], errors[:, 0], strict=True):
+            row = calibration[name][outcome]
+            assert row["shrinkage"] == pytest.approx(factor, abs=1e-9)
+            assert row["shrinkage"] <= max(0.0, 1.0 - (s / m) ** 2) + 1e-12
     assert calibration["lift"]["purchase_week0"]["shrinkage"] > 0.95
     assert calibration["pull_forward"]["spend_weeks_1_4"]["shrinkage"] > 0.9
     within_one_se = [

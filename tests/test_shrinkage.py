@@ -1,16 +1,18 @@
 """The effects' shrinkage from moments that add up across groups of customers: any split of
 the customers gives the whole population's moments, and the shrinkage is Spearman-Brown's on
-the estimates' correlation."""
+the estimates' correlation. The average effects' shrinkage towards no effect: the more
+sceptical of one estimate's and the actions' pooled empirical-Bayes priors."""
 
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.shrinkage import PairMoments
+from forecasting.shrinkage import PairMoments, no_effect_shrinkage
 
 
 def _pair(seed: int, n: int, columns: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +62,75 @@ def test_shrinkage_is_spearman_brown_on_the_correlation() -> None:
     np.testing.assert_allclose(shrunk, mean + reliability * (average - mean), rtol=1e-12)
     # Shrinking a group of the customers uses the whole population's mean and reliability.
     np.testing.assert_allclose(moments.shrink(a[:10], b[:10]), shrunk[:10], rtol=1e-12)
+
+
+def test_one_action_alone_is_shrunk_by_its_own_estimate() -> None:
+    """With one action per outcome the pooled prior is the estimate's own: max(0, 1 - s^2/m^2);
+    within one standard error of zero, nothing is kept."""
+    factors = no_effect_shrinkage(np.array([[2.0, 0.5, -3.0]]), np.array([[1.0, 1.0, 1.0]]))
+    np.testing.assert_allclose(factors, [[0.75, 0.0, 1.0 - 1.0 / 9.0]])
+
+
+def test_an_estimate_far_noisier_than_the_actions_spread_is_shrunk_by_the_pool() -> None:
+    """Four precise small effects and one at 1.75 standard errors, as a later-spend window's
+    noisy estimate: alone its prior would keep 67 %; the actions' spread (tau^2 = mean of
+    m^2 - s^2, its own noise included) says an effect that size is unlikely, and keeps 40 %."""
+    estimate = np.array([[0.0], [-0.2], [0.1], [-0.3], [-0.8]])  # [A, O], `none` not estimated
+    estimate[0, 0] = np.nan
+    se = np.array([[np.nan], [0.05], [0.05], [0.05], [0.8 / 1.75]])
+    factors = no_effect_shrinkage(estimate, se)
+    tau2 = np.mean(estimate[1:, 0] ** 2 - se[1:, 0] ** 2)
+    assert factors[0, 0] == 0.0  # nothing estimated: nothing kept
+    own = 1.0 - 1.0 / 1.75**2
+    assert factors[4, 0] == pytest.approx(tau2 / (tau2 + se[4, 0] ** 2))
+    assert factors[4, 0] < own - 0.25
+    # the precise ones keep what their own estimate says where that is the smaller
+    assert factors[1, 0] == pytest.approx(min(1 - 0.05**2 / 0.2**2, tau2 / (tau2 + 0.05**2)))
+
+
+def test_a_log_where_nothing_works_learns_little() -> None:
+    """Every true effect zero, estimates pure noise: what the optimiser would see (the sum of
+    the shrunk effects' sizes) is under half what one estimate at a time leaves (which keeps
+    every estimate beyond a standard error, about a third of them)."""
+    rng = np.random.default_rng(7)
+    se = rng.uniform(0.2, 2.0, (400, 5, 1))
+    estimate = se * rng.normal(size=se.shape)
+    own = np.maximum(0.0, 1.0 - se**2 / estimate**2)
+    pooled = np.stack([no_effect_shrinkage(m, s) for m, s in zip(estimate, se, strict=True)])
+    assert np.abs(own * estimate).sum() > 0.25 * np.abs(estimate).sum()
+    assert np.abs(pooled * estimate).sum() < 0.5 * np.abs(own * estimate).sum()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    actions=st.integers(1, 6),
+    scale=st.floats(1e-3, 1e3),
+)
+def test_factors_are_in_unit_interval_never_above_the_estimates_own_and_scale_free(
+    seed: int, actions: int, scale: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    se = rng.uniform(0.1, 2.0, (actions, 3))
+    estimate = rng.normal(0.0, 2.0, (actions, 3))
+    factors = no_effect_shrinkage(estimate, se)
+    assert np.all((factors >= 0.0) & (factors <= 1.0))
+    own = np.maximum(0.0, 1.0 - se**2 / estimate**2)
+    assert np.all(factors <= own + 1e-12)
+    np.testing.assert_allclose(no_effect_shrinkage(scale * estimate, scale * se), factors, atol=1e-9)
+
+
+def test_pooled_shrinkage_errs_less_than_one_estimate_at_a_time() -> None:
+    """Effects drawn from N(0, 1), five actions with standard errors in [0.2, 2]: the shrunk
+    estimates' mean squared error falls below the one-estimate rule's (and far below the raw
+    estimates')."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0.0, 1.0, (3000, 5, 1))
+    se = rng.uniform(0.2, 2.0, truth.shape)
+    estimate = truth + se * rng.normal(size=truth.shape)
+    own = np.maximum(0.0, 1.0 - se**2 / estimate**2)
+    pooled = np.stack([no_effect_shrinkage(m, s) for m, s in zip(estimate, se, strict=True)])
+    error_own = np.mean((own * estimate - truth) ** 2)
+    error_pooled = np.mean((pooled * estimate - truth) ** 2)
+    assert error_pooled < 0.9 * error_own
+    assert error_own < 0.7 * np.mean((estimate - truth) ** 2)
