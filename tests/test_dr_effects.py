@@ -21,8 +21,8 @@ from forecasting.dr_effects import (
     clustered_standard_error,
 )
 from forecasting.metrics import reliability_curve
-from forecasting.shrinkage import no_effect_shrinkage
 from forecasting.panel import weekly_panel
+from forecasting.shrinkage import no_effect_shrinkage
 from shopdata.actions import DEMO_ACTIONS
 from shopdata.calendar import horizon_start
 from shopdata.store import Store

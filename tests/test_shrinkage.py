@@ -117,7 +117,8 @@ def test_factors_are_in_unit_interval_never_above_the_estimates_own_and_scale_fr
     assert np.all((factors >= 0.0) & (factors <= 1.0))
     own = np.maximum(0.0, 1.0 - se**2 / estimate**2)
     assert np.all(factors <= own + 1e-12)
-    np.testing.assert_allclose(no_effect_shrinkage(scale * estimate, scale * se), factors, atol=1e-9)
+    rescaled = no_effect_shrinkage(scale * estimate, scale * se)
+    np.testing.assert_allclose(rescaled, factors, atol=1e-9)
 
 
 def test_pooled_shrinkage_errs_less_than_one_estimate_at_a_time() -> None:
