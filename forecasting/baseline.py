@@ -20,6 +20,7 @@ from forecasting.action_effects import ActionEffects
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.contact_inflation import contact_inflation
 from forecasting.errors import TooLittleData
 from forecasting.features import (
     ANCHOR_FEATURES,
@@ -85,6 +86,7 @@ class BaselineForecaster:
         affinity_top_m: int = 3,
         effect_epochs: int | str = "auto",
         learn_effects: bool = True,
+        correct_contact_inflation: bool = True,
         max_log_rows: int = MAX_LOG_ROWS,
         device: str = "auto",
         seed: int = 0,
@@ -98,6 +100,7 @@ class BaselineForecaster:
         self.affinity_top_m = affinity_top_m
         self.effect_epochs = effect_epochs
         self.learn_effects = learn_effects
+        self.correct_contact_inflation = correct_contact_inflation
         self.max_log_rows = max_log_rows
         self.device = device
         self.seed = seed
@@ -144,6 +147,23 @@ class BaselineForecaster:
             )
         timings["features"] = time.perf_counter() - started
         self.purchases_ = BetaGeometricNBD(device=self.device).fit(self.summary_)
+        # The history's recent weeks carry the shop's own contacts (contact_inflation.py).
+        self.inflation_ = (
+            contact_inflation(store, self.horizon_start_)
+            if self.correct_contact_inflation
+            else None
+        )
+        if self.inflation_ is not None:
+            log.info(
+                "no-action forecast of %d logged customers scaled by %.3f: the log's contacts "
+                "added %.0f +- %.0f of their %d purchase weeks in the last %d weeks",
+                len(self.inflation_.logged_customers),
+                self.inflation_.factor,
+                self.inflation_.added_purchase_weeks,
+                self.inflation_.standard_error,
+                self.inflation_.purchase_weeks,
+                self.inflation_.weeks,
+            )
         self.spend_ = GammaGammaSpend(device=self.device).fit(self.summary_)
         timings["bgnbd_gamma_gamma"] = self.purchases_.fit_seconds_ + self.spend_.fit_seconds_
 
@@ -296,6 +316,11 @@ class BaselineForecaster:
     ) -> ForecastSet:
         h = self.horizon_weeks
         weekly_discount = self.weekly_discount
+        inflation = getattr(self, "inflation_", None)
+        if inflation is not None:  # the no-action forecast, net of the shop's past contacts
+            factors = inflation.factors(summary.customer_ids)  # [N]
+            expected = expected * factors[:, None]
+            clv = clv * factors
         baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
         shift = effects.purchase_logit_shift  # [N, A]
         purchase_prob = special.expit(special.logit(baseline)[:, None, :] + shift[:, :, None])
@@ -348,6 +373,11 @@ class BaselineForecaster:
             "gamma_gamma": self.spend_.params_,
             "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
             "future_weeks": self.future_weeks,
+            "contact_inflation": (
+                self.inflation_.to_dict()
+                if getattr(self, "inflation_", None) is not None
+                else "not corrected: no campaign log with controls, or switched off"
+            ),
             "effects": (
                 {
                     "training_rows": learner.training_rows_,
