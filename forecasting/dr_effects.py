@@ -11,8 +11,9 @@ after it), with x the customer's features and e the logged propensity:
 3. Calibration, after the best linear predictor of Chernozhukov, Demirer, Duflo and
    Fernandez-Val ("Generic machine learning inference on heterogeneous treatment effects"):
    regress tau~ on [mu_0(x), tau^(x)] without intercept, tau^ = mu_a - mu_0 the model's effect;
-   the slope on tau^ is theta_proxy, and theta_base is set so the calibrated effect's mean is
-   the doubly robust average effect. The calibrated effect is theta_base mu_0(x) +
+   the slope on tau^ is theta_proxy (shrunk towards 0 by its standard error: max(0, 1 -
+   se^2 / theta_proxy^2)), and theta_base is set so the calibrated effect's mean is the doubly
+   robust average effect. The calibrated effect is theta_base mu_0(x) +
    theta_proxy tau^(x): where the model's heterogeneity is noise, theta_proxy -> 0 and the
    effect falls back to a lift proportional to the customer's no-action outcome (a promotion
    moves an active customer more than a lapsed one), not to one constant that would hand
@@ -145,10 +146,13 @@ def _calibration(
     theta_proxy proxy, and HC0 standard errors of the regression of `pseudo` on [baseline,
     proxy].
 
-    theta_proxy is that regression's slope, kept in [0, 1]; theta_base then makes the mean of the
-    calibrated effect equal the mean of `pseudo`, the doubly robust average effect, which is
-    the best-determined number here (least squares without an intercept would trade it away to
-    fit the few customers with the largest outcomes).
+    theta_proxy is that regression's slope, kept in [0, 1] and shrunk towards 0 by its standard
+    error (max(0, 1 - se^2 / slope^2): the optimiser picks the customers whose effects look
+    best, so heterogeneity the held-out half does not confirm is noise it would buy);
+    theta_base then makes the mean of the calibrated effect equal the mean of `pseudo`, the
+    doubly robust average effect, which is the best-determined number here (least squares
+    without an intercept would trade it away to fit the few customers with the largest
+    outcomes).
     """
     design = np.column_stack([baseline, proxy])  # [R, 2]
     gram = design.T @ design
@@ -162,7 +166,11 @@ def _calibration(
         residual = pseudo - design @ theta
         meat = (design * residual[:, None] ** 2).T @ design
         se_base, se_proxy = np.sqrt(np.diag(inverse @ meat @ inverse))
-        loading = float(np.clip(theta[1], 0.0, 1.0))
+        # Kept in [0, 1] and shrunk towards no heterogeneity by its own evidence, as the
+        # averages are (max(0, 1 - se^2 / slope^2)): a slope within one standard error of zero
+        # keeps none of the model's ranking, one at 2 standard errors keeps 75 % of it.
+        evidence = max(0.0, 1.0 - se_proxy**2 / max(theta[1] ** 2, 1e-300))
+        loading = float(np.clip(theta[1], 0.0, 1.0)) * evidence
     base = (pseudo.mean() - loading * proxy.mean()) / max(baseline.mean(), 1e-300)
     return np.array([base, loading]), np.array([se_base, se_proxy])
 

@@ -202,6 +202,26 @@ def test_calibration_ignores_a_noise_proxy_and_keeps_a_true_one() -> None:
     assert calibrated.mean() == pytest.approx(pseudo.mean())
 
 
+def test_a_heterogeneity_slope_the_held_out_half_barely_confirms_is_shrunk_towards_none() -> None:
+    """The proxy carries the true heterogeneity, but the pseudo-effects are so noisy that its
+    slope (0.48) is within a standard error (0.55) of zero: shrunk by max(0, 1 - se^2 /
+    slope^2), none of it is kept; with the noise a tenth as large, almost all of it is."""
+    generator = np.random.default_rng(1)
+    rows = 4000
+    baseline = generator.uniform(0.5, 1.5, rows)
+    true_effect = 0.3 * baseline + generator.normal(0, 0.2, rows)
+    for noise, low, high in ((7.0, 0.0, 0.6), (0.7, 0.95, 1.0)):
+        pseudo = true_effect + generator.normal(0, noise, rows)
+        theta, se = _calibration(pseudo, baseline, true_effect)
+        design = np.column_stack([baseline, true_effect])
+        raw = np.linalg.lstsq(design, pseudo, rcond=None)[0][1]
+        kept = max(0.0, 1.0 - se[1] ** 2 / raw**2)
+        assert theta[1] == pytest.approx(np.clip(raw, 0, 1) * kept, abs=1e-9)
+        assert low <= theta[1] <= high, (noise, raw, se[1])
+        calibrated = theta[0] * baseline + theta[1] * true_effect
+        assert calibrated.mean() == pytest.approx(pseudo.mean())
+
+
 def test_reliability_curve_of_calibrated_probabilities_is_flat() -> None:
     generator = np.random.default_rng(1)
     predicted = generator.uniform(0, 0.5, 200_000)
