@@ -86,7 +86,7 @@ class BaselineForecaster:
         affinity_top_m: int = 3,
         effect_epochs: int | str = "auto",
         learn_effects: bool = True,
-        correct_contact_inflation: bool = True,
+        correct_contact_inflation: bool = False,
         max_log_rows: int = MAX_LOG_ROWS,
         device: str = "auto",
         seed: int = 0,
@@ -147,22 +147,21 @@ class BaselineForecaster:
             )
         timings["features"] = time.perf_counter() - started
         self.purchases_ = BetaGeometricNBD(device=self.device).fit(self.summary_)
-        # The history's recent weeks carry the shop's own contacts (contact_inflation.py).
-        self.inflation_ = (
-            contact_inflation(store, self.horizon_start_)
-            if self.correct_contact_inflation
-            else None
-        )
+        # The history's recent weeks carry the shop's own contacts (contact_inflation.py):
+        # always measured, applied to the no-action forecast only where asked (docs/forecasting.md
+        # says why not by default).
+        self.inflation_ = contact_inflation(store, self.horizon_start_)
         if self.inflation_ is not None:
             log.info(
-                "no-action forecast of %d logged customers scaled by %.3f: the log's contacts "
-                "added %.0f +- %.0f of their %d purchase weeks in the last %d weeks",
-                len(self.inflation_.logged_customers),
-                self.inflation_.factor,
+                "the log's contacts added %.0f +- %.0f of %d logged customers' %d purchase weeks "
+                "in the last %d weeks: no-action factor %.3f (%s)",
                 self.inflation_.added_purchase_weeks,
                 self.inflation_.standard_error,
+                len(self.inflation_.logged_customers),
                 self.inflation_.purchase_weeks,
                 self.inflation_.weeks,
+                self.inflation_.factor,
+                "applied" if self.correct_contact_inflation else "not applied",
             )
         self.spend_ = GammaGammaSpend(device=self.device).fit(self.summary_)
         timings["bgnbd_gamma_gamma"] = self.purchases_.fit_seconds_ + self.spend_.fit_seconds_
@@ -317,7 +316,7 @@ class BaselineForecaster:
         h = self.horizon_weeks
         weekly_discount = self.weekly_discount
         inflation = getattr(self, "inflation_", None)
-        if inflation is not None:  # the no-action forecast, net of the shop's past contacts
+        if inflation is not None and self.correct_contact_inflation:  # net of past contacts
             factors = inflation.factors(summary.customer_ids)  # [N]
             expected = expected * factors[:, None]
             clv = clv * factors
@@ -374,9 +373,9 @@ class BaselineForecaster:
             "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
             "future_weeks": self.future_weeks,
             "contact_inflation": (
-                self.inflation_.to_dict()
+                {**self.inflation_.to_dict(), "applied": self.correct_contact_inflation}
                 if getattr(self, "inflation_", None) is not None
-                else "not corrected: no campaign log with controls, or switched off"
+                else "not measured: no campaign log with controls in the last 26 weeks"
             ),
             "effects": (
                 {

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.dr_effects import clustered_standard_error
 from forecasting.features import purchase_filter
 from shopdata.store import Store
 
@@ -89,7 +88,9 @@ def contact_inflation(
         f"AND week_start < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'"
     )
     is_purchase = purchase_filter(store)
-    rows = store.query(
+    # Per logged customer: the sum of psi over their logged weeks and their count, enough for
+    # the sum and its customer-clustered standard error without a row per customer-week.
+    per_customer = store.query(
         f"""
         WITH bought AS (
             SELECT DISTINCT customer_id, date_trunc('week', ts) AS week_start
@@ -99,23 +100,26 @@ def contact_inflation(
         ), shares AS (
             SELECT week_start, avg((action = 'none')::DOUBLE) AS none_share
             FROM logged GROUP BY week_start
+        ), rows AS (
+            SELECT l.customer_id, l.action = 'none' AS control,
+                   (b.customer_id IS NOT NULL)::DOUBLE AS y,
+                   coalesce(l.propensity, s.none_share) AS none_propensity
+            FROM logged l
+            JOIN shares s USING (week_start)
+            LEFT JOIN bought b ON b.customer_id = l.customer_id AND b.week_start = l.week_start
         )
-        SELECT l.customer_id, l.action = 'none' AS control,
-               CASE WHEN l.action = 'none' THEN coalesce(l.propensity, s.none_share) END
-                   AS none_propensity,
-               (b.customer_id IS NOT NULL) AS bought
-        FROM logged l
-        JOIN shares s USING (week_start)
-        LEFT JOIN bought b ON b.customer_id = l.customer_id AND b.week_start = l.week_start
+        SELECT customer_id,
+               sum(CASE WHEN control THEN y - y / none_propensity ELSE y END) AS psi,
+               count(*) AS n,
+               count(*) FILTER (WHERE control) AS controls
+        FROM rows GROUP BY customer_id ORDER BY customer_id
         """
     )
-    control = rows["control"].to_numpy(dtype=bool)
-    if not control.any():
+    if per_customer.empty or per_customer["controls"].sum() == 0:
         return None
-    bought = rows["bought"].to_numpy(dtype=np.float64)
-    propensity = rows["none_propensity"].to_numpy(dtype=np.float64)
-    psi = bought - np.where(control, bought / np.where(control, propensity, 1.0), 0.0)
-    customers, clusters = np.unique(rows["customer_id"].to_numpy(dtype=str), return_inverse=True)
+    sums = per_customer["psi"].to_numpy(dtype=np.float64)  # [G]
+    counts = per_customer["n"].to_numpy(dtype=np.float64)  # [G]
+    customers = per_customer["customer_id"].to_numpy(dtype=str)
     purchase_weeks = int(
         store.query(
             f"""
@@ -131,8 +135,11 @@ def contact_inflation(
             """
         )["n"].iloc[0]
     )
-    added = float(psi.sum())
-    error = len(psi) * clustered_standard_error(psi, clusters)
+    added, rows = float(sums.sum()), int(counts.sum())
+    error = float("inf")
+    if len(sums) > 1:  # CR1, as forecasting.dr_effects.clustered_standard_error, for the sum
+        deviations = sums - counts * added / rows
+        error = float(np.sqrt(len(sums) / (len(sums) - 1) * (deviations**2).sum()))
     factor = 1.0
     if purchase_weeks > 0 and added != 0.0:
         share, share_error = added / purchase_weeks, error / purchase_weeks
@@ -143,7 +150,7 @@ def contact_inflation(
         added_purchase_weeks=added,
         standard_error=float(error),
         purchase_weeks=purchase_weeks,
-        logged_rows=len(psi),
+        logged_rows=rows,
         weeks=weeks,
         logged_customers=customers,
     )

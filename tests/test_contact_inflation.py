@@ -90,12 +90,14 @@ def test_a_log_without_controls_or_propensities() -> None:
 
 
 def test_the_forecaster_scales_only_the_customers_the_campaigns_reached() -> None:
+    """With `correct_contact_inflation=True` the logged customers' no-action probabilities and
+    CLV are scaled by the factor and the others' are not; by default it is only reported."""
     store = _shop(lift=0.05, logged_share=0.5)
     options = {"horizon_weeks": 4, "learn_effects": False, "device": "cpu"}
-    corrected = BaselineForecaster(**options).fit(store, HORIZON - pd.Timedelta(days=1))
-    raw = BaselineForecaster(**options, correct_contact_inflation=False).fit(
+    corrected = BaselineForecaster(**options, correct_contact_inflation=True).fit(
         store, HORIZON - pd.Timedelta(days=1)
     )
+    raw = BaselineForecaster(**options).fit(store, HORIZON - pd.Timedelta(days=1))
     factor = corrected.inflation_.factor
     assert 0.55 < factor < 0.8
     a, b = corrected.forecast(), raw.forecast()
@@ -106,4 +108,7 @@ def test_the_forecaster_scales_only_the_customers_the_campaigns_reached() -> Non
     np.testing.assert_allclose(ratio[~logged], 1.0, rtol=1e-9)
     np.testing.assert_allclose(a.clv[logged] / b.clv[logged], factor, rtol=1e-6)
     assert a.metadata.parameters["contact_inflation"]["factor"] == factor
-    assert isinstance(b.metadata.parameters["contact_inflation"], str)
+    assert a.metadata.parameters["contact_inflation"]["applied"] is True
+    # by default measured and reported, not applied (docs/forecasting.md says why)
+    assert b.metadata.parameters["contact_inflation"]["factor"] == factor
+    assert b.metadata.parameters["contact_inflation"]["applied"] is False
