@@ -264,6 +264,32 @@ class ReportData:
         effects = self._effects()
         return effects.get("reliability") if effects is not None else None
 
+    def inflation_note(self) -> str:
+        """How much the log's contacts inflated the history the no-action forecast reads
+        (forecasting/contact_inflation.py), in a sentence; '' where it was not measured."""
+        found = self.forecast.get("parameters", {}).get("contact_inflation")
+        if not isinstance(found, dict) or not found.get("purchase_weeks"):
+            return ""
+        share = found["added_purchase_weeks"] / found["purchase_weeks"]
+        error = found["standard_error"] / found["purchase_weeks"]
+        sentence = (
+            f"In the last {found['weeks']} weeks the campaigns added {share:.1%} (+- "
+            f"{error:.1%}) of the logged customers' purchase weeks, by the log's control group"
+        )
+        if found.get("applied"):
+            return (
+                f"{sentence}; their no-action forecast is scaled by {found['factor']:.3f} to "
+                "take that out."
+            )
+        return (
+            f"{sentence}. The no-action forecast reads that history as it is, so it is about "
+            f"{1 / found['factor'] - 1:.0%} above what these customers would buy with no "
+            "contact at all; it is not corrected, for the reason docs/forecasting.md gives "
+            "('How much the shop's own contacts inflated the history')."
+            if found["factor"] < 1
+            else f"{sentence}: no inflation of the no-action forecast to correct."
+        )
+
     def _effects(self) -> dict[str, Any] | None:
         """The forecast's learned-effects summary (a message string, not a dict, without one)."""
         effects = self.forecast.get("parameters", {}).get("effects")

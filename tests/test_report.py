@@ -56,6 +56,35 @@ def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
     assert f"The forecaster learned no action's effect ({note}): every contact" in does()
 
 
+def test_the_report_says_how_much_the_campaigns_inflated_the_history(tmp_path: Path) -> None:
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    log = {"origin": "explicit", "actions": {"a1": 40}, "few_controls": {}}
+    (folder / "campaign_log.json").write_text(json.dumps(log))
+    inflation = {
+        "factor": 0.75,
+        "added_purchase_weeks": 250.0,
+        "standard_error": 20.0,
+        "purchase_weeks": 1000,
+        "logged_rows": 5000,
+        "logged_customers": 200,
+        "weeks": 26,
+        "applied": False,
+    }
+    forecast = {"parameters": {"contact_inflation": inflation}}
+    (folder / "forecast.json").write_text(json.dumps(forecast))
+    note = ReportData.read(folder).inflation_note()
+    assert note.startswith("In the last 26 weeks the campaigns added 25.0% (+- 2.0%)")
+    assert "about 33% above what these customers would buy with no contact" in note
+    html = (write_reports(folder, ("html",))[0]).read_text()
+    assert "campaigns added 25.0% (+- 2.0%) of the logged customers" in html
+    assert "about 33% above what these customers would buy with no contact" in html
+    inflation["applied"] = True
+    (folder / "forecast.json").write_text(json.dumps(forecast))
+    assert ReportData.read(folder).inflation_note().endswith("scaled by 0.750 to take that out.")
+    (folder / "forecast.json").write_text(json.dumps({"parameters": {}}))
+    assert ReportData.read(folder).inflation_note() == ""
+
+
 @pytest.mark.skipif(report_module.chromium_path() is None, reason="no chromium to print with")
 def test_the_pdf_is_the_html_printed_by_chromium_summary_first(tmp_path: Path) -> None:
     folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
