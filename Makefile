@@ -104,6 +104,11 @@ bench: data browser
 		$$(ls -td $(DEMO_DIR)/presets/runs/responsive_0_baseline_unchecked-* | head -1) \
 		$$(ls -td $(DEMO_DIR)/presets/runs/deal_seekers_0_baseline_unchecked-* | head -1) \
 		--json bench/results/gate_windows.json --markdown bench/results/gate_windows.md
+	$(BIN)/python bench/no_action_level.py $$(for p in null retention mixed deal_seekers; do \
+		echo "$$(ls -td $(DEMO_DIR)/presets/runs/$${p}_0_baseline-* | head -1):$(DEMO_DIR)/presets/$${p}_0/data"; \
+		done) --json bench/results/no_action_level.json
+	$(BIN)/python bench/fatigue_windows.py $(DEMO_DIR)/presets/responsive_1/data \
+		--json bench/results/fatigue_windows_responsive1.json
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \
