@@ -151,13 +151,15 @@ class BaselineForecaster:
         # always measured, applied to the no-action forecast only where asked (docs/forecasting.md
         # says why not by default).
         self.inflation_ = contact_inflation(store, self.horizon_start_)
+        if self.inflation_ is not None and not self.correct_contact_inflation:
+            self.inflation_ = self.inflation_.without_ids()  # reported only: no ids to carry
         if self.inflation_ is not None:
             log.info(
                 "the log's contacts added %.0f +- %.0f of %d logged customers' %d purchase weeks "
                 "in the last %d weeks: no-action factor %.3f (%s)",
                 self.inflation_.added_purchase_weeks,
                 self.inflation_.standard_error,
-                len(self.inflation_.logged_customers),
+                self.inflation_.customers,
                 self.inflation_.purchase_weeks,
                 self.inflation_.weeks,
                 self.inflation_.factor,

@@ -29,6 +29,7 @@ learners and are not part of the correction, which counts the contacted weeks' o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,13 @@ class ContactInflation:
     purchase_weeks: int
     logged_rows: int
     weeks: int
+    customers: int  # how many customers were logged in those weeks
     logged_customers: np.ndarray  # [L] str, sorted: the customers the factor applies to
+
+    def without_ids(self) -> ContactInflation:
+        """The same figures without the logged customers' ids (what a forecaster that does not
+        apply the factor keeps, and ships to its shards)."""
+        return dataclasses.replace(self, logged_customers=np.zeros(0, dtype=str))
 
     def factors(self, customer_ids: np.ndarray) -> np.ndarray:
         """The factor for each of `customer_ids` ([N]): `factor` where logged, else 1."""
@@ -68,7 +75,7 @@ class ContactInflation:
             "standard_error": self.standard_error,
             "purchase_weeks": self.purchase_weeks,
             "logged_rows": self.logged_rows,
-            "logged_customers": len(self.logged_customers),
+            "logged_customers": self.customers,
             "weeks": self.weeks,
         }
 
@@ -152,5 +159,6 @@ def contact_inflation(
         purchase_weeks=purchase_weeks,
         logged_rows=rows,
         weeks=weeks,
+        customers=len(customers),
         logged_customers=customers,
     )

@@ -112,3 +112,5 @@ def test_the_forecaster_scales_only_the_customers_the_campaigns_reached() -> Non
     # by default measured and reported, not applied (docs/forecasting.md says why)
     assert b.metadata.parameters["contact_inflation"]["factor"] == factor
     assert b.metadata.parameters["contact_inflation"]["applied"] is False
+    assert b.metadata.parameters["contact_inflation"]["logged_customers"] == 2000
+    assert len(raw.inflation_.logged_customers) == 0  # reported only: no ids carried
