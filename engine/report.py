@@ -281,13 +281,13 @@ class ReportData:
                 f"{sentence}; their no-action forecast is scaled by {found['factor']:.3f} to "
                 "take that out."
             )
+        if found["factor"] >= 1:
+            return f"{sentence}: no inflation of the no-action forecast to correct."
         return (
             f"{sentence}. The no-action forecast reads that history as it is, so it is about "
             f"{1 / found['factor'] - 1:.0%} above what these customers would buy with no "
             "contact at all; it is not corrected, for the reason docs/forecasting.md gives "
             "('How much the shop's own contacts inflated the history')."
-            if found["factor"] < 1
-            else f"{sentence}: no inflation of the no-action forecast to correct."
         )
 
     def _effects(self) -> dict[str, Any] | None:

@@ -317,9 +317,8 @@ class BaselineForecaster:
     ) -> ForecastSet:
         h = self.horizon_weeks
         weekly_discount = self.weekly_discount
-        inflation = getattr(self, "inflation_", None)
-        if inflation is not None and self.correct_contact_inflation:  # net of past contacts
-            factors = inflation.factors(summary.customer_ids)  # [N]
+        if self.inflation_ is not None and self.correct_contact_inflation:  # net of past contacts
+            factors = self.inflation_.factors(summary.customer_ids)  # [N]
             expected = expected * factors[:, None]
             clv = clv * factors
         baseline = np.clip(expected, PROBABILITY_FLOOR, PROBABILITY_CEILING)
@@ -376,7 +375,7 @@ class BaselineForecaster:
             "future_weeks": self.future_weeks,
             "contact_inflation": (
                 {**self.inflation_.to_dict(), "applied": self.correct_contact_inflation}
-                if getattr(self, "inflation_", None) is not None
+                if self.inflation_ is not None
                 else "not measured: no campaign log with controls in the last 26 weeks"
             ),
             "effects": (

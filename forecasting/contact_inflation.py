@@ -35,7 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.dr_effects import clustered_standard_error_of_sum
 from forecasting.features import purchase_filter
+from forecasting.shrinkage import own_estimate_shrinkage
 from shopdata.store import Store
 
 #: Weeks before the horizon over which the log's inflation of the purchase rate is read.
@@ -95,13 +97,17 @@ def contact_inflation(
         f"AND week_start < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'"
     )
     is_purchase = purchase_filter(store)
-    # Per logged customer: the sum of psi over their logged weeks and their count, enough for
-    # the sum and its customer-clustered standard error without a row per customer-week.
+    # Per logged customer: the sum of psi over their logged weeks, their count (enough for the
+    # sum and its customer-clustered standard error without a row per customer-week) and their
+    # purchase weeks in the window, in one pass over the window's transactions.
     per_customer = store.query(
         f"""
         WITH bought AS (
             SELECT DISTINCT customer_id, date_trunc('week', ts) AS week_start
-            FROM transactions WHERE {is_purchase}
+            FROM transactions
+            WHERE {is_purchase}
+              AND ts >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
+              AND ts < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'
         ), logged AS (
             SELECT customer_id, week_start, action, propensity FROM campaign_log WHERE {window}
         ), shares AS (
@@ -114,12 +120,18 @@ def contact_inflation(
             FROM logged l
             JOIN shares s USING (week_start)
             LEFT JOIN bought b ON b.customer_id = l.customer_id AND b.week_start = l.week_start
+        ), per_customer AS (
+            SELECT customer_id,
+                   sum(CASE WHEN control THEN y - y / none_propensity ELSE y END) AS psi,
+                   count(*) AS n,
+                   count(*) FILTER (WHERE control) AS controls
+            FROM rows GROUP BY customer_id
+        ), purchase_weeks AS (
+            SELECT customer_id, count(*) AS weeks FROM bought GROUP BY customer_id
         )
-        SELECT customer_id,
-               sum(CASE WHEN control THEN y - y / none_propensity ELSE y END) AS psi,
-               count(*) AS n,
-               count(*) FILTER (WHERE control) AS controls
-        FROM rows GROUP BY customer_id ORDER BY customer_id
+        SELECT p.*, coalesce(w.weeks, 0) AS purchase_weeks
+        FROM per_customer p LEFT JOIN purchase_weeks w USING (customer_id)
+        ORDER BY customer_id
         """
     )
     if per_customer.empty or per_customer["controls"].sum() == 0:
@@ -127,35 +139,18 @@ def contact_inflation(
     sums = per_customer["psi"].to_numpy(dtype=np.float64)  # [G]
     counts = per_customer["n"].to_numpy(dtype=np.float64)  # [G]
     customers = per_customer["customer_id"].to_numpy(dtype=str)
-    purchase_weeks = int(
-        store.query(
-            f"""
-            SELECT count(*) AS n FROM (
-                SELECT DISTINCT t.customer_id, date_trunc('week', t.ts)
-                FROM transactions t
-                WHERE {is_purchase}
-                  AND t.ts >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
-                  AND t.ts < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'
-                  AND t.customer_id IN (SELECT DISTINCT customer_id FROM campaign_log
-                                        WHERE {window})
-            )
-            """
-        )["n"].iloc[0]
-    )
+    purchase_weeks = int(per_customer["purchase_weeks"].sum())
     added, rows = float(sums.sum()), int(counts.sum())
-    error = float("inf")
-    if len(sums) > 1:  # CR1, as forecasting.dr_effects.clustered_standard_error, for the sum
-        deviations = sums - counts * added / rows
-        error = float(np.sqrt(len(sums) / (len(sums) - 1) * (deviations**2).sum()))
+    error = clustered_standard_error_of_sum(sums, counts)
     factor = 1.0
     if purchase_weeks > 0 and added != 0.0:
-        share, share_error = added / purchase_weeks, error / purchase_weeks
-        kept = max(0.0, 1.0 - share_error**2 / share**2)
+        share = added / purchase_weeks
+        kept = float(own_estimate_shrinkage(share, error / purchase_weeks))
         factor = float(np.clip(1.0 - kept * share, *FACTOR_BOUNDS))
     return ContactInflation(
         factor=factor,
         added_purchase_weeks=added,
-        standard_error=float(error),
+        standard_error=error,
         purchase_weeks=purchase_weeks,
         logged_rows=rows,
         weeks=weeks,

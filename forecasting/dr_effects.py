@@ -58,7 +58,7 @@ from forecasting.campaign_examples import CampaignExamples
 from forecasting.errors import TooLittleData
 from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
-from forecasting.shrinkage import no_effect_shrinkage
+from forecasting.shrinkage import no_effect_shrinkage, own_estimate_shrinkage
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
@@ -131,12 +131,21 @@ def clustered_standard_error(values: np.ndarray, clusters: np.ndarray) -> float:
     labels (customer rows), counted without sorting."""
     if len(values) < 2:
         return float("inf")
-    groups = int(np.count_nonzero(np.bincount(clusters)))
-    if groups < 2:
+    sums = np.bincount(clusters, weights=values - values.mean())  # centred: less cancellation
+    return clustered_standard_error_of_sum(sums, np.bincount(clusters)) / len(values)
+
+
+def clustered_standard_error_of_sum(sums: np.ndarray, counts: np.ndarray) -> float:
+    """Standard error of the sum of the values behind per-cluster `sums` and row `counts` ([G]
+    each; clusters without rows are not counted): CR1, G / (G - 1) * sum over clusters of
+    (sum - count * overall mean)^2, what `clustered_standard_error` gives times the rows, for
+    callers that aggregate per cluster before reading (forecasting/contact_inflation.py)."""
+    rows = counts.sum()
+    groups = int(np.count_nonzero(counts))
+    if rows < 2 or groups < 2:
         return float("inf")
-    sums = np.bincount(clusters, weights=values - values.mean())
-    variance = groups / (groups - 1) * (sums**2).sum() / len(values) ** 2
-    return float(np.sqrt(variance))
+    deviations = sums - counts * (sums.sum() / rows)
+    return float(np.sqrt(groups / (groups - 1) * (deviations**2).sum()))
 
 
 def _calibration(
@@ -169,8 +178,7 @@ def _calibration(
         # Kept in [0, 1] and shrunk towards no heterogeneity by its own evidence, as the
         # averages are (max(0, 1 - se^2 / slope^2)): a slope within one standard error of zero
         # keeps none of the model's ranking, one at 2 standard errors keeps 75 % of it.
-        evidence = max(0.0, 1.0 - se_proxy**2 / max(theta[1] ** 2, 1e-300))
-        loading = float(np.clip(theta[1], 0.0, 1.0)) * evidence
+        loading = float(np.clip(theta[1], 0.0, 1.0) * own_estimate_shrinkage(theta[1], se_proxy))
     base = (pseudo.mean() - loading * proxy.mean()) / max(baseline.mean(), 1e-300)
     return np.array([base, loading]), np.array([se_base, se_proxy])
 

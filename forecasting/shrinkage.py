@@ -106,6 +106,19 @@ class HalfSampleEffects:
         )
 
 
+def own_estimate_shrinkage(
+    estimate: np.ndarray | float, standard_error: np.ndarray | float
+) -> np.ndarray:
+    """max(0, 1 - s^2 / m^2) elementwise: the posterior mean's factor for a true value drawn from
+    N(0, m^2 - s^2), a prior read off the estimate m (standard error s) alone. Within one
+    standard error of zero it keeps nothing, at 2 keeps 75 %, at 3 keeps 89 %. Used for the
+    learners' average effects (with `no_effect_shrinkage`), their heterogeneity slopes and the
+    contact-inflation share."""
+    m2 = np.asarray(estimate, dtype=np.float64) ** 2
+    s2 = np.asarray(standard_error, dtype=np.float64) ** 2
+    return np.maximum(0.0, 1.0 - s2 / np.maximum(m2, 1e-300))
+
+
 def no_effect_shrinkage(estimate: np.ndarray, standard_error: np.ndarray) -> np.ndarray:
     """Factors in [0, 1] ([A, O], like the inputs) that shrink each action's average effect
     estimate m (per action a and outcome o, standard error s) towards no effect.
@@ -128,7 +141,7 @@ def no_effect_shrinkage(estimate: np.ndarray, standard_error: np.ndarray) -> np.
     estimated = np.isfinite(m) & np.isfinite(s)
     m0 = np.where(estimated, m, 0.0)
     s2 = np.where(estimated, s, 0.0) ** 2
-    own = np.where(estimated, np.maximum(0.0, 1.0 - s2 / np.maximum(m0**2, 1e-300)), 0.0)
+    own = np.where(estimated, own_estimate_shrinkage(m0, np.sqrt(s2)), 0.0)
     count = estimated.sum(axis=0)  # [O]
     spread = np.where(estimated, m0**2 - s2, 0.0).sum(axis=0) / np.maximum(count, 1)
     tau2 = np.maximum(spread, 0.0)[None, :]  # [1, O]
