@@ -4,13 +4,16 @@ Each logged (customer, week, action) becomes one row: the customer's features fr
 before the logged week (the same panel slices as the deep purchase model, plus how the customer
 has answered past promotions), the logged action and its propensity, and what followed: the
 week's purchase and spend, and the discounted spend in each window of weeks after it
-(`windows`, e.g. weeks 1-4 and 5-12), masked where the panel ends before the window does.
+(`windows`, e.g. weeks 1-4 and 5-12), masked where the panel ends before the window does;
+and, per window, the inverse-probability weight of the customer getting no further contact
+from the shop through the window's end (what a learner needs to estimate "this contact, then
+none" rather than "this contact, then whatever the shop kept sending").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,7 +37,16 @@ ExtraFeatures = Callable[[np.ndarray, int], np.ndarray]
 @dataclass(frozen=True)
 class CampaignExamples:
     """R logged customer-weeks. `future[:, k]` is the spend in window k after the week,
-    discounted to the week; `future_observed[:, k]` is False where the panel ends first."""
+    discounted to the week; `future_observed[:, k]` is False where the panel ends first.
+
+    `no_contact_after[:, k]` is the product over the weeks after the row's, through window k's
+    last week, of 1[no contact logged that week] / P(no contact that week): 0 where the shop
+    contacted the customer again, above 1 where it could have and did not, 1 where no contact
+    could have followed (no logged row that week). Its mean is 1 for every logged action, so
+    weighting a window's outcome by it estimates the action followed by no contact (a
+    sequentially randomised design; Robins' marginal structural models). None: no row has a
+    following contact or design week (a one-shot campaign, or hand-built rows), all ones.
+    """
 
     rows: np.ndarray  # [R] panel row of the customer
     weeks: np.ndarray  # [R] panel week of the logged action
@@ -47,9 +59,45 @@ class CampaignExamples:
     future: np.ndarray  # [R, K]
     future_observed: np.ndarray  # [R, K] bool
     windows: tuple[tuple[int, int], ...]
+    no_contact_after: np.ndarray | None = field(default=None)  # [R, K] or None (all ones)
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def no_contact_weight(self) -> np.ndarray:
+        """`no_contact_after` as an array [R, K] (ones where it is None)."""
+        if self.no_contact_after is None:
+            return np.ones((len(self.rows), len(self.windows)))
+        return self.no_contact_after
+
+
+def no_contact_after(
+    rows: np.ndarray,
+    weeks: np.ndarray,
+    action: np.ndarray,
+    propensity: np.ndarray,
+    windows: tuple[tuple[int, int], ...],
+) -> np.ndarray:
+    """Per logged row and window [R, K]: the product over weeks 1 .. last of the window after
+    the row's week of the customer's logged factor that week, 0 for a contact (action > 0),
+    1 / propensity for a logged `none` (its propensity is P(no contact)), 1 for a week with no
+    logged row. Looked up by sorted (row, week) keys, no loop over rows."""
+    span = int(weeks.max(initial=0)) + max(last for _, last in windows) + 1
+    keys = rows.astype(np.int64) * span + weeks
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    factor = np.where(action == 0, 1.0 / np.maximum(propensity, 1e-12), 0.0)[order]
+    weight = np.ones((len(rows), len(windows)))
+    running = np.ones(len(rows))
+    for offset in range(1, max(last for _, last in windows) + 1):
+        wanted = keys + offset
+        at = np.minimum(np.searchsorted(sorted_keys, wanted), len(sorted_keys) - 1)
+        found = sorted_keys[at] == wanted
+        running = running * np.where(found, factor[at], 1.0)
+        for k, (_, last) in enumerate(windows):
+            if last == offset:
+                weight[:, k] = running
+    return weight
 
 
 def promotion_response(history: History, discount_actions: tuple[str, ...]) -> np.ndarray:
@@ -175,4 +223,5 @@ def campaign_examples(
         future=future,
         future_observed=observed,
         windows=windows,
+        no_contact_after=no_contact_after(rows, weeks, action, propensity, windows),
     )

@@ -13,7 +13,7 @@ import scipy.stats as stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.campaign_examples import CampaignExamples, campaign_examples
+from forecasting.campaign_examples import CampaignExamples, campaign_examples, no_contact_after
 from forecasting.dr_effects import (
     DoublyRobustEffectLearner,
     _calibration,
@@ -258,6 +258,119 @@ def test_campaign_rows_come_from_the_panel_after_the_first_purchase(small_market
         [panel.channel(f"contact_{action_ids[a]}") for a in examples.action[treated]]
     )
     assert np.all(panel.values[examples.rows[treated], examples.weeks[treated], channel] == 1.0)
+    # A row whose customer was contacted in either of the two weeks after it has no-contact
+    # weight 0 for weeks 1-2; one with none logged in both weighs at least 1.
+    contacted = panel.values[..., [panel.channel(f"contact_{a}") for a in action_ids[1:]]]
+    following = contacted.any(axis=2)  # [N, W]
+    within = examples.weeks + 2 < panel.weeks
+    r, w = examples.rows[within], examples.weeks[within]
+    again = following[r, w + 1] | following[r, w + 2]
+    weight = examples.no_contact_weight()[within, 0]
+    assert again.any() and np.all(weight[again] == 0.0)
+    assert np.all(weight[~again] >= 1.0)
+
+
+def test_the_no_contact_weight_multiplies_the_following_weeks_factors() -> None:
+    """Customer 0 is logged in weeks 0-3: none (P 0.5), none (P 0.8), contact, none (P 0.5);
+    customer 1 in weeks 0 and 2 only (week 1 has no row: no contact could be sent), both none
+    (P 0.25). Weeks 1-2 after each row: the product of 1 / P(none) for a logged none, 0 after
+    a contact, 1 for a week without a row."""
+    rows = np.array([0, 0, 0, 0, 1, 1])
+    weeks = np.array([0, 1, 2, 3, 0, 2])
+    action = np.array([0, 0, 2, 0, 0, 0])
+    propensity = np.array([0.5, 0.8, 0.3, 0.5, 0.25, 0.25])
+    weight = no_contact_after(rows, weeks, action, propensity, ((1, 1), (1, 2)))
+    expected = np.array(
+        [
+            [1 / 0.8, 0.0],  # week 1 none, week 2 contact
+            [0.0, 0.0],  # week 2 contact
+            [1 / 0.5, 1 / 0.5],  # week 3 none, week 4 no row
+            [1.0, 1.0],  # nothing logged after
+            [1.0, 1 / 0.25],  # week 1 no row, week 2 none
+            [1.0, 1.0],
+        ]
+    )
+    np.testing.assert_allclose(weight, expected)
+
+
+def _fatigued_weekly_log(
+    customers: int = 4000, weeks: int = 16, seed: int = 5
+) -> tuple[CampaignExamples, float]:
+    """Every customer-week randomised (contact with probability 0.4, independently), spend per
+    week 1 + a contact's lift of 2.0, halved for each contact in the four weeks before (fatigue),
+    and each contact lowers the spend of the four weeks after it by 0.3 (pull-forward). Alone, a
+    contact changes weeks 1-4 by -1.2; under the log's continuing contacts also by the lift it
+    takes from them (each following week: 0.4 * E[0.5^b], b ~ Binomial(3, 0.4), = 0.2048;
+    -0.82 over four weeks, -2.02 in all). Returns the rows of weeks 0 .. weeks - 5 (window
+    observed) and the effect of the contact alone over weeks 1-4."""
+    generator = np.random.default_rng(seed)
+    contact = generator.random((customers, weeks)) < 0.4  # [N, W]
+    before = np.zeros((customers, weeks))
+    for lag in range(1, 5):
+        before[:, lag:] += contact[:, :-lag]
+    spend = 1.0 + contact * 2.0 * 0.5**before - 0.3 * np.minimum(before, 4)
+    spend += generator.normal(0, 1.0, spend.shape)
+    rows = np.repeat(np.arange(customers), weeks)
+    week = np.tile(np.arange(weeks), customers)
+    action = contact[rows, week].astype(np.int64)
+    propensity = np.where(action == 1, 0.4, 0.6)
+    # Every week is logged, so each row's following contacts are seen; the weights must be
+    # read off all of them (a row whose following weeks were left out would look uncontacted).
+    weight = no_contact_after(rows, week, action, propensity, ((1, 4),))
+    keep = week < weeks - 4  # the rows whose weeks 1-4 are observed
+    rows, week, action, propensity, weight = (
+        rows[keep],
+        week[keep],
+        action[keep],
+        propensity[keep],
+        weight[keep],
+    )
+    future = np.stack([spend[rows, week + s] for s in range(1, 5)]).sum(axis=0)[:, None]
+    noise = generator.normal(size=(len(rows), 2)).astype(np.float32)  # uninformative features
+    examples = CampaignExamples(
+        rows=rows,
+        weeks=week,
+        features=noise,
+        feature_names=("x0", "x1"),
+        action=action,
+        propensity=propensity,
+        bought=(spend[rows, week] > 1.5).astype(np.float32),
+        spend=np.maximum(spend[rows, week], 0).astype(np.float32),
+        future=future,
+        future_observed=np.ones((len(rows), 1), bool),
+        windows=((1, 4),),
+        no_contact_after=weight,
+    )
+    return examples, -1.2
+
+
+@pytest.mark.slow
+def test_a_window_learned_for_then_no_contact_leaves_out_the_shops_later_contacts() -> None:
+    """The weeks 1-4 effect, weighted by the inverse probability of no further contact, is the
+    contact's effect alone (-1.2, within four standard errors); learned under the log's own
+    continuing contacts (no_contact_through_week=0), it also carries the fatigue those contacts
+    suffer, which a plan that does not send them would not."""
+    examples, alone = _fatigued_weekly_log()
+    rows = {}
+    for through in (4, 0):
+        learner = DoublyRobustEffectLearner(
+            action_ids=("none", "contact"),
+            hidden=16,
+            epochs=3,
+            device="cpu",
+            seed=0,
+            no_contact_through_week=through,
+            shrink_noisy_effects=False,
+        ).fit(examples)
+        rows[through] = learner.diagnostics_.calibration["contact"]["spend_weeks_1_4"]
+    weighted, logged = rows[4], rows[0]
+    assert weighted["followed_by"] == "no contact" and logged["followed_by"] == "the log's"
+    assert abs(weighted["doubly_robust_effect"] - alone) < 4 * weighted["doubly_robust_effect_se"]
+    assert (
+        abs(logged["doubly_robust_effect"] - (alone - 0.82)) < 4 * logged["doubly_robust_effect_se"]
+    )
+    assert weighted["doubly_robust_effect"] > logged["doubly_robust_effect"] + 0.5
+    assert logged["doubly_robust_effect_se"] < weighted["doubly_robust_effect_se"]
 
 
 def test_bad_parameters_are_named() -> None:
