@@ -40,8 +40,9 @@ after it), with x the customer's features and e the logged propensity:
    N(0, m^2 - s^2) prior read off the estimate alone (an average within one standard error of
    zero gives no effect; one at 3 standard errors keeps 89 %), and tau^2 / (tau^2 + s^2), under
    a N(0, tau^2) prior whose variance is pooled over the actions' estimates of the same outcome
-   (tau^2 = mean of m^2 - s^2), which shrinks an estimate far noisier than the actions' spread
-   (a later window the log resolves poorly) where the first would keep most of it. The
+   (tau^2 their maximum-likelihood spread), which shrinks an estimate far noisier than the
+   actions' spread (a later window the log resolves poorly) where the first would keep most of
+   it. The
    optimiser picks the actions whose effects look best, so unshrunk noise is what it would buy
    (the winner's curse); the baseline's T-learner guards the same way.
 
