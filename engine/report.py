@@ -47,6 +47,9 @@ def _effect_row(action: str, outcome: str, c: dict[str, float]) -> dict[str, obj
         "std. error": c["doubly_robust_effect_se"],
         "heterogeneity kept": c["heterogeneity_loading"],
         "shrinkage": shrinkage,
+        # A window learned for the action followed by no contact, or under the log's own
+        # continuing contacts (forecasting/dr_effects.py); runs saved before say neither.
+        "followed by": c.get("followed_by", ""),
         "note": "" if shrinkage > 0 else "within one std. error of 0",
     }
 

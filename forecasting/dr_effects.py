@@ -556,7 +556,7 @@ class DoublyRobustEffectLearner:
                     "heterogeneity_loading_se": float(np.sqrt((se[:, 1] ** 2).sum()) / 2),
                     "shrinkage": float(self.shrinkage_[a, o]),
                     "followed_by": (
-                        "no contact" if outcome in self.no_contact_outcomes_ else "the log's"
+                        "no contact" if outcome in self.no_contact_outcomes_ else "the log's contacts"
                     ),
                 }
                 order = proxy[usable, a, o]

@@ -364,7 +364,7 @@ def test_a_window_learned_for_then_no_contact_leaves_out_the_shops_later_contact
         ).fit(examples)
         rows[through] = learner.diagnostics_.calibration["contact"]["spend_weeks_1_4"]
     weighted, logged = rows[4], rows[0]
-    assert weighted["followed_by"] == "no contact" and logged["followed_by"] == "the log's"
+    assert weighted["followed_by"] == "no contact" and logged["followed_by"] == "the log's contacts"
     assert abs(weighted["doubly_robust_effect"] - alone) < 4 * weighted["doubly_robust_effect_se"]
     assert (
         abs(logged["doubly_robust_effect"] - (alone - 0.82)) < 4 * logged["doubly_robust_effect_se"]
