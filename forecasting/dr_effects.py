@@ -100,7 +100,8 @@ class EffectDiagnostics:
     #: Actions logged fewer than `min_logged` times, with their count: no effect is learned.
     unsupported: dict[str, int] = field(default_factory=dict)
     #: Per action, the later windows that fewer than `min_logged` of its logged rows have seen
-    #: end (a log younger than the window): that effect is not learned and stays 0.
+    #: end (a log younger than the window; for a window learned for "then no contact", end
+    #: with no further contact): that effect is not learned and stays 0.
     unobserved: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -325,7 +326,9 @@ class DoublyRobustEffectLearner:
         # A later window only some rows have seen end: estimable per action where at least
         # min_logged of its logged rows observed it (the week of the action always is).
         observed_count = np.zeros((actions, len(self.outcomes_)))  # [A, O]
-        np.add.at(observed_count, action, outcome_observed)
+        # (a window learned for "then no contact" counts the rows that have seen it end with
+        # no further contact: the others carry no weight there)
+        np.add.at(observed_count, action, outcome_observed & (outcome_weight > 0))
         self.estimable_ = observed_count >= self.min_logged  # [A, O]
         self.unobserved_ = {
             self.action_ids[a]: [
@@ -555,9 +558,9 @@ class DoublyRobustEffectLearner:
                     "heterogeneity_loading": float(theta[1]),
                     "heterogeneity_loading_se": float(np.sqrt((se[:, 1] ** 2).sum()) / 2),
                     "shrinkage": float(self.shrinkage_[a, o]),
-                    "followed_by": (
-                        "no contact" if outcome in self.no_contact_outcomes_ else "the log's contacts"
-                    ),
+                    "followed_by": "no contact"
+                    if outcome in self.no_contact_outcomes_
+                    else "the log's contacts",
                 }
                 order = proxy[usable, a, o]
                 cut = np.quantile(order, np.linspace(0, 1, self.groups + 1)[1:-1])

@@ -412,6 +412,24 @@ def test_a_window_the_log_has_not_seen_end_gets_no_effect() -> None:
     assert set(learner.diagnostics_.calibration["lift"]) == {"purchase_week0"}
 
 
+def test_a_window_the_shop_almost_always_followed_with_a_contact_gets_no_effect() -> None:
+    """Learned for "then no contact", weeks 1-4 of `lift` rest on the 50 of its rows that saw
+    no further contact: too few (min_logged 100), so that effect is not learned, and said so;
+    with the log's continuation (no_contact_through_week=0) every row counts and it is."""
+    examples, _ = _randomised_log(rows=20_000)
+    weight = np.ones((len(examples), 1))
+    lift = np.flatnonzero(examples.action == ACTIONS.index("lift"))
+    weight[lift[50:]] = 0.0
+    examples = dataclasses.replace(examples, no_contact_after=weight)
+    learner = DoublyRobustEffectLearner(action_ids=ACTIONS, epochs=1, device="cpu").fit(examples)
+    assert learner.diagnostics_.unobserved == {"lift": ["spend_weeks_1_4"]}
+    assert "spend_weeks_1_4" not in learner.diagnostics_.calibration["lift"]
+    logged = DoublyRobustEffectLearner(
+        action_ids=ACTIONS, epochs=1, device="cpu", no_contact_through_week=0
+    ).fit(examples)
+    assert logged.diagnostics_.unobserved == {}
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), rows=st.integers(20, 400), scale=st.floats(0.01, 100.0))
 def test_calibration_keeps_the_mean_and_never_amplifies(seed: int, rows: int, scale: float) -> None:
