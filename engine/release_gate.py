@@ -346,7 +346,7 @@ def release(
 
 
 def _strength(check: ActionCheck) -> float:
-    """A check's estimate in standard errors (-inf where it has none), from its interval."""
+    """A check's estimate in standard errors (-inf where it has none)."""
     if check.estimate is None or check.standard_error is None:
         return -np.inf
     return _standardised(check.estimate, check.standard_error)
