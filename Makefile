@@ -109,6 +109,9 @@ bench: data browser
 		done) --json bench/results/no_action_level.json
 	$(BIN)/python bench/fatigue_windows.py $(DEMO_DIR)/presets/responsive_1/data \
 		--json bench/results/fatigue_windows_responsive1.json
+	$(BIN)/python bench/release_rounds.py $$(for s in 0 1 2; do \
+		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_ziln_window4-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
+		done) --json bench/results/release_rounds_responsive_window4.json
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \
