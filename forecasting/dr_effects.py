@@ -304,6 +304,13 @@ class DoublyRobustEffectLearner:
         self.spend_ratio_ = spend_ratios(actions, action, weight, buyers, spend)
         outcome = np.column_stack([bought, future])  # [R, O]
         outcome_observed = np.column_stack([np.ones(len(keep), bool), observed])  # [R, O]
+        # No customer's expected later spend is above the largest the log shows: the outcome
+        # network's exp heads, extrapolating, had put a few rows' means at 648,409 where the
+        # largest observed was 1,171 (responsive seed 2, weeks 1-4), and those rows alone
+        # made the doubly robust standard errors five to ten times what they are without.
+        self.outcome_cap_ = np.array(
+            [future[observed[:, k], k].max(initial=0.0) for k in range(future.shape[1])]
+        )  # [O - 1]
         # Windows ending by `no_contact_through_week` are learned for the action followed by
         # no contact: their rows weighted by the inverse probability that the shop sent none.
         self.no_contact_outcomes_ = tuple(
@@ -481,12 +488,14 @@ class DoublyRobustEffectLearner:
 
     @torch.no_grad()
     def _means(self, model: PerActionHeads, x: torch.Tensor, batch: int = 65_536) -> np.ndarray:
-        """Outcome means per action [N, A, O]: purchase probability, then discounted spend."""
+        """Outcome means per action [N, A, O]: purchase probability, then discounted spend,
+        at most the largest spend observed in that window (`outcome_cap_`)."""
         parts = [model(x[s : s + batch]).double().cpu().numpy() for s in range(0, len(x), batch)]
         out = np.concatenate(parts) if parts else np.zeros((0, len(self.action_ids), 1))
         means = np.empty_like(out)
         means[..., 0] = special.expit(out[..., 0])
-        means[..., 1:] = np.exp(out[..., 1:]) * self.spend_scale_
+        with np.errstate(over="ignore"):  # an overflowing head is capped like any other
+            means[..., 1:] = np.minimum(np.exp(out[..., 1:]) * self.spend_scale_, self.outcome_cap_)
         return means
 
     @staticmethod

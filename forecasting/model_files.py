@@ -124,6 +124,7 @@ def _write_model(
             "feature_mean": _plain(effects.feature_mean_),
             "feature_scale": _plain(effects.feature_scale_),
             "spend_scale": effects.spend_scale_,
+            "outcome_cap": _plain(effects.outcome_cap_),
             "spend_ratio": _plain(effects.spend_ratio_),
             "theta": _plain(effects.theta_),
             "theta_se": _plain(effects.theta_se_),
@@ -238,6 +239,9 @@ def _effect_learner(folder: Path, saved: dict[str, Any]) -> DoublyRobustEffectLe
     learner.feature_mean_ = np.asarray(saved["feature_mean"], dtype=np.float32)
     learner.feature_scale_ = np.asarray(saved["feature_scale"], dtype=np.float32)
     learner.spend_scale_ = float(saved["spend_scale"])
+    # models saved before the cap have none: their means are read uncapped, as they were made
+    windows = len(saved["windows"])
+    learner.outcome_cap_ = np.asarray(saved.get("outcome_cap", [np.inf] * windows), dtype=float)
     learner.spend_ratio_ = np.asarray(saved["spend_ratio"])
     learner.theta_ = np.asarray(saved["theta"])
     learner.theta_se_ = np.asarray(saved["theta_se"])

@@ -133,6 +133,23 @@ def test_effects_rank_customers_and_keep_their_signs(
     assert gates[-1]["doubly_robust"] > gates[0]["doubly_robust"]  # the top group is real
 
 
+def test_later_spend_means_never_exceed_the_largest_spend_the_log_shows(
+    learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
+) -> None:
+    """Customers far outside the log's features (x 1e4): the outcome network's exp heads would
+    extrapolate to any size, even overflow; the means are capped at the largest observed
+    outcome of the window, so the effects stay finite and no larger than that."""
+    learner, examples, _ = learned
+    assert learner.outcome_cap_[0] == pytest.approx(examples.future[:, 0].max())
+    far = learner._standardise(examples.features[:200] * 1e4)
+    for model in learner.models_:
+        means = learner._means(model, far)
+        assert np.all(np.isfinite(means)) and means[..., 1].max() <= learner.outcome_cap_[0]
+    effects = learner.effects(examples.features[:200] * 1e4)
+    assert np.all(np.isfinite(effects.future_spend_delta))
+    assert np.abs(effects.future_spend_delta).max() <= 2 * learner.outcome_cap_[0]
+
+
 def test_noisy_averages_shrink_towards_no_effect(
     learned: tuple[DoublyRobustEffectLearner, CampaignExamples, dict],
 ) -> None:
