@@ -24,7 +24,7 @@ checked on the log alone, for the customers the plan gives it to:
   are withheld; where none passes, only the weakest (lowest estimate in standard errors) is:
   a plan that spreads its budget over several actions gives each a target group too small to
   confirm, and withholding them all at once threw away the one the log could confirm once the
-  budget moved to it (on `responsive`, e-mail with recommendations: 23,209 planned contacts,
+  budget moved to it (on `responsive`, e-mail with recommendations: 23,121 planned contacts,
   lower bound -0.04, withheld with the four others; alone, with 37,801 contacts, +0.009).
   Each round withholds at least one action, so there are at most R rounds, R the actions
   eligible for anyone; each round's step-down runs at alpha = (1 - `confidence`) / R, so the
