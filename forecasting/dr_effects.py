@@ -42,9 +42,8 @@ after it), with x the customer's features and e the logged propensity:
    a N(0, tau^2) prior whose variance is pooled over the actions' estimates of the same outcome
    (tau^2 their maximum-likelihood spread), which shrinks an estimate far noisier than the
    actions' spread (a later window the log resolves poorly) where the first would keep most of
-   it. The
-   optimiser picks the actions whose effects look best, so unshrunk noise is what it would buy
-   (the winner's curse); the baseline's T-learner guards the same way.
+   it. The optimiser picks the actions whose effects look best, so unshrunk noise is what it
+   would buy (the winner's curse); the baseline's T-learner guards the same way.
 
 The held-out halves also give the diagnostics: a reliability curve of the purchase
 probabilities, and sorted group average effects (GATES: predicted against doubly robust effect
