@@ -20,7 +20,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -29,7 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.evaluation import Evaluator
-from engine.release_gate import LoggedOutcomes, check_plan, release, store_outcomes
+from engine.release_gate import (
+    LoggedOutcomes,
+    check_plan,
+    release,
+    store_outcomes,
+    without_actions,
+)
 from engine.run_reader import RunFolder
 from markets.demo.ground_truth import GroundTruth
 from optimization.problem import DecisionProblem
@@ -60,10 +65,7 @@ def all_at_once(
         if not failing:
             break
         withheld |= set(failing)
-        eligible = problem.eligible.copy()
-        for action in withheld:
-            eligible[:, list(problem.action_ids).index(action)] = False
-        current = solve_once(dataclasses.replace(problem, eligible=eligible))
+        current = solve_once(without_actions(problem, withheld))
     return current, rounds
 
 

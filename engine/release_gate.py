@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -321,10 +321,7 @@ def release(
             failing = [min(failing, key=_strength)]
         for check in failing:
             withheld[check.action] = check
-        eligible = problem.eligible.copy()
-        for action in withheld:
-            eligible[:, list(problem.action_ids).index(action)] = False
-        current = resolve(dataclasses.replace(problem, eligible=eligible))
+        current = resolve(without_actions(problem, withheld))
     # Each round withholds at least one of the R actions, so by the last the plan re-solved
     # after it can use none: no plan leaves unchecked.
     report = ReleaseReport(
@@ -343,6 +340,15 @@ def release(
         )
         current = dataclasses.replace(current, notes=(*current.notes, note))
     return current, report
+
+
+def without_actions(problem: DecisionProblem, actions: Iterable[str]) -> DecisionProblem:
+    """`problem` with `actions` (ids) made ineligible for every customer, to be solved again."""
+    eligible = problem.eligible.copy()
+    ids = list(problem.action_ids)
+    for action in actions:
+        eligible[:, ids.index(action)] = False
+    return dataclasses.replace(problem, eligible=eligible)
 
 
 def _strength(check: ActionCheck) -> float:

@@ -141,8 +141,9 @@ def no_effect_shrinkage(estimate: np.ndarray, standard_error: np.ndarray) -> np.
     s = np.asarray(standard_error, dtype=np.float64)
     estimated = np.isfinite(m) & np.isfinite(s)
     m0 = np.where(estimated, m, 0.0)
-    s2 = np.where(estimated, s, 0.0) ** 2
-    own = np.where(estimated, own_estimate_shrinkage(m0, np.sqrt(s2)), 0.0)
+    s0 = np.where(estimated, s, 0.0)
+    s2 = s0**2
+    own = np.where(estimated, own_estimate_shrinkage(m0, s0), 0.0)
     tau2 = np.array(
         [[pooled_spread(m0[estimated[:, o], o], s2[estimated[:, o], o]) for o in range(m.shape[1])]]
     )  # [1, O]
