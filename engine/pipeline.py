@@ -27,7 +27,7 @@ from engine import run_folder
 from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
-from engine.release_gate import release, store_outcomes, withhold_all
+from engine.release_gate import later_outcomes, release, store_outcomes, withhold_all
 from engine.report import write_reports
 from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
@@ -452,10 +452,24 @@ def _solve_and_release(
         extras["release"] = report.to_dict()
         return solution, extras
     outcomes, weeks = found
+    later = {}
+    if scenario.release.later_harm == "withhold":
+        with Store.open(store_path) as store:
+            later = later_outcomes(
+                store, scenario.catalogue(), scenario.gross_margin, plan.week, after=weeks
+            )
     solution, report = release(
-        problem, solution, outcomes, weeks, solve_once, confidence=scenario.release.confidence
+        problem,
+        solution,
+        outcomes,
+        weeks,
+        solve_once,
+        confidence=scenario.release.confidence,
+        later=later,
     )
-    report = dataclasses.replace(report, window_cap=scenario.release.outcome_weeks)
+    report = dataclasses.replace(
+        report, window_cap=scenario.release.outcome_weeks, later_harm=scenario.release.later_harm
+    )
     extras["release"] = report.to_dict()
     return solution, extras
 

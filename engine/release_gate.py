@@ -31,6 +31,15 @@ checked on the log alone, for the customers the plan gives it to:
   chance that a harmful action passes by luck in any round is at most 1 - `confidence`
   (Bonferroni over the rounds; strictly so where the rounds' plans do not depend on the
   check's outcomes, which they do only through which actions were withheld).
+- Later windows. Where the check's window is shorter than others the log observes (the default
+  check is capped at 5 weeks: `release.outcome_weeks: 4`), an action it confirms is still withheld where
+  the log's estimate for the same customers over any longer window it observes is below zero:
+  a gain that turns into a loss later (purchases pulled forward, customers who learn to wait
+  for the next discount) is not released on its first weeks. This is a filter on point
+  estimates, not a test: it adds no chance of releasing a harmful action, and it can only
+  withhold more. A short window confirms what a long one cannot (a 5-week gain of e-mail with
+  recommendations at 3 standard errors reads 0.9 over 13 weeks: docs/planner.md), while the
+  longer windows' estimates, noisy as they are, are what shows a 5-week gain turning.
 
 What this does not do: it cannot confirm value that shows only after the K weeks the log
 observes (a retention effect over a year, on a log of half a year), so such value is withheld
@@ -41,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,9 +91,19 @@ class ActionCheck:
     reason: str
     #: The estimate's standard error (clustered by customer); None where none was estimated.
     standard_error: float | None = None
+    #: The log's estimate per contact over each longer window it observes, for the same
+    #: customers: (weeks after the contact's week, estimate), longest first (module docstring).
+    later: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def loses_later(self) -> bool:
+        """Whether the log's estimate over some later window is below zero."""
+        return any(m < 0 for _, m in self.later)
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        found = dataclasses.asdict(self)
+        found["later"] = [{"outcome_weeks": k, "estimate": m} for k, m in self.later]
+        return found
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,11 @@ class ReleaseReport:
     #: The rounds allowed (the actions eligible for anyone): each round's step-down runs at
     #: (1 - confidence) / round_budget (module docstring).
     round_budget: int = 1
+    #: The longer windows (weeks after the contact's week) whose estimates may withhold an
+    #: action the check confirmed (module docstring, "Later windows"); () where none is read.
+    later_windows: tuple[int, ...] = ()
+    #: The scenario's `release.later_harm` ("withhold" or "ignore").
+    later_harm: str = "withhold"
 
     @property
     def withheld(self) -> tuple[str, ...]:
@@ -120,6 +144,8 @@ class ReleaseReport:
             "window_cap": self.window_cap,
             "round_budget": self.round_budget,
             "round_confidence": self.round_confidence,
+            "later_windows": list(self.later_windows),
+            "later_harm": self.later_harm,
         }
 
     @property
@@ -262,6 +288,35 @@ def store_outcomes(
     )
 
 
+def later_outcomes(
+    store: Store,
+    actions: tuple[Action, ...],
+    gross_margin: float,
+    observed_until: pd.Timestamp,
+    after: int,
+) -> dict[int, LoggedOutcomes]:
+    """`logged_outcomes` of the store's campaign log over each window longer than `after` weeks
+    that the log observes before `observed_until` (the planning week), longest first: what
+    withholds a gain confirmed over `after` weeks that turns into a loss later (module
+    docstring). One read of the log per window."""
+    windows = tuple(k for k in observable_windows(store, observed_until) if k > after)
+    if not windows:
+        return {}
+    sample = log_sample(store)
+    found: dict[int, LoggedOutcomes] = {}
+    for weeks in windows:
+        read = logged_outcomes(
+            lambda k: logged_examples(store, actions, k, observed_until, sample.condition),
+            actions,
+            gross_margin,
+            (weeks,),
+            sample.note,
+        )
+        if read is not None:
+            found[weeks] = read[0]
+    return found
+
+
 def withhold_all(
     problem: DecisionProblem,
     resolve: Callable[[DecisionProblem], Solution],
@@ -298,10 +353,12 @@ def release(
     resolve: Callable[[DecisionProblem], Solution],
     *,
     confidence: float,
+    later: Mapping[int, LoggedOutcomes] | None = None,
 ) -> tuple[Solution, ReleaseReport]:
     """Check each action of `solution`'s plan against the log and withhold those whose lower
-    bound is not above zero, re-solving (`resolve`) without them, in rounds (module
-    docstring). Returns the plan to release and the report."""
+    bound is not above zero, or whose estimate over a `later` window (weeks -> that window's
+    outcomes, `later_outcomes`) is below zero, re-solving (`resolve`) without them, in rounds
+    (module docstring). Returns the plan to release and the report."""
     if not 0.5 <= confidence < 1.0:
         raise ValueError(
             f"The 'confidence' parameter of release must be in [0.5, 1). Got {confidence} instead."
@@ -313,12 +370,14 @@ def release(
     for rounds in range(1, budget + 1):  # noqa: B007 (reported after)
         if not current.has_plan:
             break
-        checks = check_plan(problem, current.plan(), outcomes, level)
+        checks = check_plan(problem, current.plan(), outcomes, level, later)
         failing = [c for c in checks if not c.released]
         if not failing:
             break
-        if len(failing) == len(checks):  # none passed: only the weakest goes
-            failing = [min(failing, key=_strength)]
+        if len(failing) == len(checks):
+            # none passed: those the log shows losing later go (no budget moved to them would
+            # change that); else only the weakest
+            failing = [c for c in failing if c.loses_later] or [min(failing, key=_strength)]
         for check in failing:
             withheld[check.action] = check
         current = resolve(without_actions(problem, withheld))
@@ -331,12 +390,13 @@ def release(
         rounds,
         note=outcomes.sample_note,
         round_budget=budget,
+        later_windows=tuple(later or ()),
     )
     if withheld:
         note = (
             f"withheld after checking on the campaign log (lower bound of the gain per contact "
             f"over {outcome_weeks + 1} weeks not above zero, at {confidence:.0%} over all "
-            f"rounds): " + ", ".join(withheld)
+            f"rounds, or a loss over a longer window): " + ", ".join(withheld)
         )
         current = dataclasses.replace(current, notes=(*current.notes, note))
     return current, report
@@ -349,6 +409,15 @@ def without_actions(problem: DecisionProblem, actions: Iterable[str]) -> Decisio
     for action in actions:
         eligible[:, ids.index(action)] = False
     return dataclasses.replace(problem, eligible=eligible)
+
+
+def _later_estimates(
+    action: int, customers: np.ndarray, later: Mapping[int, LoggedOutcomes]
+) -> tuple[tuple[int, float], ...]:
+    """The estimate per contact of `action` for `customers` over each later window the log can
+    estimate it on, longest first."""
+    found = ((weeks, outcomes.gain(action, customers)) for weeks, outcomes in later.items())
+    return tuple((weeks, float(g[0])) for weeks, g in found if not isinstance(g, str))
 
 
 def _strength(check: ActionCheck) -> float:
@@ -366,10 +435,15 @@ def _standardised(mean: float, se: float) -> float:
 
 
 def check_plan(
-    problem: DecisionProblem, choice: np.ndarray, outcomes: LoggedOutcomes, confidence: float
+    problem: DecisionProblem,
+    choice: np.ndarray,
+    outcomes: LoggedOutcomes,
+    confidence: float,
+    later: Mapping[int, LoggedOutcomes] | None = None,
 ) -> tuple[ActionCheck, ...]:
     """Each action that `choice` ([N, H] action indices of `problem`) uses, checked on the log
-    for the customers it is given to (module docstring); predicted gains from problem.value."""
+    for the customers it is given to, and its estimates over the `later` windows read for them
+    (module docstring); predicted gains from problem.value."""
     used = [a for a in range(1, problem.shape[1]) if (choice == a).any()]
     if not used:
         return ()
@@ -385,6 +459,7 @@ def check_plan(
             "predicted_gain": float(value[planned].mean()),
         }
         found[a] = outcomes.gain(a, targets)
+        common[a]["later"] = _later_estimates(a, targets, later or {})
     # Holm's step-down (module docstring): strongest evidence first, each at its own level
     strength = {
         a: -np.inf if isinstance(f, str) else _standardised(f[0], f[1]) for a, f in found.items()
@@ -403,7 +478,15 @@ def check_plan(
         mean, se, rows, where = estimate
         low, high = mean - z * se, mean + z * se
         passes = low > 0 and stopped_at is None
-        if passes:
+        losses = [(k, m) for k, m in common[a]["later"] if m < 0]  # longest first
+        if passes and losses:
+            weeks, loss = losses[0]
+            reason = (
+                f"lower bound {low:,.4f} > 0 on {where}, but withheld: over {weeks + 1} weeks "
+                f"the log's estimate is {loss:,.4f} per contact (the gain turns into a loss)"
+            )
+            passes = False
+        elif passes:
             reason = f"lower bound {low:,.4f} > 0 on {where}"
         elif low > 0:
             reason = (
@@ -412,7 +495,8 @@ def check_plan(
             )
         else:
             reason = f"lower bound {low:,.4f} not above zero on {where}"
-        stopped_at = stopped_at or (None if passes else common[a]["action"])
+        # a later loss withholds the action but is no evidence against the next one's gain
+        stopped_at = stopped_at or (None if low > 0 else common[a]["action"])
         checks[a] = ActionCheck(**common[a], estimate=mean, low=low, high=high, rows=rows,
                                 released=passes, reason=reason, standard_error=se)  # fmt: skip
     return tuple(checks[a] for a in used)  # in the plan's action order

@@ -210,6 +210,7 @@ class ReportData:
                 "off-policy gain / contact": math.nan if c["estimate"] is None else c["estimate"],
                 "CI low": math.nan if c["low"] is None else c["low"],
                 "CI high": math.nan if c["high"] is None else c["high"],
+                "later windows / contact": _later(c.get("later") or []),
                 "released": "yes" if c["released"] else "withheld",
                 "why": c["reason"],
             }
@@ -646,3 +647,8 @@ def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> p
     )
     table.index.name = segments.attrs["column"]
     return table
+
+
+def _later(estimates: list[dict[str, float]]) -> str:
+    """The log's estimates over the release check's later windows, in words ("13 wk: -0.07")."""
+    return "; ".join(f"{int(e['outcome_weeks']) + 1} wk: {e['estimate']:,.4f}" for e in estimates)

@@ -141,15 +141,22 @@ class ForecastSpec(_Strict):
 class ReleaseSpec(_Strict):
     """First, do no harm (engine/release_gate.py): before release, each action of the plan is
     checked off-policy on the campaign log for the customers it is given to, and withheld unless
-    the lower bound of its gain, at `confidence` (over all actions checked), is above zero."""
+    the lower bound of its gain over `outcome_weeks`, at `confidence` (over all actions checked
+    and all rounds), is above zero and, with `later_harm: withhold`, no longer window shows it
+    losing."""
 
     check: bool = True
     confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
-    #: The longest outcome window the check may use, in weeks after the contact's week (one of
-    #: release_gate.OUTCOME_WEEKS); None: the longest the log observes. A shorter window
-    #: confirms more (less noise, more logged weeks observed) but cannot see harm that comes
-    #: later (pull-forward, discount conditioning): docs/planner.md measures the trade.
+    #: The longest outcome window the check confirms the gain over, in weeks after the
+    #: contact's week (one of release_gate.OUTCOME_WEEKS); None: the longest the log observes.
+    #: A short window confirms what a long one's noise hides; harm that comes later
+    #: (pull-forward, discount conditioning) is what `later_harm` looks for in the longer
+    #: windows: docs/planner.md measures both.
     outcome_weeks: Literal[52, 26, 12, 8, 4] | None = None
+    #: `withhold`: an action the check confirms is still withheld where the log's estimate for
+    #: its customers over a longer window the log observes is below zero; `ignore` skips that
+    #: look (one read of the log per longer window).
+    later_harm: Literal["withhold", "ignore"] = "withhold"
 
 
 class ValidationSpec(_Strict):

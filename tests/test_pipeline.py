@@ -468,18 +468,26 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     # the planner's cap on the outcome window holds, and the report says what it leaves unchecked
     assert release["window_cap"] == 8 and 0 < release["outcome_weeks"] <= 8
     released = {c["action"] for c in release["checks"] if c["released"]}
+    # the longer windows the log observes are looked at for a gain that turns into a loss
+    assert release["later_windows"] and min(release["later_windows"]) > release["outcome_weeks"]
     for check in release["checks"]:
+        later = [e["estimate"] for e in check["later"]]
         if check["released"]:
-            assert check["low"] > 0
+            assert check["low"] > 0 and min(later, default=0.0) >= 0
         else:
-            assert check["low"] is None or check["low"] <= 0
+            assert (
+                check["low"] is None
+                or check["low"] <= 0
+                or min(later) < 0
+                or "step-down stopped" in check["reason"]
+            )
             assert check["action"] in release["withheld"]
     allocation = pd.read_parquet(result.folder / "allocation.parquet")
     assert set(allocation["action"]) - {"recommend"} <= released
     _recompute(result.folder)
     html = (result.folder / "report.html").read_text()
     assert "First, do no harm: the plan checked on the campaign log" in html
-    assert "capped that window at 8 weeks" in html
+    assert "is below zero: a gain that turns into a loss later" in html
 
 
 def test_an_action_the_log_never_shows_is_named(

@@ -15,6 +15,8 @@ from engine.off_policy import logged_examples
 from engine.release_gate import (
     OUTCOME_WEEKS,
     LoggedOutcomes,
+    check_plan,
+    later_outcomes,
     logged_outcomes,
     observable_windows,
     release,
@@ -146,6 +148,10 @@ def test_a_planner_can_cap_the_window_and_the_check_reads_the_longest_below_it(
             (windows[1],),
         )
         shortest = store_outcomes(store, DEMO_ACTIONS, 0.3, week, longest=OUTCOME_WEEKS[-1] - 1)
+        later = later_outcomes(store, DEMO_ACTIONS, 0.3, week, after=windows[1])
+    # what may withhold a gain confirmed over the capped window: every longer window observed
+    assert tuple(later) == windows[:1]
+    np.testing.assert_array_equal(later[windows[0]].outcome, longest[0].outcome)
     assert longest is not None and capped is not None and direct is not None
     assert longest[1] == windows[0] and capped[1] == windows[1] < cap
     np.testing.assert_array_equal(capped[0].outcome, direct[0].outcome)
@@ -165,8 +171,6 @@ class _Estimates:
 
 
 def test_the_step_down_releases_what_bonferroni_would_withhold_and_no_more() -> None:
-    from engine.release_gate import check_plan
-
     problem = _problem([[[0.0], [1.0], [1.0]] for _ in range(4)])
     choice = np.array([[1], [1], [2], [2]])  # both actions in the plan
     # `good` 20 standard errors above zero; `bad` 1.8: above the 1.645 of the second step at
@@ -186,6 +190,49 @@ def test_the_step_down_releases_what_bonferroni_would_withhold_and_no_more() -> 
     )
     assert [c.released for c in checks] == [True, False]
     assert checks[0].low == pytest.approx(2.0 - 1.9600 * 0.1, abs=1e-4)
+
+
+def test_a_gain_that_turns_into_a_loss_later_is_withheld_and_the_step_down_goes_on() -> None:
+    """`good` is confirmed over the check's window, but over 13 weeks the log puts it below
+    zero (purchases pulled forward): withheld, saying so. That is no evidence against `bad`'s
+    gain, so the step-down goes on and releases it (its later windows are not below zero)."""
+    problem = _problem([[[0.0], [1.0], [1.0]] for _ in range(4)])
+    choice = np.array([[1], [1], [2], [2]])
+    later = {
+        26: _Estimates({1: (0.4, 0.5), 2: (0.2, 0.5)}),
+        12: _Estimates({1: (-0.3, 0.2), 2: (0.1, 0.2)}),
+    }
+    checks = check_plan(problem, choice, _Estimates({1: (2.0, 0.1), 2: (0.5, 0.1)}), 0.95, later)
+    assert [(c.action, c.released) for c in checks] == [("good", False), ("bad", True)]
+    assert checks[0].low > 0 and checks[0].loses_later and not checks[1].loses_later
+    assert "over 13 weeks the log's estimate is -0.3000 per contact" in checks[0].reason
+    assert checks[0].later == ((26, 0.4), (12, -0.3))
+    assert checks[0].to_dict()["later"][1] == {"outcome_weeks": 12, "estimate": -0.3}
+    # without the later windows both pass, as before
+    checks = check_plan(problem, choice, _Estimates({1: (2.0, 0.1), 2: (0.5, 0.1)}), 0.95)
+    assert [c.released for c in checks] == [True, True] and checks[0].later == ()
+
+
+def test_the_rounds_move_the_budget_off_an_action_that_loses_later() -> None:
+    """Both actions are confirmed over the check's window; the log shows the first losing over
+    a longer one. It is withheld, the plan re-solved gives the other to everyone, which passes:
+    one round more, and the report names the windows looked at."""
+    problem = _split_problem(400, 2, seed=0)
+    settings = SolveSettings(time_limit_s=30)
+    first = solve(problem, "lagrangian", settings)
+    assert set(np.unique(first.plan())) == {1, 2}
+    released, report = release(
+        problem,
+        first,
+        _GroupSizeEstimates({1: 1.0, 2: 1.0}, noise=1.0),
+        4,
+        lambda p: solve(p, "lagrangian", settings),
+        confidence=0.95,
+        later={12: _GroupSizeEstimates({1: -0.5, 2: 0.5}, noise=1.0)},
+    )
+    assert report.withheld == ("0",) and report.rounds == 2 and report.later_windows == (12,)
+    assert (released.plan() == 2).all()
+    assert report.to_dict()["later_windows"] == [12]
 
 
 class _PerCustomerNoise:
