@@ -31,9 +31,10 @@ checked on the log alone, for the customers the plan gives it to:
   chance that a harmful action passes by luck in any round is at most 1 - `confidence`
   (Bonferroni over the rounds; strictly so where the rounds' plans do not depend on the
   check's outcomes, which they do only through which actions were withheld).
-- Later windows. Where the check's window is shorter than others the log observes (the default
-  check is capped at 5 weeks: `release.outcome_weeks: 4`), an action it confirms is still withheld where
-  the log's estimate for the same customers over any longer window it observes is below zero:
+- Later windows. Where the check's window is shorter than others the log observes (by default
+  it is capped at 5 weeks: `release.outcome_weeks: 4`), an action it confirms is still
+  withheld where the log's estimate for the same customers over any longer window it observes
+  is below zero:
   a gain that turns into a loss later (purchases pulled forward, customers who learn to wait
   for the next discount) is not released on its first weeks. This is a filter on point
   estimates, not a test: it adds no chance of releasing a harmful action, and it can only
@@ -41,9 +42,12 @@ checked on the log alone, for the customers the plan gives it to:
   recommendations at 3 standard errors reads 0.9 over 13 weeks: docs/planner.md), while the
   longer windows' estimates, noisy as they are, are what shows a 5-week gain turning.
 
-What this does not do: it cannot confirm value that shows only after the K weeks the log
-observes (a retention effect over a year, on a log of half a year), so such value is withheld
-unless enough of it shows within K weeks; the report says K.
+What this does not do: it cannot confirm value that shows only after the K weeks checked (a
+retention effect over a year), so such value is withheld unless enough of it shows within K
+weeks (5 by default; `release.outcome_weeks: 52` checks the longest window the log observes,
+whose noise confirms less); the report says K. Nor is the later-window look a guarantee: a
+loss that a longer window's noise hides, or that shows only after the longest window the log
+observes, is not seen.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class ReleaseSpec(_Strict):
     #: A short window confirms what a long one's noise hides; harm that comes later
     #: (pull-forward, discount conditioning) is what `later_harm` looks for in the longer
     #: windows: docs/planner.md measures both.
-    outcome_weeks: Literal[52, 26, 12, 8, 4] | None = None
+    outcome_weeks: Literal[52, 26, 12, 8, 4] | None = 4
     #: `withhold`: an action the check confirms is still withheld where the log's estimate for
     #: its customers over a longer window the log observes is below zero; `ignore` skips that
     #: look (one read of the log per longer window).
