@@ -34,11 +34,10 @@ checked on the log alone, for the customers the plan gives it to:
 - Later windows. Where the check's window is shorter than others the log observes (by default
   it is capped at 5 weeks: `release.outcome_weeks: 4`), an action it confirms is still
   withheld where the log's estimate for the same customers over any longer window it observes
-  is below zero:
-  a gain that turns into a loss later (purchases pulled forward, customers who learn to wait
-  for the next discount) is not released on its first weeks. This is a filter on point
-  estimates, not a test: it adds no chance of releasing a harmful action, and it can only
-  withhold more. A short window confirms what a long one cannot (a 5-week gain of e-mail with
+  is below zero: a gain that turns into a loss later (purchases pulled forward, customers who
+  learn to wait for the next discount) is not released on its first weeks. This is a filter
+  on point estimates, not a test: it adds no chance of releasing a harmful action, and it can
+  only withhold more. A short window confirms what a long one cannot (a 5-week gain of e-mail with
   recommendations at 3 standard errors reads 0.9 over 13 weeks: docs/planner.md), while the
   longer windows' estimates, noisy as they are, are what shows a 5-week gain turning.
 
