@@ -31,12 +31,14 @@ def logged_examples(
     outcome_weeks: int,
     observed_until: pd.Timestamp | None = None,
     customers: str = "TRUE",
+    also_outcome_weeks: tuple[int, ...] = (),
 ) -> pd.DataFrame:
     """The store's campaign log as anchor features with outcomes over `outcome_weeks` weeks
     (`forecasting.features.anchor_features`), its propensities where logged (else NULL), the
     data observed up to `observed_until` when given, the rows of the customers that SQL
-    predicate `customers` keeps (a `forecasting.features.log_sample`); the one query the
-    off-policy estimates and the release check read the log with."""
+    predicate `customers` keeps (a `forecasting.features.log_sample`), and `future_spend_{k}`
+    for each of `also_outcome_weeks`; the one query the off-policy estimates and the release
+    check read the log with."""
     propensity = "propensity" if store.has_column("campaign_log", "propensity") else "NULL"
     return anchor_features(
         store,
@@ -45,6 +47,7 @@ def logged_examples(
         discount_actions=discount_action_ids(actions),
         outcome_weeks=outcome_weeks,
         observed_until=observed_until,
+        also_outcome_weeks=also_outcome_weeks,
     )
 
 

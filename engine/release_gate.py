@@ -301,15 +301,18 @@ def later_outcomes(
     """`logged_outcomes` of the store's campaign log over each window longer than `after` weeks
     that the log observes before `observed_until` (the planning week), longest first: what
     withholds a gain confirmed over `after` weeks that turns into a loss later (module
-    docstring). One read of the log per window."""
+    docstring). One read of the log for all of them."""
     windows = tuple(k for k in observable_windows(store, observed_until) if k > after)
     if not windows:
         return {}
     sample = log_sample(store)
+    examples = logged_examples(
+        store, actions, windows[-1], observed_until, sample.condition, also_outcome_weeks=windows
+    )
     found: dict[int, LoggedOutcomes] = {}
     for weeks in windows:
         read = logged_outcomes(
-            lambda k: logged_examples(store, actions, k, observed_until, sample.condition),
+            lambda k: examples.assign(future_spend=examples[f"future_spend_{k}"]),
             actions,
             gross_margin,
             (weeks,),

@@ -214,6 +214,7 @@ def anchor_features(
     outcome_weeks: int = 0,
     observed_until: pd.Timestamp | None = None,
     frames: Mapping[str, pd.DataFrame] | None = None,
+    also_outcome_weeks: tuple[int, ...] = (),
 ) -> pd.DataFrame:
     """Features of each (customer_id, week_start) anchor from everything before that week.
 
@@ -225,6 +226,8 @@ def anchor_features(
     Monday: the weeks before it are observed) when given, else the week after the last
     transaction; a shop whose customers bought nothing in its last weeks still observed them.
     `frames` are data frames `anchors_sql` reads by name (a shard's customer ids).
+    `also_outcome_weeks` (with K > 0) adds `future_spend_{k}` for each k: the same outcome over
+    k weeks, in the one query (a window per read cost the release check seconds per window).
     """
     is_purchase = purchase_filter(store)
     has_log = store.has_table("campaign_log")
@@ -252,20 +255,29 @@ def anchor_features(
     outcome_columns = ""
     outcome_joins = ""
     if outcome_weeks > 0:
-        outcome_columns = f""",
+        windows = {"future_spend": outcome_weeks} | {
+            f"future_spend_{k}": k for k in also_outcome_weeks
+        }
+        outcome_columns = """,
             (o.week IS NOT NULL)::INTEGER AS bought,
-            coalesce(o.spend, 0.0) AS spend,
-            CASE WHEN a.week_start + INTERVAL {7 * (outcome_weeks + 1)} DAY
+            coalesce(o.spend, 0.0) AS spend""" + "".join(
+            f""",
+            CASE WHEN a.week_start + INTERVAL {7 * (k + 1)} DAY
                       <= (SELECT end_week FROM data_end)
-                 THEN coalesce(fut.total_spend, 0.0) - coalesce(now_cum.total_spend, 0.0)
-            END AS future_spend"""
-        outcome_joins = f"""
+                 THEN coalesce(fut{i}.total_spend, 0.0) - coalesce(now_cum.total_spend, 0.0)
+            END AS {name}"""
+            for i, (name, k) in enumerate(windows.items())
+        )
+        outcome_joins = """
             LEFT JOIN weekly o ON o.customer_id = a.customer_id AND o.week = a.week_start
             ASOF LEFT JOIN cumulative now_cum
-              ON now_cum.customer_id = a.customer_id AND now_cum.week <= a.week_start
-            ASOF LEFT JOIN cumulative fut
-              ON fut.customer_id = a.customer_id
-             AND fut.week <= a.week_start + INTERVAL {7 * outcome_weeks} DAY"""
+              ON now_cum.customer_id = a.customer_id AND now_cum.week <= a.week_start""" + "".join(
+            f"""
+            ASOF LEFT JOIN cumulative fut{i}
+              ON fut{i}.customer_id = a.customer_id
+             AND fut{i}.week <= a.week_start + INTERVAL {7 * k} DAY"""
+            for i, k in enumerate(windows.values())
+        )
     data_end = (
         "SELECT date_trunc('week', max(ts)) + INTERVAL 7 DAY AS end_week FROM transactions"
         if observed_until is None
