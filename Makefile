@@ -90,10 +90,10 @@ bench: data browser
 		--markdown bench/results/evaluate_presets_unchecked.md
 	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
 		--seeds 0 1 2 --models baseline --customers 20000 --work $(DEMO_DIR)/presets \
-		--release-weeks 4 --json bench/results/evaluate_presets_window4.json \
-		--markdown bench/results/evaluate_presets_window4.md
-	for variant in default window4 unchecked; do \
-		case $$variant in default) flag= ;; window4) flag="--release-weeks 4" ;; \
+		--release-weeks 52 --json bench/results/evaluate_presets_window52.json \
+		--markdown bench/results/evaluate_presets_window52.md
+	for variant in default window52 unchecked; do \
+		case $$variant in default) flag= ;; window52) flag="--release-weeks 52" ;; \
 			unchecked) flag=--no-release-check ;; esac; \
 		$(BIN)/python bench/evaluate_presets.py --presets responsive --seeds 0 1 2 \
 			--models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets $$flag \
@@ -109,9 +109,9 @@ bench: data browser
 		done) --json bench/results/no_action_level.json
 	$(BIN)/python bench/fatigue_windows.py $(DEMO_DIR)/presets/responsive_1/data \
 		--json bench/results/fatigue_windows_responsive1.json
-	$(BIN)/python bench/release_rounds.py $$(for s in 0 1 2; do \
-		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_ziln_window4-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
-		done) --json bench/results/release_rounds_responsive_window4.json
+	$(BIN)/python bench/release_rules.py $$(for s in 0 1 2; do \
+		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_ziln-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
+		done) --json bench/results/release_rules_responsive.json
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \

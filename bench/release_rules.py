@@ -1,20 +1,24 @@
-"""The release check's rounds against the rule they replaced, replayed on runs' own problems.
+"""The release check's rules against those they replaced, replayed on runs' own problems.
 
 For each run folder (a weekly run on a demo market, `ltv data demo`), the run's problem is
 solved again with the run's solver settings and released through the check on the run's own
-campaign log and outcome window, under two rules (engine/release_gate.py):
+campaign log, under each rule (engine/release_gate.py):
 
-- `rounds` (the engine's): each round's step-down at (1 - confidence) / R, R the actions
-  eligible for anyone; where no action of a round passes, only the weakest is withheld;
-- `all at once` (the rule before): each round at the full confidence, every failing action
-  withheld together, at most six rounds;
+- `engine`: the run's scenario as it stands (by default the 5-week window, rounds at
+  (1 - confidence) / R with only the weakest withheld where none passes, and an action
+  confirmed over the window withheld where a longer window the log observes puts it below zero);
+- `no later look`: the same without the longer windows (`release.later_harm: ignore`);
+- `longest window`: the same rounds over the longest window the log observes (the default
+  before the 5-week one), no later look (there is no longer window);
+- `all at once`: the rule before the rounds, over the scenario's window: each round at the full
+  confidence, every failing action withheld together, at most six rounds;
 
-and each released plan is replayed in the market's truth, paired with doing nothing
-(engine/evaluation.py). Prints, per run and rule, the gain with its 95 % interval and the
-contacts; the JSON adds the rounds' release report and the previous rule's checks per round.
-Usage:
+and each released plan is replayed in the market's truth, paired with doing nothing on common
+random numbers (engine/evaluation.py): the rules' gains are comparable with one another. Prints,
+per run and rule, the gain with its 95 % interval and the contacts; the JSON adds each rule's
+release report (the all-at-once rule's checks per round). Usage:
 
-    python bench/release_rounds.py RUN:DATA [RUN:DATA ...] [--json OUT]
+    python bench/release_rules.py RUN:DATA [RUN:DATA ...] [--json OUT]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from engine.evaluation import Evaluator
 from engine.release_gate import (
     LoggedOutcomes,
     check_plan,
+    later_outcomes,
     release,
     store_outcomes,
     without_actions,
@@ -92,25 +97,33 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
             shown.append(solution.recommended)
         return solution
 
+    week = horizon_start(truth.config.as_of)
     with Store.open(run.path / "inputs.duckdb") as store:
+        catalogue, margin = scenario.catalogue(), scenario.gross_margin
         found = store_outcomes(
-            store,
-            scenario.catalogue(),
-            scenario.gross_margin,
-            horizon_start(truth.config.as_of),
-            longest=scenario.release.outcome_weeks,
+            store, catalogue, margin, week, longest=scenario.release.outcome_weeks
         )
-    if found is None:
+        longest = store_outcomes(store, catalogue, margin, week)
+        later = {} if found is None else later_outcomes(store, catalogue, margin, week, found[1])
+    if found is None or longest is None:
         return {"run": run.path.name, "note": "the log observes too few outcomes"}
-    outcomes, weeks = found
-    confidence = scenario.release.confidence
+    (outcomes, weeks), confidence = found, scenario.release.confidence
     first = solve_once(problem)
-    engine, report = release(problem, first, outcomes, weeks, solve_once, confidence=confidence)
-    before, before_rounds = all_at_once(problem, solve_once, outcomes, confidence)
-    plans = {
-        "rounds": _plan(engine, problem),
-        "all at once": _plan(before, problem),
+    engine_later = later if scenario.release.later_harm == "withhold" else {}
+    released = {
+        "engine": release(
+            problem, first, outcomes, weeks, solve_once, confidence=confidence, later=engine_later
+        ),
+        "no later look": release(
+            problem, first, outcomes, weeks, solve_once, confidence=confidence
+        ),
+        "longest window": release(
+            problem, first, longest[0], longest[1], solve_once, confidence=confidence
+        ),
     }
+    before, before_rounds = all_at_once(problem, solve_once, outcomes, confidence)
+    plans = {name: _plan(solution, problem) for name, (solution, _) in released.items()}
+    plans["all at once"] = _plan(before, problem)
     evaluator = Evaluator(
         truth,
         problem,
@@ -122,6 +135,7 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
     return {
         "run": run.path.name,
         "outcome_weeks": weeks,
+        "longest_window": longest[1],
         "rules": {
             name: {
                 "gain": results[name].gain,
@@ -130,7 +144,7 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
             }
             for name, plan in plans.items()
         },
-        "rounds_report": report.to_dict(),
+        "reports": {name: report.to_dict() for name, (_, report) in released.items()},
         "all_at_once_rounds": before_rounds,
     }
 
@@ -148,7 +162,7 @@ def main() -> None:
         for name, figures in result.get("rules", {}).items():
             low, high = figures["gain_ci"]
             print(
-                f"{result['run']}  {name:12s} gain {figures['gain']:,.0f} [{low:,.0f}, "
+                f"{result['run']}  {name:14s} gain {figures['gain']:,.0f} [{low:,.0f}, "
                 f"{high:,.0f}]  contacts {figures['contacts']:,}",
                 flush=True,
             )
