@@ -490,6 +490,26 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     assert "is below zero: a gain that turns into a loss later" in html
 
 
+def test_a_planner_who_skips_the_later_windows_is_told_so(
+    small_market_dir: Path, tmp_path: Path
+) -> None:
+    """release.later_harm: ignore reads no longer window, and the report says, in bold, that
+    harm showing after the check's window was not looked for."""
+    path = tmp_path / "unguarded.yaml"
+    path.write_text(
+        SCENARIO.replace("name: small", "name: unguarded").replace(
+            "release: {check: false}",
+            "release: {check: true, confidence: 0.9, outcome_weeks: 4, later_harm: ignore}",
+        )
+    )
+    result = plan_small(path, small_market_dir, tmp_path / "runs")
+    release = json.loads((result.folder / "kpis.json").read_text())["release"]
+    assert release["later_harm"] == "ignore" and release["later_windows"] == []
+    assert all(c["later"] == [] for c in release["checks"])
+    html = (result.folder / "report.html").read_text()
+    assert "skipped the look at longer windows (release.later_harm: ignore)" in html
+
+
 def test_an_action_the_log_never_shows_is_named(
     small_market_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
