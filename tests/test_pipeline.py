@@ -488,6 +488,8 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     html = (result.folder / "report.html").read_text()
     assert "First, do no harm: the plan checked on the campaign log" in html
     assert "is below zero: a gain that turns into a loss later" in html
+    weeks = ", ".join(str(k + 1) for k in release["later_windows"])
+    assert f"({weeks}\nweeks, counting the contact's week, as in the table)" in html
 
 
 def test_a_planner_who_skips_the_later_windows_is_told_so(
