@@ -77,6 +77,8 @@ MIN_ROWS = 30
 MIN_LOGGED_WEEKS = 4 * MIN_ROWS
 #: Outcome windows tried, longest first, until enough logged rows have theirs observed.
 OUTCOME_WEEKS = (52, 26, 12, 8, 4)
+#: The probability with which `ActionCheck.log_multiple_to_confirm` sizes the log.
+POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,26 @@ class ActionCheck:
         """Whether the log's estimate over some later window is below zero."""
         return any(m < 0 for _, m in self.later)
 
+    @property
+    def log_multiple_to_confirm(self) -> float | None:
+        """For an action withheld for its lower bound: how many times the logged weeks of its
+        customers the log would need to confirm it with probability POWER at the level it was
+        checked at, were its gain per contact what the log estimates (the standard error falls
+        with the square root of the rows): ((z + z_power) se / estimate)^2. None where the
+        action was released, withheld for another reason, or the estimate is not above zero
+        (more of the same log is not expected to confirm it)."""
+        if self.released or self.estimate is None or self.low is None or self.estimate <= 0:
+            return None
+        se = self.standard_error
+        if not se or self.low > 0:
+            return None
+        z = (self.estimate - self.low) / se
+        return float(((z + float(ndtri(POWER))) * se / self.estimate) ** 2)
+
     def to_dict(self) -> dict[str, object]:
         found = dataclasses.asdict(self)
         found["later"] = [{"outcome_weeks": k, "estimate": m} for k, m in self.later]
+        found["log_multiple_to_confirm"] = self.log_multiple_to_confirm
         return found
 
 

@@ -211,6 +211,7 @@ class ReportData:
                 "CI low": math.nan if c["low"] is None else c["low"],
                 "CI high": math.nan if c["high"] is None else c["high"],
                 "later windows / contact": _later(c.get("later") or []),
+                "log needed to confirm": _multiple(c.get("log_multiple_to_confirm")),
                 "released": "yes" if c["released"] else "withheld",
                 "why": c["reason"],
             }
@@ -652,3 +653,8 @@ def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> p
 def _later(estimates: list[dict[str, float]]) -> str:
     """The log's estimates over the release check's later windows, in words ("13 wk: -0.07")."""
     return "; ".join(f"{int(e['outcome_weeks']) + 1} wk: {e['estimate']:,.4f}" for e in estimates)
+
+
+def _multiple(multiple: float | None) -> str:
+    """How many times its logged weeks a withheld action's check would need, in words."""
+    return "-" if multiple is None else f"{multiple:,.1f} x its logged weeks"

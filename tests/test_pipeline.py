@@ -482,12 +482,15 @@ def test_the_release_check_ships_only_what_the_log_confirms(
                 or "step-down stopped" in check["reason"]
             )
             assert check["action"] in release["withheld"]
+            if check["estimate"] is not None and check["estimate"] > 0 >= check["low"]:
+                assert check["log_multiple_to_confirm"] > 1  # a longer log would confirm it
     allocation = pd.read_parquet(result.folder / "allocation.parquet")
     assert set(allocation["action"]) - {"recommend"} <= released
     _recompute(result.folder)
     html = (result.folder / "report.html").read_text()
     assert "First, do no harm: the plan checked on the campaign log" in html
     assert "is below zero: a gain that turns into a loss later" in html
+    assert "log needed to confirm" in html
     weeks = ", ".join(str(k + 1) for k in release["later_windows"])
     assert f"({weeks}\nweeks, counting the contact's week, as in the table)" in html
 

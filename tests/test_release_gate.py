@@ -213,6 +213,22 @@ def test_a_gain_that_turns_into_a_loss_later_is_withheld_and_the_step_down_goes_
     assert [c.released for c in checks] == [True, True] and checks[0].later == ()
 
 
+def test_a_withheld_action_says_how_much_more_log_would_confirm_it() -> None:
+    """Estimate 0.5 per contact, standard error 0.25, checked at 99 % one-sided (z 2.326): the
+    standard error must fall to 0.5 / (2.326 + 0.842) for the bound to clear zero four times in
+    five, which takes (0.25 * 3.168 / 0.5)^2 = 2.51 times the rows. Nothing is said where the
+    action passed, or where the log's estimate is not above zero."""
+    problem = _problem([[[0.0], [1.0], [1.0]] for _ in range(4)])
+    choice = np.array([[1], [1], [2], [2]])
+    checks = check_plan(problem, choice, _Estimates({1: (0.5, 0.25), 2: (-0.1, 0.25)}), 0.98)
+    # two actions: Holm's first step at 1 % one-sided
+    assert checks[0].log_multiple_to_confirm == pytest.approx(2.509, abs=2e-3)
+    assert checks[1].log_multiple_to_confirm is None
+    assert checks[0].to_dict()["log_multiple_to_confirm"] == checks[0].log_multiple_to_confirm
+    passed = check_plan(problem, choice, _Estimates({1: (2.0, 0.1), 2: (0.5, 0.1)}), 0.95)
+    assert all(c.released and c.log_multiple_to_confirm is None for c in passed)
+
+
 def test_the_rounds_move_the_budget_off_an_action_that_loses_later() -> None:
     """Both actions are confirmed over the check's window; the log shows the first losing over
     a longer one. It is withheld, the plan re-solved gives the other to everyone, which passes:
