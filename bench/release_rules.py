@@ -35,9 +35,8 @@ from engine.evaluation import Evaluator
 from engine.release_gate import (
     LoggedOutcomes,
     check_plan,
-    later_outcomes,
     release,
-    store_outcomes,
+    store_windows,
     without_actions,
 )
 from engine.run_reader import RunFolder
@@ -99,15 +98,21 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
 
     week = horizon_start(truth.config.as_of)
     with Store.open(run.path / "inputs.duckdb") as store:
-        catalogue, margin = scenario.catalogue(), scenario.gross_margin
-        found = store_outcomes(
-            store, catalogue, margin, week, longest=scenario.release.outcome_weeks
+        found = store_windows(
+            store,
+            scenario.catalogue(),
+            scenario.gross_margin,
+            week,
+            longest=scenario.release.outcome_weeks,
+            later=True,
         )
-        longest = store_outcomes(store, catalogue, margin, week)
-        later = {} if found is None else later_outcomes(store, catalogue, margin, week, found[1])
-    if found is None or longest is None:
+    if found is None:
         return {"run": run.path.name, "note": "the log observes too few outcomes"}
-    (outcomes, weeks), confidence = found, scenario.release.confidence
+    outcomes, weeks, later = found
+    # the longest window the log observes: the longest of the later ones, or the check's own
+    longest_weeks = max(later, default=weeks)
+    longest = later.get(longest_weeks, outcomes)
+    confidence = scenario.release.confidence
     first = solve_once(problem)
     engine_later = later if scenario.release.later_harm == "withhold" else {}
     released = {
@@ -118,7 +123,7 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
             problem, first, outcomes, weeks, solve_once, confidence=confidence
         ),
         "longest window": release(
-            problem, first, longest[0], longest[1], solve_once, confidence=confidence
+            problem, first, longest, longest_weeks, solve_once, confidence=confidence
         ),
     }
     before, before_rounds = all_at_once(problem, solve_once, outcomes, confidence)
@@ -135,7 +140,7 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
     return {
         "run": run.path.name,
         "outcome_weeks": weeks,
-        "longest_window": longest[1],
+        "longest_window": longest_weeks,
         "rules": {
             name: {
                 "gain": results[name].gain,

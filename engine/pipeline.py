@@ -27,7 +27,7 @@ from engine import run_folder
 from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
 from engine.registry import RunRecord, RunRegistry
-from engine.release_gate import later_outcomes, release, store_outcomes, withhold_all
+from engine.release_gate import release, store_windows, withhold_all
 from engine.report import write_reports
 from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
@@ -439,25 +439,20 @@ def _solve_and_release(
     with Store.open(store_path) as store:
         if not store.has_table("campaign_log"):
             return solution, extras
-        found = store_outcomes(
+        found = store_windows(
             store,
             scenario.catalogue(),
             scenario.gross_margin,
             plan.week,
             longest=scenario.release.outcome_weeks,
+            later=scenario.release.later_harm == "withhold",
         )
     if found is None:
         log.warning("release check: the campaign log observes too few outcomes; all withheld")
         solution, report = withhold_all(problem, solve_once, confidence=scenario.release.confidence)
         extras["release"] = report.to_dict()
         return solution, extras
-    outcomes, weeks = found
-    later = {}
-    if scenario.release.later_harm == "withhold":
-        with Store.open(store_path) as store:
-            later = later_outcomes(
-                store, scenario.catalogue(), scenario.gross_margin, plan.week, after=weeks
-            )
+    outcomes, weeks, later = found
     solution, report = release(
         problem,
         solution,

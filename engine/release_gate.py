@@ -113,10 +113,10 @@ class ActionCheck:
         with the square root of the rows): ((z + z_power) se / estimate)^2. None where the
         action was released, withheld for another reason, or the estimate is not above zero
         (more of the same log is not expected to confirm it)."""
-        if self.released or self.estimate is None or self.low is None or self.estimate <= 0:
-            return None
         se = self.standard_error
-        if not se or self.low > 0:
+        if self.released or not se or self.estimate is None or self.low is None:
+            return None
+        if not self.low <= 0 < self.estimate:
             return None
         z = (self.estimate - self.low) / se
         return float(((z + float(ndtri(POWER))) * se / self.estimate) ** 2)
@@ -291,55 +291,54 @@ def store_outcomes(
     `observed_until` (the planning week), over the longest window the log observes, or the
     longest up to `longest` weeks where given (`release.outcome_weeks`); None without a log or
     enough observed rows."""
+    found = store_windows(store, actions, gross_margin, observed_until, longest)
+    return None if found is None else found[:2]
+
+
+def store_windows(
+    store: Store,
+    actions: tuple[Action, ...],
+    gross_margin: float,
+    observed_until: pd.Timestamp,
+    longest: int | None = None,
+    *,
+    later: bool = False,
+) -> tuple[LoggedOutcomes, int, dict[int, LoggedOutcomes]] | None:
+    """`store_outcomes`, and with `later` the log's outcomes over each longer window it
+    observes (weeks -> outcomes, longest first): what withholds a gain confirmed over the
+    check's window that turns into a loss later (module docstring). The longer windows come
+    from the same read of the log as the check's (`future_spend_{k}` columns)."""
     if not store.has_table("campaign_log"):
         return None
-    windows = tuple(
-        k for k in observable_windows(store, observed_until) if longest is None or k <= longest
-    )
+    observed = observable_windows(store, observed_until)
+    windows = tuple(k for k in observed if longest is None or k <= longest)
     if not windows:
         return None
     sample = log_sample(store)
     if sample.note:
         log.warning("release check: %s", sample.note)
-    return logged_outcomes(
-        lambda weeks: logged_examples(store, actions, weeks, observed_until, sample.condition),
-        actions,
-        gross_margin,
-        windows,
-        sample.note,
-    )
-
-
-def later_outcomes(
-    store: Store,
-    actions: tuple[Action, ...],
-    gross_margin: float,
-    observed_until: pd.Timestamp,
-    after: int,
-) -> dict[int, LoggedOutcomes]:
-    """`logged_outcomes` of the store's campaign log over each window longer than `after` weeks
-    that the log observes before `observed_until` (the planning week), longest first: what
-    withholds a gain confirmed over `after` weeks that turns into a loss later (module
-    docstring). One read of the log for all of them."""
-    windows = tuple(k for k in observable_windows(store, observed_until) if k > after)
-    if not windows:
-        return {}
-    sample = log_sample(store)
+    also = tuple(k for k in observed if k > windows[0]) if later else ()
     examples = logged_examples(
-        store, actions, windows[-1], observed_until, sample.condition, also_outcome_weeks=windows
+        store, actions, windows[0], observed_until, sample.condition, also_outcome_weeks=also
     )
-    found: dict[int, LoggedOutcomes] = {}
-    for weeks in windows:
-        read = logged_outcomes(
-            lambda k: examples.assign(future_spend=examples[f"future_spend_{k}"]),
-            actions,
-            gross_margin,
-            (weeks,),
-            sample.note,
-        )
-        if read is not None:
-            found[weeks] = read[0]
-    return found
+
+    def read(weeks: int) -> pd.DataFrame:
+        if weeks == windows[0]:
+            return examples
+        if weeks in also:
+            return examples.assign(future_spend=examples[f"future_spend_{weeks}"])
+        # a shorter window, where the longest had too few rows of the sample: read on its own
+        return logged_examples(store, actions, weeks, observed_until, sample.condition)
+
+    found = logged_outcomes(read, actions, gross_margin, windows, sample.note)
+    if found is None:
+        return None
+    outcomes, weeks = found
+    longer: dict[int, LoggedOutcomes] = {}
+    for k in observed if later else ():
+        if k > weeks and (got := logged_outcomes(read, actions, gross_margin, (k,), sample.note)):
+            longer[k] = got[0]
+    return outcomes, weeks, longer
 
 
 def withhold_all(
@@ -382,7 +381,7 @@ def release(
 ) -> tuple[Solution, ReleaseReport]:
     """Check each action of `solution`'s plan against the log and withhold those whose lower
     bound is not above zero, or whose estimate over a `later` window (weeks -> that window's
-    outcomes, `later_outcomes`) is below zero, re-solving (`resolve`) without them, in rounds
+    outcomes, `store_windows`) is below zero, re-solving (`resolve`) without them, in rounds
     (module docstring). Returns the plan to release and the report."""
     if not 0.5 <= confidence < 1.0:
         raise ValueError(

@@ -155,7 +155,7 @@ class ReleaseSpec(_Strict):
     outcome_weeks: Literal[52, 26, 12, 8, 4] | None = 4
     #: `withhold`: an action the check confirms is still withheld where the log's estimate for
     #: its customers over a longer window the log observes is below zero; `ignore` skips that
-    #: look (one read of the log per longer window).
+    #: look.
     later_harm: Literal["withhold", "ignore"] = "withhold"
 
 

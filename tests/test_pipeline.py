@@ -444,6 +444,17 @@ def test_off_policy_estimates_recover_a_known_policy_value() -> None:
         assert estimate.dr_ci[1] - estimate.dr_ci[0] < estimate.ipw_ci[1] - estimate.ipw_ci[0]
 
 
+def _checked_scenario(folder: Path, name: str, release: str) -> Path:
+    """The small scenario named `name`, its plan checked on the log with `release`'s keys."""
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        SCENARIO.replace("name: small", f"name: {name}").replace(
+            "release: {check: false}", f"release: {{check: true, {release}}}"
+        )
+    )
+    return path
+
+
 def test_the_release_check_ships_only_what_the_log_confirms(
     small_market_dir: Path, tmp_path: Path
 ) -> None:
@@ -453,13 +464,7 @@ def test_the_release_check_ships_only_what_the_log_confirms(
     customers = pd.read_parquet(data / "customers.parquet")
     newcomer = customers.iloc[:1].assign(customer_id="NEWBIE")
     pd.concat([customers, newcomer]).to_parquet(data / "customers.parquet", index=False)
-    path = tmp_path / "gated.yaml"
-    path.write_text(
-        SCENARIO.replace("name: small", "name: gated").replace(
-            "release: {check: false}",
-            "release: {check: true, confidence: 0.9, outcome_weeks: 8}",
-        )
-    )
+    path = _checked_scenario(tmp_path, "gated", "confidence: 0.9, outcome_weeks: 8")
     result = plan_small(path, data, tmp_path / "runs")
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["left_out"]["customers"] == 1 and kpis["left_out"]["examples"] == ["NEWBIE"]
@@ -500,12 +505,8 @@ def test_a_planner_who_skips_the_later_windows_is_told_so(
 ) -> None:
     """release.later_harm: ignore reads no longer window, and the report says, in bold, that
     harm showing after the check's window was not looked for."""
-    path = tmp_path / "unguarded.yaml"
-    path.write_text(
-        SCENARIO.replace("name: small", "name: unguarded").replace(
-            "release: {check: false}",
-            "release: {check: true, confidence: 0.9, outcome_weeks: 4, later_harm: ignore}",
-        )
+    path = _checked_scenario(
+        tmp_path, "unguarded", "confidence: 0.9, outcome_weeks: 4, later_harm: ignore"
     )
     result = plan_small(path, small_market_dir, tmp_path / "runs")
     release = json.loads((result.folder / "kpis.json").read_text())["release"]

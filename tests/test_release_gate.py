@@ -16,11 +16,11 @@ from engine.release_gate import (
     OUTCOME_WEEKS,
     LoggedOutcomes,
     check_plan,
-    later_outcomes,
     logged_outcomes,
     observable_windows,
     release,
     store_outcomes,
+    store_windows,
 )
 from forecasting.features import ANCHOR_FEATURES
 from optimization.problem import DecisionProblem
@@ -148,7 +148,10 @@ def test_a_planner_can_cap_the_window_and_the_check_reads_the_longest_below_it(
             (windows[1],),
         )
         shortest = store_outcomes(store, DEMO_ACTIONS, 0.3, week, longest=OUTCOME_WEEKS[-1] - 1)
-        later = later_outcomes(store, DEMO_ACTIONS, 0.3, week, after=windows[1])
+        with_later = store_windows(store, DEMO_ACTIONS, 0.3, week, longest=cap, later=True)
+        assert with_later is not None and with_later[1] == capped[1]
+        np.testing.assert_array_equal(with_later[0].outcome, capped[0].outcome)
+        later = with_later[2]
     # what may withhold a gain confirmed over the capped window: every longer window observed
     assert tuple(later) == windows[:1]
     np.testing.assert_array_equal(later[windows[0]].outcome, longest[0].outcome)
