@@ -26,26 +26,20 @@ from filelock import FileLock
 from engine import run_folder
 from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
+from engine.plan_release import ReleaseCheck, cost_variances, released_frontier, released_plan
 from engine.registry import RunRecord, RunRegistry
-from engine.release_gate import release, store_windows, withhold_all
 from engine.report import write_reports
 from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
 from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
 from engine.spreadsheet import write_csv
-from engine.valuation import cost_variance, value_problem
+from engine.valuation import value_problem
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
-from optimization.chance import solve_with_budget_confidence
-from optimization.frontier import frontier
 from optimization.problem import DecisionProblem
-from optimization.recommendations import RecommendationPlan
-from optimization.settings import SolveSettings
-from optimization.solution import Solution
-from optimization.solve import solve
 from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.progress import Progress, reporting
@@ -53,7 +47,7 @@ from shopdata.store import Store
 from shopdata.validation import NO_CAMPAIGN_LOG, InputTables, load_inputs
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "6"  # 6: campaign weeks read as Monday weeks, propensities estimated
+PIPELINE_VERSION = "7"  # 7: the 5-week release check, each frontier level as released
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
@@ -312,15 +306,12 @@ def _stages(
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
     settings = scenario.solver.settings()
+    check = ReleaseCheck(scenario, plan.week, store_path)
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
-        variance = (
-            cost_variance(ForecastSet.load(forecast_dir), scenario)
-            if scenario.constraints.budget_confidence is not None
-            else None
+        solution, extras = released_plan(
+            problem, scenario, cost_variances(forecast_dir, scenario), settings, check
         )
-        solution, extras = _solve_and_release(plan, problem, variance, settings, store_path)
-        del variance
         solution.save(staging, problem)
         action_ids = ForecastSet.load_array(forecast_dir, "action_ids")
         kpis = (
@@ -343,22 +334,21 @@ def _stages(
             write_csv(solution.allocation(problem), staging / "allocation.csv")
         _done(staging, "solve")
     if scenario.sweep and not run_folder.stage_done(staging, "frontier"):
-        progress("frontier: re-solving over the sweep")
-        ((parameter, levels),) = scenario.sweep.items()
-        curve = frontier(
+        progress("frontier: re-solving over the sweep, each level's plan as it would be released")
+        released = json.loads((staging / "kpis.json").read_text()).get("release")
+        curve = released_frontier(
             problem,
-            parameter,
-            levels,
-            backend=scenario.solver.backend,
-            settings=settings,
+            scenario,
+            cost_variances(forecast_dir, scenario),
+            settings,
+            check,
+            released,
             on_point=lambda point: progress(
-                f"frontier: {parameter} = {point.level:,.2f}: {point.status.value}, "
+                f"frontier: {point.parameter} = {point.level:,.2f}: {point.status.value}, "
                 f"CLV {point.clv:,.2f}"
             ),
         )
-        pd.DataFrame([{**p.__dict__, "status": p.status.value} for p in curve.points]).to_csv(
-            staging / "frontier.csv", index=False
-        )
+        write_csv(curve, staging / "frontier.csv")
         _done(staging, "frontier")
     shutil.copy(forecast_dir / "forecast.json", staging / "forecast.json")
     if not run_folder.stage_done(staging, "report"):
@@ -395,78 +385,6 @@ def _register(
             folder=str(folder),
         )
     )
-
-
-def _solve_and_release(
-    plan: _RunPlan,
-    problem: DecisionProblem,
-    variance: np.ndarray | None,
-    settings: SolveSettings,
-    store_path: Path,
-) -> tuple[Solution, dict[str, object]]:
-    """Solve (with budgets that hold at the scenario's confidence, when it asks: `variance` is
-    then each cost coefficient's, [N, A, H]) and check the plan's actions against the campaign
-    log before release (engine/release_gate.py). Returns the plan to release and the kpis of
-    both steps."""
-    scenario = plan.scenario
-    confidence = scenario.constraints.budget_confidence
-    extras: dict[str, object] = {}
-    # The recommendation block does not change between the release check's re-solves: solved
-    # once, then reused.
-    shown: list[RecommendationPlan] = []
-
-    def solve_once(candidate: DecisionProblem) -> Solution:
-        reuse = shown[0] if shown else None
-        if confidence is None or variance is None:
-            solution = solve(candidate, scenario.solver.backend, settings, recommended=reuse)
-        else:
-            solution, chance = solve_with_budget_confidence(
-                candidate,
-                variance,
-                confidence,
-                scenario.solver.backend,
-                settings,
-                recommended=reuse,
-            )
-            extras["budget_confidence"] = chance.to_dict()
-        if not shown and solution.recommended is not None:
-            shown.append(solution.recommended)
-        return solution
-
-    solution = solve_once(problem)
-    if not scenario.release.check or not solution.has_plan or not (solution.plan() > 0).any():
-        return solution, extras
-    with Store.open(store_path) as store:
-        if not store.has_table("campaign_log"):
-            return solution, extras
-        found = store_windows(
-            store,
-            scenario.catalogue(),
-            scenario.gross_margin,
-            plan.week,
-            longest=scenario.release.outcome_weeks,
-            later=scenario.release.later_harm == "withhold",
-        )
-    if found is None:
-        log.warning("release check: the campaign log observes too few outcomes; all withheld")
-        solution, report = withhold_all(problem, solve_once, confidence=scenario.release.confidence)
-        extras["release"] = report.to_dict()
-        return solution, extras
-    outcomes, weeks, later = found
-    solution, report = release(
-        problem,
-        solution,
-        outcomes,
-        weeks,
-        solve_once,
-        confidence=scenario.release.confidence,
-        later=later,
-    )
-    report = dataclasses.replace(
-        report, window_cap=scenario.release.outcome_weeks, later_harm=scenario.release.later_harm
-    )
-    extras["release"] = report.to_dict()
-    return solution, extras
 
 
 def _known_customers(tables: InputTables) -> np.ndarray:

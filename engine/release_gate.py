@@ -378,20 +378,25 @@ def release(
     *,
     confidence: float,
     later: Mapping[int, LoggedOutcomes] | None = None,
+    round_budget: int | None = None,
 ) -> tuple[Solution, ReleaseReport]:
     """Check each action of `solution`'s plan against the log and withhold those whose lower
     bound is not above zero, or whose estimate over a `later` window (weeks -> that window's
     outcomes, `store_windows`) is below zero, re-solving (`resolve`) without them, in rounds
-    (module docstring). Returns the plan to release and the report."""
+    (module docstring). `round_budget`: the R whose (1 - confidence) / R each round runs at;
+    by default the actions `problem` makes eligible for anyone (a frontier level whose problem
+    lacks the actions withheld at the scenario's own level passes the scenario's R, to be
+    checked at the same level). Returns the plan to release and the report."""
     if not 0.5 <= confidence < 1.0:
         raise ValueError(
             f"The 'confidence' parameter of release must be in [0.5, 1). Got {confidence} instead."
         )
-    budget = max(int(problem.eligible[:, 1:].any(axis=0).sum()), 1)  # R: rounds at most
+    eligible = int(problem.eligible[:, 1:].any(axis=0).sum())  # rounds at most
+    budget = max(round_budget or eligible, 1)  # R
     level = 1.0 - (1.0 - confidence) / budget
     withheld: dict[str, ActionCheck] = {}
     current, checks, rounds = solution, (), 0
-    for rounds in range(1, budget + 1):  # noqa: B007 (reported after)
+    for rounds in range(1, max(eligible, 1) + 1):  # noqa: B007 (reported after)
         if not current.has_plan:
             break
         checks = check_plan(problem, current.plan(), outcomes, level, later)

@@ -379,6 +379,8 @@ def figures(data: ReportData) -> list[tuple[str, Figure]]:
         axes[1].set(
             title=f"CLV against {frontier['parameter'].iloc[0]}", xlabel="level", ylabel="CLV gain"
         )
+        if "withheld" in frontier.columns:  # written with each level's plan as released
+            fig.suptitle("Each level's plan as released: checked on the campaign log")
         fig.tight_layout()
         figures.append(("frontier", fig))
     reliability = data.reliability()

@@ -68,19 +68,24 @@ def frontier(
     backend: str = "auto",
     settings: SolveSettings | None = None,
     on_point: Callable[[FrontierPoint], None] | None = None,
+    solve_point: Callable[[DecisionProblem], Solution] | None = None,
 ) -> Frontier:
     """Solve the problem at each level of `parameter` (one value for every week of a weekly
     row); each solve warm-starts as `solve` does. Points come back in increasing level;
-    `on_point` is told each point as soon as it is solved (a page watching the sweep fill)."""
+    `on_point` is told each point as soon as it is solved (a page watching the sweep fill).
+    `solve_point` solves each level's problem where the caller does more than `solve` with
+    `backend` and `settings` (the weekly run: budgets that hold, the release check), called in
+    increasing level."""
     from optimization.solve import solve
 
     settings = settings or SolveSettings()
+    solve_point = solve_point or (lambda variant: solve(variant, backend, settings))
     order = np.sort(np.asarray(levels, dtype=np.float64))
     points, solutions = [], []
     counter = counted(f"frontier over {parameter}", len(order), "points")
     for level in order:
         variant = with_level(problem, parameter, float(level))
-        solution = solve(variant, backend, settings)
+        solution = solve_point(variant)
         solutions.append(solution)
         revenue = spend = float("nan")
         if solution.has_plan:

@@ -224,16 +224,28 @@ def frontier(
 
 def _print_frontier(folder: Path) -> None:
     table = pd.read_csv(folder / "frontier.csv")
-    view = Table(title=f"frontier over {table['parameter'].iloc[0]}")
-    for column in ("level", "status", "clv", "gap", "short_term_revenue", "spend"):
+    view = Table(title=f"frontier over {table['parameter'].iloc[0]}, each plan as released")
+    withheld = "withheld" in table.columns  # run folders written before it had no such column
+    held = [
+        [a for a in str(w).split(", ") if a] if isinstance(w, str) else []
+        for w in (table["withheld"] if withheld else [])
+    ]
+    everywhere = [a for a in held[0] if all(a in h for h in held)] if held else []
+    columns = ("level", "status", "clv", "gap", "short_term_revenue", "spend")
+    for column in (*columns, "also withheld") if withheld else columns:
         view.add_column(column)
-    for row in table.to_dict("records"):
-        view.add_row(
+    for i, row in enumerate(table.to_dict("records")):
+        cells = [
             f"{row['level']:,.2f}",
             row["status"],
             f"{row['clv']:,.2f}",
             f"{row['gap']:.1e}",
             f"{row['short_term_revenue']:,.2f}",
             f"{row['spend']:,.2f}",
-        )
+        ]
+        if withheld:
+            cells.append(", ".join(a for a in held[i] if a not in everywhere))
+        view.add_row(*cells)
     out.print(view)
+    if everywhere:
+        out.print(f"withheld at every level by the release check: {', '.join(everywhere)}")

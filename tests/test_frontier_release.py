@@ -1,0 +1,59 @@
+"""The frontier a run writes is what the engine would release at each level: budgets that hold
+and the release check apply to every level's plan, not only to the scenario's own (before,
+the frontier re-solved the plan as first solved: on the small shop it showed 2,694 at the
+scenario's own budget, where the released plan, every action withheld, was worth 684)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.run_helpers import SCENARIO, plan_small
+
+LEVELS = [0.0, 20.0, 200.0]  # the scenario's own weekly budget is 20
+OWN = LEVELS.index(20.0)
+
+
+def _run(folder: Path, name: str, data: Path, release: str, chance: bool = False):
+    text = SCENARIO.replace("name: small", f"name: {name}").replace(
+        "release: {check: false}", f"release: {release}"
+    )
+    if chance:
+        text = text.replace("contact_cap: 2", "contact_cap: 2\n  budget_confidence: 0.95")
+    path = folder / f"{name}.yaml"
+    path.write_text(text + f"sweep: {{weekly_budget: {LEVELS}}}\n")
+    result = plan_small(path, data, folder / "runs")
+    objective = json.loads((result.folder / "solution.json").read_text())["objective"]
+    release_report = json.loads((result.folder / "kpis.json").read_text()).get("release")
+    return pd.read_csv(result.folder / "frontier.csv"), objective, release_report
+
+
+@pytest.mark.slow
+def test_every_frontier_level_is_solved_and_checked_as_the_scenario_plan_is(
+    small_market_dir: Path, tmp_path: Path
+) -> None:
+    free, free_objective, _ = _run(tmp_path, "free", small_market_dir, "{check: false}")
+    assert free["clv"].iloc[OWN] == pytest.approx(free_objective, rel=1e-6)
+    assert free["withheld"].isna().all()  # nothing checked, nothing withheld
+
+    # Budgets that hold: every level solved with the chance constraint, as the plan is.
+    held, held_objective, _ = _run(tmp_path, "held", small_market_dir, "{check: false}", True)
+    assert held["clv"].iloc[OWN] == pytest.approx(held_objective, rel=1e-6)
+    assert held_objective < free_objective - 1.0
+    assert (held["spend"] <= free["spend"] + 1e-6).all()
+
+    # The release check: the scenario's own level is the released plan, an action withheld
+    # there is withheld at every level, and each level's plan is checked again.
+    checked, objective, report = _run(
+        tmp_path, "checked", small_market_dir, "{check: true, confidence: 0.9}"
+    )
+    assert report["withheld"]  # the small log confirms little: something is withheld
+    assert checked["clv"].iloc[OWN] == pytest.approx(objective, rel=1e-6)
+    assert objective < free_objective - 1.0
+    for level, withheld in zip(checked["level"], checked["withheld"].fillna(""), strict=True):
+        assert set(report["withheld"]) <= set(withheld.split(", ")), level
+    # fewer actions to choose from: never above the unchecked frontier (up to the MIP gap)
+    assert (checked["clv"] <= free["clv"] * (1 + 1e-3) + 1e-6).all()
