@@ -69,4 +69,9 @@ def plan_kpis(
         "recommendations_shown": (
             int(solution.recommended.shown.sum()) if solution.recommended is not None else 0
         ),
+        # the expected margin of the items shown: how they were chosen, not a gain (clv_gain
+        # is the promotions' alone; optimization.solve._with_recommendations)
+        "recommendation_margin": (
+            solution.recommended.value if solution.recommended is not None else 0.0
+        ),
     }

@@ -120,12 +120,18 @@ class ReportData:
         revenue = sum(k.get("revenue_by_week", []))
         baseline = sum(k.get("baseline_revenue_by_week", []))
         gain = s.objective or 0.0
+        margin = float(k.get("recommendation_margin") or 0.0)
         earns = (
-            f"It adds {gain:,.2f} of discounted lifetime value over doing nothing"
-            + (" (recommendations included)" if shown else "")
-            + f" (at most "
-            f"{s.bound:,.2f} is possible, gap {(s.gap or 0):.2%}); expected short-term revenue "
-            f"is {revenue:,.2f} against {baseline:,.2f} without promotions."
+            f"Its promotions add {gain:,.2f} of discounted lifetime value over doing nothing "
+            f"(at most {s.bound:,.2f} is possible, gap {(s.gap or 0):.2%}); expected "
+            f"short-term revenue is {revenue:,.2f} against {baseline:,.2f} without promotions."
+            + (
+                f" The recommendations are chosen by the expected margin of the items shown "
+                f"({margin:,.2f}), which is not counted as a gain: no effect of a "
+                "recommendation is learned, so what they add over showing none is not known."
+                if shown
+                else ""
+            )
         )
         binding = [c for c in s.constraints if c.binding and abs(c.shadow_price) > 1e-9]
         binding.sort(key=lambda c: -abs(c.shadow_price))
@@ -590,7 +596,7 @@ def _write_pdf(data: ReportData, path: Path) -> None:
             str(data.scenario.get("description", "")),
             "",
             f"Status: {s.status}    solver: {s.backend}",
-            f"CLV gain of the plan: {s.objective or 0:,.2f}",
+            f"CLV gain of the promotions over doing nothing: {s.objective or 0:,.2f}",
             f"Proven bound: {s.bound:,.2f}    gap: {(s.gap or 0):.4%}",
             f"Customers: {data.kpis['customers']:,}   contacted: "
             f"{data.kpis['customers_contacted']:,}",

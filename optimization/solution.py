@@ -92,7 +92,9 @@ class Timings:
 @dataclass(frozen=True)
 class Solution:
     status: SolveStatus
-    objective: float  # sum of value over the plan (NaN without a plan)
+    #: The promotions' incremental value against no action: sum of value over the plan (NaN
+    #: without a plan); the recommendations shown are not in it (`recommended`).
+    objective: float
     bound: float  # proven upper bound on the optimal objective
     backend: str
     backend_version: str
@@ -101,7 +103,9 @@ class Solution:
     choice: np.ndarray | None = None  # [N, H] action indices
     explanation: InfeasibilityExplanation | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: Recommendations shown; their value is part of `objective` and `bound`.
+    #: Recommendations shown, with their own value and bound: the expected margin of the
+    #: items shown (a score to choose them by, not a gain over showing none: no effect of a
+    #: recommendation is learned), so not part of `objective` and `bound`.
     recommended: RecommendationPlan | None = None
 
     @property
@@ -154,7 +158,8 @@ class Solution:
 
         `value`, `cost` and `revenue` of promotion rows are the action's own coefficients; the
         plan's objective is the sum of (value - value of none) over them, plus the value of
-        none over all customer-weeks, plus the recommendation rows' value.
+        none over all customer-weeks. A recommendation row's value is the expected margin of
+        the item shown (its sum is `recommended.value`, not part of the objective).
         """
         choice = self.plan()
         customer, week = np.nonzero(choice > 0)

@@ -173,24 +173,24 @@ def _with_recommendations(
     *,
     exact: bool,
 ) -> Solution:
-    """`solution` with the recommendation block's plan (solved, or `recommended` reused) added
-    to its objective and bound."""
+    """`solution` with the recommendation block's plan (solved, or `recommended` reused). Its
+    value and bound stay its own (`solution.recommended`), out of the solution's objective and
+    bound: w is the expected margin of the recommended items (DESIGN §4), not a gain over
+    showing none, while the objective is the promotions' incremental value against no action.
+    The status says OPTIMAL only where both blocks together are within the requested gap."""
     if problem.recommendations is None or not solution.has_plan:
         return solution
     shown = recommended or _solve_block(problem, settings, exact=exact)
     note = (
         f"recommendations: {'exact LP' if shown.exact else 'proposal rounds'}, "
-        f"value {shown.value:,.4f}, bound {shown.bound:,.4f}"
+        f"expected margin of the items shown {shown.value:,.4f}, bound {shown.bound:,.4f} "
+        "(not part of the CLV gain)"
         + (" (reused: the block is unchanged)" if recommended is not None else "")
     )
-    solution = replace(
-        solution,
-        objective=solution.objective + shown.value,
-        bound=solution.bound + shown.bound,
-        recommended=shown,
-        notes=(*solution.notes, note),
-    )
-    if solution.status is SolveStatus.OPTIMAL and solution.gap > settings.relative_gap:
+    solution = replace(solution, recommended=shown, notes=(*solution.notes, note))
+    bound = solution.bound + shown.bound
+    together = max(0.0, (bound - solution.objective - shown.value) / max(abs(bound), 1e-9))
+    if solution.status is SolveStatus.OPTIMAL and together > settings.relative_gap:
         solution = replace(solution, status=SolveStatus.FEASIBLE)
     return solution
 

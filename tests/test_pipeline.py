@@ -77,12 +77,12 @@ def _recompute(folder: Path) -> None:
     a = promotions["action"].map(actions).to_numpy(dtype=np.int64)
     t = promotions["week"].to_numpy(dtype=np.int64) - 1
     value, cost, revenue = arrays["value"], arrays["cost"], arrays["revenue"]
-    objective = (
-        value[:, 0, :].sum()
-        + (value[u, a, t] - value[u, 0, t]).sum()
-        + allocation.loc[allocation["action"] == "recommend", "value"].sum()
-    )
+    objective = value[:, 0, :].sum() + (value[u, a, t] - value[u, 0, t]).sum()
     assert objective == pytest.approx(report["objective"], rel=1e-9)
+    # the items recommended carry their expected margin on their own, not in the CLV gain
+    shown = allocation.loc[allocation["action"] == "recommend", "value"].sum()
+    if report["recommendations"] is not None:
+        assert shown == pytest.approx(report["recommendations"]["value"], rel=1e-9)
     h = value.shape[2]
     spend = cost[:, 0, :].sum(axis=0) + np.bincount(t, cost[u, a, t] - cost[u, 0, t], minlength=h)
     income = revenue[:, 0, :].sum(axis=0) + np.bincount(
@@ -131,6 +131,14 @@ def test_weekly_run_is_complete_idempotent_and_recomputable(
     assert backtest["holdout_weeks"] == 13 and backtest["customers"] > 100
     html = (first.folder / "report.html").read_text()
     assert "spend_gini" in html
+    # The CLV gain is the promotions' alone: the recommendations' expected item margin is shown
+    # on its own line and said not to be a gain (no effect of a recommendation is learned).
+    kpis = json.loads((first.folder / "kpis.json").read_text())
+    solution = json.loads((first.folder / "solution.json").read_text())
+    assert kpis["recommendations_shown"] > 0 and kpis["recommendation_margin"] > 0
+    assert kpis["clv_gain"] == pytest.approx(solution["objective"])
+    assert kpis["recommendation_margin"] == pytest.approx(solution["recommendations"]["value"])
+    assert "which is not counted as a gain" in html
     constraints = RunFolder.open(first.folder).solution.constraints
     assert constraints  # every budget and floor row is in the report, with its meaning
     for constraint in constraints:

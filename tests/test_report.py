@@ -17,7 +17,8 @@ def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path
     summary = ReportData.read(folder).summary()
     assert summary["does"] == "Over 2 weeks the plan contacts 2 of 2 customers (100.0%): a1 2."
     assert summary["costs"].startswith("It costs 3.00 in contacts and discounts")
-    assert "It adds 4.00 of discounted lifetime value over doing nothing" in summary["earns"]
+    earns = "Its promotions add 4.00 of discounted lifetime value over doing nothing"
+    assert earns in summary["earns"]
     # Week 1's budget is spent whole on the best customer: it binds, and says what it is worth.
     assert summary["binds"].startswith("What binds: budget[w1]: one more euro of this budget")
     html = (write_reports(folder, ("html",))[0]).read_text()
