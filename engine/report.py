@@ -121,9 +121,10 @@ class ReportData:
         baseline = sum(k.get("baseline_revenue_by_week", []))
         gain = s.objective or 0.0
         margin = float(k.get("recommendation_margin") or 0.0)
+        released = " with the actions released" if (k.get("release") or {}).get("withheld") else ""
         earns = (
             f"Its promotions add {gain:,.2f} of discounted lifetime value over doing nothing "
-            f"(at most {s.bound:,.2f} is possible, gap {(s.gap or 0):.2%}); expected "
+            f"(at most {s.bound:,.2f} is possible{released}, gap {(s.gap or 0):.2%}); expected "
             f"short-term revenue is {revenue:,.2f} against {baseline:,.2f} without promotions."
             + (
                 f" The recommendations are chosen by the expected margin of the items shown "
