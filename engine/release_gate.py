@@ -155,6 +155,17 @@ class ReleaseReport:
     def withheld(self) -> tuple[str, ...]:
         return tuple(c.action for c in self.checks if not c.released) + self.unchecked
 
+    @property
+    def confirmed_floor(self) -> float:
+        """What the log confirms the released plan adds at least, in money over each contact's
+        week and the `outcome_weeks` after it, undiscounted: the released actions' lower bounds
+        per contact times their planned contacts. The bounds hold together at `confidence`
+        (Holm's step-down and the rounds' Bonferroni bound the chance that any of them is too
+        high), so their sum is a lower bound at that confidence too, under the check's own
+        reading of a contact (the log's mean gain per contacted customer-week for the
+        customers planned; contacts of one customer close together may add less)."""
+        return float(sum(c.contacts * c.low for c in self.checks if c.released and c.low))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "confidence": self.confidence,
@@ -168,6 +179,7 @@ class ReleaseReport:
             "round_confidence": self.round_confidence,
             "later_windows": list(self.later_windows),
             "later_harm": self.later_harm,
+            "confirmed_floor": self.confirmed_floor,
         }
 
     @property

@@ -126,6 +126,7 @@ class ReportData:
             f"Its promotions add {gain:,.2f} of discounted lifetime value over doing nothing "
             f"(at most {s.bound:,.2f} is possible{released}, gap {(s.gap or 0):.2%}); expected "
             f"short-term revenue is {revenue:,.2f} against {baseline:,.2f} without promotions."
+            + self._confirmed()
             + (
                 f" The recommendations are chosen by the expected margin of the items shown "
                 f"({margin:,.2f}), which is not counted as a gain: no effect of a "
@@ -148,6 +149,20 @@ class ReportData:
                 f"{', '.join(withheld)}."
             )
         return {"does": does, "costs": costs, "earns": earns, "binds": binds}
+
+    def _confirmed(self) -> str:
+        """What the campaign log confirms the released promotions add at least, in a sentence
+        ("" where the release check released nothing or did not run)."""
+        release = self.kpis.get("release") or {}
+        floor = release.get("confirmed_floor")
+        if not floor or floor <= 0:
+            return ""
+        return (
+            f" The campaign log confirms at least {floor:,.2f} of it within "
+            f"{int(release['outcome_weeks']) + 1} weeks of each contact (the released actions' "
+            f"lower bounds per contact times their contacts, at "
+            f"{float(release['confidence']):.0%}, undiscounted); the rest is the forecast's."
+        )
 
     def _why_nobody(self) -> str:
         """Why a plan contacts no one, in a sentence: no campaign log to learn effects from,

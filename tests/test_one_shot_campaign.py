@@ -165,6 +165,10 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
         assert (area == "north").mean() >= 0.7
         (check,) = (c for c in kpis["release"]["checks"] if c["action"] == "mail_a")
         assert check["released"] and check["low"] > 0
+        floor = kpis["release"]["confirmed_floor"]  # the gain the log confirms at least
+        assert floor == pytest.approx(check["contacts"] * check["low"]) and floor > 0
+        html = (folder / "report.html").read_text()
+        assert "The campaign log confirms at least" in html
 
 
 @pytest.mark.slow

@@ -80,6 +80,10 @@ def test_a_harmful_action_is_withheld_and_the_plan_solved_without_it() -> None:
     assert checks["bad"].high < 0 < checks["good"].estimate
     assert checks["good"].estimate == pytest.approx(2.0, abs=0.4)
     assert any("withheld" in note for note in released.notes)
+    # what the log confirms the released plan adds at least: each contact at its lower bound
+    assert report.confirmed_floor == pytest.approx(checks["good"].contacts * checks["good"].low)
+    assert 0 < report.confirmed_floor < checks["good"].contacts * checks["good"].estimate
+    assert report.to_dict()["confirmed_floor"] == report.confirmed_floor
 
 
 def test_an_action_the_log_never_took_cannot_be_confirmed() -> None:

@@ -23,6 +23,13 @@ def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path
     assert summary["binds"].startswith("What binds: budget[w1]: one more euro of this budget")
     html = (write_reports(folder, ("html",))[0]).read_text()
     assert html.index('id="summary"') < html.index("<h2>Result</h2>")
+    # what the campaign log confirms of the gain, where the release check released something
+    kpis = json.loads((folder / "kpis.json").read_text())
+    kpis["release"] = {"withheld": [], "checks": [], "confirmed_floor": 1.25,
+                       "outcome_weeks": 4, "confidence": 0.95}  # fmt: skip
+    (folder / "kpis.json").write_text(json.dumps(kpis))
+    earns = ReportData.read(folder).summary()["earns"]
+    assert "The campaign log confirms at least 1.25 of it within 5 weeks of each contact" in earns
 
 
 def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
