@@ -112,6 +112,9 @@ bench: data browser
 	$(BIN)/python bench/release_rules.py $$(for s in 0 1 2; do \
 		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_ziln-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
 		done) --json bench/results/release_rules_responsive.json
+	$(BIN)/python bench/target_halves.py $$(for s in 0 1 2; do for m in baseline ziln; do \
+		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_$${m}-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
+		done; done) --json bench/results/target_halves_responsive.json
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \
