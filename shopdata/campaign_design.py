@@ -8,7 +8,9 @@ shop knows, though, how contacts were assigned. It declares it in two tables:
   stratum), the probability with which an eligible customer was assigned each action. The
   remainder, 1 - sum, is the probability of no contact (a `none` row may state it; then the
   week's probabilities must sum to 1). A fixed exploration rate is a design with the same rows
-  every week.
+  every week; it may be declared once, without the week_start column: its rows then hold in
+  every week in which the log has a contact (or, with campaign_eligible, in which anyone was
+  eligible).
 - `campaign_eligible` (customer_id, week_start[, stratum]), optional: who was eligible in
   which week (and in which stratum). Without it, every customer with a purchase before the week
   was eligible, in every design week, and the design may not be stratified.
@@ -151,7 +153,14 @@ def derive_control_rows(
         design["stratum"] = ""
     design["stratum"] = design["stratum"].fillna("").astype(str)
     design["action"] = design["action"].astype(str)
+    declared_once = "week_start" not in design
+    if declared_once:  # a fixed rate: checked as one week, then held in every campaign week
+        design["week_start"] = pd.Timestamp(0)
     problems = _design_problems(design, design_file)
+    if declared_once:
+        weeks = [log["week_start"]] + ([eligible["week_start"]] if eligible is not None else [])
+        campaign_weeks = pd.DataFrame({"week_start": np.sort(pd.concat(weeks).unique())})
+        design = design.drop(columns="week_start").merge(campaign_weeks, how="cross")
     stratified = (design["stratum"] != "").any()
     if eligible is None:
         if stratified:
@@ -263,6 +272,7 @@ def derive_control_rows(
     origin = (
         f"contacts only ({len(logged)} rows); {len(controls)} control rows derived from "
         f"campaign_design ({design['week_start'].nunique()} weeks"
+        + (", its rows declared once for every campaign week" if declared_once else "")
         + (", stratified" if stratified else "")
         + (
             ", eligibility from campaign_eligible)"

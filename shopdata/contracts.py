@@ -89,12 +89,13 @@ CAMPAIGN_LOG = TableContract(
     unique_key=("customer_id", "week_start"),
 )
 
-#: How a contacts-only campaign log was assigned (engine/campaign_design.py): per campaign week
-#: (and stratum), each action's assignment probability; the rest is no contact.
+#: How a contacts-only campaign log was assigned (shopdata/campaign_design.py): per campaign
+#: week (and stratum), each action's assignment probability; the rest is no contact. Without a
+#: week_start column the rows hold in every campaign week (a fixed exploration rate).
 CAMPAIGN_DESIGN = TableContract(
     name="campaign_design",
     columns=(
-        Column("week_start", _TS),
+        Column("week_start", _TS, required=False),
         Column("action", _ID),
         Column("probability", _NUM),
         Column("stratum", _ID, required=False),

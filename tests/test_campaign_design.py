@@ -109,6 +109,29 @@ def test_contacts_with_a_declared_design_give_the_explicit_log_and_its_effects(
         )
 
 
+def test_a_fixed_rate_declared_once_is_the_same_rows_every_week(
+    contacts_only_dir: Path, tmp_path: Path
+) -> None:
+    """A design without week_start holds in every campaign week: the demo's stratified rates
+    declared once (ten rows) derive the same log as the same rates written for every week."""
+    folder = tmp_path / "data"
+    shutil.copytree(contacts_only_dir, folder)
+    weekly = pd.read_csv(folder / "campaign_design.csv")
+    once = weekly.drop(columns="week_start").drop_duplicates()
+    assert len(once) == 10 < len(weekly)
+    once.to_csv(folder / "campaign_design.csv", index=False)
+    per_week = load_inputs(contacts_only_dir, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    declared_once = load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+    assert "declared once for every campaign week" in declared_once.campaign_log_origin
+    pd.testing.assert_frame_equal(
+        _canonical(declared_once.campaign_log), _canonical(per_week.campaign_log)
+    )
+    # declared once, a rate is still checked once: a duplicated row is named at its own row
+    pd.concat([once, once.iloc[[0]]]).to_csv(folder / "campaign_design.csv", index=False)
+    with pytest.raises(InputValidationError, match="duplicated rows"):
+        load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS)
+
+
 def test_an_unstratified_design_makes_every_earlier_buyer_a_control(
     small_market_dir: Path, tmp_path: Path
 ) -> None:
@@ -144,6 +167,12 @@ def test_an_unstratified_design_makes_every_earlier_buyer_a_control(
     counts = control_counts(log)
     assert counts["email"]["controls"] == int((arm == 0).sum())
     assert few_controls(counts) == {}
+    # the same rates declared without their week hold in the week the log has contacts in
+    pd.DataFrame({"action": ["email", "email_reco"], "probability": [1 / 3, 1 / 3]}).to_csv(
+        folder / "campaign_design.csv", index=False
+    )
+    once = load_inputs(folder, as_of=SMALL_AS_OF, action_ids=ACTION_IDS).campaign_log
+    pd.testing.assert_frame_equal(_canonical(once), _canonical(log))
 
 
 def test_send_times_are_read_as_their_monday_week(small_market_dir: Path, tmp_path: Path) -> None:
