@@ -228,11 +228,22 @@ class RunFolder:
                 )
                 for r in raw.get("constraints", [])
             )
+            objective = _number(raw.get("objective"))
+            bound = float(raw["bound"]) if raw.get("bound") is not None else math.nan
+            gap = _number(raw.get("gap"))
+            shown = raw.get("recommendations")
+            if shown and "objective_counts" not in raw:
+                # written before the CLV gain left out the recommendations' expected margin
+                # (optimization/solve.py): the promotions' figures are what remains
+                bound -= float(shown["bound"])
+                if objective is not None:
+                    objective -= float(shown["value"])
+                    gap = max(0.0, (bound - objective) / max(abs(bound), 1e-9))
             return SolutionSummary(
                 status=str(raw["status"]),
-                objective=_number(raw.get("objective")),
-                bound=float(raw["bound"]) if raw.get("bound") is not None else math.nan,
-                gap=_number(raw.get("gap")),
+                objective=objective,
+                bound=bound,
+                gap=gap,
                 backend=str(raw["backend"]),
                 backend_version=str(raw.get("backend_version", "")),
                 solve_seconds=float(raw.get("solve_seconds", math.nan)),

@@ -132,6 +132,9 @@ class Solution:
         return {
             "status": self.status.value,
             "objective": self.objective if self.has_plan else None,
+            # what objective and bound count (solution.json written before said nothing: they
+            # held the recommendations' margin too; engine/run_reader.py reads those so)
+            "objective_counts": "promotions",
             "bound": self.bound,
             "gap": self.gap if self.has_plan else None,
             "backend": self.backend,

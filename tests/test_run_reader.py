@@ -33,6 +33,24 @@ def test_a_run_reads_back_as_typed_objects(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_run_written_when_the_gain_counted_the_recommendations_reads_without_them(
+    tmp_path: Path,
+) -> None:
+    """solution.json from before pipeline version 8 added the recommendations' expected margin
+    to objective and bound; read back, the figures are the promotions' as a new run's are."""
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    path = folder / "solution.json"
+    raw = json.loads(path.read_text())
+    assert raw["objective_counts"] == "promotions"
+    old = dict(raw, objective=raw["objective"] + 10.0, bound=raw["bound"] + 12.0)
+    old["recommendations"] = {"shown": 3, "value": 10.0, "bound": 12.0, "exact": True}
+    del old["objective_counts"]
+    path.write_text(json.dumps(old))
+    solution = RunFolder.open(folder).solution
+    assert solution.objective == pytest.approx(raw["objective"])
+    assert solution.bound == pytest.approx(raw["bound"])
+
+
 def test_a_staging_folder_reports_the_run_id_it_will_have(tmp_path: Path) -> None:
     folder, _ = hand_run(tmp_path / ".hand-2026-11-30-abc.partial")
     assert RunFolder.open(folder).run_id == "hand-2026-11-30-abc"
