@@ -157,11 +157,18 @@ class ReportData:
         floor = release.get("confirmed_floor")
         if not floor or floor <= 0:
             return ""
+        gain = self.solution.objective or 0.0
         return (
-            f" The campaign log confirms at least {floor:,.2f} of it within "
-            f"{int(release['outcome_weeks']) + 1} weeks of each contact (the released actions' "
+            f" The campaign log confirms that the released contacts add at least {floor:,.2f} "
+            f"within {int(release['outcome_weeks']) + 1} weeks of each (the released actions' "
             f"lower bounds per contact times their contacts, at "
-            f"{float(release['confidence']):.0%}, undiscounted); the rest is the forecast's."
+            f"{float(release['confidence']):.0%}, undiscounted)"
+            + (
+                "; more than the forecast predicts: the forecaster understates these actions' "
+                "effect, so the plan may contact fewer customers than would pay."
+                if floor > gain
+                else "; the rest of the predicted gain is the forecast's."
+            )
         )
 
     def _why_nobody(self) -> str:

@@ -271,7 +271,7 @@ def derive_control_rows(
     )
     origin = (
         f"contacts only ({len(logged)} rows); {len(controls)} control rows derived from "
-        f"campaign_design ({design['week_start'].nunique()} weeks"
+        f"campaign_design ({_weeks(design['week_start'].nunique())}"
         + (", its rows declared once for every campaign week" if declared_once else "")
         + (", stratified" if stratified else "")
         + (
@@ -281,3 +281,7 @@ def derive_control_rows(
         )
     )
     return DerivedLog(complete, origin), []
+
+
+def _weeks(count: int) -> str:
+    return f"{count} week" if count == 1 else f"{count} weeks"

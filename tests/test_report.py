@@ -29,7 +29,13 @@ def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path
                        "outcome_weeks": 4, "confidence": 0.95}  # fmt: skip
     (folder / "kpis.json").write_text(json.dumps(kpis))
     earns = ReportData.read(folder).summary()["earns"]
-    assert "The campaign log confirms at least 1.25 of it within 5 weeks of each contact" in earns
+    assert "the released contacts add at least 1.25 within 5 weeks of each" in earns
+    assert "the rest of the predicted gain is the forecast's" in earns  # 1.25 < 4.00 predicted
+    # a log that confirms more than the forecast predicts: the forecast understates the effect
+    kpis["release"]["confirmed_floor"] = 9.5
+    (folder / "kpis.json").write_text(json.dumps(kpis))
+    earns = ReportData.read(folder).summary()["earns"]
+    assert "at least 9.50" in earns and "more than the forecast predicts" in earns
 
 
 def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
