@@ -150,21 +150,13 @@ class ReleaseReport:
     later_windows: tuple[int, ...] = ()
     #: The scenario's `release.later_harm` ("withhold" or "ignore").
     later_harm: str = "withhold"
+    #: What the log confirms the released plan adds at least, in money over each contact's week
+    #: and the `outcome_weeks` after it, undiscounted (`confirmed_floor`).
+    confirmed_floor: float = 0.0
 
     @property
     def withheld(self) -> tuple[str, ...]:
         return tuple(c.action for c in self.checks if not c.released) + self.unchecked
-
-    @property
-    def confirmed_floor(self) -> float:
-        """What the log confirms the released plan adds at least, in money over each contact's
-        week and the `outcome_weeks` after it, undiscounted: the released actions' lower bounds
-        per contact times their planned contacts. The bounds hold together at `confidence`
-        (Holm's step-down and the rounds' Bonferroni bound the chance that any of them is too
-        high), so their sum is a lower bound at that confidence too, under the check's own
-        reading of a contact (the log's mean gain per contacted customer-week for the
-        customers planned; contacts of one customer close together may add less)."""
-        return float(sum(c.contacts * c.low for c in self.checks if c.released and c.low))
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -425,14 +417,16 @@ def release(
         current = resolve(without_actions(problem, withheld))
     # Each round withholds at least one of the R actions, so by the last the plan re-solved
     # after it can use none: no plan leaves unchecked.
+    released = tuple(c for c in checks if c.action not in withheld)
     report = ReleaseReport(
         confidence,
         outcome_weeks,
-        tuple(c for c in checks if c.action not in withheld) + tuple(withheld.values()),
+        released + tuple(withheld.values()),
         rounds,
         note=outcomes.sample_note,
         round_budget=budget,
         later_windows=tuple(later or ()),
+        confirmed_floor=confirmed_floor(problem, current, released, outcome_weeks),
     )
     if withheld:
         note = (
@@ -442,6 +436,38 @@ def release(
         )
         current = dataclasses.replace(current, notes=(*current.notes, note))
     return current, report
+
+
+def confirmed_floor(
+    problem: DecisionProblem,
+    solution: Solution,
+    checks: Iterable[ActionCheck],
+    outcome_weeks: int,
+) -> float:
+    """What the log confirms `solution`'s plan adds at least: each released action's lower
+    bound per contact times its contacts that lie outside one another's outcome windows (a
+    customer's contact counts where it comes `outcome_weeks` + 1 or more weeks after the last
+    one counted: the check measured one contact against none over that window, not what a
+    second contact inside it adds). The released bounds hold together at the check's
+    confidence (Holm's step-down, the rounds' Bonferroni), so their sum is a lower bound at that
+    confidence too. Money over each counted contact's week and the `outcome_weeks` after it,
+    undiscounted; 0 where nothing was released."""
+    released = [c for c in checks if c.released and c.low is not None and c.low > 0]
+    if not released or not solution.has_plan:
+        return 0.0
+    choice = solution.plan()  # [N, H]
+    ids = list(problem.action_ids)
+    floor = 0.0
+    for check in released:
+        planned = choice == ids.index(check.action)
+        counted = np.zeros(len(choice), dtype=np.int64)
+        last = np.full(len(choice), -np.inf)
+        for week in range(choice.shape[1]):  # weeks, vectorised over customers
+            take = planned[:, week] & (week >= last + outcome_weeks + 1)
+            counted += take
+            last = np.where(take, week, last)
+        floor += float(counted.sum()) * float(check.low)
+    return floor
 
 
 def without_actions(problem: DecisionProblem, actions: Iterable[str]) -> DecisionProblem:

@@ -14,8 +14,10 @@ import pytest
 from engine.off_policy import logged_examples
 from engine.release_gate import (
     OUTCOME_WEEKS,
+    ActionCheck,
     LoggedOutcomes,
     check_plan,
+    confirmed_floor,
     logged_outcomes,
     observable_windows,
     release,
@@ -81,9 +83,25 @@ def test_a_harmful_action_is_withheld_and_the_plan_solved_without_it() -> None:
     assert checks["good"].estimate == pytest.approx(2.0, abs=0.4)
     assert any("withheld" in note for note in released.notes)
     # what the log confirms the released plan adds at least: each contact at its lower bound
+    # (one week a customer here: every contact lies outside the others' windows)
     assert report.confirmed_floor == pytest.approx(checks["good"].contacts * checks["good"].low)
     assert 0 < report.confirmed_floor < checks["good"].contacts * checks["good"].estimate
     assert report.to_dict()["confirmed_floor"] == report.confirmed_floor
+
+
+def test_the_confirmed_floor_counts_a_customer_once_per_outcome_window() -> None:
+    """Contacts of one customer inside one another's outcome window count once: the check
+    measured one contact against none over the window, not what a second one adds."""
+    problem = _problem([[[0.0] * 12, [1.0] * 12, [0.5] * 12] for _ in range(3)])
+    choice = np.zeros((3, 12), dtype=np.int64)
+    choice[0, [0, 1, 2]] = 1  # three weeks in a row: one window of 5 weeks -> 1
+    choice[1, [0, 5, 6]] = 1  # weeks 1, 6 and 7: 6 is past the first window, 7 is not -> 2
+    choice[2, [0, 3]] = 2  # the other action, withheld: not counted
+    solution = dataclasses.replace(solve(problem, "highs", SolveSettings()), choice=choice)
+    good = ActionCheck("good", 6, 1.0, 0.8, 0.25, 1.3, 100, True, "passed")
+    bad = ActionCheck("bad", 2, 0.5, -0.1, -0.4, 0.2, 100, False, "withheld")
+    assert confirmed_floor(problem, solution, (good, bad), 4) == pytest.approx(3 * 0.25)
+    assert confirmed_floor(problem, solution, (good, bad), 0) == pytest.approx(6 * 0.25)
 
 
 def test_an_action_the_log_never_took_cannot_be_confirmed() -> None:
