@@ -33,7 +33,7 @@ from forecasting.features import (
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.shrinkage import EffectMoments, HalfSampleEffects
-from forecasting.uplift import CampaignEffectLearner
+from forecasting.uplift import CampaignEffectLearner, identified_window
 from shopdata.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
 from shopdata.calendar import (
     DEFAULT_ANNUAL_DISCOUNT_RATE,
@@ -49,6 +49,9 @@ MODEL_NAME = "baseline"
 MODEL_VERSION = "0.1.0"
 #: Probability bounds keep log-odds finite when effects are added to the baseline.
 PROBABILITY_FLOOR, PROBABILITY_CEILING = 1e-7, 0.999
+#: Shorter follow-up windows (weeks) the effect learner falls back to where the log's campaigns
+#: are too recent for `future_weeks` (`_follow_up_window`).
+SHORTER_FUTURE_WEEKS = (4, 2)
 
 
 @dataclass(frozen=True)
@@ -171,19 +174,26 @@ class BaselineForecaster:
         started = time.perf_counter()
         discount_actions = discount_action_ids(self.actions)
         self.effect_learner_: CampaignEffectLearner | None = None
+        self.future_weeks_ = self.future_weeks
         self.attributes_ = CustomerAttributes().fit(None)
         if self.learn_effects and store.has_table("campaign_log"):
             before = f"week_start < TIMESTAMP '{self.horizon_start_:%Y-%m-%d}'"
             self.log_sample_ = log_sample(store, before, self.max_log_rows)
             if self.log_sample_.note:
                 log.warning("effect learner: %s", self.log_sample_.note)
+            shorter = tuple(k for k in SHORTER_FUTURE_WEEKS if k < self.future_weeks)
             examples = anchor_features(
                 store,
                 "SELECT customer_id, week_start, action, propensity FROM campaign_log "
                 f"WHERE {before} AND {self.log_sample_.condition}",
                 discount_actions=discount_actions,
                 outcome_weeks=self.future_weeks,
+                # observed up to the planning week, as the deep learner's panel and the release
+                # check read it: weeks with no purchase before it are observed, not missing
+                observed_until=self.horizon_start_,
+                also_outcome_weeks=shorter,
             )
+            examples = self._follow_up_window(examples, shorter)
             timings["campaign_features"] = time.perf_counter() - started
             customers = customers_table(store)
             self.attributes_ = CustomerAttributes().fit(customers)
@@ -191,7 +201,7 @@ class BaselineForecaster:
             if len(examples):
                 self.effect_learner_ = CampaignEffectLearner(
                     action_ids=self.action_ids_,
-                    future_weeks=self.future_weeks,
+                    future_weeks=self.future_weeks_,
                     epochs=self.effect_epochs,
                     feature_columns=ANCHOR_FEATURES + self.attributes_.feature_names_,
                     device=self.device,
@@ -211,6 +221,26 @@ class BaselineForecaster:
         self.training_start_ = pd.Timestamp(first)
         self.fit_seconds_ = timings
         return self
+
+    def _follow_up_window(self, examples: pd.DataFrame, shorter: tuple[int, ...]) -> pd.DataFrame:
+        """`examples` with `future_spend` over the follow-up window the log observes best
+        (`uplift.identified_window`: `future_weeks`, or a shorter one where the log's campaigns
+        are too recent for it), which `future_weeks_` then names."""
+        columns = {self.future_weeks: "future_spend"} | {k: f"future_spend_{k}" for k in shorter}
+        action_index = {a: i for i, a in enumerate(self.action_ids_)}
+        action = examples["action"].map(action_index).fillna(-1).to_numpy(dtype=np.int64)
+        known = action >= 0
+        observed = {k: examples[c].notna().to_numpy()[known] for k, c in columns.items()}
+        self.future_weeks_ = identified_window(action[known], observed)
+        if self.future_weeks_ != self.future_weeks:
+            log.warning(
+                "effect learner: too few logged weeks observe %d weeks after their campaign "
+                "(the log's campaigns are recent); follow-on effects are learned over %d weeks",
+                self.future_weeks,
+                self.future_weeks_,
+            )
+            examples = examples.assign(future_spend=examples[columns[self.future_weeks_]])
+        return examples.drop(columns=[f"future_spend_{k}" for k in shorter])
 
     def without_customers(self) -> BaselineForecaster:
         """A shallow copy holding the fitted models alone (no purchase summary, effects or
@@ -261,7 +291,7 @@ class BaselineForecaster:
         without a learner). The learner keeps the moments for the metadata's reliabilities."""
         if self.effect_learner_ is None or group.half_effects is None or moments is None:
             zeros = np.zeros((len(group.summary), len(self.action_ids_)))
-            return ActionEffects(zeros, np.ones_like(zeros), zeros, self.future_weeks)
+            return ActionEffects(zeros, np.ones_like(zeros), zeros, self.future_weeks_)
         self.effect_learner_.moments_ = moments
         return self.effect_learner_.finish(group.half_effects, moments)
 
@@ -372,7 +402,7 @@ class BaselineForecaster:
             "bgnbd": self.purchases_.params_,
             "gamma_gamma": self.spend_.params_,
             "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
-            "future_weeks": self.future_weeks,
+            "future_weeks": self.future_weeks_,
             "contact_inflation": (
                 {**self.inflation_.to_dict(), "applied": self.correct_contact_inflation}
                 if self.inflation_ is not None

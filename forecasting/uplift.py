@@ -34,6 +34,26 @@ from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
+#: An action's head learns only from at least this many logged rows (of it, and of `none` for
+#: the follow-up window).
+MIN_LOGGED = 100
+
+
+def identified_window(
+    action: np.ndarray, observed: dict[int, np.ndarray], min_logged: int = MIN_LOGGED
+) -> int:
+    """The follow-up window (weeks) to learn from: of the candidates in `observed` (weeks ->
+    whether each logged row [R] has that window observed), the one for which the most actions
+    have `min_logged` rows observed (with `none`, action 0, as many), the longest of those
+    tied. A log whose campaigns all lie within the longest window of the planning week observes
+    a shorter one: its follow-on effects are learned over it, not dropped."""
+
+    def identified(has: np.ndarray) -> int:
+        counts = np.bincount(action, weights=has, minlength=int(action.max(initial=0)) + 1)
+        return int((counts[1:] >= min_logged).sum()) if counts[0] >= min_logged else 0
+
+    return max(observed, key=lambda weeks: (identified(observed[weeks]), weeks))
+
 
 class CampaignEffectLearner:
     """Inverse-propensity-weighted T-learner over the campaign log (per-action heads)."""
@@ -49,7 +69,7 @@ class CampaignEffectLearner:
         learning_rate: float = 3e-3,
         weight_clip: float = 20.0,
         max_rows: int = 600_000,
-        min_logged: int = 100,
+        min_logged: int = MIN_LOGGED,
         feature_columns: tuple[str, ...] = ANCHOR_FEATURES,
         device: str = "auto",
         seed: int = 0,

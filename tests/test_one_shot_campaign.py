@@ -124,6 +124,10 @@ def test_a_one_shot_campaign_with_its_own_actions_runs_from_the_command_line(
     assert result.exit_code == 0, result.output
     if model == "ziln":  # the learned effects' calibration on held-out customers is reported
         assert "effect calibration on held-out customers" in result.output
+    else:  # a 6-week-old campaign: follow-on effects learned over 4 weeks, not dropped for 8
+        parameters = json.loads((fitted / "forecast.json").read_text())["parameters"]
+        assert parameters["future_weeks"] == 4
+        assert parameters["effects"]["future_effect_not_identified"] == []
     forecast = ForecastSet.load(fitted)
     assert list(forecast.action_ids) == ["none", "mail_a", "mail_b"]
     assert forecast.shape[2] == 4

@@ -8,7 +8,7 @@ import pytest
 import scipy.stats as stats
 
 from forecasting.features import ANCHOR_FEATURES
-from forecasting.uplift import CampaignEffectLearner
+from forecasting.uplift import MIN_LOGGED, CampaignEffectLearner, identified_window
 
 ACTIONS = ("none", "coupon")
 
@@ -90,6 +90,21 @@ def test_a_follow_up_window_no_row_observed_gives_no_later_effect() -> None:
     assert np.all(effects.future_spend_delta == 0.0)
     assert learner.future_identified_.tolist() == [True, False]
     assert np.any(effects.purchase_logit_shift[:, 1] != 0.0)
+
+
+def test_the_follow_up_window_is_the_longest_that_identifies_the_most_actions() -> None:
+    """A log whose campaigns are recent observes 8 weeks after too few of them: the window the
+    learner is given is the longest that still lets it learn each action's follow-on effect."""
+    action = np.repeat([0, 1, 2], 300)
+    recent = np.arange(900) % 300 >= 250  # 50 of each arm's rows observe 8 weeks
+    observed = {8: recent, 4: np.ones(900, bool), 2: np.ones(900, bool)}
+    assert identified_window(action, observed) == 4
+    observed[4] = (action != 2) | recent  # 4 weeks observed for actions 0, 1 only
+    assert identified_window(action, observed) == 2  # 2 weeks identify both actions
+    observed = {8: np.ones(900, bool), 4: np.ones(900, bool)}
+    assert identified_window(action, observed) == 8  # an old enough log keeps the longest
+    few = np.arange(900) < MIN_LOGGED - 1  # too few controls anywhere: the longest, as before
+    assert identified_window(action, {8: few, 4: few}) == 8
 
 
 def test_the_base_rate_is_checked_on_held_out_customers(fitted) -> None:
