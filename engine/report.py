@@ -158,10 +158,11 @@ class ReportData:
         if not floor or floor <= 0:
             return ""
         gain = self.solution.objective or 0.0
+        weeks = int(release["outcome_weeks"]) + 1
         return (
             f" The campaign log confirms that the released contacts add at least {floor:,.2f} "
-            f"within {int(release['outcome_weeks']) + 1} weeks of each (the released actions' "
-            f"lower bounds per contact times their contacts, at "
+            f"within {weeks} weeks of each (each action's lower bound per contact times its "
+            f"contacts, a customer's counted once in {weeks} weeks, at "
             f"{float(release['confidence']):.0%}, undiscounted)"
             + (
                 "; more than the forecast predicts: the forecaster understates these actions' "
