@@ -554,6 +554,33 @@ def _complete_campaign_log(
     return ""
 
 
+#: The shortest silence before the as-of date that `_quiet_end` warns about.
+QUIET_END_MIN = pd.Timedelta(days=14)
+
+
+def _quiet_end(transactions: pd.DataFrame, path: Path, as_of: pd.Timestamp) -> list[str]:
+    """A warning where the purchases stop well before the as-of date: longer than 14 days and
+    than the shop went without a sale in the year before its last one. An export that ended
+    early, planned as of a later date, reads as weeks in which nobody bought (every customer
+    looks less alive, every recent campaign's follow-up as observed with no purchase)."""
+    days = np.unique(transactions["ts"].to_numpy(dtype="datetime64[D]"))
+    if len(days) == 0:
+        return []
+    last = pd.Timestamp(days[-1])
+    silence = as_of.normalize() - last
+    year = days[days >= days[-1] - np.timedelta64(365, "D")]
+    longest = pd.Timedelta(np.diff(year).max()) if len(year) > 1 else pd.Timedelta(0)
+    if silence <= max(QUIET_END_MIN, longest):
+        return []
+    return [
+        f"{path.name}: the last purchase is on {last:%Y-%m-%d}, {silence.days} days before the "
+        f"as-of date {as_of:%Y-%m-%d}, longer than the shop went without a sale in the year "
+        f"before ({longest.days} days at most): the forecasters read those days as days on "
+        "which nobody bought. If the export ends earlier, plan as of its end "
+        f"(--as-of {last + pd.Timedelta(days=1):%Y-%m-%d})"
+    ]
+
+
 def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
     """A warning where an explicit log's rows do not say how likely their action was: the
     learners then estimate it from the rows' features (forecasting/propensity.py), which is
@@ -662,6 +689,8 @@ def load_inputs(
         origin = _complete_campaign_log(tables, files, problems, unidentified_effects)
     if problems:
         raise InputValidationError(problems)
+    if as_of is not None:  # without one the planning week follows the last purchase
+        warnings.extend(_quiet_end(tables["transactions"], files["transactions"], as_of_ts))
     if "campaign_log" in tables and "campaign_design" not in tables:
         if "propensity" not in tables["campaign_log"]:  # every reader may select the column
             tables["campaign_log"] = tables["campaign_log"].assign(propensity=np.nan)

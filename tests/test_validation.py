@@ -346,17 +346,43 @@ def test_a_log_without_propensities_is_warned_about(tmp_path: Path) -> None:
     """Without propensities the learners assume a randomised log; validation says so (a
     log derived from its declared design has the design's)."""
     tables = _good_tables()
-    assert load_inputs(_write(tmp_path / "given", tables), as_of=AS_OF).warnings == ()
+    as_of = "2025-03-02"  # the day after the last purchase: no warning of a quiet end
+    assert load_inputs(_write(tmp_path / "given", tables), as_of=as_of).warnings == ()
     tables["campaign_log"].loc[1, "propensity"] = ""
-    (warning,) = load_inputs(_write(tmp_path / "partly", tables), as_of=AS_OF).warnings
+    (warning,) = load_inputs(_write(tmp_path / "partly", tables), as_of=as_of).warnings
     assert warning.startswith("campaign_log.csv: 1 of 3 rows have no propensity")
     assert "right only if contacts were assigned at random or on those" in warning
     tables["campaign_log"] = tables["campaign_log"].drop(columns="propensity")
-    loaded = load_inputs(_write(tmp_path / "none", tables), as_of=AS_OF)
+    loaded = load_inputs(_write(tmp_path / "none", tables), as_of=as_of)
     (warning,) = loaded.warnings
     assert warning.startswith("campaign_log.csv: 3 of 3 rows have no propensity")
     # The column every reader selects is there, empty (a run on such a log crashed in SQL).
     assert loaded.campaign_log is not None and loaded.campaign_log["propensity"].isna().all()
+
+
+def test_purchases_that_stop_well_before_the_as_of_date_are_warned_about(tmp_path: Path) -> None:
+    """An export that ended early, planned as of a later date, reads as weeks in which nobody
+    bought: validation says so where the silence is longer than 14 days and than any the shop
+    had in the year before its last sale, and names the date to plan as of instead."""
+    days = pd.date_range("2025-01-01", "2025-06-30", freq="D")
+    tables = {
+        "transactions": pd.DataFrame(
+            {"customer_id": [f"c{i % 7}" for i in range(len(days))], "ts": days, "amount": 10.0}
+        )
+    }
+    folder = _write(tmp_path / "daily", tables)
+    for as_of, warned in (("2025-07-10", False), ("2025-07-20", True)):
+        found = [w for w in load_inputs(folder, as_of=as_of).warnings if "last purchase" in w]
+        assert bool(found) == warned, as_of
+    (warning,) = found
+    assert "the last purchase is on 2025-06-30, 20 days before the as-of date" in warning
+    assert "(--as-of 2025-07-01)" in warning
+    # a shop that sells once a month has gone a month without a sale before: no warning
+    monthly = tables["transactions"].iloc[::30]
+    folder = _write(tmp_path / "monthly", {"transactions": monthly})
+    assert not load_inputs(folder, as_of="2025-07-20").warnings
+    # without an as-of date the planning week follows the last purchase: nothing to warn of
+    assert not load_inputs(folder).warnings
 
 
 def test_a_control_label_or_an_id_in_another_case_is_named_as_such(tmp_path: Path) -> None:
