@@ -110,6 +110,15 @@ class ReleaseCheck:
             self._read = (has_log, found)
         return self._read
 
+    def _first_campaign_week(self) -> pd.Timestamp | None:
+        """The campaign log's first week before the planning week (None where it has none)."""
+        with Store.open(self.store_path) as store:
+            first = store.query(
+                "SELECT min(week_start) AS first FROM campaign_log "
+                f"WHERE week_start < TIMESTAMP '{self.week:%Y-%m-%d}'"
+            )["first"].iloc[0]
+        return None if pd.isna(first) else pd.Timestamp(first)
+
     def __call__(
         self,
         problem: DecisionProblem,
@@ -129,7 +138,12 @@ class ReleaseCheck:
             return solution, None
         if found is None:
             log.warning("release check: the campaign log observes too few outcomes; all withheld")
-            return withhold_all(problem, resolve, confidence=settings.confidence)
+            return withhold_all(
+                problem,
+                resolve,
+                confidence=settings.confidence,
+                first_campaign_week=self._first_campaign_week(),
+            )
         outcomes, weeks, later = found
         solution, report = release(
             problem,

@@ -350,16 +350,26 @@ def withhold_all(
     resolve: Callable[[DecisionProblem], Solution],
     *,
     confidence: float,
+    first_campaign_week: pd.Timestamp | None = None,
 ) -> tuple[Solution, ReleaseReport]:
     """Where the log observes too little to check any action (`logged_outcomes` is None), first,
-    do no harm withholds every contact: the plan re-solved with only `none` eligible."""
+    do no harm withholds every contact: the plan re-solved with only `none` eligible. With the
+    log's `first_campaign_week` the note says from which planning week on its first campaign
+    week has the shortest window observed."""
     eligible = problem.eligible.copy()
     eligible[:, 1:] = False
+    when = (
+        ""
+        if first_campaign_week is None
+        else f"; the log's first campaign week, {first_campaign_week:%Y-%m-%d}, has them from "
+        f"the planning week of "
+        f"{first_campaign_week + pd.Timedelta(weeks=OUTCOME_WEEKS[-1] + 1):%Y-%m-%d} on"
+    )
     note = (
         f"the campaign log observes too few outcomes (at least {MIN_LOGGED_WEEKS} logged weeks, "
-        f"{MIN_ROWS} of them without contact, with {OUTCOME_WEEKS[-1]} weeks observed after) "
-        "to check any action: every contact is withheld (release.check: false releases the "
-        "plan unchecked)"
+        f"{MIN_ROWS} of them without contact, with {OUTCOME_WEEKS[-1]} weeks observed after"
+        f"{when}) to check any action: every contact is withheld (release.check: false releases "
+        "the plan unchecked)"
     )
     report = ReleaseReport(
         confidence,

@@ -206,3 +206,39 @@ def test_a_shop_too_small_for_the_deep_forecaster_is_told_what_to_use(tmp_path: 
         assert note.startswith("campaign log too small: ") and "needs 100" in note
         assert "forecast.effects: campaign log too small" in (folder / "run.log").read_text()
         assert "The forecaster learned no action" in (folder / "report.html").read_text()
+
+
+def test_a_campaign_too_recent_to_check_withholds_every_contact_and_says_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A campaign 3 weeks before the planning week: no logged week has the release check's
+    shortest window (5 weeks) observed, so first, do no harm withholds every contact, and the
+    run says from which planning week on the log can be checked."""
+    import tests.test_one_shot_campaign as shop_module
+
+    recent = AS_OF - pd.Timedelta(weeks=3)
+    monkeypatch.setattr(shop_module, "CAMPAIGN_WEEK", recent)
+    data = tmp_path / "data"
+    data.mkdir()
+    _shop(data)
+    scenario = tmp_path / "recent.yaml"
+    scenario.write_text(
+        SCENARIO.replace("name: one_shot", "name: recent")
+        + "forecast: {model: baseline, reviews: false}\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "plan", str(scenario), "--data", str(data), "--runs-dir", str(tmp_path / "runs"),
+            "--as-of", f"{AS_OF:%Y-%m-%d}", "--device", "cpu",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = Path(result.output.strip().splitlines()[-1])
+    release = json.loads((folder / "kpis.json").read_text())["release"]
+    assert release["withheld"] == ["mail_a", "mail_b"] and release["checks"] == []
+    ready = recent + pd.Timedelta(weeks=5)
+    assert f"has them from the planning week of {ready:%Y-%m-%d} on" in release["note"]
+    allocation = pd.read_parquet(folder / "allocation.parquet")
+    assert not allocation["action"].isin(["mail_a", "mail_b"]).any()
