@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.evaluation import Evaluator
+from engine.plan_release import scenario_solver
 from engine.release_gate import (
     LoggedOutcomes,
     check_plan,
@@ -43,7 +44,6 @@ from engine.run_reader import RunFolder
 from markets.demo.ground_truth import GroundTruth
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
-from optimization.solve import solve
 from shopdata.calendar import horizon_start
 from shopdata.store import Store
 
@@ -85,17 +85,8 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
     run = RunFolder(run_path)
     scenario, problem = run.settings, run.problem()
     truth = GroundTruth.load(data / "ground_truth.npz")
-    settings = scenario.solver.settings()
-    shown: list = []
-
-    def solve_once(candidate: DecisionProblem) -> Solution:
-        solution = solve(
-            candidate, scenario.solver.backend, settings, recommended=shown[0] if shown else None
-        )
-        if not shown and solution.recommended is not None:
-            shown.append(solution.recommended)
-        return solution
-
+    # the run's solver, the recommendation block solved once for every rule's re-solves
+    solve_once = scenario_solver(scenario, None, scenario.solver.settings(), {})
     week = horizon_start(truth.config.as_of)
     with Store.open(run.path / "inputs.duckdb") as store:
         found = store_windows(

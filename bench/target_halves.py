@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from engine.evaluation import Evaluator
+from engine.plan_release import scenario_solver
 from engine.release_gate import store_windows, without_actions
 from engine.run_reader import RunFolder
 from markets.demo.ground_truth import GroundTruth
-from optimization.solve import solve
 from shopdata.calendar import horizon_start
 from shopdata.store import Store
 
@@ -62,12 +62,14 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
         annual_discount_rate=scenario.annual_discount_rate,
         replications=8,
     )
+    # the run's solver, the recommendation block solved once for every action's plan
+    solve_once = scenario_solver(scenario, None, scenario.solver.settings(), {})
     ids = [str(a) for a in problem.action_ids]
     customers = problem.customer_ids.astype(str)
     actions = {}
     for a in range(1, len(ids)):
         alone = without_actions(problem, [x for x in ids[1:] if x != ids[a]])
-        solution = solve(alone, scenario.solver.backend, scenario.solver.settings())
+        solution = solve_once(alone)
         if not solution.has_plan or not (solution.plan() == a).any():
             continue
         plan = solution.plan()
