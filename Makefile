@@ -115,6 +115,11 @@ bench: data browser
 	$(BIN)/python bench/target_halves.py $$(for s in 0 1 2; do for m in baseline ziln; do \
 		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_$${m}-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
 		done; done) --json bench/results/target_halves_responsive.json
+	rm -rf $(DEMO_DIR)/tier_shop && $(BIN)/python bench/tier_shop.py write $(DEMO_DIR)/tier_shop
+	$(BIN)/ltv weekly --scenario bench/tier_shop.yaml --as-of 2026-11-30 \
+		--data $(DEMO_DIR)/tier_shop/data --runs-dir $(DEMO_DIR)/tier_shop/runs
+	$(BIN)/python bench/tier_shop.py lifts $(DEMO_DIR)/tier_shop \
+		$$(ls -td $(DEMO_DIR)/tier_shop/runs/tier_shop-* | head -1)
 	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
 		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
 		--work $(DEMO_DIR)/presets --no-release-check \

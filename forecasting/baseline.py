@@ -433,6 +433,7 @@ class BaselineForecaster:
                     "future_effect_reliability": dict(
                         zip(self.action_ids_, learner.future_reliability_.tolist(), strict=True)
                     ),
+                    "segment_effects": learner.segments_.summary(self.action_ids_),
                 }
                 if learner is not None
                 else "no campaign log: no action effects learned"

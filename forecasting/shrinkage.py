@@ -95,10 +95,12 @@ class EffectMoments:
 @dataclass(frozen=True)
 class HalfSampleEffects:
     """One group of customers' two estimates per action: purchase-logit shifts and
-    future-spend deltas, [2, N, A] each (first axis: the half-sample model)."""
+    future-spend deltas, [2, N, A] each (first axis: the half-sample model), and each
+    customer's segment ([N], -1 for none; forecasting/segment_effects.py) where known."""
 
     shifts: np.ndarray
     futures: np.ndarray
+    segments: np.ndarray | None = None
 
     def moments(self) -> EffectMoments:
         return EffectMoments(

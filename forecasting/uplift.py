@@ -30,6 +30,7 @@ from forecasting.action_effects import (
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.propensity import fill_propensities
 from forecasting.scaling import feature_scale, require_finite
+from forecasting.segment_effects import SegmentKeys, fit_segment_deviations
 from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
@@ -180,6 +181,7 @@ class CampaignEffectLearner:
             self.training_.append(report)
             losses.append(final)
         self.base_rate_check_ = self._base_rate_check(x, action, bought, fold)
+        self._fit_segments(features, action, weight, bought)
         rows = x.shape[0]
         self.training_rows_ = rows
         self.final_loss_ = float(np.mean(losses))
@@ -269,21 +271,35 @@ class CampaignEffectLearner:
             final = float(batch_loss(torch.arange(x.shape[0], device=device)))
         return model.eval(), report.to_dict(), final
 
+    def _fit_segments(
+        self, features: np.ndarray, action: np.ndarray, weight: np.ndarray, bought: np.ndarray
+    ) -> None:
+        """The segments' purchase-shift deviations read off the log directly
+        (forecasting/segment_effects.py) and, per segment and action, how far the networks' own
+        average shift for the segment's logged rows lies from theirs over all rows
+        (`segment_gap_`, [G, A]): `finish` keeps of the networks' spread what the reliability
+        keeps, so of a segment's gap only that part is replaced by the log's deviation (where
+        one survived the shrinkage)."""
+        self.segments_ = fit_segment_deviations(
+            SegmentKeys.of(self.feature_columns), features, action, weight, bought,
+            len(self.action_ids),
+        )  # fmt: skip
+        shift = self._half_sample_matrix(features).shifts.mean(axis=0)  # [R, A]
+        index = self.segments_.index(features)
+        self.segment_gap_ = np.zeros((len(self.segments_.codes), len(self.action_ids)))
+        for g in range(len(self.segments_.codes)):
+            if (index == g).any():
+                self.segment_gap_[g] = shift[index == g].mean(axis=0) - shift.mean(axis=0)
+
     @torch.no_grad()
-    def half_sample_effects(
-        self, features: pd.DataFrame, batch_size: int = 65_536
+    def _half_sample_matrix(
+        self, matrix: np.ndarray, batch_size: int = 65_536
     ) -> HalfSampleEffects:
-        """Each half-sample model's estimates for customers described by `anchor_features`
-        rows: purchase-logit shifts and future-spend deltas against `none`, [2, N, A] each."""
+        """Each half-sample model's estimates for raw feature rows [N, F] ([2, N, A] each), with
+        each row's segment (-1: none with deviations)."""
         device = next(self.models_[0].parameters()).device
-        matrix = features[list(self.feature_columns)].to_numpy(dtype=np.float32)
-        require_finite(
-            matrix,
-            self.feature_columns,
-            "the T-learner's customers to score",
-            features["customer_id"].to_numpy() if "customer_id" in features else None,
-        )
-        matrix = (matrix - self.feature_mean_) / self.feature_scale_
+        segments = self.segments_.index(matrix) if hasattr(self, "segments_") else None
+        matrix = ((matrix - self.feature_mean_) / self.feature_scale_).astype(np.float32)
         shifts, futures = [], []
         for model in self.models_:
             outputs = []
@@ -297,13 +313,39 @@ class CampaignEffectLearner:
             future = np.exp(log_future) * self.spend_scale_
             shifts.append(logit - logit[:, :1])
             futures.append(future - future[:, :1])
-        return HalfSampleEffects(np.stack(shifts), np.stack(futures))
+        return HalfSampleEffects(np.stack(shifts), np.stack(futures), segments)
+
+    def half_sample_effects(
+        self, features: pd.DataFrame, batch_size: int = 65_536
+    ) -> HalfSampleEffects:
+        """Each half-sample model's estimates for customers described by `anchor_features`
+        rows: purchase-logit shifts and future-spend deltas against `none`, [2, N, A] each,
+        and each customer's segment."""
+        matrix = features[list(self.feature_columns)].to_numpy(dtype=np.float32)
+        require_finite(
+            matrix,
+            self.feature_columns,
+            "the T-learner's customers to score",
+            features["customer_id"].to_numpy() if "customer_id" in features else None,
+        )
+        return self._half_sample_matrix(matrix, batch_size)
 
     def finish(self, half: HalfSampleEffects, moments: EffectMoments) -> ActionEffects:
         """The effects of a group of customers from its half-sample estimates, shrunk by the
         `moments` of every customer scored (the group's own, or all groups' summed)."""
         shift = moments.shift.shrink(half.shifts[0], half.shifts[1])
         future_delta = moments.future.shrink(half.futures[0], half.futures[1])
+        if half.segments is not None and hasattr(self, "segments_"):
+            # A segment whose deviation survived the shrinkage gets its purchase effect as the
+            # log measures it: the deviation in place of the part of the networks' segment gap
+            # that the reliability kept (segment_effects.py). Where it did not survive, the
+            # log's segment means show no difference beyond their noise, which is no evidence
+            # against the networks' own: their effects stay as they are.
+            member = half.segments >= 0
+            g = half.segments[member]
+            deviation = self.segments_.shift[g]  # [M, A]
+            kept = moments.shift.reliability() * self.segment_gap_[g]
+            shift[member] += np.where(deviation != 0.0, deviation - kept, 0.0)
         shift[:, ~self.supported_] = 0.0
         future_delta[:, ~(self.supported_ & self.future_identified_)] = 0.0
         return ActionEffects(
