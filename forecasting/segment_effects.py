@@ -103,12 +103,7 @@ class SegmentDeviations:
 
     def index(self, features: np.ndarray) -> np.ndarray:
         """Each row's segment index into `codes` ([R], -1 for a segment without deviations)."""
-        codes = self.keys.codes(features)
-        order = np.argsort(self.codes)
-        position = np.searchsorted(self.codes[order], codes)
-        position = np.minimum(position, max(len(self.codes) - 1, 0))
-        found = (len(self.codes) > 0) & (self.codes[order][position] == codes)
-        return np.where(found, order[position], -1)
+        return _positions(self.codes, self.keys.codes(features))
 
     def summary(self, action_ids: tuple[str, ...]) -> list[dict[str, object]]:
         """The segments whose deviation survived shrinkage, for the forecast's metadata."""
@@ -124,20 +119,40 @@ class SegmentDeviations:
         ]
 
 
-def _purchase_shift(
-    bought: np.ndarray, weight: np.ndarray, treated: np.ndarray, control: np.ndarray
-) -> tuple[float, float]:
-    """Logit of the treated rows' weighted purchase rate minus the control rows', and its
-    delta-method variance (rates kept half a row from 0 and 1)."""
-    rates, variances = [], []
+def _positions(kept: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each of `codes` [R] as its index in `kept` [G] (distinct codes), -1 where not there."""
+    if len(kept) == 0:
+        return np.full(len(codes), -1)
+    order = np.argsort(kept)
+    position = np.minimum(np.searchsorted(kept[order], codes), len(kept) - 1)
+    return np.where(kept[order][position] == codes, order[position], -1)
+
+
+def _group_shifts(
+    group: np.ndarray,
+    groups: int,
+    weight: np.ndarray,
+    bought: np.ndarray,
+    treated: np.ndarray,
+    control: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group ([groups] each; `group` [R] the rows' group, -1 for none): the logit of the
+    treated rows' weighted (Hajek) purchase rate minus the control rows', its delta-method
+    variance (rates kept half an effective row from 0 and 1), and the treated and control rows."""
+    found = []
     for rows in (treated, control):
-        w = weight[rows]
-        n_eff = w.sum() ** 2 / max(float((w**2).sum()), 1e-300)
-        rate = float(np.average(bought[rows], weights=w))
-        rate = min(max(rate, 0.5 / n_eff), 1.0 - 0.5 / n_eff)
-        rates.append(rate)
-        variances.append(1.0 / (n_eff * rate * (1.0 - rate)))
-    return float(special.logit(rates[0]) - special.logit(rates[1])), float(sum(variances))
+        rows = rows & (group >= 0)
+        g, w = group[rows], weight[rows]
+        total, squares, bought_sum = (
+            np.bincount(g, weights=v, minlength=groups) for v in (w, w * w, w * bought[rows])
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # groups without rows: not used
+            n_eff = total**2 / np.maximum(squares, 1e-300)
+            rate = np.clip(bought_sum / np.maximum(total, 1e-300), 0.5 / n_eff, 1 - 0.5 / n_eff)
+            logit, spread = special.logit(rate), 1.0 / (n_eff * rate * (1.0 - rate))
+        found.append((logit, spread, np.bincount(g, minlength=groups)))
+    (logit_t, var_t, rows_t), (logit_c, var_c, rows_c) = found
+    return logit_t - logit_c, var_t + var_c, rows_t, rows_c
 
 
 def fit_segment_deviations(
@@ -156,30 +171,25 @@ def fit_segment_deviations(
     codes = keys.codes(features)
     segments, counts = np.unique(codes, return_counts=True)
     segments = segments[np.argsort(-counts, kind="stable")][:max_segments]
-    g_count = len(segments)
-    raw = np.full((g_count, actions), np.nan)
+    group = _positions(segments, codes)
+    everyone = np.zeros(len(codes), np.int64)
+    raw = np.full((len(segments), actions), np.nan)
     variance = np.full_like(raw, np.nan)
-    rows = np.zeros((g_count, actions), np.int64)
+    rows = np.zeros((len(segments), actions), np.int64)
     none = action == 0
     bought = bought.astype(np.float64)
     for a in range(1, actions):
         treated = action == a
         if treated.sum() < min_rows or none.sum() < min_rows:
             continue
-        pooled = _purchase_shift(bought, weight, treated, none)[0]
-        for g, code in enumerate(segments):
-            member = codes == code
-            rows[g, a] = int((treated & member).sum())
-            if rows[g, a] < min_rows or (none & member).sum() < min_rows:
-                continue
-            shift, shift_variance = _purchase_shift(bought, weight, treated & member, none & member)
-            raw[g, a], variance[g, a] = shift - pooled, shift_variance
-    shrunk = np.zeros_like(raw)
-    if g_count > 1:
-        for a in range(1, actions):
-            estimated = np.isfinite(raw[:, a])
-            if estimated.sum() < 2:
-                continue
-            factor = no_effect_shrinkage(raw[:, a : a + 1], np.sqrt(variance[:, a : a + 1]))
-            shrunk[:, a] = np.where(estimated, raw[:, a] * factor[:, 0], 0.0)
+        pooled = _group_shifts(everyone, 1, weight, bought, treated, none)[0]
+        shift, shift_variance, rows[:, a], controls = _group_shifts(
+            group, len(segments), weight, bought, treated, none
+        )
+        enough = (rows[:, a] >= min_rows) & (controls >= min_rows)
+        raw[enough, a], variance[enough, a] = shift[enough] - pooled, shift_variance[enough]
+    # per action, pooled over the segments; an action with fewer than two estimates gets none
+    estimated = np.isfinite(raw)
+    factor = no_effect_shrinkage(raw, np.sqrt(variance))
+    shrunk = np.where(estimated & (estimated.sum(axis=0) >= 2), raw * factor, 0.0)
     return SegmentDeviations(keys=keys, codes=segments, shift=shrunk, rows=rows, raw_shift=raw)

@@ -96,11 +96,11 @@ class EffectMoments:
 class HalfSampleEffects:
     """One group of customers' two estimates per action: purchase-logit shifts and
     future-spend deltas, [2, N, A] each (first axis: the half-sample model), and each
-    customer's segment ([N], -1 for none; forecasting/segment_effects.py) where known."""
+    customer's segment ([N], -1 for none; forecasting/segment_effects.py)."""
 
     shifts: np.ndarray
     futures: np.ndarray
-    segments: np.ndarray | None = None
+    segments: np.ndarray
 
     def moments(self) -> EffectMoments:
         return EffectMoments(

@@ -284,12 +284,15 @@ class CampaignEffectLearner:
             SegmentKeys.of(self.feature_columns), features, action, weight, bought,
             len(self.action_ids),
         )  # fmt: skip
-        shift = self._half_sample_matrix(features).shifts.mean(axis=0)  # [R, A]
-        index = self.segments_.index(features)
-        self.segment_gap_ = np.zeros((len(self.segments_.codes), len(self.action_ids)))
-        for g in range(len(self.segments_.codes)):
-            if (index == g).any():
-                self.segment_gap_[g] = shift[index == g].mean(axis=0) - shift.mean(axis=0)
+        half = self._half_sample_matrix(features)
+        shift = half.shifts.mean(axis=0)  # [R, A]
+        member = half.segments >= 0
+        count = np.bincount(half.segments[member], minlength=len(self.segments_.codes))
+        total = np.zeros((len(count), len(self.action_ids)))
+        np.add.at(total, half.segments[member], shift[member])
+        self.segment_gap_ = np.where(
+            count[:, None] > 0, total / np.maximum(count, 1)[:, None] - shift.mean(axis=0), 0.0
+        )
 
     @torch.no_grad()
     def _half_sample_matrix(
@@ -298,7 +301,7 @@ class CampaignEffectLearner:
         """Each half-sample model's estimates for raw feature rows [N, F] ([2, N, A] each), with
         each row's segment (-1: none with deviations)."""
         device = next(self.models_[0].parameters()).device
-        segments = self.segments_.index(matrix) if hasattr(self, "segments_") else None
+        segments = self.segments_.index(matrix)
         matrix = ((matrix - self.feature_mean_) / self.feature_scale_).astype(np.float32)
         shifts, futures = [], []
         for model in self.models_:
@@ -335,17 +338,16 @@ class CampaignEffectLearner:
         `moments` of every customer scored (the group's own, or all groups' summed)."""
         shift = moments.shift.shrink(half.shifts[0], half.shifts[1])
         future_delta = moments.future.shrink(half.futures[0], half.futures[1])
-        if half.segments is not None and hasattr(self, "segments_"):
-            # A segment whose deviation survived the shrinkage gets its purchase effect as the
-            # log measures it: the deviation in place of the part of the networks' segment gap
-            # that the reliability kept (segment_effects.py). Where it did not survive, the
-            # log's segment means show no difference beyond their noise, which is no evidence
-            # against the networks' own: their effects stay as they are.
-            member = half.segments >= 0
-            g = half.segments[member]
-            deviation = self.segments_.shift[g]  # [M, A]
-            kept = moments.shift.reliability() * self.segment_gap_[g]
-            shift[member] += np.where(deviation != 0.0, deviation - kept, 0.0)
+        # A segment whose deviation survived the shrinkage gets its purchase effect as the
+        # log measures it: the deviation in place of the part of the networks' segment gap
+        # that the reliability kept (segment_effects.py). Where it did not survive, the
+        # log's segment means show no difference beyond their noise, which is no evidence
+        # against the networks' own: their effects stay as they are.
+        member = half.segments >= 0
+        g = half.segments[member]
+        deviation = self.segments_.shift[g]  # [M, A]
+        kept = moments.shift.reliability() * self.segment_gap_[g]
+        shift[member] += np.where(deviation != 0.0, deviation - kept, 0.0)
         shift[:, ~self.supported_] = 0.0
         future_delta[:, ~(self.supported_ & self.future_identified_)] = 0.0
         return ActionEffects(
