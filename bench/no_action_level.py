@@ -12,12 +12,10 @@ have needed (truth / forecast). Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from run_pairs import over_run_pairs
 
 from engine.evaluation import Evaluator
 from engine.run_reader import RunFolder
@@ -75,26 +73,18 @@ def level(run_path: Path, data: Path) -> dict[str, object]:
     }
 
 
+def _show(r: dict[str, object]) -> None:
+    print(
+        f"{Path(r['run']).name}: P(none) true {r['purchase_none_true']:.4f} forecast "
+        f"{r['purchase_none_forecast']:.4f} (needed x{r['needed_factor']:.3f}, applied "
+        f"{r['factor_applied']}, log's estimate "
+        f"{(r['inflation_estimate'] or {}).get('factor')})",
+        flush=True,
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="RUN_FOLDER:DATA_DIR")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    results = []
-    for pair in args.runs:
-        run, data = pair.split(":")
-        results.append(level(Path(run), Path(data)))
-        r = results[-1]
-        print(
-            f"{Path(run).name}: P(none) true {r['purchase_none_true']:.4f} forecast "
-            f"{r['purchase_none_forecast']:.4f} (needed x{r['needed_factor']:.3f}, applied "
-            f"{r['factor_applied']}, log's estimate "
-            f"{(r['inflation_estimate'] or {}).get('factor')})",
-            flush=True,
-        )
-    figures = {"command": "python " + " ".join(sys.argv), "rows": results}
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    over_run_pairs(__doc__.splitlines()[0], level, _show, key="rows", indent=2)
 
 
 if __name__ == "__main__":

@@ -23,13 +23,11 @@ release report (the all-at-once rule's checks per round). Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from run_pairs import over_run_pairs
 
 from engine.evaluation import Evaluator
 from engine.plan_release import scenario_solver
@@ -145,27 +143,18 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="RUN:DATA pairs")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    found = []
-    for pair in args.runs:
-        run, data = pair.split(":")
-        result = replay(Path(run), Path(data))
-        found.append(result)
-        for name, figures in result.get("rules", {}).items():
-            low, high = figures["gain_ci"]
-            print(
-                f"{result['run']}  {name:14s} gain {figures['gain']:,.0f} [{low:,.0f}, "
-                f"{high:,.0f}]  contacts {figures['contacts']:,}",
-                flush=True,
-            )
-    if args.json:
-        args.json.write_text(
-            json.dumps({"command": "python " + " ".join(sys.argv), "results": found}, indent=1)
+def _show(result: dict[str, object]) -> None:
+    for name, figures in result.get("rules", {}).items():
+        low, high = figures["gain_ci"]
+        print(
+            f"{result['run']}  {name:14s} gain {figures['gain']:,.0f} [{low:,.0f}, "
+            f"{high:,.0f}]  contacts {figures['contacts']:,}",
+            flush=True,
         )
+
+
+def main() -> None:
+    over_run_pairs(__doc__.splitlines()[0], replay, _show)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,10 @@ action kept for the top half only and for the bottom half only, each paired with
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from run_pairs import over_run_pairs
 
 from engine.evaluation import Evaluator
 from engine.plan_release import scenario_solver
@@ -112,32 +110,23 @@ def replay(run_path: Path, data: Path) -> dict[str, object]:
     return {"run": run.path.name, "outcome_weeks": weeks, "actions": actions}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="RUN:DATA pairs")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    found = []
-    for pair in args.runs:
-        run, data = pair.split(":")
-        result = replay(Path(run), Path(data))
-        found.append(result)
-        for action, figures in result.get("actions", {}).items():
-            log = ", ".join(
-                f"{name} {g['estimate']:+.3f} ({g['in_standard_errors']:.2f} se)"
-                if "estimate" in g
-                else f"{name} -"
-                for name, g in figures["log"].items()
-            )
-            truth = ", ".join(
-                f"{name} {t['gain']:,.0f} [{t['gain_ci'][0]:,.0f}, {t['gain_ci'][1]:,.0f}]"
-                for name, t in figures["truth"].items()
-            )
-            print(f"{result['run']}  {action}: log {log}; truth {truth}", flush=True)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"command": "python " + " ".join(sys.argv), "results": found}, indent=1)
+def _show(result: dict[str, object]) -> None:
+    for action, figures in result.get("actions", {}).items():
+        log = ", ".join(
+            f"{name} {g['estimate']:+.3f} ({g['in_standard_errors']:.2f} se)"
+            if "estimate" in g
+            else f"{name} -"
+            for name, g in figures["log"].items()
         )
+        truth = ", ".join(
+            f"{name} {t['gain']:,.0f} [{t['gain_ci'][0]:,.0f}, {t['gain_ci'][1]:,.0f}]"
+            for name, t in figures["truth"].items()
+        )
+        print(f"{result['run']}  {action}: log {log}; truth {truth}", flush=True)
+
+
+def main() -> None:
+    over_run_pairs(__doc__.splitlines()[0], replay, _show)
 
 
 if __name__ == "__main__":
