@@ -401,6 +401,15 @@ class BaselineForecaster:
         parameters: dict[str, object] = {
             "bgnbd": self.purchases_.params_,
             "gamma_gamma": self.spend_.params_,
+            # where a likelihood had no interior maximum and a weak prior made the fit
+            "fit_fallbacks": {
+                name: note
+                for name, note in (
+                    ("bgnbd", self.purchases_.fallback_),
+                    ("gamma_gamma", self.spend_.fallback_),
+                )
+                if note
+            },
             "horizon_start": f"{self.horizon_start_:%Y-%m-%d}",
             "future_weeks": self.future_weeks_,
             "contact_inflation": (

@@ -15,23 +15,8 @@ import scipy.special as special
 import torch
 
 from forecasting.features import PurchaseSummary
-from forecasting.mle import maximise_likelihood
+from forecasting.mle import maximise_inside
 from shopdata.device import resolve_device
-
-#: Weights of the log-normal prior tried, in turn, when the unpenalised optimum leaves the
-#: parameter space (mle.maximise_likelihood's log_penalizer).
-FALLBACK_LOG_PENALIZERS = (1e-3, 1e-2, 1e-1, 1.0)
-#: Parameters outside [1 / this, this] are a boundary the optimiser ran off to, not a fit.
-PARAMETER_LIMIT = 1e4
-
-
-def _inside_parameter_space(params: np.ndarray, mean_log_likelihood: float) -> bool:
-    return bool(
-        np.isfinite(mean_log_likelihood)
-        and np.all(np.isfinite(params))
-        and np.all(params < PARAMETER_LIMIT)
-        and np.all(params > 1.0 / PARAMETER_LIMIT)
-    )
 
 
 class BetaGeometricNBD:
@@ -74,42 +59,29 @@ class BetaGeometricNBD:
             return term1 + term2 + torch.logaddexp(term3, torch.where(repeat, term4, minus_inf))
 
         initial = np.array([1.0, max(float(summary.age.mean()), 1.0), 1.0, 1.0])
-        result = maximise_likelihood(
-            log_likelihood,
-            initial,
-            device=device,
-            penalizer=self.penalizer,
-            max_iter=self.max_iter,
-        )
-        self.fallback_ = ""
-        if not _inside_parameter_space(result.params, result.mean_log_likelihood):
-            # Few repeat buyers leave the likelihood flat towards a boundary (a, b -> 0 or
-            # infinity, r -> 0), and the unpenalised optimum runs off there or to NaN. A weak
-            # log-normal prior on the parameters keeps the fit inside; it is reported.
-            unpenalised = dict(zip(("r", "alpha", "a", "b"), result.params.tolist(), strict=True))
-            for log_penalizer in FALLBACK_LOG_PENALIZERS:
-                result = maximise_likelihood(
-                    log_likelihood,
-                    initial,
-                    device=device,
-                    penalizer=self.penalizer,
-                    log_penalizer=log_penalizer,
-                    max_iter=self.max_iter,
-                )
-                if _inside_parameter_space(result.params, result.mean_log_likelihood):
-                    break
-            else:
-                raise ValueError(
-                    f"BG/NBD cannot be fitted to these {len(summary)} customers "
-                    f"({float((summary.frequency > 0).mean()):.1%} with a repeat purchase): the "
-                    "likelihood has no interior maximum even with a log-normal prior of weight "
-                    f"{FALLBACK_LOG_PENALIZERS[-1]} (parameters {result.params.tolist()})"
-                )
-            self.fallback_ = (
-                f"the unpenalised fit left the parameter space ({unpenalised}); refitted with a "
-                f"log-normal prior of weight {log_penalizer} on {len(summary)} customers "
-                f"({float((summary.frequency > 0).mean()):.1%} with a repeat purchase)"
+        repeat_share = float((summary.frequency > 0).mean())
+        try:
+            fit = maximise_inside(
+                log_likelihood,
+                initial,
+                names=("r", "alpha", "a", "b"),
+                model=f"BG/NBD on {len(summary)} customers ({repeat_share:.1%} with a repeat "
+                "purchase)",
+                device=device,
+                penalizer=self.penalizer,
+                max_iter=self.max_iter,
             )
+        except ValueError as error:
+            raise ValueError(f"BG/NBD cannot be fitted: {error}") from None
+        result = fit.result
+        # Few repeat buyers leave the likelihood flat towards a boundary (a, b -> 0 or
+        # infinity, r -> 0): the fit is then made with a weak prior, and reported.
+        self.fallback_ = (
+            f"{fit.fallback} on {len(summary)} customers ({repeat_share:.1%} with a repeat "
+            "purchase)"
+            if fit.fallback
+            else ""
+        )
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in result.params)
         self.mean_log_likelihood_ = result.mean_log_likelihood
         self.n_iter_ = result.iterations

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from forecasting.features import PurchaseSummary
-from forecasting.mle import maximise_likelihood
+from forecasting.mle import maximise_inside
 from shopdata.device import resolve_device
 
 
@@ -50,13 +50,20 @@ class GammaGammaSpend:
             )
 
         initial = np.array([1.0, 1.0, max(float(m.mean()), 1.0)])
-        result = maximise_likelihood(
+        # Spend that does not differ between customers beyond their own purchases' noise has
+        # no interior maximum (q, v -> infinity together): the fit is then made with a weak
+        # prior, which gives the limit's predictions (every customer near the shop's mean).
+        fit = maximise_inside(
             log_likelihood,
             initial,
+            names=("p", "q", "v"),
+            model=f"Gamma-Gamma on {int(usable.sum())} customers with repeat purchases",
             device=device,
             penalizer=self.penalizer,
             max_iter=self.max_iter,
         )
+        result = fit.result
+        self.fallback_ = fit.fallback
         self.p_, self.q_, self.v_ = (float(v) for v in result.params)
         self.mean_log_likelihood_ = result.mean_log_likelihood
         self.n_iter_ = result.iterations

@@ -80,3 +80,80 @@ def maximise_likelihood(
         iterations=iterations,
         converged=converged,
     )
+
+
+#: Weights of the log-normal prior tried, in turn, when the unpenalised optimum leaves the
+#: parameter space (`maximise_likelihood`'s log_penalizer).
+FALLBACK_LOG_PENALIZERS = (1e-3, 1e-2, 1e-1, 1.0)
+#: Parameters outside [1 / this, this] are a boundary the optimiser ran off to, not a fit.
+PARAMETER_LIMIT = 1e4
+
+
+def inside_parameter_space(result: MaximumLikelihoodResult) -> bool:
+    """Whether a fit is an interior optimum: finite likelihood, every parameter finite and
+    within [1 / PARAMETER_LIMIT, PARAMETER_LIMIT]."""
+    params = result.params
+    return bool(
+        np.isfinite(result.mean_log_likelihood)
+        and np.all(np.isfinite(params))
+        and np.all(params < PARAMETER_LIMIT)
+        and np.all(params > 1.0 / PARAMETER_LIMIT)
+    )
+
+
+@dataclass(frozen=True)
+class InteriorFit:
+    """A fit inside the parameter space, and how it was reached: `fallback` is '' for the
+    plain maximum likelihood, else what the unpenalised fit did and the prior's weight used."""
+
+    result: MaximumLikelihoodResult
+    fallback: str
+
+
+def maximise_inside(
+    log_likelihood: Callable[[torch.Tensor], torch.Tensor],
+    initial_params: np.ndarray,
+    *,
+    names: tuple[str, ...],
+    model: str,
+    device: torch.device,
+    penalizer: float = 0.0,
+    max_iter: int = 500,
+) -> InteriorFit:
+    """`maximise_likelihood`, refitted with a weak log-normal prior centred on the start
+    (weights FALLBACK_LOG_PENALIZERS in turn) where the unpenalised optimum leaves the parameter
+    space (`inside_parameter_space`).
+
+    A likelihood without an interior maximum is a property of the data, not a failure: few
+    repeat buyers leave BG/NBD's flat towards a = 0 or b = infinity; spend that does not differ
+    between customers sends Gamma-Gamma's q and v to infinity together (nu then has no spread).
+    Run there, the optimiser ends at 1e13 or, on another CPU's rounding, at NaN. The prior stops
+    it where the likelihood is flat, so the fit is the limit's predictions at finite parameters.
+    ValueError (naming `model` and the parameters) where even the strongest prior leaves.
+    """
+    result = maximise_likelihood(
+        log_likelihood, initial_params, device=device, penalizer=penalizer, max_iter=max_iter
+    )
+    if inside_parameter_space(result):
+        return InteriorFit(result, "")
+    unpenalised = dict(zip(names, result.params.tolist(), strict=True))
+    for log_penalizer in FALLBACK_LOG_PENALIZERS:
+        result = maximise_likelihood(
+            log_likelihood,
+            initial_params,
+            device=device,
+            penalizer=penalizer,
+            log_penalizer=log_penalizer,
+            max_iter=max_iter,
+        )
+        if inside_parameter_space(result):
+            return InteriorFit(
+                result,
+                f"the unpenalised fit left the parameter space ({unpenalised}); refitted with a "
+                f"log-normal prior of weight {log_penalizer}",
+            )
+    raise ValueError(
+        f"{model} has no interior maximum of its likelihood on these data, even with a "
+        f"log-normal prior of weight {FALLBACK_LOG_PENALIZERS[-1]} (parameters "
+        f"{dict(zip(names, result.params.tolist(), strict=True))})"
+    )

@@ -135,6 +135,30 @@ def test_bgnbd_on_almost_no_repeat_buyers_is_never_nan() -> None:
     assert np.isfinite(model.probability_alive(summary)).all()
 
 
+def test_gamma_gamma_on_spend_that_does_not_differ_between_customers_is_never_nan() -> None:
+    """Every amount drawn from one Gamma(4, 10): nu has no spread across customers, so the
+    likelihood has no interior maximum (q, v -> infinity together; unpenalised q reached 3e13
+    here and NaN on another CPU, which made the forecast's spend NaN for every repeat buyer).
+    The fit falls back to the weak prior, says so, and predicts every customer near the mean."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    frequency = np.where(rng.random(n) < 0.25, rng.integers(1, 4, n), 0).astype(float)
+    age = np.full(n, 52.0)
+    recency = np.where(frequency > 0, 40.0, 0.0)
+    # a customer's mean of x purchases from Gamma(4, scale 10) is Gamma(4x, scale 10 / x)
+    monetary = np.where(
+        frequency > 0, rng.gamma(4 * np.maximum(frequency, 1), 10 / np.maximum(frequency, 1)), 0
+    )
+    summary = _summary(frequency, recency, age, monetary)
+    model = GammaGammaSpend(device="cpu").fit(summary)
+    assert model.fallback_.startswith("the unpenalised fit left the parameter space")
+    assert all(np.isfinite(v) and v < 1e4 for v in model.params_.values())
+    spend = model.expected_spend(summary)
+    assert np.isfinite(spend).all()
+    assert spend.mean() == pytest.approx(40.0, rel=0.05)
+    assert spend.std() < 0.1 * spend.mean()  # pooled: the data show no between-customer spread
+
+
 def test_expected_purchases_is_cumulative_and_alive_bounded() -> None:
     model = BetaGeometricNBD(device="cpu")
     model.r_, model.alpha_, model.a_, model.b_ = 0.3, 6.0, 0.7, 2.4
