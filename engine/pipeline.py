@@ -28,6 +28,7 @@ from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
 from engine.plan_release import ReleaseCheck, cost_variances, released_frontier, released_plan
 from engine.registry import RunRecord, RunRegistry
+from engine.release_decision import assignment_rows
 from engine.report import write_reports
 from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
@@ -40,6 +41,7 @@ from forecasting.baseline import BaselineForecaster, week_after_last_purchase
 from forecasting.deep import DeepForecaster, make_forecaster
 from forecasting.forecast_set import ForecastSet
 from optimization.problem import DecisionProblem
+from shopdata.atomic import write_atomically
 from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.progress import Progress, reporting
@@ -52,6 +54,9 @@ PIPELINE_VERSION = "11"  # 7: 5-week check; 8-9: recos apart; 10: segments; 11: 
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
 CAMPAIGN_LOG_FILE = "campaign_log.json"
+#: The run's randomised tests in the campaign-log contract (engine/randomised_tests.py): append
+#: them to the shop's campaign log once sent, and the next run learns from them.
+ASSIGNMENT_FILE = "assignment.parquet"
 STAGES = ("ingest", "forecast", "value", "solve", "frontier", "report")
 #: Test hook: name a stage here and the pipeline stops right after finishing it, as if killed.
 FAULT_INJECTION_ENV = "LTV_FAIL_AFTER_STAGE"
@@ -306,13 +311,22 @@ def _stages(
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
     settings = scenario.solver.settings()
-    check = ReleaseCheck(scenario, plan.week, store_path)
+    check = ReleaseCheck(
+        scenario, plan.week, store_path, forecast_dir, seed=int(plan.fingerprint[:8], 16)
+    )
     if not run_folder.stage_done(staging, "solve"):
         progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
         solution, extras = released_plan(
             problem, scenario, cost_variances(forecast_dir, scenario), settings, check
         )
         solution.save(staging, problem)
+        report = extras.pop("_report", None)
+        if report is not None and report.tests:
+            rows = assignment_rows(problem, report, {a.id: a.channel for a in scenario.actions})
+            write_atomically(
+                staging / ASSIGNMENT_FILE, lambda path: rows.to_parquet(path, index=False)
+            )
+            log.info("randomised tests: %d rows written to %s", len(rows), ASSIGNMENT_FILE)
         action_ids = ForecastSet.load_array(forecast_dir, "action_ids")
         kpis = (
             plan_kpis(
@@ -335,14 +349,12 @@ def _stages(
         _done(staging, "solve")
     if scenario.sweep and not run_folder.stage_done(staging, "frontier"):
         progress("frontier: re-solving over the sweep, each level's plan as it would be released")
-        released = json.loads((staging / "kpis.json").read_text()).get("release")
         curve = released_frontier(
             problem,
             scenario,
             cost_variances(forecast_dir, scenario),
             settings,
             check,
-            released,
             on_point=lambda point: progress(
                 f"frontier: {point.parameter} = {point.level:,.2f}: {point.status.value}, "
                 f"CLV {point.clv:,.2f}"

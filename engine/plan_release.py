@@ -1,10 +1,9 @@
 """How a run solves and releases its plans: the scenario's solver (budgets that hold where it
-asks), the release check on any plan of the run (engine/release_gate.py), and the frontier
-whose every level is the plan the engine would release there."""
+asks), the release decision on any plan of the run (engine/release_decision.py), and the
+frontier whose every level is the plan the engine would release there."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.release_gate import (
-    LoggedOutcomes,
+from engine.logged_outcomes import LoggedOutcomes, read_logged_outcomes
+from engine.release_decision import (
+    PriorSource,
     ReleaseReport,
+    ReleaseSettings,
+    default_settings,
     release,
-    store_windows,
-    withhold_all,
-    without_actions,
 )
 from engine.scenario import Scenario
 from engine.valuation import cost_variance
@@ -77,47 +76,65 @@ def scenario_solver(
     return solve_once
 
 
-#: The campaign log's outcomes as `store_windows` reads them: the check's, its window, the later.
-_Windows = tuple[LoggedOutcomes, int, dict[int, LoggedOutcomes]]
-
-
 class ReleaseCheck:
-    """The scenario's release check (engine/release_gate.py) for any plan of the run: the
-    scenario's own and each frontier level's. The log's outcomes are read on first use, once."""
+    """The scenario's release decision (engine/release_decision.py) for any plan of the run:
+    the scenario's own and each frontier level's. The log's outcomes and the forecaster's
+    prior are read on first use, once. `seed` draws the run's randomised tests (the run's
+    fingerprint, so a rerun draws the same)."""
 
-    def __init__(self, scenario: Scenario, week: pd.Timestamp, store_path: Path) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        week: pd.Timestamp,
+        store_path: Path,
+        forecast_dir: Path,
+        seed: int = 0,
+    ) -> None:
         self.scenario, self.week, self.store_path = scenario, week, store_path
-        self._read: tuple[bool, _Windows | None] | None = None
+        self.forecast_dir, self.seed = forecast_dir, seed
+        self._outcomes: tuple[LoggedOutcomes | None] | None = None
+        self._source: PriorSource | None = None
 
-    def _outcomes(self) -> tuple[bool, _Windows | None]:
-        """(whether the store has a campaign log, its outcomes as `store_windows` reads them)."""
-        if self._read is None:
-            release = self.scenario.release
+    def outcomes(self) -> LoggedOutcomes | None:
+        """The log's outcomes over every window it observes (None without any)."""
+        if self._outcomes is None:
             with Store.open(self.store_path) as store:
-                has_log = store.has_table("campaign_log")
-                found = (
-                    store_windows(
-                        store,
-                        self.scenario.catalogue(),
-                        self.scenario.gross_margin,
-                        self.week,
-                        longest=release.outcome_weeks,
-                        later=release.later_harm == "withhold",
-                    )
-                    if has_log
-                    else None
+                found = read_logged_outcomes(
+                    store,
+                    self.scenario.catalogue(),
+                    self.scenario.gross_margin,
+                    self.week,
+                    longest=self.scenario.release.outcome_weeks,
                 )
-            self._read = (has_log, found)
-        return self._read
+            if found is None:
+                log.warning(
+                    "release: the campaign log observes no outcomes before the planning week: "
+                    "every action rests on the forecaster alone, and goes out as a test at most"
+                )
+            self._outcomes = (found,)
+        return self._outcomes[0]
 
-    def _first_campaign_week(self) -> pd.Timestamp | None:
-        """The campaign log's first week before the planning week (None where it has none)."""
-        with Store.open(self.store_path) as store:
-            first = store.query(
-                "SELECT min(week_start) AS first FROM campaign_log "
-                f"WHERE week_start < TIMESTAMP '{self.week:%Y-%m-%d}'"
-            )["first"].iloc[0]
-        return None if pd.isna(first) else pd.Timestamp(first)
+    def settings(self, problem: DecisionProblem) -> ReleaseSettings:
+        spec = self.scenario.release
+        return default_settings(
+            problem,
+            risk=spec.risk,
+            max_loss=spec.max_loss,
+            test_weeks=spec.test_weeks,
+            test_budget=spec.test_budget,
+            later_uncertainty=spec.later_uncertainty,
+            seed=self.seed,
+        )
+
+    def source(self, problem: DecisionProblem) -> PriorSource:
+        if self._source is None:
+            self._source = PriorSource.from_forecast(
+                self.forecast_dir,
+                problem.action_ids,
+                self.scenario.gross_margin,
+                problem.shape[2],
+            )
+        return self._source
 
     def __call__(
         self,
@@ -125,40 +142,23 @@ class ReleaseCheck:
         solution: Solution,
         resolve: Callable[[DecisionProblem], Solution],
         *,
-        round_budget: int | None = None,
+        settings: ReleaseSettings | None = None,
     ) -> tuple[Solution, ReleaseReport | None]:
-        """`solution` of `problem` as released, and the check's report (None where no check
-        ran: the scenario turns it off, the plan contacts no one, or the shop has no campaign
-        log); `round_budget` as in `release`."""
-        settings = self.scenario.release
-        if not settings.check or not solution.has_plan or not (solution.plan() > 0).any():
+        """`solution` of `problem` as released, and the decision's report (None where none was
+        made: the scenario turns it off, or the plan contacts no one); `settings` replace the
+        scenario's (a frontier level keeps the scenario's own level's loss and test budget)."""
+        if not self.scenario.release.check or not solution.has_plan:
             return solution, None
-        has_log, found = self._outcomes()
-        if not has_log:
+        if not (solution.plan() > 0).any():
             return solution, None
-        if found is None:
-            log.warning("release check: the campaign log observes too few outcomes; all withheld")
-            return withhold_all(
-                problem,
-                resolve,
-                confidence=settings.confidence,
-                first_campaign_week=self._first_campaign_week(),
-            )
-        outcomes, weeks, later = found
-        solution, report = release(
+        return release(
             problem,
             solution,
-            outcomes,
-            weeks,
+            self.outcomes(),
+            self.source(problem),
+            settings or self.settings(problem),
             resolve,
-            confidence=settings.confidence,
-            later=later,
-            round_budget=round_budget,
         )
-        report = dataclasses.replace(
-            report, window_cap=settings.outcome_weeks, later_harm=settings.later_harm
-        )
-        return solution, report
 
 
 def released_plan(
@@ -175,6 +175,7 @@ def released_plan(
     solution, report = check(problem, solve_once(problem), solve_once)
     if report is not None:
         extras["release"] = report.to_dict()
+        extras["_report"] = report
     return solution, extras
 
 
@@ -184,29 +185,29 @@ def released_frontier(
     variance: np.ndarray | None,
     settings: SolveSettings,
     check: ReleaseCheck,
-    released: dict[str, object] | None,
     on_point: Callable[[FrontierPoint], None],
 ) -> pd.DataFrame:
     """The scenario's sweep as the engine would release each level's plan: solved as the
-    scenario's own plan is (budgets that hold where it asks), an action the release check
-    withheld at the scenario's level (`released`: its report, None where none ran) withheld at
-    every level, and each level's plan checked again, in rounds at the same per-round level, for
-    the actions left. A row per level (frontier.csv) with the actions withheld there."""
+    scenario's own plan is (budgets that hold where it asks) and decided on from the full
+    catalogue with the scenario's own loss tolerance and test budget (its tests included), so
+    the scenario's own level is the run's plan. A row per level (frontier.csv) with the actions
+    withheld and tested there."""
     ((parameter, levels),) = scenario.sweep.items()
-    withheld = [str(a) for a in (released or {}).get("withheld", [])]
-    round_budget = (released or {}).get("round_budget")
+    decision_settings = check.settings(problem)
     point_withheld: list[tuple[str, ...]] = []
+    point_tested: list[tuple[str, ...]] = []
 
     def solve_point(variant: DecisionProblem) -> Solution:
         solve_once = scenario_solver(scenario, variance, settings, {})
         solution, report = check(
-            variant, solve_once(variant), solve_once, round_budget=round_budget
+            variant, solve_once(variant), solve_once, settings=decision_settings
         )
         point_withheld.append(() if report is None else report.withheld)
+        point_tested.append(() if report is None else tuple(t.action for t in report.tests))
         return solution
 
     curve = frontier(
-        without_actions(problem, withheld),
+        problem,
         parameter,
         levels,
         backend=scenario.solver.backend,
@@ -215,5 +216,6 @@ def released_frontier(
         solve_point=solve_point,
     )
     frame = pd.DataFrame([{**p.__dict__, "status": p.status.value} for p in curve.points])
-    frame["withheld"] = [", ".join([*withheld, *more]) for more in point_withheld]
+    frame["withheld"] = [", ".join(more) for more in point_withheld]
+    frame["tested"] = [", ".join(more) for more in point_tested]
     return frame

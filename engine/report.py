@@ -22,7 +22,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from engine.evaluation import headline
-from engine.run_reader import RunFolder, SolutionSummary, customer_segments
+from engine.run_reader import ReleaseSummary, RunFolder, SolutionSummary, customer_segments
 from engine.spreadsheet import EXCEL_OPTIONS
 from optimization.rows import RowKind
 from optimization.solution import RECOMMEND
@@ -45,7 +45,7 @@ def _effect_row(action: str, outcome: str, c: dict[str, float]) -> dict[str, obj
         "effect": c["average_effect"],
         "doubly robust": c["doubly_robust_effect"],
         "std. error": c["doubly_robust_effect_se"],
-        "heterogeneity kept": c["heterogeneity_loading"],
+        "heterogeneity kept": c.get("heterogeneity_loading", math.nan),
         "shrinkage": shrinkage,
         # A window learned for the action followed by no contact, or under the log's own
         # continuing contacts (forecasting/dr_effects.py); runs saved before say neither.
@@ -68,6 +68,7 @@ class ReportData:
     customer_segments: pd.DataFrame | None = None
     evaluation: dict[str, Any] | None = None  # `ltv evaluate`'s figures, once run
     campaign_log: dict[str, Any] | None = None  # origin of the log and controls per action
+    release: ReleaseSummary | None = None
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
@@ -85,6 +86,7 @@ class ReportData:
             customer_segments=customers,
             evaluation=run.evaluation,
             campaign_log=run.campaign_log,
+            release=run.release,
         )
 
     @property
@@ -93,7 +95,7 @@ class ReportData:
 
     def summary(self) -> dict[str, str]:
         """The plan in four sentences a manager reads in a minute: what it does, what it
-        costs, what it earns, what binds (and what the release check held back)."""
+        costs, what it earns, what binds (and what the release decision held back)."""
         k, s = self.kpis, self.solution
         weeks = len(k.get("spend_by_week", [])) or int(self.scenario.get("horizon_weeks", 0))
         counts = k.get("contacts_by_action", {})
@@ -121,12 +123,14 @@ class ReportData:
         baseline = sum(k.get("baseline_revenue_by_week", []))
         gain = s.objective or 0.0
         margin = float(k.get("recommendation_margin") or 0.0)
-        released = " with the actions released" if (k.get("release") or {}).get("withheld") else ""
+        held = self.release is not None and (self.release.withheld or self.release.tested)
+        released = " with the actions released" if held else ""
         earns = (
-            f"Its promotions add {gain:,.2f} of discounted lifetime value over doing nothing "
-            f"(at most {s.bound:,.2f} is possible{released}, gap {(s.gap or 0):.2%}); expected "
-            f"short-term revenue is {revenue:,.2f} against {baseline:,.2f} without promotions."
-            + self._confirmed()
+            f"The forecast puts what its promotions add at {gain:,.2f} of discounted lifetime "
+            f"value over doing nothing (at most {s.bound:,.2f} is possible{released}, gap "
+            f"{(s.gap or 0):.2%}); expected short-term revenue is {revenue:,.2f} against "
+            f"{baseline:,.2f} without promotions."
+            + self._decided()
             + (
                 f" The recommendations are chosen by the expected margin of the items shown "
                 f"({margin:,.2f}), which is not counted as a gain: no effect of a "
@@ -142,35 +146,43 @@ class ReportData:
             if binding
             else "No constraint binds: more budget or a lower floor would not change the plan."
         )
-        withheld = (k.get("release") or {}).get("withheld") or []
-        if withheld:
+        if self.release is not None and self.release.withheld:
             binds += (
-                f" Held back because the campaign log could not confirm their gain: "
-                f"{', '.join(withheld)}."
+                " Held back because, with the campaign log's evidence, their expected gain is "
+                f"not above zero: {', '.join(self.release.withheld)}."
             )
         return {"does": does, "costs": costs, "earns": earns, "binds": binds}
 
-    def _confirmed(self) -> str:
-        """What the campaign log confirms the released promotions add at least, in a sentence
-        ("" where the release check released nothing or did not run)."""
-        release = self.kpis.get("release") or {}
-        floor = release.get("confirmed_floor")
-        if not floor or floor <= 0:
+    def _decided(self) -> str:
+        """The release decision in sentences ("" where none was made): the released plan's
+        expected gain and probability of loss, the tests and what they cost."""
+        release = self.release
+        if release is None:
             return ""
-        gain = self.solution.objective or 0.0
-        weeks = int(release["outcome_weeks"]) + 1
-        return (
-            f" The campaign log confirms that the released contacts add at least {floor:,.2f} "
-            f"within {weeks} weeks of each (each action's lower bound per contact times its "
-            f"contacts, a customer's counted once in {weeks} weeks, at "
-            f"{float(release['confidence']):.0%}, undiscounted)"
-            + (
-                "; more than the forecast predicts: the forecaster understates these actions' "
-                "effect, so the plan may contact fewer customers than would pay."
-                if floor > gain
-                else "; the rest of the predicted gain is the forecast's."
+        text = ""
+        if release.released:
+            text += (
+                f" With the campaign log's evidence, the released promotions "
+                f"({', '.join(release.released)}) are expected to add "
+                f"{release.expected_gain_per_week:,.2f} a week over a year after each contact "
+                f"(standard deviation {release.sd_per_week:,.2f}); the probability that they "
+                f"lose more than {release.max_loss:,.2f} a week is {release.loss_probability:.1%}"
+                f" (the scenario allows {release.risk:.0%})."
             )
-        )
+        for test in release.tests:
+            text += (
+                f" {test['action']} goes out as a randomised test: {test['treated']:,} of its "
+                f"{test['candidates']:,} chosen customers at random this week (the other "
+                f"{test['controls']:,} are its control group), expected cost "
+                f"{test['expected_cost']:,.2f}, read out after {test['readout_weeks']} weeks"
+                + (
+                    f"; were its gain what is expected, the test would release it with "
+                    f"probability {test['power']:.0%}."
+                    if test.get("power") is not None
+                    else "."
+                )
+            )
+        return text
 
     def _why_nobody(self) -> str:
         """Why a plan contacts no one, in a sentence: no campaign log to learn effects from,
@@ -195,8 +207,8 @@ class ReportData:
                 f"The forecaster learned no action's effect ({effects}): every contact would "
                 "only cost."
             )
-        if (self.kpis.get("release") or {}).get("withheld"):
-            return "The release check held back every action the plan chose (below)."
+        if self.release is not None and not self.release.released:
+            return "The release decision released none of the actions the plan chose (below)."
         return (
             "No contact is forecast to add more lifetime value than it costs under these "
             "constraints."
@@ -227,27 +239,56 @@ class ReportData:
         return headline(self.evaluation) if self.evaluation else ""
 
     def release_table(self) -> pd.DataFrame | None:
-        """Per action of the plan: predicted gain per contact against the campaign log's
-        off-policy estimate with its interval, and whether it was released (and why not)."""
-        release = self.kpis.get("release")
-        if not release or not release.get("checks"):
+        """Per action of the plan: the forecaster's predicted gain per contact, its calibration
+        and the prior, the campaign log's estimates (shortest and longest window), the
+        posterior's expected gain and standard deviation, the expected gain a week, the
+        probability of losing more than the tolerance a week, and the decision with its
+        reason."""
+        if self.release is None or not self.release.decisions:
             return None
-        rows = [
-            {
-                "action": c["action"],
-                "contacts planned": c["contacts"],
-                "predicted gain / contact": c["predicted_gain"],
-                "off-policy gain / contact": math.nan if c["estimate"] is None else c["estimate"],
-                "CI low": math.nan if c["low"] is None else c["low"],
-                "CI high": math.nan if c["high"] is None else c["high"],
-                "later windows / contact": _later(c.get("later") or []),
-                "log needed to confirm": _multiple(c.get("log_multiple_to_confirm")),
-                "released": "yes" if c["released"] else "withheld",
-                "why": c["reason"],
-            }
-            for c in release["checks"]
-        ]
+        rows = []
+        for d in self.release.decisions:
+            evidence = d.get("evidence") or []
+            first, last = (evidence[0], evidence[-1]) if evidence else (None, None)
+            rows.append(
+                {
+                    "action": d["action"],
+                    "decision": d["decision"],
+                    "contacts planned": d["contacts"],
+                    "predicted gain / contact": d["predicted_gain"],
+                    "calibration": d["calibration"],
+                    "prior mean": d["prior_mean"],
+                    "log, shortest window": _window(first),
+                    "log, longest window": _window(last),
+                    "expected gain / contact": d["expected_gain"],
+                    "sd": d["gain_sd"],
+                    "expected gain / week": d["expected_gain_per_week"],
+                    "P(loss > tolerance)": d["loss_probability"],
+                    "why": d["reason"],
+                }
+            )
         return pd.DataFrame(rows)
+
+    def test_table(self) -> pd.DataFrame | None:
+        """The run's randomised tests: who, how many, what they cost and when they answer."""
+        if self.release is None or not self.release.tests:
+            return None
+        return pd.DataFrame(
+            [
+                {
+                    "action": t["action"],
+                    "candidates": t["candidates"],
+                    "treated": t["treated"],
+                    "controls": t["controls"],
+                    "propensity": t["propensity"],
+                    "expected cost": t["expected_cost"],
+                    "read out after (weeks)": t["readout_weeks"],
+                    "power": math.nan if t["power"] is None else t["power"],
+                    "note": t["note"],
+                }
+                for t in self.release.tests
+            ]
+        )
 
     def off_policy_table(self) -> pd.DataFrame | None:
         """Off-policy estimates on the campaign log (value per logged customer-week), with the
@@ -476,6 +517,11 @@ def render_html(data: ReportData) -> str:
             if (release := data.release_table()) is not None
             else ""
         ),
+        tests=(
+            Markup(tests.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
+            if (tests := data.test_table()) is not None
+            else ""
+        ),
         off_policy=(
             Markup(off_policy.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
             if (off_policy := data.off_policy_table()) is not None
@@ -521,7 +567,10 @@ def _write_xlsx(data: ReportData, path: Path) -> None:
             policies.to_excel(writer, sheet_name="policies", index=False)
         release = data.release_table()
         if release is not None:
-            release.to_excel(writer, sheet_name="release_check", index=False)
+            release.to_excel(writer, sheet_name="release_decision", index=False)
+        tests = data.test_table()
+        if tests is not None:
+            tests.to_excel(writer, sheet_name="randomised_tests", index=False)
         off_policy = data.off_policy_table()
         if off_policy is not None:
             off_policy.to_excel(writer, sheet_name="off_policy", index=False)
@@ -682,11 +731,13 @@ def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> p
     return table
 
 
-def _later(estimates: list[dict[str, float]]) -> str:
-    """The log's estimates over the release check's later windows, in words ("13 wk: -0.07")."""
-    return "; ".join(f"{int(e['outcome_weeks']) + 1} wk: {e['estimate']:,.4f}" for e in estimates)
-
-
-def _multiple(multiple: float | None) -> str:
-    """How many times its logged weeks a withheld action's check would need, in words."""
-    return "-" if multiple is None else f"{multiple:,.1f} x its logged weeks"
+def _window(estimate: dict[str, Any] | None) -> str:
+    """A log estimate in words ("+0.41 +- 0.12 over 5 weeks")."""
+    if estimate is None:
+        return "-"
+    weeks = int(estimate["window"]) + 1
+    scope = "" if estimate["scope"] == "targets" else ", all logged weeks"
+    return (
+        f"{estimate['mean']:+,.4f} +- {estimate['standard_error']:,.4f} over {weeks} "
+        f"week{'s' if weeks > 1 else ''}{scope}"
+    )

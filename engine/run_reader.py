@@ -143,6 +143,74 @@ class RunSummary:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class ReleaseSummary:
+    """kpis.json's `release`: what the release decision did (engine/release_decision.py).
+    Money per week where it says so; `decisions` and `tests` as the decision wrote them."""
+
+    risk: float
+    max_loss: float
+    test_weeks: int
+    test_budget: float
+    windows: tuple[int, ...]
+    released: tuple[str, ...]
+    tested: tuple[str, ...]
+    withheld: tuple[str, ...]
+    expected_gain_per_week: float
+    sd_per_week: float
+    loss_probability: float
+    decisions: tuple[dict[str, Any], ...]
+    tests: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> ReleaseSummary | None:
+        """The summary of a `release` mapping this version wrote (None for one an earlier
+        rule wrote: it has no `rule` key)."""
+        if raw.get("rule") != "posterior":
+            return None
+        plan = raw["plan"]
+        return cls(
+            risk=float(raw["risk"]),
+            max_loss=float(raw["max_loss"]),
+            test_weeks=int(raw["test_weeks"]),
+            test_budget=float(raw["test_budget"]),
+            windows=tuple(int(k) for k in raw["windows"]),
+            released=tuple(raw["released"]),
+            tested=tuple(raw["tested"]),
+            withheld=tuple(raw["withheld"]),
+            expected_gain_per_week=float(plan["expected_gain_per_week"]),
+            sd_per_week=float(plan["sd_per_week"]),
+            loss_probability=float(plan["loss_probability"]),
+            decisions=tuple(raw["decisions"]),
+            tests=tuple(raw["tests"]),
+        )
+
+    def sentence(self) -> str:
+        """The decision in one sentence, for the command line and the report's summary."""
+        parts = []
+        if self.released:
+            parts.append(
+                f"released {', '.join(self.released)}: expected gain "
+                f"{self.expected_gain_per_week:,.2f} a week (sd {self.sd_per_week:,.2f}), "
+                f"probability of losing more than {self.max_loss:,.2f} a week "
+                f"{self.loss_probability:.1%} (at most {self.risk:.0%} allowed)"
+            )
+        else:
+            parts.append("nothing released")
+        if self.tests:
+            parts.append(
+                "tested at random: "
+                + ", ".join(
+                    f"{t['action']} ({t['treated']:,} treated, {t['controls']:,} controls, "
+                    f"cost {t['expected_cost']:,.2f}, read after {t['readout_weeks']} weeks)"
+                    for t in self.tests
+                )
+            )
+        if self.withheld:
+            parts.append(f"withheld (expected gain not above zero): {', '.join(self.withheld)}")
+        return "; ".join(parts)
+
+
 class RunFolder:
     """A finished run folder. Files are read on first use; `open` checks the folder first."""
 
@@ -267,6 +335,20 @@ class RunFolder:
         if not isinstance(kpis, dict):
             raise RunFolderError(f"{self.path / 'kpis.json'}: not a mapping of figures")
         return kpis
+
+    @cached_property
+    def release(self) -> ReleaseSummary | None:
+        """The release decision's summary (None where none was made or an earlier rule made
+        it)."""
+        raw = self.kpis.get("release")
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return ReleaseSummary.of(raw)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunFolderError(
+                f"{self.path / 'kpis.json'}: release is not what this version writes ({error!r})"
+            ) from None
 
     @cached_property
     def forecast(self) -> dict[str, Any]:

@@ -139,24 +139,32 @@ class ForecastSpec(_Strict):
 
 
 class ReleaseSpec(_Strict):
-    """First, do no harm (engine/release_gate.py): before release, each action of the plan is
-    checked off-policy on the campaign log for the customers it is given to, and withheld unless
-    the lower bound of its gain over `outcome_weeks`, at `confidence` (over all actions checked
-    and all rounds), is above zero and, with `later_harm: withhold`, no longer window shows it
-    losing."""
+    """The release decision (engine/release_decision.py): each action of the plan goes out where
+    its expected gain (the forecaster's prediction as the prior, the campaign log's doubly
+    robust estimates over every window it observes as the evidence) is above zero and the
+    probability that it loses more than `max_loss` a week is at most `risk`; where the gain is
+    expected but that probability is higher, a randomised test of it goes out in the coming
+    week within `test_budget`; the rest is withheld. `check: false` releases the plan as
+    solved, unchecked."""
 
     check: bool = True
-    confidence: Annotated[float, Field(ge=0.5, lt=1)] = 0.95
-    #: The longest outcome window the check confirms the gain over, in weeks after the
-    #: contact's week (one of release_gate.OUTCOME_WEEKS); None: the longest the log observes.
-    #: A short window confirms what a long one's noise hides; harm that comes later
-    #: (pull-forward, discount conditioning) is what `later_harm` looks for in the longer
-    #: windows: docs/planner.md measures both.
-    outcome_weeks: Literal[52, 26, 12, 8, 4] | None = 4
-    #: `withhold`: an action the check confirms is still withheld where the log's estimate for
-    #: its customers over a longer window the log observes is below zero; `ignore` skips that
-    #: look.
-    later_harm: Literal["withhold", "ignore"] = "withhold"
+    #: The largest probability of losing more than `max_loss` a week the plan may carry.
+    risk: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    #: Money a week the plan may lose with probability `risk`; default 5 % of the mean weekly
+    #: budget (0 where there is none).
+    max_loss: NonNegative | None = None
+    #: Weeks after which a test is read out, the week of its contacts included (a shop that
+    #: reads its tests after two weeks: 2).
+    test_weeks: Annotated[int, Field(ge=1, le=53)] = 2
+    #: Money the run's randomised tests may spend (their fixed costs and expected discounts);
+    #: default 20 % of the mean weekly budget. 0: no tests.
+    test_budget: NonNegative | None = None
+    #: The prior's uncertainty about the weeks after the log's longest window, as a share of
+    #: the action's predicted gain per contact spread over the year (engine/release_posterior.py).
+    later_uncertainty: Annotated[float, Field(ge=0, le=10)] = 0.5
+    #: The longest outcome window of the log the evidence reads, in weeks after the contact's
+    #: week (one of engine/logged_outcomes.WINDOWS); None: every window the log observes.
+    outcome_weeks: Literal[0, 1, 2, 4, 8, 12, 26, 52] | None = None
 
 
 class ValidationSpec(_Strict):

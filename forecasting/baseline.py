@@ -428,6 +428,8 @@ class BaselineForecaster:
                     "final_loss": learner.final_loss_,
                     "training": learner.training_,
                     "base_rate_check": learner.base_rate_check_,
+                    # held-out: predicted against measured effect on the week's purchase
+                    "calibration": learner.calibration_,
                     "future_effect_not_identified": [
                         a
                         for a, ok in zip(self.action_ids_, learner.future_identified_, strict=True)

@@ -209,7 +209,7 @@ class DeepForecaster:
             epochs=self.effect_epochs,
             device=self.device,
             seed=self.seed,
-        ).fit(examples)
+        ).fit(examples, customer_ids=self.purchases_.panel_.customer_ids[examples.rows])
         self.effect_seconds_["effects"] = learner.fit_seconds_
         return learner
 
@@ -248,7 +248,8 @@ class DeepForecaster:
         features = effect_features(
             panel, rows, panel.weeks, discount_action_ids(self.actions), extra
         )
-        return learner.effects(features)
+        # cross-fitted: each customer scored by the half that did not learn from them
+        return learner.effects(features, learner.held_out(panel.customer_ids))
 
     def save_model(self, folder: Path | str, *, backtest: dict[str, Any] | None = None) -> Path:
         """Configuration, metrics and network weights of the fitted parts (model_files.py), with

@@ -264,9 +264,13 @@ class DoublyRobustEffectLearner:
                 f"Got {self.weight_clip} instead."
             )
 
-    def fit(self, examples: CampaignExamples) -> DoublyRobustEffectLearner:
+    def fit(
+        self, examples: CampaignExamples, customer_ids: np.ndarray | None = None
+    ) -> DoublyRobustEffectLearner:
         """Learn the effects from the logged rows: outcome models, pseudo-effects and the
-        calibration on alternate halves of the customers, then the held-out diagnostics."""
+        calibration on alternate halves of the customers, then the held-out diagnostics.
+        `customer_ids` ([R], the rows' customers) lets `effects` score each of them with the
+        half that did not learn from them (`held_out`)."""
         self._check_parameters()
         started = time.perf_counter()
         if len(examples) < MIN_ROWS:
@@ -345,6 +349,12 @@ class DoublyRobustEffectLearner:
         }
         # Halves by customer, so no customer's weeks inform both the model and its check.
         half = balanced_halves(examples.rows[keep], action, generator)
+        if customer_ids is not None:  # who each half learned from (`held_out`)
+            ids = np.asarray(customer_ids)[keep].astype(str)
+            self.learned_ids_, first = np.unique(ids, return_index=True)
+            self.learned_half_ = half[first].astype(np.int8)
+        else:
+            self.learned_ids_, self.learned_half_ = np.zeros(0, str), np.zeros(0, np.int8)
         x = self._standardise(features)
         self.models_: list[PerActionHeads] = []
         self.training_: list[dict[str, object]] = []  # per half: how training stopped
@@ -600,16 +610,33 @@ class DoublyRobustEffectLearner:
             dict(self.unobserved_),
         )
 
-    def effects(self, features: np.ndarray) -> ActionEffects:
+    def held_out(self, customer_ids: np.ndarray) -> np.ndarray:
+        """Per customer ([N] int), the half's model that did not learn from their logged weeks
+        (model 0 learned from the first half, so a customer of it gets model 1, and the
+        reverse); -1 for a customer neither learned from. Scoring each customer with it makes
+        the plan's choice of targets independent of their own logged outcomes (cross-fitted):
+        the release decision's evidence on their weeks is then not the noise that chose them."""
+        ids = np.asarray(customer_ids).astype(str)
+        learned = getattr(self, "learned_ids_", np.zeros(0, str))
+        if len(learned) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        position = np.minimum(np.searchsorted(learned, ids), len(learned) - 1)
+        found = learned[position] == ids
+        return np.where(found, 1 - self.learned_half_[position], -1).astype(np.int64)
+
+    def effects(self, features: np.ndarray, held_out: np.ndarray | None = None) -> ActionEffects:
         """Calibrated effects for customers described by `features` [N, F] (rows in the
-        examples' feature order), averaged over the two halves' models."""
+        examples' feature order): from the half's model that did not learn from the customer
+        where `held_out` [N] says which (0 or 1, `held_out`), else both halves' averaged."""
         x = self._standardise(features)
         effect = np.zeros((len(features), len(self.action_ids), len(self.outcomes_)))
         none_probability = np.zeros(len(features))
+        which = np.full(len(features), -1) if held_out is None else held_out
         for k, model in enumerate(self.models_):
             mu = self._means(model, x)  # [N, A, O]
-            effect += self._calibrated(k, mu) / len(self.models_)
-            none_probability += mu[:, 0, 0] / len(self.models_)
+            weight = np.where(which == k, 1.0, np.where(which < 0, 1.0 / len(self.models_), 0.0))
+            effect += self._calibrated(k, mu) * weight[:, None, None]
+            none_probability += mu[:, 0, 0] * weight
         none_probability = np.clip(none_probability, *PROBABILITY_BOUNDS)
         treated = np.clip(none_probability[:, None] + effect[..., 0], *PROBABILITY_BOUNDS)
         shift = special.logit(treated) - special.logit(none_probability)[:, None]  # [N, A]

@@ -137,7 +137,7 @@ class ForecastSet:
         folder = Path(folder)
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-        metadata = ForecastMetadata(**json.loads((folder / METADATA_FILE).read_text()))
+        metadata = ForecastSet.load_metadata(folder)
         return cls(
             customer_ids=arrays["customer_ids"],
             action_ids=arrays["action_ids"],
@@ -153,6 +153,11 @@ class ForecastSet:
             ),
             metadata=metadata,
         )
+
+    @staticmethod
+    def load_metadata(folder: Path | str) -> ForecastMetadata:
+        """The metadata `save` wrote into `folder`, without the arrays."""
+        return ForecastMetadata(**json.loads((Path(folder) / METADATA_FILE).read_text()))
 
     @staticmethod
     def load_array(folder: Path | str, name: str) -> np.ndarray:

@@ -39,6 +39,8 @@ from shopdata.atomic import staged_folder
 MODEL_FILE = "model.json"
 PURCHASE_WEIGHTS = "purchase_network.pt"
 EFFECT_WEIGHTS = "effect_networks.pt"
+#: Which customers each half of the effect learner learned from (ids and halves).
+LEARNED_FROM = "effect_learned_from.npz"
 REVIEW_PROJECTION = "review_projection.npz"
 FORMAT_VERSION = 3
 
@@ -136,6 +138,8 @@ def _write_model(
             "diagnostics": effects.diagnostics_.to_dict(),
         }
         torch.save([m.state_dict() for m in effects.models_], staging / EFFECT_WEIGHTS)
+        with (staging / LEARNED_FROM).open("wb") as handle:  # cross-fitting (`held_out`)
+            np.savez(handle, ids=effects.learned_ids_.astype(str), half=effects.learned_half_)
     (staging / MODEL_FILE).write_text(json.dumps(description, indent=2, allow_nan=True) + "\n")
 
 
@@ -260,6 +264,11 @@ def _effect_learner(folder: Path, saved: dict[str, Any]) -> DoublyRobustEffectLe
         unsupported=learner.unsupported_,
         unobserved=diagnostics["unobserved_windows"],
     )
+    if (folder / LEARNED_FROM).is_file():
+        with np.load(folder / LEARNED_FROM, allow_pickle=False) as archive:
+            learner.learned_ids_, learner.learned_half_ = archive["ids"], archive["half"]
+    else:  # saved before cross-fitting: both halves for everyone, as it scored then
+        learner.learned_ids_, learner.learned_half_ = np.zeros(0, str), np.zeros(0, np.int8)
     learner.models_ = []
     for state in torch.load(folder / EFFECT_WEIGHTS, map_location="cpu"):
         heads = PerActionHeads(

@@ -74,6 +74,28 @@ class PairMoments:
         rho = np.clip(rho, 0.0, 1.0)
         return 2 * rho / (1 + rho)
 
+    def correlation(self) -> np.ndarray:
+        """rho per column ([A]): the two estimates' correlation clipped to [0, 1], the
+        reliability of one of them (0 where a column is constant or n < 3)."""
+        usable = (self.n > 2) & (self.m2_a > 0) & (self.m2_b > 0)
+        rho = np.zeros_like(self.c_ab)
+        rho[usable] = self.c_ab[usable] / np.sqrt(self.m2_a[usable] * self.m2_b[usable])
+        return np.clip(rho, 0.0, 1.0)
+
+    def reliabilities(self, held_out: np.ndarray) -> np.ndarray:
+        """Per customer and column ([N, A]) the reliability of the estimate `cross_fitted`
+        gives: rho for one half's estimate (`held_out` >= 0), 2 rho / (1 + rho) for both."""
+        rho = self.correlation()
+        return np.where(held_out[:, None] >= 0, rho[None, :], (2 * rho / (1 + rho))[None, :])
+
+    def cross_fitted(self, a: np.ndarray, b: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        """Each customer's estimate from the half that did not learn from them (`held_out`
+        [N]: 0 takes `a`, 1 takes `b`, -1, a customer neither learned from, their average),
+        shrunk towards the column means by that estimate's reliability (`reliabilities`)."""
+        mean = (self.mean_a + self.mean_b) / 2.0
+        own = np.where(held_out[:, None] == 0, a, np.where(held_out[:, None] == 1, b, (a + b) / 2))
+        return mean + self.reliabilities(held_out) * (own - mean)
+
     def shrink(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The average of `a` and `b` ([N, A], any group of the customers these moments
         describe) shrunk towards the column means by the reliability."""
@@ -95,12 +117,16 @@ class EffectMoments:
 @dataclass(frozen=True)
 class HalfSampleEffects:
     """One group of customers' two estimates per action: purchase-logit shifts and
-    future-spend deltas, [2, N, A] each (first axis: the half-sample model), and each
-    customer's segment ([N], -1 for none; forecasting/segment_effects.py)."""
+    future-spend deltas, [2, N, A] each (first axis: the half-sample model), each customer's
+    segment ([N], -1 for none; forecasting/segment_effects.py) and which half did not learn
+    from them."""
 
     shifts: np.ndarray
     futures: np.ndarray
     segments: np.ndarray
+    #: Per customer, the half-sample model that did not learn from their logged weeks (0 or
+    #: 1), -1 where neither did; None: both halves averaged for everyone (not cross-fitted).
+    held_out: np.ndarray | None = None
 
     def moments(self) -> EffectMoments:
         return EffectMoments(

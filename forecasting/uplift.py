@@ -10,6 +10,7 @@ others does not bias the effect. Effects are the differences of an action's head
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -54,6 +55,11 @@ def identified_window(
         return int((counts[1:] >= min_logged).sum()) if counts[0] >= min_logged else 0
 
     return max(observed, key=lambda weeks: (identified(observed[weeks]), weeks))
+
+
+def customer_half(ids: np.ndarray) -> np.ndarray:
+    """Each customer's half ([N] int, 0 or 1): a fixed hash of the id, the same in every run."""
+    return (pd.util.hash_array(np.asarray(ids).astype(str)) % 2).astype(np.int64)
 
 
 class CampaignEffectLearner:
@@ -158,9 +164,12 @@ class CampaignEffectLearner:
         # the estimated heterogeneity is signal (see `effects`).
         if "customer_id" in examples.columns:  # halves by customer, so no one is in both
             ids = examples["customer_id"].to_numpy(dtype=str)
-            fold = (pd.util.hash_array(ids) % 2).astype(bool)
+            fold = customer_half(ids).astype(bool)
+            #: The customers each half learned from (cross-fitting: `held_out`).
+            self.learned_from_ = np.unique(ids)
         else:
             fold = generator.random(len(examples)) < 0.5
+            self.learned_from_ = np.zeros(0, dtype=str)
         self.models_ = []
         self.training_: list[dict[str, object]] = []
         losses: list[float] = []
@@ -181,6 +190,12 @@ class CampaignEffectLearner:
             self.training_.append(report)
             losses.append(final)
         self.base_rate_check_ = self._base_rate_check(x, action, bought, fold)
+        clusters = (
+            np.unique(examples["customer_id"].to_numpy(dtype=str), return_inverse=True)[1]
+            if "customer_id" in examples.columns
+            else np.arange(len(examples))
+        )
+        self.calibration_ = self._effect_calibration(x, action, bought, propensity, fold, clusters)
         self._fit_segments(features, action, weight, bought)
         rows = x.shape[0]
         self.training_rows_ = rows
@@ -212,6 +227,54 @@ class CampaignEffectLearner:
             "observed": float(np.concatenate(observed).mean()),
             "rows": int(sum(len(o) for o in observed)),
         }
+
+    @torch.no_grad()
+    def _effect_calibration(
+        self,
+        x: torch.Tensor,
+        action: np.ndarray,
+        bought: np.ndarray,
+        propensity: np.ndarray,
+        fold: np.ndarray,
+        clusters: np.ndarray,
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        """How much of the learned purchase effects materialised on held-out customers, per
+        action: each half's model predicts the other half's rows, and its mean predicted
+        effect on the week's purchase probability (sigma(logit_a) - sigma(logit_none)) is set
+        beside the held-out rows' inverse-propensity (Hajek) estimate of the same effect, with
+        its standard error clustered by customer. The layout of the deep learner's
+        `calibration` (outcome `purchase_week0`), which the release decision reads as the
+        forecaster's calibration (engine/release_decision.calibration)."""
+        predicted = np.zeros((len(action), len(self.action_ids)))
+        for model, held_out in zip(self.models_, (fold, ~fold), strict=True):
+            rows = np.flatnonzero(held_out)
+            if len(rows) == 0:
+                continue
+            logit = model(x[torch.tensor(rows, device=x.device)])[..., PURCHASE_LOGIT]
+            probability = torch.sigmoid(logit.double()).cpu().numpy()  # [R, A]
+            predicted[rows] = probability - probability[:, :1]
+        weight = 1.0 / propensity
+        found: dict[str, dict[str, dict[str, float]]] = {}
+        for a in np.flatnonzero(self.supported_)[1:]:
+            taken, controls = action == a, action == 0
+            if taken.sum() < 2 or controls.sum() < 2:
+                continue
+            mean_a = np.average(bought[taken], weights=weight[taken])
+            mean_0 = np.average(bought[controls], weights=weight[controls])
+            influence = np.zeros(len(action))
+            influence[taken] = weight[taken] * (bought[taken] - mean_a) / weight[taken].sum()
+            influence[controls] = (
+                -weight[controls] * (bought[controls] - mean_0) / (weight[controls].sum())
+            )
+            per_customer = np.bincount(clusters, weights=influence)
+            found[self.action_ids[a]] = {
+                "purchase_week0": {
+                    "average_effect": float(predicted[:, a].mean()),
+                    "doubly_robust_effect": float(mean_a - mean_0),
+                    "doubly_robust_effect_se": float(np.sqrt((per_customer**2).sum())),
+                }
+            }
+        return found
 
     def _train(
         self,
@@ -331,13 +394,30 @@ class CampaignEffectLearner:
             "the T-learner's customers to score",
             features["customer_id"].to_numpy() if "customer_id" in features else None,
         )
-        return self._half_sample_matrix(matrix, batch_size)
+        half = self._half_sample_matrix(matrix, batch_size)
+        if "customer_id" not in features:
+            return half
+        return dataclasses.replace(half, held_out=self.held_out(features["customer_id"]))
+
+    def held_out(self, customer_ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Per customer ([N] int), the half-sample model that did not learn from their logged
+        weeks: model 0 learned from half 0 (`customer_half`), so a customer of half 0 gets
+        model 1 and one of half 1 model 0; -1 for a customer neither learned from (not in the
+        log), who gets both. Scoring each customer with the model that never saw them makes
+        the plan's choice of targets independent of their own logged outcomes (cross-fitted),
+        so the release decision's evidence on their weeks is not the noise that chose them."""
+        ids = np.asarray(customer_ids).astype(str)
+        learned = np.isin(ids, getattr(self, "learned_from_", np.zeros(0, dtype=str)))
+        return np.where(learned, 1 - customer_half(ids), -1)
 
     def finish(self, half: HalfSampleEffects, moments: EffectMoments) -> ActionEffects:
         """The effects of a group of customers from its half-sample estimates, shrunk by the
         `moments` of every customer scored (the group's own, or all groups' summed)."""
-        shift = moments.shift.shrink(half.shifts[0], half.shifts[1])
-        future_delta = moments.future.shrink(half.futures[0], half.futures[1])
+        held_out = (
+            np.full(half.shifts.shape[1], -1) if half.held_out is None else half.held_out
+        )  # [N]
+        shift = moments.shift.cross_fitted(half.shifts[0], half.shifts[1], held_out)
+        future_delta = moments.future.cross_fitted(half.futures[0], half.futures[1], held_out)
         # A segment whose deviation survived the shrinkage gets its purchase effect as the
         # log measures it: the deviation in place of the part of the networks' segment gap
         # that the reliability kept (segment_effects.py). Where it did not survive, the
@@ -346,7 +426,7 @@ class CampaignEffectLearner:
         member = half.segments >= 0
         g = half.segments[member]
         deviation = self.segments_.shift[g]  # [M, A]
-        kept = moments.shift.reliability() * self.segment_gap_[g]
+        kept = moments.shift.reliabilities(held_out[member]) * self.segment_gap_[g]
         shift[member] += np.where(deviation != 0.0, deviation - kept, 0.0)
         shift[:, ~self.supported_] = 0.0
         future_delta[:, ~(self.supported_ & self.future_identified_)] = 0.0

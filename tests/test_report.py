@@ -17,25 +17,63 @@ def test_the_summary_says_what_the_plan_does_costs_earns_and_what_binds(tmp_path
     summary = ReportData.read(folder).summary()
     assert summary["does"] == "Over 2 weeks the plan contacts 2 of 2 customers (100.0%): a1 2."
     assert summary["costs"].startswith("It costs 3.00 in contacts and discounts")
-    earns = "Its promotions add 4.00 of discounted lifetime value over doing nothing"
+    earns = "The forecast puts what its promotions add at 4.00 of discounted lifetime value"
     assert earns in summary["earns"]
     # Week 1's budget is spent whole on the best customer: it binds, and says what it is worth.
     assert summary["binds"].startswith("What binds: budget[w1]: one more euro of this budget")
     html = (write_reports(folder, ("html",))[0]).read_text()
     assert html.index('id="summary"') < html.index("<h2>Result</h2>")
-    # what the campaign log confirms of the gain, where the release check released something
+    # the release decision: the released plan's expected gain and risk, and its tests
     kpis = json.loads((folder / "kpis.json").read_text())
-    kpis["release"] = {"withheld": [], "checks": [], "confirmed_floor": 1.25,
-                       "outcome_weeks": 4, "confidence": 0.95}  # fmt: skip
+    kpis["release"] = _release(released=["a1"])
     (folder / "kpis.json").write_text(json.dumps(kpis))
     earns = ReportData.read(folder).summary()["earns"]
-    assert "the released contacts add at least 1.25 within 5 weeks of each" in earns
-    assert "the rest of the predicted gain is the forecast's" in earns  # 1.25 < 4.00 predicted
-    # a log that confirms more than the forecast predicts: the forecast understates the effect
-    kpis["release"]["confirmed_floor"] = 9.5
+    assert "the released promotions (a1) are expected to add 3.50 a week" in earns
+    assert (
+        "the probability that they lose more than 25.00 a week is 1.2% (the scenario allows 5%)"
+        in earns
+    )
+    kpis["release"] = _release(released=[], tested=["a1"], tests=[_TEST])
     (folder / "kpis.json").write_text(json.dumps(kpis))
     earns = ReportData.read(folder).summary()["earns"]
-    assert "at least 9.50" in earns and "more than the forecast predicts" in earns
+    assert "expected to add" not in earns
+    assert (
+        "a1 goes out as a randomised test: 40 of its 200 chosen customers at random this week "
+        "(the other 160 are its control group), expected cost 1.20, read out after 2 weeks; "
+        "were its gain what is expected, the test would release it with probability 64%."
+    ) in earns
+    html = (write_reports(folder, ("html",))[0]).read_text()
+    assert "Randomised tests: what the log cannot yet tell" in html and "assignment.parquet" in html
+
+
+_TEST = {
+    "action": "a1", "candidates": 200, "propensity": 0.2, "treated": 40, "controls": 160,
+    "expected_cost": 1.2, "readout_weeks": 2, "power": 0.64, "note": "sized to answer",
+}  # fmt: skip
+
+
+def _release(
+    released: list[str], tested: tuple[str, ...] = (), withheld: tuple[str, ...] = (),
+    tests: tuple[dict, ...] = (),
+) -> dict[str, object]:  # fmt: skip
+    """kpis.json's `release` as the decision writes it, with one decision per action named."""
+    decisions = [
+        {"action": a, "decision": kind, "contacts": 2, "contacts_per_week": 1.0,
+         "predicted_gain": 2.0, "calibration": 0.5, "calibration_note": "", "prior_mean": 1.0,
+         "prior_sd": 2.0, "expected_gain": 1.5 if kind != "withhold" else -0.5, "gain_sd": 0.6,
+         "loss_probability": 0.012, "evidence": [], "missing_evidence": [], "reason": "",
+         "expected_gain_per_week": 1.5}
+        for kind, names in (("release", released), ("test", tested), ("withhold", withheld))
+        for a in names
+    ]  # fmt: skip
+    return {
+        "rule": "posterior", "risk": 0.05, "max_loss": 25.0, "test_weeks": 2, "test_budget": 100.0,
+        "later_uncertainty": 0.5, "value_weeks": 52, "windows": [0, 4, 52], "rounds": 1,
+        "released": list(released), "tested": list(tested), "withheld": list(withheld),
+        "decisions": decisions, "tests": list(tests), "note": "",
+        "plan": {"expected_gain_per_week": 3.5 if released else 0.0, "sd_per_week": 1.5,
+                 "loss_probability": 0.012 if released else 0.0},
+    }  # fmt: skip
 
 
 def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
@@ -51,9 +89,11 @@ def test_a_plan_that_contacts_no_one_says_why(tmp_path: Path) -> None:
         "no promotion at all. No contact is forecast to add more lifetime value than it costs "
         "under these constraints."
     )
-    kpis["release"] = {"withheld": ["a1"], "checks": []}
+    kpis["release"] = _release(released=[], withheld=["a1"])
     (folder / "kpis.json").write_text(json.dumps(kpis))
-    assert does().endswith("The release check held back every action the plan chose (below).")
+    assert does().endswith(
+        "The release decision released none of the actions the plan chose (below)."
+    )
     # A shop with transactions only (CDNOW's, say): the missing log is the reason.
     log = {"origin": "no campaign log: no effect is learned", "actions": {}, "few_controls": {}}
     (folder / "campaign_log.json").write_text(json.dumps(log))

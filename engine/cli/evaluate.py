@@ -28,7 +28,7 @@ def evaluate(
     """How good is the plan? Off-policy estimates on the run's logged campaign (IPW and doubly
     robust), and, on a demo market, every baseline policy replayed in the ground truth."""
     from engine.evaluation import POLICIES, evaluate_run
-    from engine.off_policy import RUN_OUTCOME_WEEKS, run_off_policy
+    from engine.off_policy import run_off_policy
     from engine.report import write_reports
     from engine.run_reader import RunFolder, RunFolderError
     from markets.demo.ground_truth import FILE_NAME, GroundTruth
@@ -52,7 +52,7 @@ def evaluate(
         raise typer.Exit(code=2) from None
     if off_policy:
         figures["off_policy"] = off_policy
-        _print_off_policy(off_policy, RUN_OUTCOME_WEEKS)
+        _print_off_policy(off_policy)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -66,8 +66,12 @@ def evaluate(
     )
 
 
-def _print_off_policy(off_policy: dict[str, dict[str, object]], weeks: int) -> None:
-    view = Table(title=f"off-policy value per logged customer-week (margin, {weeks} weeks)")
+def _print_off_policy(off_policy: dict[str, dict[str, object]]) -> None:
+    weeks = next(iter(off_policy.values()))["window_weeks"]
+    view = Table(
+        title=f"off-policy value per logged customer-week (margin over the week and {weeks} "
+        "weeks after it)"
+    )
     for name in ("policy", "IPW", "IPW 95% CI", "DR", "DR 95% CI", "matched rows"):
         view.add_column(name)
     for name, estimate in off_policy.items():

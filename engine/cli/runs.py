@@ -55,7 +55,8 @@ def _run(
     except RegistryBusyError as error:
         err.print(f"[red]{error}[/]", highlight=False)
         raise typer.Exit(code=1) from None
-    solution = RunFolder.open(result.folder).solution
+    folder = RunFolder.open(result.folder)
+    solution = folder.solution
     if result.reused:
         out.print(f"run {result.run_id} already finished with these inputs: not recomputed")
     objective = float("nan") if solution.objective is None else solution.objective
@@ -65,6 +66,8 @@ def _run(
     )
     if solution.explanation:
         out.print(f"infeasible: {solution.explanation}")
+    if folder.release is not None:
+        out.print(f"release: {folder.release.sentence()}", highlight=False)
     if (result.folder / "frontier.csv").exists():
         _print_frontier(result.folder)
     print(result.folder)
@@ -248,4 +251,4 @@ def _print_frontier(folder: Path) -> None:
         view.add_row(*cells)
     out.print(view)
     if everywhere:
-        out.print(f"withheld at every level by the release check: {', '.join(everywhere)}")
+        out.print(f"withheld at every level by the release decision: {', '.join(everywhere)}")

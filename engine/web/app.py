@@ -330,6 +330,11 @@ def _run_tables(data: ReportData) -> dict[str, Markup]:
         tables["release"] = release.to_html(
             index=False, float_format="{:,.4f}".format, na_rep="-", classes="grid"
         )
+    tests = data.test_table()
+    if tests is not None:
+        tables["tests"] = tests.to_html(
+            index=False, float_format="{:,.4f}".format, na_rep="-", classes="grid"
+        )
     policies = data.policy_table()
     if policies is not None:
         tables["policies"] = policies.to_html(

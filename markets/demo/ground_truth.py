@@ -24,6 +24,11 @@ from shopdata.actions import Action
 FILE_NAME = "ground_truth.npz"
 
 
+def _tuple(values: list[float] | None) -> tuple[float, ...] | None:
+    """A JSON list read back as the tuple it was written from (None stays None)."""
+    return None if values is None else tuple(values)
+
+
 @dataclass(frozen=True)
 class Replay:
     """A plan replayed in the true market: [N, H] arrays of purchases, spend and the true
@@ -69,7 +74,15 @@ class GroundTruth:
             raw = json.loads(str(archive["config"]))
             raw["as_of"] = pd.Timestamp(raw["as_of"])
             raw["actions"] = tuple(Action(**a) for a in raw["actions"])
-            raw["responses"] = {k: ActionResponse(**v) for k, v in raw["responses"].items()}
+            raw["responses"] = {
+                k: ActionResponse(
+                    **{
+                        **v,
+                        "region_lift": tuple(v["region_lift"]) if v.get("region_lift") else None,
+                    }
+                )
+                for k, v in raw["responses"].items()
+            }
             raw["behaviour"] = Behaviour(**raw.get("behaviour", {}))
 
             def block(prefix: str, kind: type) -> object:

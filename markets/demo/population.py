@@ -62,10 +62,16 @@ def draw_population(config: MarketConfig, rng: np.random.Generator) -> Populatio
     lift = (
         base_lift[None, :] * deal_proneness[:, None] * rng.lognormal(0.0, 0.3, (n, len(base_lift)))
     )
+    by_region = np.array(
+        [r.region_lift if r.region_lift is not None else (1.0,) * len(REGIONS) for r in responses]
+    )  # [A, regions]
+    lift = lift * by_region.T[region]  # [N, A]: one version of a mail better in some regions
     behaviour = config.behaviour
     annoyed = rng.random(n) < behaviour.annoyed_share
     email_channel = np.array([a.channel == "email" for a in config.actions])  # [A]
-    lift = np.where(annoyed[:, None] & email_channel[None, :], lift - 0.6, lift)
+    # Annoyed customers buy less after an e-mail whatever it offers: at least 30 % less.
+    put_off = np.minimum(lift - 0.6, -0.3)
+    lift = np.where(annoyed[:, None] & email_channel[None, :], put_off, lift)
     lift[:, 0] = 0.0
     lift = np.maximum(lift, -0.6)
 
