@@ -351,6 +351,26 @@ class RunFolder:
             ) from None
 
     @cached_property
+    def assignment(self) -> pd.DataFrame:
+        """assignment.parquet: the run's randomised tests in the campaign-log contract (empty
+        where the run sent none)."""
+        path = self.path / "assignment.parquet"
+        if not path.is_file():
+            return pd.DataFrame(
+                {c: pd.Series(dtype=t) for c, t in (("customer_id", str), ("action", str))}
+            )
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise RunFolderError(f"{path}: cannot be read as Parquet ({error})") from None
+
+    def test_contacts(self, problem: DecisionProblem) -> np.ndarray:
+        """Which of `problem`'s customers ([N] bool) the run's randomised tests contact (in the
+        first week): the plan without them is what the release decision released."""
+        treated = self.assignment.loc[self.assignment["action"] != "none", "customer_id"]
+        return np.isin(problem.customer_ids.astype(str), treated.astype(str).to_numpy())
+
+    @cached_property
     def forecast(self) -> dict[str, Any]:
         """forecast.json: the forecaster's description and parameters ({} without one)."""
         return self._optional_json("forecast.json") or {}

@@ -13,6 +13,7 @@ horizon is negative binomial with a learned shape (medians for MAE).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,8 @@ from shopdata.calendar import horizon_start
 from shopdata.device import resolve_device
 from shopdata.progress import counted
 from shopdata.store import Store
+
+log = logging.getLogger(__name__)
 
 PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)
@@ -220,8 +223,7 @@ class DeepPurchaseModel:
         self.training_examples_ = len(examples.rows)
 
         labels = labels_after(self.panel_, examples.rows, examples.anchors, self.label_weeks)
-        positive = labels.bought * labels.observed > 0
-        self.log_spend_mean_ = float(np.log(np.maximum(labels.spend[positive], 1e-6)).mean())
+        self.log_spend_mean_ = self._log_spend_level(labels)
 
         started = time.perf_counter()
         self.network_ = ForecastNetwork(
@@ -237,6 +239,26 @@ class DeepPurchaseModel:
         self.losses_ = self._train(examples, labels, generator)
         self.timings_["train"] = time.perf_counter() - started
         return self
+
+    def _log_spend_level(self, labels: Labels) -> float:
+        """The level the spend head learns around: the mean log spend of the training labels'
+        purchase weeks, or, where those hold none (a shop whose customers mostly bought once,
+        long before the anchors: no label window has a purchase), of every purchase week in
+        the panel; 0 (spend 1) where the panel holds none either. Without it the level was the
+        mean of nothing (NaN) and every spend forecast NaN."""
+        positive = labels.bought * labels.observed > 0
+        if positive.any():
+            return float(np.log(np.maximum(labels.spend[positive], 1e-6)).mean())
+        bought = self.panel_.values[..., self.panel_.channel("bought")] > 0
+        if not bought.any():
+            return 0.0
+        spend = np.expm1(self.panel_.values[..., self.panel_.channel("log_spend")][bought])
+        log.warning(
+            "deep purchase model: no training label window holds a purchase; its spend level "
+            "is every purchase week's in the history (%d weeks)",
+            int(bought.sum()),
+        )
+        return float(np.log(np.maximum(spend, 1e-6)).mean())
 
     def refresh(self, store: Store, as_of: pd.Timestamp | str) -> DeepPurchaseModel:
         """Point the trained model at the data up to `as_of` without training: the panel (with

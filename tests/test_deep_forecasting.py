@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from engine.report import ReportData
 from forecasting.anchors import (
+    Labels,
     history_at,
     labels_after,
     sequence_window,
@@ -363,3 +364,23 @@ def test_review_embeddings_separate_tone_and_are_cached(tmp_path: Path) -> None:
     assert (encoded, encoded_again) == (3, 1)  # the second run encodes only the new text
     np.testing.assert_allclose(second[:3], first, atol=1e-6)
     assert len(hashes) == 4
+
+
+def test_a_spend_level_with_no_purchase_in_any_label_window_comes_from_the_history(
+    store: Store,
+) -> None:
+    """A shop whose customers mostly bought once, long before the anchors: no training label
+    window holds a purchase. The spend head's level is then every purchase week's mean log
+    spend in the history, not the mean of nothing (NaN, which made every spend forecast NaN
+    and the deep plan gain 0.00 on a real one-shot campaign)."""
+    model = DeepPurchaseModel(kind="ziln", device="cpu")
+    model.panel_ = weekly_panel(store, SMALL_AS_OF, horizon_start(SMALL_AS_OF), CONTACTS)
+    none = Labels(bought=np.zeros((4, 3)), spend=np.zeros((4, 3)), observed=np.ones((4, 3)))
+    level = model._log_spend_level(none)
+    bought = model.panel_.values[..., model.panel_.channel("bought")] > 0
+    spend = np.expm1(model.panel_.values[..., model.panel_.channel("log_spend")][bought])
+    assert np.isfinite(level) and level == pytest.approx(np.log(spend).mean())
+    some = Labels(
+        bought=np.array([[1.0, 0.0]]), spend=np.array([[20.0, 0.0]]), observed=np.ones((1, 2))
+    )
+    assert model._log_spend_level(some) == pytest.approx(np.log(20.0))

@@ -61,9 +61,15 @@ def _run(
         out.print(f"run {result.run_id} already finished with these inputs: not recomputed")
     objective = float("nan") if solution.objective is None else solution.objective
     out.print(
-        f"{solution.status}: CLV gain {objective:,.2f}, bound {solution.bound:,.2f}, "
-        f"backend {solution.backend}"
+        f"{solution.status}: CLV gain of the promotions {objective:,.2f}, bound "
+        f"{solution.bound:,.2f}, backend {solution.backend}"
     )
+    shown = solution.recommendations or {}
+    if shown.get("shown"):
+        out.print(
+            f"recommendations: {shown['shown']:,} shown, expected margin of the items "
+            f"{shown['value']:,.2f} (how they are chosen; not a gain over showing none)"
+        )
     if solution.explanation:
         out.print(f"infeasible: {solution.explanation}")
     if folder.release is not None:
