@@ -72,64 +72,25 @@ bench: data browser
 		--json bench/results/saved_model_reuse.json
 	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
 		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
+	$(BIN)/python bench/demo_calibration.py --customers $(DEMO_CUSTOMERS) --seed 7 \
+		--json bench/results/demo_calibration.json
+	$(BIN)/python bench/evaluate_presets.py --presets default responsive null retention \
+		deal_seekers mixed --seeds 0 1 2 --models baseline ziln --customers 20000 \
+		--work $(DEMO_DIR)/presets --json bench/results/evaluate_presets.json \
+		--markdown bench/results/evaluate_presets.md
 	$(BIN)/python bench/evaluate_seeds.py scenarios/base.yaml scenarios/base_deep.yaml \
 		--seeds 0 1 2 3 4 5 --data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs \
 		--json bench/results/evaluate_seeds.json
-	$(BIN)/python bench/evaluate_seeds.py scenarios/black_friday.yaml scenarios/retention_push.yaml \
-		scenarios/revenue_protect.yaml scenarios/tight_budget.yaml --models baseline ziln --seeds 0 \
-		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs --json bench/results/evaluate_scenarios.json
-	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
-		--seeds 0 1 2 --models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets \
-		--json bench/results/evaluate_presets.json --markdown bench/results/evaluate_presets.md
-	$(BIN)/python bench/gate_power.py --work $(DEMO_DIR)/presets --presets retention mixed \
-		--seeds 0 1 2 --model baseline --json bench/results/gate_power.json \
-		--markdown bench/results/gate_power.md
-	$(BIN)/python bench/evaluate_presets.py --presets deal_seekers mixed --seeds 0 \
-		--models baseline --customers 20000 --work $(DEMO_DIR)/presets --no-release-check \
-		--json bench/results/evaluate_presets_unchecked.json \
-		--markdown bench/results/evaluate_presets_unchecked.md
-	$(BIN)/python bench/evaluate_presets.py --presets null retention deal_seekers mixed \
-		--seeds 0 1 2 --models baseline --customers 20000 --work $(DEMO_DIR)/presets \
-		--release-weeks 52 --json bench/results/evaluate_presets_window52.json \
-		--markdown bench/results/evaluate_presets_window52.md
-	for variant in default window52 unchecked; do \
-		case $$variant in default) flag= ;; window52) flag="--release-weeks 52" ;; \
-			unchecked) flag=--no-release-check ;; esac; \
-		$(BIN)/python bench/evaluate_presets.py --presets responsive --seeds 0 1 2 \
-			--models baseline ziln --customers 20000 --work $(DEMO_DIR)/presets $$flag \
-			--json bench/results/evaluate_presets_responsive_$$variant.json \
-			--markdown bench/results/evaluate_presets_responsive_$$variant.md; \
-	done
-	$(BIN)/python bench/gate_windows.py --windows 1,4,8,12,26 \
-		$$(ls -td $(DEMO_DIR)/presets/runs/responsive_0_baseline_unchecked-* | head -1) \
-		$$(ls -td $(DEMO_DIR)/presets/runs/deal_seekers_0_baseline_unchecked-* | head -1) \
-		--json bench/results/gate_windows.json --markdown bench/results/gate_windows.md
 	$(BIN)/python bench/no_action_level.py $$(for p in null retention mixed deal_seekers; do \
 		echo "$$(ls -td $(DEMO_DIR)/presets/runs/$${p}_0_baseline-* | head -1):$(DEMO_DIR)/presets/$${p}_0/data"; \
 		done) --json bench/results/no_action_level.json
 	$(BIN)/python bench/fatigue_windows.py $(DEMO_DIR)/presets/responsive_1/data \
 		--json bench/results/fatigue_windows_responsive1.json
-	$(BIN)/python bench/release_rules.py $$(for s in 0 1 2; do \
-		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_ziln-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
-		done) --json bench/results/release_rules_responsive.json
-	$(BIN)/python bench/target_halves.py $$(for s in 0 1 2; do for m in baseline ziln; do \
-		echo "$$(ls -td $(DEMO_DIR)/presets/runs/responsive_$${s}_$${m}-* | head -1):$(DEMO_DIR)/presets/responsive_$${s}/data"; \
-		done; done) --json bench/results/target_halves_responsive.json
 	rm -rf $(DEMO_DIR)/tier_shop && $(BIN)/python bench/tier_shop.py write $(DEMO_DIR)/tier_shop
 	$(BIN)/ltv weekly --scenario bench/tier_shop.yaml --as-of 2026-11-30 \
 		--data $(DEMO_DIR)/tier_shop/data --runs-dir $(DEMO_DIR)/tier_shop/runs
 	$(BIN)/python bench/tier_shop.py lifts $(DEMO_DIR)/tier_shop \
 		$$(ls -td $(DEMO_DIR)/tier_shop/runs/tier_shop-* | head -1)
-	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
-		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
-		--work $(DEMO_DIR)/presets --no-release-check \
-		--json bench/results/evaluate_presets_tight_expectation.json \
-		--markdown bench/results/evaluate_presets_tight_expectation.md
-	$(BIN)/python bench/evaluate_presets.py --scenario scenarios/tight_budget.yaml \
-		--presets deal_seekers mixed --seeds 0 --models baseline --customers 20000 \
-		--work $(DEMO_DIR)/presets --no-release-check --budget-confidence 0.95 \
-		--json bench/results/evaluate_presets_tight_conf95.json \
-		--markdown bench/results/evaluate_presets_tight_conf95.md
 	$(BIN)/python bench/forecast_set_speed.py --customers 20000 --json bench/results/forecast_set_speed.json
 	$(BIN)/python bench/forecast_set_speed.py --customers 100000 --json bench/results/forecast_set_speed_100k.json
 	for n in 1000 3000 10000; do \

@@ -49,7 +49,7 @@ from shopdata.store import Store
 from shopdata.validation import NO_CAMPAIGN_LOG, InputTables, load_inputs
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
-PIPELINE_VERSION = "12"  # 8-9: recos apart; 10: segments; 11: Gamma-Gamma prior; 12: decision
+PIPELINE_VERSION = "13"  # 10: segments; 11: Gamma-Gamma prior; 12: decision; 13: tests
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).

@@ -34,8 +34,8 @@ from scipy.special import ndtri
 
 #: The probability with which a test is sized to let the action be released.
 POWER = 0.8
-#: A test treats at most this share of its candidates (beyond it the controls shrink).
-MAX_TREATED_SHARE = 0.5
+#: A test treats at most this share of its candidates: a tenth or more stay its controls.
+MAX_TREATED_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class TestDesign:
     action: str
     action_index: int
     candidates: np.ndarray  # [C] customer rows
+    weeks: np.ndarray  # [C, H] bool: the weeks the plan gave each candidate the action
     propensity: float
     treated: np.ndarray  # [C] bool: the draw
     expected_cost: float
@@ -64,6 +65,7 @@ class TestDesign:
         return {
             "action": self.action,
             "candidates": len(self.candidates),
+            "candidate_weeks": int(self.weeks.sum()),
             "propensity": self.propensity,
             "treated": self.treated_count,
             "controls": len(self.candidates) - self.treated_count,
@@ -99,8 +101,8 @@ def early_variance_allowed(
 def treated_needed(variance: float, sd_treated: float, sd_control: float, candidates: int) -> int:
     """The fewest treated customers among `candidates` for which a test's variance
     sd_treated^2 / n_t + sd_control^2 / (candidates - n_t) is at most `variance`
-    (`candidates` + 1 where even MAX_TREATED_SHARE of them is not enough)."""
-    most = int(MAX_TREATED_SHARE * candidates)
+    (`candidates` + 1 where even half of them is not enough: more treated, fewer controls)."""
+    most = int(0.5 * candidates)
     treated = np.arange(1, max(most, 1) + 1)
     achieved = sd_treated**2 / treated + sd_control**2 / np.maximum(candidates - treated, 1)
     enough = np.flatnonzero(achieved <= variance)
@@ -132,24 +134,28 @@ def draw(candidates: int, treated: int, seed: int) -> np.ndarray:
 def assignment_frame(
     tests: list[TestDesign],
     customer_ids: np.ndarray,
-    week_start: pd.Timestamp,
+    week_starts: np.ndarray,
     channels: dict[str, str],
 ) -> pd.DataFrame:
-    """Every test's candidates in the campaign-log contract (docs/inputs.md): customer_id,
-    week_start, action (the test's, or `none` for its controls), propensity (of the row's own
-    action), channel; append it to the shop's campaign log once sent."""
-    frames = [
-        pd.DataFrame(
-            {
-                "customer_id": customer_ids[t.candidates].astype(str),
-                "week_start": pd.Timestamp(week_start),
-                "action": np.where(t.treated, t.action, "none"),
-                "propensity": np.where(t.treated, t.propensity, 1.0 - t.propensity),
-                "channel": np.where(t.treated, channels.get(t.action, "none"), "none"),
-            }
+    """Every test's candidates in the campaign-log contract (docs/inputs.md), a row for each
+    week the plan gave the candidate the action: customer_id, week_start, action (the test's,
+    or `none` for its controls), propensity (of the row's own action), channel. Append the
+    rows of the weeks sent to the shop's campaign log."""
+    frames = []
+    for t in tests:
+        row, week = np.nonzero(t.weeks)
+        treated = t.treated[row]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": customer_ids[t.candidates[row]].astype(str),
+                    "week_start": pd.to_datetime(np.asarray(week_starts)[week]),
+                    "action": np.where(treated, t.action, "none"),
+                    "propensity": np.where(treated, t.propensity, 1.0 - t.propensity),
+                    "channel": np.where(treated, channels.get(t.action, "none"), "none"),
+                }
+            )
         )
-        for t in tests
-    ]
     if not frames:
         return pd.DataFrame(
             {
@@ -160,4 +166,4 @@ def assignment_frame(
                 "channel": pd.Series([], dtype=str),
             }
         )
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).sort_values(["week_start", "customer_id"])

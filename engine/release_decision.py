@@ -37,9 +37,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri  # the normal quantile
 
 from engine.logged_outcomes import WINDOWS, GainEstimate, LoggedOutcomes, covariance
 from engine.randomised_tests import (
+    MAX_TREATED_SHARE,
     TestDesign,
     assignment_frame,
     draw,
@@ -66,10 +68,11 @@ from optimization.solution import Solution
 
 log = logging.getLogger(__name__)
 
-#: Defaults where the scenario leaves them out, as shares of the mean weekly budget: the loss
-#: per week a plan may risk (`release.max_loss`) and what tests may spend (`test_budget`).
+#: Defaults where the scenario leaves them out: the loss a week a plan may risk
+#: (`release.max_loss`), a share of the mean weekly budget, and what the run's tests may spend
+#: over the horizon (`test_budget`), a share of the horizon's budget.
 DEFAULT_LOSS_SHARE = 0.05
-DEFAULT_TEST_SHARE = 0.2
+DEFAULT_TEST_SHARE = 0.1
 
 Decision = Literal["release", "test", "withhold"]
 
@@ -117,15 +120,18 @@ def default_settings(
     later_uncertainty: float = 0.5,
     seed: int = 0,
 ) -> ReleaseSettings:
-    """ReleaseSettings with `max_loss` and `test_budget` defaulting to DEFAULT_LOSS_SHARE and
-    DEFAULT_TEST_SHARE of the problem's mean weekly budget (0 where it has none)."""
+    """ReleaseSettings with `max_loss` defaulting to DEFAULT_LOSS_SHARE of the problem's mean
+    weekly budget and `test_budget` to DEFAULT_TEST_SHARE of its budget over the horizon (0
+    where it has none)."""
     budget = problem.weekly_budget[np.isfinite(problem.weekly_budget)]
     weekly = float(budget.mean()) if len(budget) else 0.0
     return ReleaseSettings(
         risk=risk,
         max_loss=DEFAULT_LOSS_SHARE * weekly if max_loss is None else max_loss,
         test_weeks=test_weeks,
-        test_budget=DEFAULT_TEST_SHARE * weekly if test_budget is None else test_budget,
+        test_budget=DEFAULT_TEST_SHARE * float(budget.sum())
+        if test_budget is None
+        else test_budget,
         later_uncertainty=later_uncertainty,
         seed=seed,
     )
@@ -496,79 +502,104 @@ def _tests(
     out: dict[str, tuple[ActionDecision, _Round | None, np.ndarray]],
     settings: ReleaseSettings,
 ) -> list[TestDesign]:
-    """The randomised tests of the actions decided `test`, most expected gain per week first,
-    within the test budget and the first week's budget and floor left by `released`."""
+    """The randomised tests of the actions decided `test`, most expected gain a week first
+    (engine/randomised_tests.py): each to a random share of the customers its plan chose (with
+    room for all their planned contacts of it in `released`'s plan), in the weeks the plan
+    gave them, the share the larger of what the loss tolerance allows and what the test's
+    power needs, within the test budget, each week's budget and floor left, the action's
+    capacity, and MAX_TREATED_SHARE."""
     tested = sorted(
         (entry for entry in out.values() if entry[0].decision == "test"),
         key=lambda entry: -entry[0].expected_gain_per_week,
     )
     if not tested or not released.has_plan:
         return []
-    choice = released.plan()
-    busy = (choice[:, 0] > 0) | ((choice > 0).sum(axis=1) >= problem.contact_cap)
-    week_cost = float(problem.cost[np.arange(len(choice)), choice[:, 0], 0].sum())
-    week_revenue = float(problem.revenue[np.arange(len(choice)), choice[:, 0], 0].sum())
-    money = min(settings.test_budget, max(problem.weekly_budget[0] - week_cost, 0.0))
-    revenue_room = week_revenue - problem.weekly_revenue_floor[0]
+    choice = released.plan().copy()
+    n, _, h = problem.shape
+    rows, weeks = np.arange(n)[:, None], np.arange(h)[None, :]
+    cost_room = problem.weekly_budget - problem.cost[rows, choice, weeks].sum(axis=0)  # [H]
+    revenue_room = problem.revenue[rows, choice, weeks].sum(axis=0) - problem.weekly_revenue_floor
+    money = settings.test_budget
     ids = list(problem.action_ids)
     designs: list[TestDesign] = []
     for decision, found, plan in tested:
         a = ids.index(decision.action)
-        candidates = np.flatnonzero((plan == a).any(axis=1) & ~busy & problem.eligible[:, 0])
+        planned = plan == a  # [N, H]
+        room = (choice > 0).sum(axis=1) + planned.sum(axis=1) <= problem.contact_cap
+        fits = ~(planned & (choice > 0)).any(axis=1) & room & problem.eligible[:, a]
+        candidates = np.flatnonzero(planned.any(axis=1) & fits)
         if len(candidates) == 0 or money <= 0:
             continue
-        extra_cost = problem.cost[candidates, a, 0] - problem.cost[candidates, 0, 0]
-        extra_revenue = problem.revenue[candidates, a, 0] - problem.revenue[candidates, 0, 0]
-        size, power, note = _size(decision, found, len(candidates), settings)
-        # a candidate's expected cost and revenue change: what p of them cost on average
-        cost_each = max(float(extra_cost.mean()), 1e-12)
-        revenue_each = float(extra_revenue.mean())
-        affordable = money / cost_each
-        if revenue_each < 0:
-            affordable = min(affordable, max(revenue_room, 0.0) / -revenue_each)
+        weeks_of = planned[candidates]  # [C, H]
+        extra_cost = (problem.cost[candidates, a, :] - problem.cost[candidates, 0, :]) * weeks_of
+        extra_revenue = (
+            problem.revenue[candidates, a, :] - problem.revenue[candidates, 0, :]
+        ) * weeks_of
+        share, note = _share(decision, found, len(candidates), settings)
+        limits = [share, MAX_TREATED_SHARE, money / max(float(extra_cost.sum()), 1e-12)]
+        cost_t, revenue_t = extra_cost.sum(axis=0), extra_revenue.sum(axis=0)
+        limits += [max(cost_room[t], 0.0) / cost_t[t] for t in range(h) if cost_t[t] > 0]
+        limits += [max(revenue_room[t], 0.0) / -revenue_t[t] for t in range(h) if revenue_t[t] < 0]
         if problem.action_capacity is not None:  # the action's uses left over the horizon
-            used = int((choice == a).sum())
-            affordable = min(affordable, max(problem.action_capacity[a] - used, 0.0))
-        treated = min(size, int(np.floor(affordable + 1e-9)), int(0.5 * len(candidates)))
+            left = problem.action_capacity[a] - (choice == a).sum()
+            limits.append(max(left, 0.0) / max(float(weeks_of.sum()), 1.0))
+        treated = int(np.floor(min(limits) * len(candidates) + 1e-9))
         if treated < 1:
             continue
-        if treated < size:
-            note += (
-                f"; {treated:,} treated where {size:,} would answer"
-                if size <= len(candidates)
-                else f"; {treated:,} treated (the budget's most)"
-            )
-        propensity = treated / len(candidates)
+        if treated / len(candidates) < share - 1e-9:
+            note += f"; {treated:,} of {len(candidates):,} treated, what the budgets allow"
         drawn = draw(len(candidates), treated, settings.seed + a)
+        propensity = treated / len(candidates)
         designs.append(
             TestDesign(
                 action=decision.action,
                 action_index=a,
                 candidates=candidates,
+                weeks=weeks_of,
                 propensity=propensity,
                 treated=drawn,
                 expected_cost=propensity * float(extra_cost.sum()),
                 readout_weeks=settings.test_weeks,
-                power=power,
+                power=_power(decision, found, treated, len(candidates), settings),
                 note=note,
             )
         )
-        money -= propensity * float(extra_cost.sum())
-        revenue_room += propensity * float(extra_revenue.sum())
-        busy[candidates[drawn]] = True
+        chosen = candidates[drawn]
+        choice[chosen] = np.where(weeks_of[drawn], a, choice[chosen])
+        cost_room -= extra_cost[drawn].sum(axis=0)
+        revenue_room += extra_revenue[drawn].sum(axis=0)
+        money -= float(extra_cost[drawn].sum())
     return designs
 
 
-def _size(
+def _risk_share(decision: ActionDecision, settings: ReleaseSettings) -> float:
+    """The largest share of the action's planned contacts whose loss stays within the
+    tolerance at the risk: P(f w G < -L) = risk at f = L / (w (-q)), q the posterior's
+    risk-quantile of G per contact (1 where q is not below -L / w: that is a release)."""
+    quantile = decision.expected_gain - float(ndtri(1.0 - settings.risk)) * decision.gain_sd
+    exposure = decision.contacts_per_week * max(-quantile, 0.0)
+    return 1.0 if exposure <= settings.max_loss else settings.max_loss / exposure
+
+
+def _share(
     decision: ActionDecision, found: _Round | None, candidates: int, settings: ReleaseSettings
-) -> tuple[int, float | None, str]:
-    """Treated customers the test needs (engine/randomised_tests.py), the power at that size
-    (None where it cannot be sized) and a note."""
-    window = settings.readout_window
-    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
-    spread = next((e for e in decision.evidence if e.window == window), None)
-    if found is None or spread is None:
-        return candidates, None, f"no logged outcomes over {window + 1} weeks to size it by"
+) -> tuple[float, str]:
+    """The share of the candidates to treat: the larger of what the loss tolerance allows
+    (`_risk_share`) and what the test's power needs (engine/randomised_tests.py), with a note
+    saying which."""
+    risk = _risk_share(decision, settings)
+    needed, why = _needed(decision, found, candidates, settings)
+    if needed is None:  # no size answers: half, the most a test learns from, if the budget pays
+        share = max(risk, 0.5)
+        return share, f"{share:.0%} of its customers ({why})"
+    if needed / candidates <= risk:
+        return risk, f"{risk:.0%} of its customers: what the loss tolerance allows; {why}"
+    return needed / candidates, f"sized for power over {settings.test_weeks} weeks"
+
+
+def _early(decision: ActionDecision, found: _Round, window: int) -> tuple[float, float, float]:
+    """The posterior's variance of the action's whole gain, of its gain over the bands within
+    `window` weeks, and their covariance."""
     position = [d.action for d in found.decisions].index(decision.action)
     part = found.posterior.slices[position]
     early = np.zeros(len(found.posterior.mean))
@@ -576,41 +607,68 @@ def _size(
     whole = np.zeros(len(found.posterior.mean))
     whole[part] = 1.0
     cov = found.posterior.covariance
-    total_var, early_var = float(whole @ cov @ whole), float(early @ cov @ early)
-    cross = float(whole @ cov @ early)
+    return float(whole @ cov @ whole), float(early @ cov @ early), float(whole @ cov @ early)
+
+
+def _spread(decision: ActionDecision, window: int) -> float | None:
+    """One customer's spread of margin over the readout window: the log's estimate's
+    standard error times the root of its rows (None where the log has no such estimate)."""
+    spread = next((e for e in decision.evidence if e.window == window), None)
+    return None if spread is None else spread.standard_error * float(np.sqrt(spread.rows))
+
+
+def _needed(
+    decision: ActionDecision, found: _Round | None, candidates: int, settings: ReleaseSettings
+) -> tuple[int | None, str]:
+    """Treated customers a test needs to answer within `test_weeks` (None where the log gives
+    nothing to size it by, or no test of the first weeks can settle it), and why."""
+    window = settings.readout_window
+    sd = _spread(decision, window)
+    if found is None or sd is None:
+        return None, f"no logged outcomes over {window + 1} weeks to size a test by"
+    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
+    total, early, cross = _early(decision, found, window)
     target = needed_sd(decision.expected_gain, tolerance, settings.risk)
-    allowed = early_variance_allowed(total_var, cross, early_var, target)
-    # the spread of one customer's margin over the readout window: the log's estimate's
-    # standard error times the root of its rows
-    sd = spread.standard_error * np.sqrt(spread.rows)
+    allowed = early_variance_allowed(total, cross, early, target)
     if allowed is None:
-        treated = int(0.5 * candidates)
-        note = (
-            f"no test over {settings.test_weeks} weeks can settle it alone: the weeks after "
-            "it stay uncertain"
+        return None, (
+            f"no test over {settings.test_weeks} weeks can settle it alone: the weeks after it "
+            "stay uncertain"
         )
-    else:
-        treated = treated_needed(allowed, sd, sd, candidates)
-        note = f"sized to answer over {settings.test_weeks} weeks"
-    treated = min(treated, int(0.5 * candidates))
+    return treated_needed(allowed, sd, sd, candidates), "a test of that size would answer"
+
+
+def _power(
+    decision: ActionDecision,
+    found: _Round | None,
+    treated: int,
+    candidates: int,
+    settings: ReleaseSettings,
+) -> float | None:
+    """The probability that a test of `treated` of `candidates`, read out over `test_weeks`,
+    releases the action were its gain what is expected (None where it cannot be said)."""
+    sd = _spread(decision, settings.readout_window)
+    if found is None or sd is None:
+        return None
+    total, early, cross = _early(decision, found, settings.readout_window)
     test_sd = float(np.sqrt(sd**2 / max(treated, 1) + sd**2 / max(candidates - treated, 1)))
-    power = power_of(
-        decision.expected_gain, tolerance, settings.risk, np.sqrt(total_var), test_sd, cross,
-        early_var,
-    )  # fmt: skip
-    return treated, power, note
+    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
+    return power_of(
+        decision.expected_gain, tolerance, settings.risk, np.sqrt(total), test_sd, cross, early
+    )
 
 
 def _with_tests(problem: DecisionProblem, solution: Solution, tests: list[TestDesign]) -> Solution:
-    """`solution` with each test's treated customers given its action in the first week,
-    measured again on `problem` (objective and every row's activity and slack, as the audit
-    recomputes them; shadow prices stay the solved plan's); the bound grows by the value the
-    tests add, a bound on the solved plan plus these fixed contacts."""
+    """`solution` with each test's treated customers given its action in the weeks the plan
+    gave it them, measured again on `problem` (objective and every row's activity and slack,
+    as the audit recomputes them; shadow prices stay the solved plan's); the bound grows by the
+    value the tests add, a bound on the solved plan plus these fixed contacts."""
     if not tests or not solution.has_plan:
         return solution
     choice = solution.plan().copy()
     for test in tests:
-        choice[test.candidates[test.treated], 0] = test.action_index
+        chosen = test.candidates[test.treated]
+        choice[chosen] = np.where(test.weeks[test.treated], test.action_index, choice[chosen])
     rows = coupling_rows(problem)
     measures = measure_plan(problem, rows, choice)
     shadow = {c.name: c.shadow_price for c in solution.constraints}
@@ -632,5 +690,5 @@ def assignment_rows(
 ) -> pd.DataFrame:
     """The tests' rows in the campaign-log contract (engine/randomised_tests.assignment_frame)
     for the problem's first week; `channels` maps action ids to their channel."""
-    week = pd.Timestamp(str(problem.week_labels[0]))
-    return assignment_frame(list(report.tests), problem.customer_ids, week, channels)
+    weeks = pd.to_datetime([str(w) for w in problem.week_labels]).to_numpy()
+    return assignment_frame(list(report.tests), problem.customer_ids, weeks, channels)

@@ -17,12 +17,21 @@ LEVELS = [0.0, 20.0, 200.0]  # the scenario's own weekly budget is 20
 OWN = LEVELS.index(20.0)
 
 
-def _run(folder: Path, name: str, data: Path, release: str, chance: bool = False):
+def _run(
+    folder: Path,
+    name: str,
+    data: Path,
+    release: str,
+    chance: bool = False,
+    discounts_only: bool = False,
+):
     text = SCENARIO.replace("name: small", f"name: {name}").replace(
         "release: {check: false}", f"release: {release}"
     )
     if chance:
         text = text.replace("contact_cap: 2", "contact_cap: 2\n  budget_confidence: 0.95")
+    if discounts_only:  # the e-mails' fixed costs carry no variance for the budget to hold
+        text = text.replace("channel: email}", "channel: email, capacity: 0}")
     path = folder / f"{name}.yaml"
     path.write_text(text + f"sweep: {{weekly_budget: {LEVELS}}}\n")
     result = plan_small(path, data, folder / "runs")
@@ -39,11 +48,18 @@ def test_every_frontier_level_is_solved_and_checked_as_the_scenario_plan_is(
     assert free["clv"].iloc[OWN] == pytest.approx(free_objective, rel=1e-6)
     assert free["withheld"].isna().all()  # nothing checked, nothing withheld
 
-    # Budgets that hold: every level solved with the chance constraint, as the plan is.
-    held, held_objective, _ = _run(tmp_path, "held", small_market_dir, "{check: false}", True)
+    # Budgets that hold: every level solved with the chance constraint, as the plan is (on the
+    # discounted actions alone, whose cost is uncertain).
+    loose, loose_objective, _ = _run(
+        tmp_path, "loose", small_market_dir, "{check: false}", discounts_only=True
+    )
+    held, held_objective, _ = _run(
+        tmp_path, "held", small_market_dir, "{check: false}", True, discounts_only=True
+    )
     assert held["clv"].iloc[OWN] == pytest.approx(held_objective, rel=1e-6)
-    assert held_objective < free_objective - 1.0
-    assert (held["spend"] <= free["spend"] + 1e-6).all()
+    assert held_objective < loose_objective - 1.0
+    # where the budget binds, the plan keeps a margin of it free for the discounts' variance
+    assert held["spend"].iloc[OWN] < loose["spend"].iloc[OWN] - 1.0
 
     # The release decision: the scenario's own level is the released plan (its tests drawn the
     # same), and every level's plan is decided as the scenario's is.
@@ -53,7 +69,7 @@ def test_every_frontier_level_is_solved_and_checked_as_the_scenario_plan_is(
     assert report["withheld"] or report["tested"]  # the small log tells little
     assert checked["clv"].iloc[OWN] == pytest.approx(objective, rel=1e-6)
     assert checked["withheld"].fillna("").iloc[OWN] == ", ".join(report["withheld"])
-    assert objective < free_objective - 1.0
+    assert objective <= free_objective * (1 + 1e-3) + 1e-6
     assert checked["withheld"].notna().any() or checked["tested"].notna().any()
     # a plan of the full problem too: never above the unchecked frontier (up to the MIP gap)
     assert (checked["clv"] <= free["clv"] * (1 + 1e-3) + 1e-6).all()

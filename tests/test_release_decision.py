@@ -182,9 +182,10 @@ def test_without_evidence_the_forecaster_alone_never_releases() -> None:
 
 def test_a_promising_but_uncertain_action_is_tested_at_random_within_its_budget() -> None:
     """A small log where a1 reads +0.5 per contact with a standard error near 0.4: expected to
-    gain, too likely to lose for release. It goes out in the first week to a random share of
-    its targets (at most half), within the test budget and the week's budget left, and every
-    candidate is written with the probability of its own action."""
+    gain, too likely to lose for release. A random share of the customers the plan chose for
+    it get it, in the weeks the plan gave them, within the test budget and each week's budget
+    left; the others are its controls; every candidate-week is written with the probability
+    of its own action, and the plan's figures recompute."""
     customers = 400
     actions = (Action("none"), Action("a1", fixed_cost=0.1))
     outcomes = LoggedOutcomes(_log(customers, {"a1": 0.6}, seed=3), actions, 1.0)
@@ -195,21 +196,24 @@ def test_a_promising_but_uncertain_action_is_tested_at_random_within_its_budget(
         cost=np.repeat(problem.cost, 2, axis=2),
         revenue=np.repeat(problem.revenue, 2, axis=2),
         week_labels=np.array(["2026-11-30", "2026-12-07"]),
-        weekly_budget=np.array([1000.0, 1000.0]),
+        weekly_budget=np.array([1000.0, 6.0]),  # the second week's budget pays for 60
         weekly_revenue_floor=np.array([-np.inf, -np.inf]),
     )
     settings = _settings(test_budget=8.0, max_loss=0.5, test_weeks=1)
-    released, report = release(problem, _solver(problem), outcomes, _later_source(problem),
+    first = _solver(problem)
+    released, report = release(problem, first, outcomes, _later_source(problem),
                                settings, _solver)  # fmt: skip
     (decision,) = report.decisions
     assert decision.decision == "test", decision
     assert decision.expected_gain > 0 and decision.loss_probability > settings.risk
     (test,) = report.tests
-    assert 0 < test.propensity <= 0.5 and test.expected_cost <= 8.0 + 1e-9
+    assert 0 < test.propensity <= 0.9 and test.expected_cost <= 8.0 + 1e-9
     choice = released.plan()
-    assert (choice[:, 1] == 0).all()  # after the test's week the action waits for its answer
     treated = test.candidates[test.treated]
-    assert set(np.flatnonzero(choice[:, 0])) == set(treated)
+    # the treated get it in the weeks the plan chose, no one else gets it
+    np.testing.assert_array_equal(choice[treated] > 0, test.weeks[test.treated])
+    assert (np.delete(choice, treated, axis=0) == 0).all()
+    assert (first.plan()[treated] == choice[treated]).all()
     assert violations(problem, choice) == []
     # the objective counts what the plan holds, so the audit recomputes it
     assert released.objective == pytest.approx(
@@ -218,13 +222,29 @@ def test_a_promising_but_uncertain_action_is_tested_at_random_within_its_budget(
     from engine.release_decision import assignment_rows
 
     rows = assignment_rows(problem, report, {"a1": "email"})
-    assert len(rows) == len(test.candidates)
-    assert (rows["week_start"] == pd.Timestamp("2026-11-30")).all()
+    assert len(rows) == int(test.weeks.sum())
+    assert set(rows["week_start"]) <= {pd.Timestamp("2026-11-30"), pd.Timestamp("2026-12-07")}
     treated_rows = rows["action"] == "a1"
-    assert treated_rows.sum() == test.treated_count
+    assert treated_rows.sum() == int(test.weeks[test.treated].sum())
     np.testing.assert_allclose(rows.loc[treated_rows, "propensity"], test.propensity)
     np.testing.assert_allclose(rows.loc[~treated_rows, "propensity"], 1 - test.propensity)
     assert set(rows.loc[treated_rows, "channel"]) == {"email"}
+
+
+def test_a_tests_share_is_what_the_loss_tolerance_allows_where_that_is_more() -> None:
+    """An action expected to gain 0.27 +- 0.20 per contact on 1,350 contacts a week: with 25 a
+    week tolerated at 5 % it cannot be released whole (its 5 % quantile is -0.058 a contact),
+    but a third of its customers can have it: the test treats that share."""
+    from engine.release_decision import ActionDecision, _risk_share
+
+    decision = ActionDecision(
+        "email", "test", 16_200, 1350.0, 0.26, 1.0, "", 0.25, 0.7, 0.27, 0.2, 0.07, (), (), ""
+    )
+    quantile = 0.27 - 1.6448536 * 0.2
+    assert _risk_share(decision, _settings(max_loss=25.0)) == pytest.approx(
+        25.0 / (1350.0 * -quantile), rel=1e-6
+    )
+    assert _risk_share(decision, _settings(max_loss=1000.0)) == 1.0  # that is a release
 
 
 class _Estimates:
@@ -293,7 +313,8 @@ def test_the_calibration_is_read_from_either_forecaster_and_shrunk_by_its_noise(
 def test_the_defaults_are_shares_of_the_weekly_budget_and_bad_settings_are_refused() -> None:
     problem = _problem(2, [0.0, 1.0], [0.0, 0.1], weekly_budget=500.0)
     settings = default_settings(problem)
-    assert settings.max_loss == pytest.approx(25.0) and settings.test_budget == pytest.approx(100)
+    assert settings.max_loss == pytest.approx(25.0)  # 5 % of the weekly budget
+    assert settings.test_budget == pytest.approx(50.0)  # 10 % of the horizon's (one week here)
     assert default_settings(_problem(2, [0.0, 1.0], [0.0, 0.1])).max_loss == 0.0
     with pytest.raises(ValueError, match="'risk' parameter must be in"):
         _settings(risk=0.7)
