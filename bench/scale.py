@@ -112,8 +112,13 @@ def main() -> None:
         "objective": solution["objective"],
         "bound": solution["bound"],
         "gap": solution["gap"],
+        "contacts": int(sum((kpis.get("contacts_by_action") or {}).values())),
         "contacts_by_action": kpis.get("contacts_by_action"),
+        "recommendation_margin": kpis.get("recommendation_margin"),
+        "release_released": (kpis.get("release") or {}).get("released"),
+        "release_tested": (kpis.get("release") or {}).get("tested"),
         "release_withheld": (kpis.get("release") or {}).get("withheld"),
+        "release_plan": (kpis.get("release") or {}).get("plan"),
         "release_note": (kpis.get("release") or {}).get("note"),
         "machine": platform.platform(),
     }

@@ -496,3 +496,27 @@ def test_cross_fitting_halves_keep_every_arm_in_both(
         members = np.flatnonzero(first_arm == arm)
         if len(members) >= 2:
             assert set(half[members * weeks]) == {False, True}
+
+
+def test_each_logged_customer_is_scored_by_the_half_that_did_not_learn_from_them() -> None:
+    """With the rows' customer ids, the learner keeps which half learned from whom: a customer
+    of the first half (which trained model 0) is scored by model 1 alone, one of the second by
+    model 0, a stranger by both averaged."""
+    examples, _ = _randomised_log(rows=6000, seed=5)
+    ids = np.array([f"k{r}" for r in examples.rows])
+    learner = DoublyRobustEffectLearner(action_ids=ACTIONS, epochs=2, device="cpu", seed=0).fit(
+        examples, customer_ids=ids
+    )
+    held = learner.held_out(np.append(ids, "stranger"))
+    assert held[-1] == -1 and set(held[:-1]) == {0, 1}
+    first = learner.learned_half_[np.searchsorted(learner.learned_ids_, ids)] == 0
+    np.testing.assert_array_equal(held[:-1], np.where(first, 1, 0))
+    rows = np.array([np.flatnonzero(held[:-1] == 0)[0], np.flatnonzero(held[:-1] == 1)[0]])
+    features = examples.features[rows]
+    crossed = learner.effects(features, held[rows]).future_spend_delta
+    for row, k in enumerate(held[rows]):
+        alone = learner._calibrated(k, learner._means(learner.models_[k], learner._standardise(
+            features[row : row + 1])))  # fmt: skip
+        assert crossed[row] == pytest.approx(alone[0, :, 1:].sum(axis=1))
+    both = learner.effects(features).future_spend_delta  # no ids: the two halves averaged
+    assert not np.allclose(both, crossed)

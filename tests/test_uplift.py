@@ -116,3 +116,35 @@ def test_the_base_rate_is_checked_on_held_out_customers(fitted) -> None:
     assert check["observed"] == pytest.approx(observed, rel=1e-6)
     assert check["predicted"] == pytest.approx(check["observed"], abs=0.03)
     assert check["rows"] == (frame["action"] == "none").sum()
+
+
+def test_each_logged_customer_is_scored_by_the_half_that_did_not_learn_from_them() -> None:
+    """Cross-fitted: the halves are a fixed hash of the id; a logged customer of half 0 (whose
+    rows trained model 0) gets model 1's estimate, and the reverse, shrunk by one estimate's
+    reliability; a customer outside the log gets both halves' average; and on the customers it
+    did not learn from, each half's prediction of the coupon's effect is set beside those rows'
+    inverse-propensity estimate (the calibration the release decision reads)."""
+    from forecasting.uplift import customer_half
+
+    frame, true_shift = _campaign(rows=20_000, seed=3)
+    frame["customer_id"] = [f"k{i}" for i in range(len(frame))]
+    learner = CampaignEffectLearner(action_ids=ACTIONS, epochs=3, device="cpu", seed=2).fit(frame)
+    ids = frame["customer_id"].to_numpy()
+    held = learner.held_out(np.append(ids, "stranger"))
+    np.testing.assert_array_equal(held[:-1], 1 - customer_half(ids))
+    assert held[-1] == -1
+    half = learner.half_sample_effects(frame)
+    np.testing.assert_array_equal(half.held_out, 1 - customer_half(ids))
+    moments = half.moments()
+    shift = learner.finish(half, moments).purchase_logit_shift[:, 1]
+    rho = moments.shift.correlation()[1]
+    mean = (moments.shift.mean_a[1] + moments.shift.mean_b[1]) / 2
+    own = np.where(half.held_out == 0, half.shifts[0][:, 1], half.shifts[1][:, 1])
+    np.testing.assert_allclose(shift, mean + rho * (own - mean), atol=1e-9)
+    calibration = learner.calibration_["coupon"]["purchase_week0"]
+    logit = -1.5 + frame["log_purchase_weeks"].to_numpy()
+    truth = (1 / (1 + np.exp(-logit - true_shift)) - 1 / (1 + np.exp(-logit))).mean()
+    assert calibration["doubly_robust_effect"] == pytest.approx(
+        truth, abs=4 * calibration["doubly_robust_effect_se"]
+    )  # the held-out measurement is unbiased (the log's propensities weight it)
+    assert calibration["average_effect"] > 0  # what the models predict for the same rows
