@@ -20,6 +20,7 @@ pools deadlock when asked for more whole CPUs than a small machine has.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,14 +142,38 @@ class RayShards(Shards):
         return answers
 
 
+#: Seconds to wait for a cluster's address to answer before giving up (Ray itself retries for
+#: ever, and a worker stuck there ignored SIGTERM).
+CONNECT_TIMEOUT_S = 15.0
+
+
+def reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ConnectionError, naming the address and the wait, unless a TCP connection to
+    `address` ("host:port" or "ray://host:port") opens within `timeout` seconds ("auto" and
+    other addresses without a port are left to Ray)."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach the Ray cluster at {address!r} within {timeout:.0f} s ({error}): "
+            "check solver.execution.address, or run without it on this machine"
+        ) from None
+
+
 def start_ray(address: str | None = None, cpus: int | None = None) -> None:
-    """Join the cluster at `address`, or start a local one bound to 127.0.0.1 with no
-    dashboard and a temporary folder of its own (never `ray stop`: it kills by name)."""
+    """Join the cluster at `address` (after checking it answers: `reachable`), or start a
+    local one bound to 127.0.0.1 with no dashboard and a temporary folder of its own (never
+    `ray stop`: it kills by name)."""
     import ray
 
     if ray.is_initialized():
         return
     if address:
+        reachable(address)
         ray.init(address=address, include_dashboard=False)
         return
     folder = Path(tempfile.gettempdir()) / f"ray_ltv_{os.getpid()}"  # short: socket paths

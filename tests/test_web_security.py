@@ -4,10 +4,12 @@ host a request names, forms from other sites."""
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("fastapi")
 
@@ -64,3 +66,77 @@ def test_on_loopback_only_loopback_names_and_same_site_forms_pass(tmp_path: Path
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request)
         assert refused.value.code == 403
+
+
+def _post(url: str, body: dict[str, str], origin: str) -> tuple[int, str, dict[str, str]]:
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(body).encode(), headers={"Origin": origin}
+    )
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), dict(error.headers)
+
+
+def test_the_page_can_neither_set_a_cluster_address_nor_run_a_scenario_that_names_one(
+    tmp_path: Path,
+) -> None:
+    """Saving a scenario with solver.execution.address from the page and pressing Run made
+    the server's worker connect out to any host (which answers with pickles) and retry for
+    ever. The form has no such field, a submitted one is not saved, and a scenario file that
+    names a cluster is refused by the page (403, saying why) and started by no job."""
+    runs, data, scenarios = _folders(tmp_path)
+    (scenarios / "base.yaml").write_text(Path("scenarios/base.yaml").read_text())
+    remote = (
+        Path("scenarios/base.yaml")
+        .read_text()
+        .replace(
+            "solver: {backend: auto, time_limit_s: 120, mip_gap: 0.001}",
+            "solver: {backend: lagrangian, execution: {engine: ray, address: 'evil.example:6379'}}",
+        )
+    )
+    assert "evil.example" in remote
+    (scenarios / "remote.yaml").write_text(remote)
+    app = create_app(runs, data, scenarios)
+    with serving(app) as base:
+        form = urllib.request.urlopen(f"{base}/scenarios/base").read().decode()
+        assert 'name="solver.execution.engine"' in form
+        assert "solver.execution.address" not in form
+        from engine.web.forms import form_values, scenario_form
+
+        groups = scenario_form()
+        values = form_values(yaml.safe_load(Path("scenarios/base.yaml").read_text()), groups)
+        values |= {"solver.execution.address": "evil.example:6379", "save_as": "copied"}
+        status, _, _ = _post(f"{base}/scenarios/base", values, base)
+        assert status == 303
+        assert "evil.example" not in (scenarios / "copied.yaml").read_text()
+        status, page, _ = _post(f"{base}/scenarios/remote/run", {}, base)
+        assert status == 403 and "runs only from the command line" in page
+        status, page, _ = _post(
+            f"{base}/frontier",
+            {"scenario": "remote", "parameter": "weekly_budget", "levels": "1,2"},
+            base,
+        )
+        assert status == 403 and "solver.execution.address" in page
+    assert not (runs / ".jobs").exists() or not list((runs / ".jobs").glob("*.json"))
+
+
+def test_a_cluster_that_does_not_answer_fails_at_once_saying_where() -> None:
+    """Ray retries an unreachable address for ever; the engine checks it answers first and
+    fails within the stated time, naming it."""
+    import socket
+    import time
+
+    from optimization.ray_groups import reachable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(
+        ConnectionError, match=f"cannot reach the Ray cluster at '127.0.0.1:{port}'"
+    ):
+        reachable(f"127.0.0.1:{port}", timeout=5)
+    assert time.perf_counter() - started < 5

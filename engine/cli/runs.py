@@ -52,7 +52,7 @@ def _run(
     except TooLittleData as error:
         err.print(f"[red]too little data for this scenario: {error}[/]", highlight=False)
         raise typer.Exit(code=2) from None
-    except RegistryBusyError as error:
+    except (RegistryBusyError, ConnectionError) as error:  # a busy registry, a cluster away
         err.print(f"[red]{error}[/]", highlight=False)
         raise typer.Exit(code=1) from None
     folder = RunFolder.open(result.folder)

@@ -179,9 +179,26 @@ def create_app(
         write_text_atomically(scenarios_dir / f"{target}.yaml", text)
         return RedirectResponse(f"/scenarios/{target}?saved=1", status_code=303)
 
+    def runnable(name: str) -> Path:
+        """The scenario `name`, refused where it names a machine beyond this one (a Ray
+        cluster's address): such a scenario runs only from the command line."""
+        path = scenario_path(name)
+        try:
+            address = load_scenario(path).solver.execution.address
+        except ScenarioError as error:
+            raise HTTPException(422, str(error)) from None
+        if address:
+            raise HTTPException(
+                403,
+                f"{name}.yaml names a Ray cluster at {address!r} (solver.execution.address): a "
+                "scenario that reaches beyond this machine runs only from the command line "
+                f"(ltv plan {name}.yaml), never from the page",
+            )
+        return path
+
     @app.post("/scenarios/{name}/run")
     def run_scenario(name: str) -> RedirectResponse:
-        job = jobs.start(scenario_path(name))
+        job = jobs.start(runnable(name))
         return RedirectResponse(f"/jobs/{job}", status_code=303)
 
     # ------------------------------------------------------------------ jobs
@@ -296,7 +313,7 @@ def create_app(
     ) -> Response:
         from engine.cli.runs import SWEEPABLE, parse_sweep
 
-        path = scenario_path(scenario)
+        path = runnable(scenario)
         sweep = f"{parameter}={levels.strip()}"
         try:
             if parameter not in SWEEPABLE:

@@ -6,8 +6,10 @@ mappings (the actions, a weekly list, coverage rules). What comes back is read a
 field, assembled into the nested mapping and validated by the same `Scenario` model as a file;
 each error is shown at the field it belongs to, and nothing is saved until all are gone.
 
-The page may not point a scenario at files on the server: `data` (the server's --data is
-used) and a `forecast.saved_model` folder (only `latest`) are refused.
+The page may not point a scenario at files on the server or at other machines: `data` (the
+server's --data is used) and `solver.execution.address` (a Ray cluster: a hostile one answers
+with pickles; a scenario that names one runs only from the command line) are not on the form,
+and a `forecast.saved_model` folder (only `latest`) is refused.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pydantic import BaseModel, ValidationError
 
 from engine.scenario import Scenario
 
-#: Fields the page leaves out: they name paths on the server.
-SERVER_ONLY = frozenset({"data"})
+#: Fields the page leaves out (dotted paths): they name paths on the server or machines
+#: beyond it, which only the server's own configuration and the command line may set.
+SERVER_ONLY = frozenset({"data", "solver.execution.address"})
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ def scenario_form(model: type[BaseModel] = Scenario, prefix: str = "") -> list[F
     groups: list[FormGroup] = []
     hints = typing.get_type_hints(model, include_extras=True)
     for name, info in model.model_fields.items():
-        if not prefix and name in SERVER_ONLY:
-            continue
         path = f"{prefix}{name}"
+        if path in SERVER_ONLY:
+            continue
         annotation = hints.get(name, info.annotation)
         options = _options(annotation)
         if len(options) == 1 and _is_model(options[0]):
