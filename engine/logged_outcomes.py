@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 WINDOWS = (0, 1, 2, 4, 8, 12, 26, 52)
 #: An estimate needs at least this many logged rows of the action and of `none`.
 MIN_ROWS = 30
+#: The smallest propensity a logged row is weighted by (an inverse weight of at most 1,000).
+PROPENSITY_FLOOR = 1e-3
 #: A window is read only where at least this many logged rows observe it (MIN_ROWS of them
 #: `none`).
 MIN_LOGGED_WEEKS = 4 * MIN_ROWS
@@ -229,9 +231,14 @@ class LoggedOutcomes:
         self.customer_ids = frame["customer_id"].to_numpy(dtype=str)
         self.action = frame["action"].map(index).to_numpy(dtype=np.int64)
         features = frame[list(ANCHOR_FEATURES)].to_numpy(dtype=np.float64)
-        # Rows without a logged propensity: estimated from the features (propensity.py).
-        self.propensity = fill_propensities(
-            features, self.action, frame["propensity"].to_numpy(dtype=np.float64), len(actions)
+        # Rows without a logged propensity: estimated from the features (propensity.py); a
+        # logged one is used from PROPENSITY_FLOOR up (a propensity of 1e-12 would weigh its
+        # row 1e12 times the others; validation warns of rows below 0.01).
+        self.propensity = np.maximum(
+            fill_propensities(
+                features, self.action, frame["propensity"].to_numpy(dtype=np.float64), len(actions)
+            ),
+            PROPENSITY_FLOOR,
         )
         past = [c for c in PAST_SPEND if c in frame.columns]  # hand-built logs may have none
         design = [np.ones((len(frame), 1)), features, frame[past].to_numpy(dtype=np.float64)]

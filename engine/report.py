@@ -22,7 +22,14 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from engine.evaluation import headline
-from engine.run_reader import ReleaseSummary, RunFolder, SolutionSummary, customer_segments
+from engine.run_reader import (
+    ReleaseSummary,
+    RunFolder,
+    RunFolderError,
+    SolutionSummary,
+    customer_segments,
+)
+from engine.scenario import Scenario
 from engine.spreadsheet import EXCEL_OPTIONS
 from optimization.rows import RowKind
 from optimization.solution import RECOMMEND
@@ -69,6 +76,8 @@ class ReportData:
     evaluation: dict[str, Any] | None = None  # `ltv evaluate`'s figures, once run
     campaign_log: dict[str, Any] | None = None  # origin of the log and controls per action
     release: ReleaseSummary | None = None
+    #: The scenario validated (numbers as numbers), where the run's scenario.yaml validates.
+    settings: Scenario | None = None
 
     @classmethod
     def read(cls, folder: Path) -> ReportData:
@@ -87,6 +96,7 @@ class ReportData:
             evaluation=run.evaluation,
             campaign_log=run.campaign_log,
             release=run.release,
+            settings=_settings(run),
         )
 
     @property
@@ -111,7 +121,8 @@ class ReportData:
             + ("" if contacted else " " + self._why_nobody())
         )
         spend = sum(k.get("spend_by_week", []))
-        budget = self.scenario.get("constraints", {}).get("weekly_budget")
+        # the validated value (a number or a list of them), never the file's raw text
+        budget = self.settings.constraints.weekly_budget if self.settings is not None else None
         if isinstance(budget, list):
             budget_text = f" against a budget of {sum(budget):,.2f}"
         elif budget is not None:
@@ -729,6 +740,15 @@ def _segment_table(segments: pd.DataFrame | None, promotions: pd.DataFrame) -> p
     )
     table.index.name = segments.attrs["column"]
     return table
+
+
+def _settings(run: RunFolder) -> Scenario | None:
+    """The run's scenario validated, or None where its file does not validate (a folder an
+    earlier version wrote): the report then leaves out what only the scenario says."""
+    try:
+        return run.settings
+    except RunFolderError:
+        return None
 
 
 def _window(estimate: dict[str, Any] | None) -> str:

@@ -33,11 +33,21 @@ def run_id_for(name: str, week: str, fingerprint: str) -> str:
     return f"{slug}-{week}-{fingerprint[:10]}"
 
 
+class OutsideRunsFolder(ValueError):
+    """A run id that names no folder directly inside the runs folder (a link that leads out
+    of it, `..`): refused, said in one line."""
+
+
 def finished_folder(runs_dir: Path, run_id: str) -> Path:
-    """The finished run's folder, which must lie directly inside `runs_dir`."""
+    """The finished run's folder, which must lie directly inside `runs_dir` (OutsideRunsFolder
+    otherwise: a link there that leads elsewhere is never followed)."""
     folder = runs_dir / run_id
     if run_id in ("", ".", "..") or folder.resolve().parent != runs_dir.resolve():
-        raise ValueError(f"run id {run_id!r} is not a folder name inside {runs_dir}")
+        where = f" (a link to {folder.resolve()})" if folder.is_symlink() else ""
+        raise OutsideRunsFolder(
+            f"{folder}: not a folder inside {runs_dir}{where}: refused; remove it, or plan into "
+            "another --runs-dir"
+        )
     return folder
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from engine import strict_yaml
 from engine.scenario import Scenario
 from optimization.problem import DecisionProblem
 from optimization.rows import RowKind
@@ -211,6 +212,37 @@ class ReleaseSummary:
         return "; ".join(parts)
 
 
+#: kpis.json's figures and their shapes ("number", "numbers": a list of numbers, "counts": a
+#: mapping of names to numbers).
+KPI_SHAPES = {
+    "clv_gain": "number",
+    "bound": "number",
+    "gap": "number",
+    "customers": "number",
+    "customers_contacted": "number",
+    "contacts_by_action": "counts",
+    "spend_by_week": "numbers",
+    "revenue_by_week": "numbers",
+    "baseline_revenue_by_week": "numbers",
+    "floor_probability_by_week": "numbers",
+    "recommendations_shown": "number",
+    "recommendation_margin": "number",
+}
+
+
+def _number_like(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shaped(value: object, shape: str) -> bool:
+    """Whether a kpis.json figure has `shape` (KPI_SHAPES)."""
+    if shape == "number":
+        return _number_like(value)
+    if shape == "numbers":  # a week without a figure (no floor to meet) is null
+        return isinstance(value, list) and all(v is None or _number_like(v) for v in value)
+    return isinstance(value, dict) and all(_number_like(v) for v in value.values())
+
+
 class RunFolder:
     """A finished run folder. Files are read on first use; `open` checks the folder first."""
 
@@ -260,7 +292,7 @@ class RunFolder:
     def scenario(self) -> dict[str, Any]:
         """The resolved scenario the run was made with (as written, a mapping)."""
         try:
-            scenario = yaml.safe_load(self.scenario_text)
+            scenario = strict_yaml.load(self.scenario_text)
         except yaml.YAMLError as error:
             raise RunFolderError(f"{self.path / 'scenario.yaml'}: not YAML ({error})") from None
         if not isinstance(scenario, dict):
@@ -330,10 +362,17 @@ class RunFolder:
 
     @cached_property
     def kpis(self) -> dict[str, Any]:
-        """kpis.json: the plan's key figures (only the solver's, for a run without a plan)."""
+        """kpis.json: the plan's key figures (only the solver's, for a run without a plan),
+        each figure checked to be what this version writes (KPI_SHAPES): a hand-edited or
+        damaged file is named with its key, not met by a TypeError deep in a report."""
         kpis = self._json("kpis.json")
         if not isinstance(kpis, dict):
             raise RunFolderError(f"{self.path / 'kpis.json'}: not a mapping of figures")
+        for key, shape in KPI_SHAPES.items():
+            if key in kpis and kpis[key] is not None and not _shaped(kpis[key], shape):
+                raise RunFolderError(
+                    f"{self.path / 'kpis.json'}: {key} is {kpis[key]!r:.60}; expected {shape}"
+                )
         return kpis
 
     @cached_property

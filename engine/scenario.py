@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine import strict_yaml
+from engine.sweep import MAX_LEVELS
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 from optimization.settings import LagrangianSettings, SolveSettings
 from shopdata.actions import Action
@@ -23,7 +25,8 @@ NonNegative = Annotated[float, Field(ge=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number anywhere: "no limit" is an absent key, never `.inf`
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ActionSpec(_Strict):
@@ -227,7 +230,8 @@ class Scenario(_Strict):
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     sweep: dict[
-        Literal["weekly_budget", "weekly_revenue_floor", "total_budget"], list[NonNegative]
+        Literal["weekly_budget", "weekly_revenue_floor", "total_budget"],
+        Annotated[list[NonNegative], Field(min_length=1, max_length=MAX_LEVELS)],
     ] = Field(default_factory=dict)
 
     @field_validator("actions")
@@ -266,7 +270,7 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the key."""
 
 
-def _nesting(text: str) -> int:
+def nesting(text: str) -> int:
     """The deepest bracket nesting of YAML flow collections in `text` (an upper bound on what
     the parser would recurse into), counted without parsing."""
     depth = deepest = 0
@@ -298,12 +302,12 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(f"{path}: no such scenario file") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{path}: not a text file (UTF-8 expected)") from None
-    if (depth := _nesting(text)) > MAX_NESTING:
+    if (depth := nesting(text)) > MAX_NESTING:
         raise ScenarioError(
             f"{path}: brackets nested {depth} deep; a scenario nests at most {MAX_NESTING}"
         )
     try:
-        raw = yaml.safe_load(text)
+        raw = strict_yaml.load(text)
     except yaml.YAMLError as error:
         raise ScenarioError(f"{path}: not valid YAML: {error}") from None
     except RecursionError:

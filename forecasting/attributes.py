@@ -81,8 +81,9 @@ class CustomerAttributes:
         if customers is None or not self.feature_names_:
             return out
         unique = customers.drop_duplicates("customer_id")
-        table = unique.set_index(unique["customer_id"].astype(str))
-        aligned = table.reindex(pd.Index(np.asarray(customer_ids).astype(str)))
+        # pandas strings, not a fixed-width numpy array as wide as the longest id
+        table = unique.set_index(unique["customer_id"].astype("string"))
+        aligned = table.reindex(pd.Index(pd.array(np.asarray(customer_ids), dtype="string")))
         column = 0
         for name, (mean, scale) in self.numeric_.items():
             if name in aligned:

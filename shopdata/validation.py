@@ -23,6 +23,10 @@ from shopdata.input_errors import InputProblem, InputValidationError, problem_at
 
 #: Times before this are not a shop's data (and near pandas' limits of 1677 and 2262).
 EARLIEST_TIME = pd.Timestamp("1970-01-01")
+#: The longest id (customer, order, item, action, stratum) a table may hold. Arrays of ids are
+#: as wide as their longest value: one id of 100,000 characters made a million-customer array
+#: of 11 GiB and killed the machine; a longer key is hashed into an id by the shop's export.
+MAX_ID_CHARACTERS = 64
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,15 @@ class _TableChecker:
             ids, blank = identifiers(values)
             if required:
                 self.flag(name, kind.value, "empty values", blank)
+            length = ids.str.len().fillna(0).to_numpy()
+            longest = int(length.max(initial=0))
+            self.flag(
+                name,
+                f"an id of at most {MAX_ID_CHARACTERS:,} characters",
+                f"ids of up to {longest:,} characters",
+                length > MAX_ID_CHARACTERS,
+                "a longer key can be hashed into an id when the data is exported",
+            )
             return ids
         blank = blank_mask(values)
         if kind is ColumnKind.TEXT:
@@ -270,9 +283,16 @@ def _check_rules(
     for column in ("ts", "week_start"):
         if column in table.columns:
             future = (table[column] > as_of).to_numpy()
+            day = as_of == as_of.normalize()  # a date given: its first moment
             flag(
                 column,
-                f"a time on or before the as-of date {as_of:%Y-%m-%d}",
+                f"a time at or before the as-of, {as_of:%Y-%m-%d %H:%M:%S}"
+                + (
+                    f" (an as-of date means its first moment: --as-of "
+                    f"{as_of + pd.Timedelta(days=1):%Y-%m-%d} takes in all of {as_of:%Y-%m-%d})"
+                    if day
+                    else ""
+                ),
                 "future times",
                 future,
             )
@@ -581,6 +601,28 @@ def _quiet_end(transactions: pd.DataFrame, path: Path, as_of: pd.Timestamp) -> l
     ]
 
 
+#: Logged propensities below this are said (inverse weights above 100): a design that gave
+#: an action one chance in a billion is most often a unit slip (a percentage, a log).
+TINY_PROPENSITY = 0.01
+
+
+def _tiny_propensities(log: pd.DataFrame, path: Path) -> list[str]:
+    """A warning where logged propensities are so small that their inverse weights would swamp
+    every estimate: named with their count and the smallest (the log's doubly robust scores
+    weigh a row by at most 1,000: engine/logged_outcomes.PROPENSITY_FLOOR)."""
+    p = log["propensity"]
+    tiny = p.notna() & (p < TINY_PROPENSITY)
+    if not tiny.any():
+        return []
+    rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(tiny.to_numpy())[:5])
+    return [
+        f"{path.name}, column 'propensity': {int(tiny.sum()):,} rows (rows {rows}...) below "
+        f"{TINY_PROPENSITY} (as low as {float(p[tiny].min()):.3g}: inverse weights up to "
+        f"{1 / float(p[tiny].min()):.3g}; the release decision weighs a row by at most 1,000): "
+        "check the design's probabilities are shares, not percentages"
+    ]
+
+
 def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
     """A warning where an explicit log's rows do not say how likely their action was: the
     learners then estimate it from the rows' features (forecasting/propensity.py), which is
@@ -630,6 +672,18 @@ def load_inputs(
     checkers: dict[str, _TableChecker] = {}
     files: dict[str, Path] = {}
     for name, contract in CONTRACTS.items():
+        both = [data_dir / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+        if all(f.is_file() for f in both):  # which one the shop meant is not ours to guess
+            problems.append(
+                InputProblem(
+                    both[0],
+                    None,
+                    f"one file for the {name} table",
+                    f"both {both[0].name} and {both[1].name} in {data_dir}: keep the one to "
+                    "plan with",
+                )
+            )
+            continue
         path = find_table_file(data_dir, name)
         if path is None:
             if contract.required:
@@ -695,6 +749,7 @@ def load_inputs(
         if "propensity" not in tables["campaign_log"]:  # every reader may select the column
             tables["campaign_log"] = tables["campaign_log"].assign(propensity=np.nan)
         warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
+        warnings.extend(_tiny_propensities(tables["campaign_log"], files["campaign_log"]))
     return InputTables(
         transactions=tables["transactions"],
         customers=tables.get("customers"),

@@ -18,6 +18,7 @@ from engine.cli.options import (
     Unidentified,
     UnidentifiedEffects,
     actions_option,
+    checked_date,
     err,
     fail_on_input,
     latest_monday,
@@ -120,7 +121,8 @@ def data_demo(
         str | None,
         typer.Option(
             help="The Monday after the last history week (default: the latest Monday up to today, "
-            "so that no generated time lies in the future)."
+            "so that no generated time lies in the future).",
+            callback=checked_date,
         ),
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
@@ -129,8 +131,8 @@ def data_demo(
         typer.Option(
             help="A market whose dynamics disagree with the forecasters' on purpose: null, "
             "retention, deal_seekers, mixed or responsive (docs/demo_market.md). Default: the "
-            "original demo market (as mixed, with campaigns over at most a quarter of the "
-            "history)."
+            "demo market, whose e-mails pay as published randomised e-mail tests do, with "
+            "campaigns over at most a quarter of the history."
         ),
     ] = None,
     log: Annotated[
@@ -161,9 +163,9 @@ def data_demo(
         with out.status(f"simulating {customers:,} customers x {weeks} weeks"):
             market = generate_market(config)
             written = write_market(market, out_dir, file_format=file_format, log=log)
-    except ValueError as error:
+    except ValueError as error:  # a preset, a week or a size the market refuses: bad input
         err.print(f"[red]{error}[/]")
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2) from None
     out.print(
         f"{len(market.transactions):,} transactions, {len(market.campaign_log):,} campaign "
         f"rows, {len(market.reviews):,} reviews"

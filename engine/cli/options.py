@@ -24,10 +24,29 @@ BacktestModel = StrEnum("BacktestModel", [(name, name) for name in BACKTEST_MODE
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+def checked_date(value: str | None) -> str | None:
+    """--as-of as given, once it reads as a date (exit 2 naming the option otherwise: it was a
+    traceback from the date parser, exit 1)."""
+    if value is None:
+        return None
+    try:
+        parsed = pd.Timestamp(value)
+    except (ValueError, OverflowError):
+        parsed = pd.NaT
+    if pd.isna(parsed):
+        raise typer.BadParameter(f"expected a date such as 2026-11-30; got {value!r}")
+    return value
+
+
 DataDir = Annotated[Path, typer.Option("--data", help="Folder holding the input tables.")]
 AsOf = Annotated[
     str | None,
-    typer.Option("--as-of", help="Timestamps after this date are errors (default: today)."),
+    typer.Option(
+        "--as-of",
+        help="Timestamps after this date are errors (default: today).",
+        callback=checked_date,
+    ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
 ScenarioFile = Annotated[
@@ -50,7 +69,9 @@ UnidentifiedEffects = Annotated[
 ForecastFrom = Annotated[
     str | None,
     typer.Option(
-        "--as-of", help="Forecast from this date (default: the Monday after the last transaction)."
+        "--as-of",
+        help="Forecast from this date (default: the Monday after the last transaction).",
+        callback=checked_date,
     ),
 ]
 

@@ -10,9 +10,11 @@ import typer
 from rich.table import Table
 
 from engine.cli.app import app
-from engine.cli.options import AsOf, Device, RunsDir, err, fail_on_input, out
+from engine.cli.options import AsOf, Device, RunsDir, checked_date, err, fail_on_input, out
 from engine.cli.progress_bars import run_bars
 from engine.run_reader import RunFolder, RunFolderError
+from engine.sweep import SweepError
+from engine.sweep import parse_sweep as sweep_levels
 from shopdata.input_errors import InputValidationError
 
 
@@ -27,6 +29,7 @@ def _run(
 ) -> None:
     from engine.pipeline import run_pipeline
     from engine.registry import RegistryBusyError
+    from engine.run_folder import OutsideRunsFolder
     from engine.scenario import ScenarioError
     from engine.valuation import ValuationError
     from forecasting.errors import TooLittleData
@@ -46,7 +49,9 @@ def _run(
             )
     except InputValidationError as error:
         raise fail_on_input(error) from None
-    except (ScenarioError, ValuationError, FileExistsError, RunFolderError) as error:
+    except (
+        ScenarioError, ValuationError, FileExistsError, RunFolderError, OutsideRunsFolder
+    ) as error:  # fmt: skip
         err.print(f"[red]{error}[/]", highlight=False)
         raise typer.Exit(code=2) from None
     except TooLittleData as error:
@@ -104,7 +109,9 @@ def plan(
 @app.command()
 def weekly(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario YAML file.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="The week to plan (its Monday).")],
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="The week to plan (its Monday).", callback=checked_date)
+    ],
     data: Annotated[Path | None, typer.Option("--data")] = None,
     runs_dir: RunsDir = Path("runs"),
     device: Device = "auto",
@@ -120,6 +127,9 @@ def runs(runs_dir: RunsDir = Path("runs")) -> None:
     """List the run registry."""
     from engine.registry import RunRegistry
 
+    if runs_dir.exists() and not runs_dir.is_dir():
+        err.print(f"[red]{runs_dir}: is a file; a runs folder was expected[/]", highlight=False)
+        raise typer.Exit(code=2)
     table = RunRegistry(runs_dir).table()
     view = Table(title=f"runs in {runs_dir}")
     for column in ("run_id", "week", "scenario", "status", "objective", "gap", "contacts", "spend"):
@@ -186,32 +196,12 @@ def _cell(value: object) -> str:
     return f"{value:,.4f}" if isinstance(value, float) else str(value)
 
 
-SWEEPABLE = ("weekly_budget", "weekly_revenue_floor", "total_budget")
-
-
 def parse_sweep(text: str) -> tuple[str, list[float]]:
-    """`weekly_budget=10000:60000:6` (6 levels from 10,000 to 60,000) or `weekly_budget=1,2,3`."""
-    expected = (
-        "The '--sweep' option must look like PARAMETER=LOW:HIGH:N or PARAMETER=A,B,C "
-        f"with PARAMETER one of {SWEEPABLE}. Got {text!r} instead."
-    )
-    parameter, _, levels = text.partition("=")
-    if parameter not in SWEEPABLE or not levels:
-        raise typer.BadParameter(expected)
+    """engine/sweep.parse_sweep, its refusal as the option's error (exit 2, one line)."""
     try:
-        if ":" in levels:
-            low, high, count = levels.split(":")
-            if int(count) < 2:
-                raise ValueError(count)
-            step = (float(high) - float(low)) / (int(count) - 1)
-            values = [float(low) + k * step for k in range(int(count))]
-        else:
-            values = [float(v) for v in levels.split(",")]
-    except ValueError:
-        raise typer.BadParameter(expected) from None
-    if any(v < 0 for v in values):
-        raise typer.BadParameter(expected)
-    return parameter, values
+        return sweep_levels(text)
+    except SweepError as error:
+        raise typer.BadParameter(f"The '--sweep' option: {error}.") from None
 
 
 @app.command()

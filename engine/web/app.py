@@ -31,11 +31,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 
-from engine import run_folder
+from engine import run_folder, strict_yaml
 from engine.registry import RunRegistry
 from engine.report import ReportData, png_images
 from engine.run_reader import RunFolder, RunFolderError
 from engine.scenario import ScenarioError, load_scenario
+from engine.sweep import SweepError, parse_sweep
 from engine.web.forms import form_values, read_form, scenario_form
 from engine.web.jobs import JobManager
 from shopdata.atomic import write_text_atomically
@@ -138,7 +139,7 @@ def create_app(
     def scenario(name: str) -> HTMLResponse:
         path = scenario_path(name)
         groups = scenario_form()
-        raw = yaml.safe_load(path.read_text()) if path.stat().st_size else {}
+        raw = strict_yaml.load(path.read_text()) if path.stat().st_size else {}
         return page(
             "scenario.html.j2",
             title=f"Scenario {name}",
@@ -311,22 +312,18 @@ def create_app(
     def frontier_start(
         scenario: str = Form(...), parameter: str = Form(...), levels: str = Form(...)
     ) -> Response:
-        from engine.cli.runs import SWEEPABLE, parse_sweep
-
         path = runnable(scenario)
         sweep = f"{parameter}={levels.strip()}"
         try:
-            if parameter not in SWEEPABLE:
-                raise ValueError(parameter)
-            parse_sweep(sweep)
-        except Exception:
+            parse_sweep(sweep)  # bounded before anything is expanded
+        except SweepError as error:
             names = [p.stem for p in sorted(scenarios_dir.glob("*.yaml"))]
             return page(
                 "frontier.html.j2",
                 status_code=422,
                 title="Frontier",
                 scenarios=names,
-                error="levels: LOW:HIGH:N (e.g. 100:1000:5) or A,B,C, none negative",
+                error=f"levels: LOW:HIGH:N (e.g. 100:1000:5) or A,B,C ({error})",
             )
         return RedirectResponse(f"/jobs/{jobs.start(path, sweep=sweep)}", status_code=303)
 

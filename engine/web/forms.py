@@ -22,7 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from engine.scenario import Scenario
+from engine import strict_yaml
+from engine.scenario import MAX_NESTING, MAX_SCENARIO_BYTES, Scenario, nesting
 
 #: Fields the page leaves out (dotted paths): they name paths on the server or machines
 #: beyond it, which only the server's own configuration and the command line may set.
@@ -167,8 +168,19 @@ def read_form(submitted: dict[str, str], groups: list[FormGroup]) -> FormResult:
     for name, text in values.items():
         if not text.strip():
             continue
+        # a field is bounded as a scenario file is, before anything parses it
+        if len(text) > MAX_SCENARIO_BYTES:
+            errors.setdefault(name, []).append(
+                f"{len(text):,} characters; a field holds at most {MAX_SCENARIO_BYTES:,}"
+            )
+            continue
+        if name not in raw and (depth := nesting(text)) > MAX_NESTING:
+            errors.setdefault(name, []).append(
+                f"brackets nested {depth:,} deep; a field nests at most {MAX_NESTING}"
+            )
+            continue
         try:
-            value = text.strip() if name in raw else yaml.safe_load(text)
+            value = text.strip() if name in raw else strict_yaml.load(text)
         except yaml.YAMLError as error:
             errors.setdefault(name, []).append(f"not readable: {error}".splitlines()[0])
             continue

@@ -73,8 +73,8 @@ def main() -> None:
         WarningsTo(lambda record: status.warn(record.getMessage()), own_only=True)
     )
     # Imported after the status is written: the page shows "starting" while torch loads.
-    from engine.cli.runs import parse_sweep
     from engine.pipeline import run_pipeline
+    from engine.sweep import parse_sweep
 
     try:
         result = run_pipeline(
