@@ -72,6 +72,8 @@ bench: data browser
 		--json bench/results/saved_model_reuse.json
 	$(BIN)/python bench/review_ablation.py --data $(DEMO_DIR)/data \
 		--review-cache $(DEMO_DIR)/review_embeddings.duckdb --json bench/results/review_ablation.json
+	$(BIN)/python bench/soak.py --scenarios 20 --weeks 5 --customers 5000 --parallel 4 \
+		--json bench/results/soak.json
 	$(BIN)/python bench/demo_calibration.py --customers $(DEMO_CUSTOMERS) --seed 7 \
 		--json bench/results/demo_calibration.json
 	$(BIN)/python bench/evaluate_presets.py --presets default responsive null retention \

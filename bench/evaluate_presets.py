@@ -197,9 +197,10 @@ def main() -> None:
         base["release"] = {**base.get("release", {}), **yaml.safe_load(args.release)}
         variant = "_" + "_".join(f"{k}{v}" for k, v in yaml.safe_load(args.release).items())
     rows: list[dict[str, object]] = []
+    # seeds outermost: a run cut short leaves every market measured on the same seeds
     with tempfile.TemporaryDirectory() as folder:
-        for preset in args.presets:
-            for seed in args.seeds:
+        for seed in args.seeds:
+            for preset in args.presets:
                 data = args.work / f"{preset}_{seed}" / "data"
                 if not (data / "ground_truth.npz").is_file():
                     _ltv(
@@ -208,33 +209,51 @@ def main() -> None:
                         "--weeks", "104", "--seed", str(seed), "--as-of", AS_OF, "--out", str(data),
                     )  # fmt: skip
                 for model in args.models:
-                    spec = {**base, "name": f"{preset}_{seed}_{model}{variant}"}
-                    spec["forecast"] = {**base.get("forecast", {}), "model": model}
-                    scenario = Path(folder) / f"{spec['name']}.yaml"
-                    scenario.write_text(yaml.safe_dump(spec, sort_keys=False))
-                    started = time.perf_counter()
-                    run = _ltv(
-                        "weekly", "--scenario", str(scenario), "--as-of", AS_OF,
-                        "--data", str(data), "--runs-dir", str(args.work / "runs"),
-                    ).strip().splitlines()[-1]  # fmt: skip
-                    figures_path = Path(folder) / f"{spec['name']}.json"
-                    _ltv(
-                        "evaluate", run, "--data", str(data), "--json", str(figures_path),
-                        "--replications", str(args.replications),
-                    )  # fmt: skip
-                    figures = json.loads(figures_path.read_text())
-                    row = {
-                        "preset": preset,
-                        "seed": seed,
-                        "model": model,
-                        "run": run,
-                        "seconds": time.perf_counter() - started,
-                        **_cell(Path(run), figures, int(figures["customers"])),
-                    }
-                    rows.append(row)
-                    print(markdown([row], []).splitlines()[-1], flush=True)
+                    rows.append(_measure(args, base, variant, preset, seed, model, data, folder))
+                    print(markdown([rows[-1]], []).splitlines()[-1], flush=True)
+                    _write(args, rows)  # after every cell: what is measured is kept
+    print(markdown(rows, summarise(rows)))
+
+
+def _measure(
+    args: argparse.Namespace,
+    base: dict,
+    variant: str,
+    preset: str,
+    seed: int,
+    model: str,
+    data: Path,
+    folder: str,
+) -> dict[str, object]:
+    """One cell: the weekly run with `model` on the market's data, evaluated in its truth."""
+    spec = {**base, "name": f"{preset}_{seed}_{model}{variant}"}
+    spec["forecast"] = {**base.get("forecast", {}), "model": model}
+    scenario = Path(folder) / f"{spec['name']}.yaml"
+    scenario.write_text(yaml.safe_dump(spec, sort_keys=False))
+    started = time.perf_counter()
+    run = _ltv(
+        "weekly", "--scenario", str(scenario), "--as-of", AS_OF,
+        "--data", str(data), "--runs-dir", str(args.work / "runs"),
+    ).strip().splitlines()[-1]  # fmt: skip
+    figures_path = Path(folder) / f"{spec['name']}.json"
+    _ltv(
+        "evaluate", run, "--data", str(data), "--json", str(figures_path),
+        "--replications", str(args.replications),
+    )  # fmt: skip
+    figures = json.loads(figures_path.read_text())
+    return {
+        "preset": preset,
+        "seed": seed,
+        "model": model,
+        "run": run,
+        "seconds": time.perf_counter() - started,
+        **_cell(Path(run), figures, int(figures["customers"])),
+    }
+
+
+def _write(args: argparse.Namespace, rows: list[dict[str, object]]) -> None:
+    """The JSON and the Markdown table of the cells measured so far."""
     summaries = summarise(rows)
-    print(markdown(rows, summaries))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         command = " ".join(["python", *sys.argv])
