@@ -350,8 +350,8 @@ def policy_plans(
     settings: SolveSettings,
     tested: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every policy's plan ([N, H] each); `tested` ([N] bool) marks the customers the engine's
-    randomised tests contact in the first week, left out of `engine_without_tests`."""
+    """Every policy's plan ([N, H] each); `tested` ([N, H] bool) marks the customer-weeks of
+    the engine's randomised tests, left out of `engine_without_tests`."""
     n, _, h = problem.shape
     index = {str(x): i for i, x in enumerate(forecast.action_ids)}
     columns = np.array([index[str(x)] for x in problem.action_ids])
@@ -363,9 +363,7 @@ def policy_plans(
         "engine_without_tests": engine_choice,
     }
     if tested is not None and tested.any():
-        released = engine_choice.copy()
-        released[tested, 0] = 0
-        plans["engine_without_tests"] = released
+        plans["engine_without_tests"] = np.where(tested, 0, engine_choice)
     stripped = dataclasses.replace(problem, recommendations=None)
     for name, objective in (
         ("short_term_greedy", problem.revenue - problem.revenue[:, :1, :]),
@@ -450,8 +448,9 @@ def evaluate(
     tested: np.ndarray | None = None,
 ) -> dict[str, object]:
     """Every policy's figures (PolicyResult.to_dict) with the headline capture ratio and the
-    policies that beat the oracle beyond noise; JSON-ready. `tested` ([N] bool): the customers
-    the engine's randomised tests contact, left out of `engine_without_tests`."""
+    policies that beat the oracle beyond noise; JSON-ready. `tested` ([N, H] bool): the cells
+    the engine's randomised tests contact ([N, H] customer-weeks), left out of
+    `engine_without_tests`."""
     settings = settings or SolveSettings(time_limit_s=120)
     evaluator = Evaluator(
         truth,

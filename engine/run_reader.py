@@ -404,10 +404,20 @@ class RunFolder:
             raise RunFolderError(f"{path}: cannot be read as Parquet ({error})") from None
 
     def test_contacts(self, problem: DecisionProblem) -> np.ndarray:
-        """Which of `problem`'s customers ([N] bool) the run's randomised tests contact (in the
-        first week): the plan without them is what the release decision released."""
-        treated = self.assignment.loc[self.assignment["action"] != "none", "customer_id"]
-        return np.isin(problem.customer_ids.astype(str), treated.astype(str).to_numpy())
+        """Which of `problem`'s customer-weeks ([N, H] bool) are contacts of the run's
+        randomised tests: the plan without them is what the release decision released."""
+        found = np.zeros((len(problem.customer_ids), len(problem.week_labels)), dtype=bool)
+        rows = self.assignment[self.assignment["action"] != "none"]
+        if rows.empty:
+            return found
+        customer = pd.Index(problem.customer_ids.astype(str)).get_indexer(
+            rows["customer_id"].astype(str)
+        )
+        weeks = pd.to_datetime([str(w) for w in problem.week_labels])
+        week = weeks.get_indexer(pd.to_datetime(rows["week_start"]))
+        keep = (customer >= 0) & (week >= 0)
+        found[customer[keep], week[keep]] = True
+        return found
 
     @cached_property
     def forecast(self) -> dict[str, Any]:

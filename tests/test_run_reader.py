@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -97,3 +98,29 @@ def test_each_kind_of_row_is_explained_in_words(
 ) -> None:
     row = Constraint("row", kind, 1, "<=", 100.0 - slack, 100.0, slack, price)
     assert row.meaning().startswith(words)
+
+
+def test_the_test_contacts_are_read_back_as_the_customer_weeks_they_hold(tmp_path: Path) -> None:
+    """assignment.parquet's treated rows (customer, week) are the plan's test contacts, in
+    whatever week the plan gave them; controls and unknown customers or weeks are not."""
+    import pandas as pd
+
+    folder, _ = hand_run(tmp_path / "hand-2026-11-30-abc")
+    run = RunFolder.open(folder)
+    problem = run.problem()
+    assert not run.test_contacts(problem).any()  # a run without tests
+    weeks = [str(w) for w in problem.week_labels]
+    assert len(weeks) >= 2
+    weeks_as_dates = ["2026-11-30", "2026-12-07"][: len(weeks)]
+    problem = dataclasses.replace(problem, week_labels=np.array(weeks_as_dates))
+    pd.DataFrame(
+        {
+            "customer_id": [str(problem.customer_ids[0]), str(problem.customer_ids[1]), "nobody"],
+            "week_start": pd.to_datetime(["2026-12-07", "2026-11-30", "2026-11-30"]),
+            "action": ["a1", "none", "a1"],
+            "propensity": [0.5, 0.5, 0.5],
+            "channel": ["email", "none", "email"],
+        }
+    ).to_parquet(folder / "assignment.parquet")
+    cells = RunFolder.open(folder).test_contacts(problem)
+    assert cells.sum() == 1 and cells[0, 1]
