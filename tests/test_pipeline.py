@@ -474,7 +474,8 @@ def test_the_release_decision_ships_what_is_worth_it_and_states_its_risk(
         rows = pd.read_parquet(assignment)
         assert len(rows) == sum(t["candidate_weeks"] for t in release.tests)
         sent = rows[rows["action"] != "none"].merge(promotions, on="customer_id")
-        assert len(sent) >= 1 and set(sent["action_x"]) == set(release.tested)
+        # a tested action the budgets left no room for has no treated row
+        assert len(sent) >= 1 and set(sent["action_x"]) <= set(release.tested)
         assert sum(t["expected_cost"] for t in release.tests) <= 5.0 + 1e-9
         # the first week's rows, once sent, appended to the log: the next week's run reads them
         week = rows["week_start"].min()
