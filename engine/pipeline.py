@@ -27,8 +27,8 @@ from engine import run_folder
 from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
 from engine.plan_release import ReleaseCheck, cost_variances, released_frontier, released_plan
+from engine.randomised_tests import assignment_rows
 from engine.registry import RunRecord, RunRegistry
-from engine.release_decision import assignment_rows
 from engine.report import write_reports
 from engine.run_progress import RunProgress, WarningsTo
 from engine.run_reader import RunFolder
@@ -322,7 +322,9 @@ def _stages(
         solution.save(staging, problem)
         report = extras.pop("_report", None)
         if report is not None and report.tests:
-            rows = assignment_rows(problem, report, {a.id: a.channel for a in scenario.actions})
+            rows = assignment_rows(
+                problem, list(report.tests), {a.id: a.channel for a in scenario.actions}
+            )
             write_atomically(
                 staging / ASSIGNMENT_FILE, lambda path: rows.to_parquet(path, index=False)
             )

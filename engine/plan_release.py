@@ -1,5 +1,5 @@
 """How a run solves and releases its plans: the scenario's solver (budgets that hold where it
-asks), the release decision on any plan of the run (engine/release_decision.py), and the
+asks), the release decision on any plan of the run (engine/release.py), and the
 frontier whose every level is the plan the engine would release there."""
 
 from __future__ import annotations
@@ -12,13 +12,8 @@ import numpy as np
 import pandas as pd
 
 from engine.logged_outcomes import LoggedOutcomes, read_logged_outcomes
-from engine.release_decision import (
-    PriorSource,
-    ReleaseReport,
-    ReleaseSettings,
-    default_settings,
-    release,
-)
+from engine.release import ReleaseReport, release
+from engine.release_decision import PriorSource, ReleaseSettings, default_settings
 from engine.scenario import Scenario
 from engine.valuation import cost_variance
 from forecasting.forecast_set import ForecastSet
@@ -77,7 +72,7 @@ def scenario_solver(
 
 
 class ReleaseCheck:
-    """The scenario's release decision (engine/release_decision.py) for any plan of the run:
+    """The scenario's release decision (engine/release.py) for any plan of the run:
     the scenario's own and each frontier level's. The log's outcomes and the forecaster's
     prior are read on first use, once. `seed` draws the run's randomised tests (the run's
     fingerprint, so a rerun draws the same)."""

@@ -1,7 +1,7 @@
 """Randomised tests for what the log cannot yet tell (DESIGN §8a): an action whose expected gain
-is positive but whose probability of loss is above the risk the planner accepts is sent, in the
-coming week, to a random share of the customers the plan chose for it, and the rest of them are
-its control group.
+is positive but whose probability of loss is above the risk the planner accepts is sent to a
+random share of the customers the plan chose for it, in the weeks the plan gave them; the rest
+of them are its control group (`place_tests`; docs/planner.md).
 
 Design. The test's candidates are the customers the plan gave the action in any week (who
 have no other contact in the first week and room under the contact cap). Exactly n_t of the C
@@ -26,11 +26,18 @@ plan.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
+
+from engine.release_decision import ActionDecision, ReleaseSettings, Round
+from optimization.problem import DecisionProblem
+from optimization.reporting import constraint_reports
+from optimization.rows import coupling_rows, measure_plan
+from optimization.solution import Solution
 
 #: The probability with which a test is sized to let the action be released.
 POWER = 0.8
@@ -167,3 +174,201 @@ def assignment_frame(
             }
         )
     return pd.concat(frames, ignore_index=True).sort_values(["week_start", "customer_id"])
+
+
+def place_tests(
+    problem: DecisionProblem,
+    released: Solution,
+    out: dict[str, tuple[ActionDecision, Round | None, np.ndarray]],
+    settings: ReleaseSettings,
+) -> list[TestDesign]:
+    """The randomised tests of the actions decided `test`, most expected gain a week first
+    (engine/randomised_tests.py): each to a random share of the customers its plan chose (with
+    room for all their planned contacts of it in `released`'s plan), in the weeks the plan
+    gave them, the share the larger of what the loss tolerance allows and what the test's
+    power needs, within the test budget, each week's budget and floor left, the action's
+    capacity, and MAX_TREATED_SHARE."""
+    tested = sorted(
+        (entry for entry in out.values() if entry[0].decision == "test"),
+        key=lambda entry: -entry[0].expected_gain_per_week,
+    )
+    if not tested or not released.has_plan:
+        return []
+    choice = released.plan().copy()
+    n, _, h = problem.shape
+    rows, weeks = np.arange(n)[:, None], np.arange(h)[None, :]
+    cost_room = problem.weekly_budget - problem.cost[rows, choice, weeks].sum(axis=0)  # [H]
+    revenue_room = problem.revenue[rows, choice, weeks].sum(axis=0) - problem.weekly_revenue_floor
+    money = settings.test_budget
+    ids = list(problem.action_ids)
+    designs: list[TestDesign] = []
+    for decision, found, plan in tested:
+        a = ids.index(decision.action)
+        planned = plan == a  # [N, H]
+        room = (choice > 0).sum(axis=1) + planned.sum(axis=1) <= problem.contact_cap
+        fits = ~(planned & (choice > 0)).any(axis=1) & room & problem.eligible[:, a]
+        candidates = np.flatnonzero(planned.any(axis=1) & fits)
+        if len(candidates) == 0 or money <= 0:
+            continue
+        weeks_of = planned[candidates]  # [C, H]
+        extra_cost = (problem.cost[candidates, a, :] - problem.cost[candidates, 0, :]) * weeks_of
+        extra_revenue = (
+            problem.revenue[candidates, a, :] - problem.revenue[candidates, 0, :]
+        ) * weeks_of
+        share, note = _share(decision, found, len(candidates), settings)
+        limits = [share, MAX_TREATED_SHARE, money / max(float(extra_cost.sum()), 1e-12)]
+        cost_t, revenue_t = extra_cost.sum(axis=0), extra_revenue.sum(axis=0)
+        limits += [max(cost_room[t], 0.0) / cost_t[t] for t in range(h) if cost_t[t] > 0]
+        limits += [max(revenue_room[t], 0.0) / -revenue_t[t] for t in range(h) if revenue_t[t] < 0]
+        if problem.action_capacity is not None:  # the action's uses left over the horizon
+            left = problem.action_capacity[a] - (choice == a).sum()
+            limits.append(max(left, 0.0) / max(float(weeks_of.sum()), 1.0))
+        treated = int(np.floor(min(limits) * len(candidates) + 1e-9))
+        if treated < 1:
+            continue
+        if treated / len(candidates) < share - 1e-9:
+            note += f"; {treated:,} of {len(candidates):,} treated, what the budgets allow"
+        drawn = draw(len(candidates), treated, settings.seed + a)
+        propensity = treated / len(candidates)
+        designs.append(
+            TestDesign(
+                action=decision.action,
+                action_index=a,
+                candidates=candidates,
+                weeks=weeks_of,
+                propensity=propensity,
+                treated=drawn,
+                expected_cost=propensity * float(extra_cost.sum()),
+                readout_weeks=settings.test_weeks,
+                power=_power(decision, found, treated, len(candidates), settings),
+                note=note,
+            )
+        )
+        chosen = candidates[drawn]
+        choice[chosen] = np.where(weeks_of[drawn], a, choice[chosen])
+        cost_room -= extra_cost[drawn].sum(axis=0)
+        revenue_room += extra_revenue[drawn].sum(axis=0)
+        money -= float(extra_cost[drawn].sum())
+    return designs
+
+
+def _risk_share(decision: ActionDecision, settings: ReleaseSettings) -> float:
+    """The largest share of the action's planned contacts whose loss stays within the
+    tolerance at the risk: P(f w G < -L) = risk at f = L / (w (-q)), q the posterior's
+    risk-quantile of G per contact (1 where q is not below -L / w: that is a release)."""
+    quantile = decision.expected_gain - float(ndtri(1.0 - settings.risk)) * decision.gain_sd
+    exposure = decision.contacts_per_week * max(-quantile, 0.0)
+    return 1.0 if exposure <= settings.max_loss else settings.max_loss / exposure
+
+
+def _share(
+    decision: ActionDecision, found: Round | None, candidates: int, settings: ReleaseSettings
+) -> tuple[float, str]:
+    """The share of the candidates to treat: the larger of what the loss tolerance allows
+    (`_risk_share`) and what the test's power needs (engine/randomised_tests.py), with a note
+    saying which."""
+    risk = _risk_share(decision, settings)
+    needed, why = _needed(decision, found, candidates, settings)
+    if needed is None:  # no size answers: half, the most a test learns from, if the budget pays
+        share = max(risk, 0.5)
+        return share, f"{share:.0%} of its customers ({why})"
+    if needed / candidates <= risk:
+        return risk, f"{risk:.0%} of its customers: what the loss tolerance allows; {why}"
+    return needed / candidates, f"sized for power over {settings.test_weeks} weeks"
+
+
+def _early(decision: ActionDecision, found: Round, window: int) -> tuple[float, float, float]:
+    """The posterior's variance of the action's whole gain, of its gain over the bands within
+    `window` weeks, and their covariance."""
+    position = [d.action for d in found.decisions].index(decision.action)
+    part = found.posterior.slices[position]
+    early = np.zeros(len(found.posterior.mean))
+    early[part] = found.bands.within(window)
+    whole = np.zeros(len(found.posterior.mean))
+    whole[part] = 1.0
+    cov = found.posterior.covariance
+    return float(whole @ cov @ whole), float(early @ cov @ early), float(whole @ cov @ early)
+
+
+def _spread(decision: ActionDecision, window: int) -> float | None:
+    """One customer's spread of margin over the readout window: the log's estimate's
+    standard error times the root of its rows (None where the log has no such estimate)."""
+    spread = next((e for e in decision.evidence if e.window == window), None)
+    return None if spread is None else spread.standard_error * float(np.sqrt(spread.rows))
+
+
+def _needed(
+    decision: ActionDecision, found: Round | None, candidates: int, settings: ReleaseSettings
+) -> tuple[int | None, str]:
+    """Treated customers a test needs to answer within `test_weeks` (None where the log gives
+    nothing to size it by, or no test of the first weeks can settle it), and why."""
+    window = settings.readout_window
+    sd = _spread(decision, window)
+    if found is None or sd is None:
+        return None, f"no logged outcomes over {window + 1} weeks to size a test by"
+    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
+    total, early, cross = _early(decision, found, window)
+    target = needed_sd(decision.expected_gain, tolerance, settings.risk)
+    allowed = early_variance_allowed(total, cross, early, target)
+    if allowed is None:
+        return None, (
+            f"no test over {settings.test_weeks} weeks can settle it alone: the weeks after it "
+            "stay uncertain"
+        )
+    return treated_needed(allowed, sd, sd, candidates), "a test of that size would answer"
+
+
+def _power(
+    decision: ActionDecision,
+    found: Round | None,
+    treated: int,
+    candidates: int,
+    settings: ReleaseSettings,
+) -> float | None:
+    """The probability that a test of `treated` of `candidates`, read out over `test_weeks`,
+    releases the action were its gain what is expected (None where it cannot be said)."""
+    sd = _spread(decision, settings.readout_window)
+    if found is None or sd is None:
+        return None
+    total, early, cross = _early(decision, found, settings.readout_window)
+    test_sd = float(np.sqrt(sd**2 / max(treated, 1) + sd**2 / max(candidates - treated, 1)))
+    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
+    return power_of(
+        decision.expected_gain, tolerance, settings.risk, np.sqrt(total), test_sd, cross, early
+    )
+
+
+def with_tests(problem: DecisionProblem, solution: Solution, tests: list[TestDesign]) -> Solution:
+    """`solution` with each test's treated customers given its action in the weeks the plan
+    gave it them, measured again on `problem` (objective and every row's activity and slack,
+    as the audit recomputes them; shadow prices stay the solved plan's); the bound grows by the
+    value the tests add, a bound on the solved plan plus these fixed contacts."""
+    if not tests or not solution.has_plan:
+        return solution
+    choice = solution.plan().copy()
+    for test in tests:
+        chosen = test.candidates[test.treated]
+        choice[chosen] = np.where(test.weeks[test.treated], test.action_index, choice[chosen])
+    rows = coupling_rows(problem)
+    measures = measure_plan(problem, rows, choice)
+    shadow = {c.name: c.shadow_price for c in solution.constraints}
+    reports = constraint_reports(
+        problem, rows, measures.activity, np.array([shadow.get(n, 0.0) for n in rows.names])
+    )
+    added = measures.objective - solution.objective
+    return dataclasses.replace(
+        solution,
+        choice=choice,
+        objective=measures.objective,
+        bound=solution.bound + added,
+        constraints=reports,
+    )
+
+
+def assignment_rows(
+    problem: DecisionProblem, tests: list[TestDesign], channels: dict[str, str]
+) -> pd.DataFrame:
+    """The tests' rows in the campaign-log contract (`assignment_frame`) for the problem's
+    weeks; `channels` maps action ids to their channel."""
+    weeks = pd.to_datetime([str(w) for w in problem.week_labels]).to_numpy()
+    return assignment_frame(tests, problem.customer_ids, weeks, channels)

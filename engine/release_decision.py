@@ -1,23 +1,15 @@
-"""The release decision (DESIGN §8a): a plan's actions go out where they are worth it in
-expectation with a small, stated downside; what is promising but uncertain goes out as a
-randomised test; the rest is withheld and the plan solved again without it.
+"""The release decision for one plan (DESIGN §8a): what each action of it is expected to gain
+per contact, with the campaign log's evidence, and whether it is worth releasing, testing at
+random or withholding. The rounds that act on the decisions (re-solving without what leaves,
+placing the tests) are engine/release.py's; the tests themselves engine/randomised_tests.py's.
 
 For each action a of the plan, with G_a its gain per contact over its targets (a year's margin,
 engine/release_posterior.py), w_a its planned contacts per week and L = `release.max_loss` the
 loss per week the planner accepts:
 
 - release where the posterior mean of G_a is above zero and P(w_a G_a < -L) <= `release.risk`;
-- test where the mean is above zero but the probability of losing more than L is higher: a
-  random share of its targets gets it in the coming week, sized by power within
-  `release.test_budget` (engine/randomised_tests.py), and its contacts after that week wait for
-  the answer;
+- test where the mean is above zero but the probability of losing more than L is higher;
 - withhold where the mean is not above zero.
-
-The plan as a whole must meet the same promise: where the released actions' weekly gain
-sum_a w_a G_a (jointly normal, with the evidence's covariances across actions) loses more than L
-with probability above the risk, the action likeliest to lose is turned into a test. Withheld
-and tested actions are made ineligible and the plan solved again (the budget moves to what is
-left), in rounds, until every action of the plan is released: at most as many rounds as actions.
 
 Valid after selection: the forecasters give each logged customer the effects of the model that
 did not learn from that customer's logged weeks (cross-fitted: forecasting/uplift.py,
@@ -30,28 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
-from scipy.special import ndtri  # the normal quantile
 
 from engine.logged_outcomes import WINDOWS, GainEstimate, LoggedOutcomes, covariance
-from engine.randomised_tests import (
-    MAX_TREATED_SHARE,
-    TestDesign,
-    assignment_frame,
-    draw,
-    early_variance_allowed,
-    needed_sd,
-    power_of,
-    treated_needed,
-)
 from engine.release_posterior import (
-    VALUE_WEEKS,
     ActionPrior,
     Bands,
     Evidence,
@@ -62,9 +41,6 @@ from engine.release_posterior import (
 from forecasting.forecast_set import ForecastMetadata, ForecastSet
 from forecasting.shrinkage import own_estimate_shrinkage
 from optimization.problem import DecisionProblem
-from optimization.reporting import constraint_reports
-from optimization.rows import coupling_rows, measure_plan
-from optimization.solution import Solution
 
 log = logging.getLogger(__name__)
 
@@ -255,54 +231,9 @@ class PlanRisk:
 
 
 @dataclass(frozen=True)
-class ReleaseReport:
-    """What was decided for each action of the plans the rounds looked at (the last decision
-    of each), the plan's risk, the tests, and the settings."""
-
-    settings: ReleaseSettings
-    windows: tuple[int, ...]
-    decisions: tuple[ActionDecision, ...]
-    plan: PlanRisk
-    tests: tuple[TestDesign, ...]
-    rounds: int
-    note: str = ""
-
-    @property
-    def withheld(self) -> tuple[str, ...]:
-        return tuple(d.action for d in self.decisions if d.decision == "withhold")
-
-    @property
-    def tested(self) -> tuple[str, ...]:
-        return tuple(d.action for d in self.decisions if d.decision == "test")
-
-    @property
-    def released(self) -> tuple[str, ...]:
-        return tuple(d.action for d in self.decisions if d.decision == "release")
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "rule": "posterior",
-            "risk": self.settings.risk,
-            "max_loss": self.settings.max_loss,
-            "test_weeks": self.settings.test_weeks,
-            "test_budget": self.settings.test_budget,
-            "later_uncertainty": self.settings.later_uncertainty,
-            "value_weeks": VALUE_WEEKS,
-            "windows": list(self.windows),
-            "rounds": self.rounds,
-            "released": list(self.released),
-            "tested": list(self.tested),
-            "withheld": list(self.withheld),
-            "decisions": [d.to_dict() for d in self.decisions],
-            "plan": self.plan.to_dict(),
-            "tests": [t.to_dict() for t in self.tests],
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class _Round:
-    """One look at a plan: the decisions, the posterior they came from, its actions."""
+class Round:
+    """One look at a plan: the decisions, the posterior they came from (its actions' bands in
+    `actions` order), the bands, and the released actions' joint weekly risk."""
 
     decisions: tuple[ActionDecision, ...]
     posterior: Posterior
@@ -353,7 +284,7 @@ def decide(
     outcomes: LoggedOutcomes | None,
     source: PriorSource,
     settings: ReleaseSettings,
-) -> _Round:
+) -> Round:
     """Each action that `choice` ([N, H]) uses, decided on its own (module docstring); the
     plan-level look is the caller's."""
     h = problem.shape[2]
@@ -420,7 +351,7 @@ def decide(
         plan_mean, plan_sd, loss_probability(plan_mean, plan_sd, settings.max_loss)
         if released.any() else 0.0,
     )  # fmt: skip
-    return _Round(tuple(decisions), post, bands, tuple(used), plan)
+    return Round(tuple(decisions), post, bands, tuple(used), plan)
 
 
 def without_actions(problem: DecisionProblem, actions: Iterable[str]) -> DecisionProblem:
@@ -430,265 +361,3 @@ def without_actions(problem: DecisionProblem, actions: Iterable[str]) -> Decisio
     for action in actions:
         eligible[:, ids.index(action)] = False
     return dataclasses.replace(problem, eligible=eligible)
-
-
-def release(
-    problem: DecisionProblem,
-    solution: Solution,
-    outcomes: LoggedOutcomes | None,
-    source: PriorSource,
-    settings: ReleaseSettings,
-    resolve: Callable[[DecisionProblem], Solution],
-) -> tuple[Solution, ReleaseReport]:
-    """The plan to release, with its tests in the first week, and the report (module
-    docstring). `resolve` solves a problem as the run does."""
-    out: dict[str, tuple[ActionDecision, _Round | None, np.ndarray]] = {}
-    current, last, rounds = solution, None, 0
-    for rounds in range(1, problem.shape[1] + 1):  # noqa: B007 (reported after)
-        if not current.has_plan or not (current.plan() > 0).any():
-            break
-        last = decide(problem, current.plan(), outcomes, source, settings)
-        leaving = [d for d in last.decisions if d.decision != "release"]
-        if not leaving and last.plan.loss_probability > settings.risk:
-            # each action alone within the risk, together not: the likeliest to lose is tested
-            worst = max(last.decisions, key=lambda d: d.loss_probability)
-            leaving = [
-                dataclasses.replace(
-                    worst,
-                    decision="test",
-                    reason=f"{worst.reason}; the released plan together loses more than "
-                    f"{settings.max_loss:,.2f} a week with probability "
-                    f"{last.plan.loss_probability:.1%}, and this action is the likeliest to",
-                )
-            ]
-        if not leaving:
-            break
-        for decision in leaving:
-            out[decision.action] = (decision, last, current.plan())
-        current = resolve(without_actions(problem, out))
-    final = () if last is None else tuple(d for d in last.decisions if d.action not in out)
-    if final and current.has_plan and not (current.plan() > 0).any():
-        final = ()
-    plan_risk = last.plan if last is not None and final else PlanRisk(0.0, 0.0, 0.0)
-    tests = _tests(problem, current, out, settings)
-    released = _with_tests(problem, current, tests)
-    notes = []
-    withheld = [a for a, (d, _, _) in out.items() if d.decision == "withhold"]
-    if withheld:
-        notes.append(f"withheld (expected gain not above zero): {', '.join(withheld)}")
-    if tests:
-        notes.append(
-            "randomised tests in the first week: "
-            + ", ".join(
-                f"{t.action} to {t.treated_count:,} of {len(t.candidates):,}" for t in tests
-            )
-        )
-    released = dataclasses.replace(released, notes=(*released.notes, *notes))
-    report = ReleaseReport(
-        settings=settings,
-        windows=() if outcomes is None else outcomes.windows,
-        decisions=final + tuple(d for d, _, _ in out.values()),
-        plan=plan_risk,
-        tests=tuple(tests),
-        rounds=rounds,
-        note="" if outcomes is None else outcomes.sample_note,
-    )
-    return released, report
-
-
-def _tests(
-    problem: DecisionProblem,
-    released: Solution,
-    out: dict[str, tuple[ActionDecision, _Round | None, np.ndarray]],
-    settings: ReleaseSettings,
-) -> list[TestDesign]:
-    """The randomised tests of the actions decided `test`, most expected gain a week first
-    (engine/randomised_tests.py): each to a random share of the customers its plan chose (with
-    room for all their planned contacts of it in `released`'s plan), in the weeks the plan
-    gave them, the share the larger of what the loss tolerance allows and what the test's
-    power needs, within the test budget, each week's budget and floor left, the action's
-    capacity, and MAX_TREATED_SHARE."""
-    tested = sorted(
-        (entry for entry in out.values() if entry[0].decision == "test"),
-        key=lambda entry: -entry[0].expected_gain_per_week,
-    )
-    if not tested or not released.has_plan:
-        return []
-    choice = released.plan().copy()
-    n, _, h = problem.shape
-    rows, weeks = np.arange(n)[:, None], np.arange(h)[None, :]
-    cost_room = problem.weekly_budget - problem.cost[rows, choice, weeks].sum(axis=0)  # [H]
-    revenue_room = problem.revenue[rows, choice, weeks].sum(axis=0) - problem.weekly_revenue_floor
-    money = settings.test_budget
-    ids = list(problem.action_ids)
-    designs: list[TestDesign] = []
-    for decision, found, plan in tested:
-        a = ids.index(decision.action)
-        planned = plan == a  # [N, H]
-        room = (choice > 0).sum(axis=1) + planned.sum(axis=1) <= problem.contact_cap
-        fits = ~(planned & (choice > 0)).any(axis=1) & room & problem.eligible[:, a]
-        candidates = np.flatnonzero(planned.any(axis=1) & fits)
-        if len(candidates) == 0 or money <= 0:
-            continue
-        weeks_of = planned[candidates]  # [C, H]
-        extra_cost = (problem.cost[candidates, a, :] - problem.cost[candidates, 0, :]) * weeks_of
-        extra_revenue = (
-            problem.revenue[candidates, a, :] - problem.revenue[candidates, 0, :]
-        ) * weeks_of
-        share, note = _share(decision, found, len(candidates), settings)
-        limits = [share, MAX_TREATED_SHARE, money / max(float(extra_cost.sum()), 1e-12)]
-        cost_t, revenue_t = extra_cost.sum(axis=0), extra_revenue.sum(axis=0)
-        limits += [max(cost_room[t], 0.0) / cost_t[t] for t in range(h) if cost_t[t] > 0]
-        limits += [max(revenue_room[t], 0.0) / -revenue_t[t] for t in range(h) if revenue_t[t] < 0]
-        if problem.action_capacity is not None:  # the action's uses left over the horizon
-            left = problem.action_capacity[a] - (choice == a).sum()
-            limits.append(max(left, 0.0) / max(float(weeks_of.sum()), 1.0))
-        treated = int(np.floor(min(limits) * len(candidates) + 1e-9))
-        if treated < 1:
-            continue
-        if treated / len(candidates) < share - 1e-9:
-            note += f"; {treated:,} of {len(candidates):,} treated, what the budgets allow"
-        drawn = draw(len(candidates), treated, settings.seed + a)
-        propensity = treated / len(candidates)
-        designs.append(
-            TestDesign(
-                action=decision.action,
-                action_index=a,
-                candidates=candidates,
-                weeks=weeks_of,
-                propensity=propensity,
-                treated=drawn,
-                expected_cost=propensity * float(extra_cost.sum()),
-                readout_weeks=settings.test_weeks,
-                power=_power(decision, found, treated, len(candidates), settings),
-                note=note,
-            )
-        )
-        chosen = candidates[drawn]
-        choice[chosen] = np.where(weeks_of[drawn], a, choice[chosen])
-        cost_room -= extra_cost[drawn].sum(axis=0)
-        revenue_room += extra_revenue[drawn].sum(axis=0)
-        money -= float(extra_cost[drawn].sum())
-    return designs
-
-
-def _risk_share(decision: ActionDecision, settings: ReleaseSettings) -> float:
-    """The largest share of the action's planned contacts whose loss stays within the
-    tolerance at the risk: P(f w G < -L) = risk at f = L / (w (-q)), q the posterior's
-    risk-quantile of G per contact (1 where q is not below -L / w: that is a release)."""
-    quantile = decision.expected_gain - float(ndtri(1.0 - settings.risk)) * decision.gain_sd
-    exposure = decision.contacts_per_week * max(-quantile, 0.0)
-    return 1.0 if exposure <= settings.max_loss else settings.max_loss / exposure
-
-
-def _share(
-    decision: ActionDecision, found: _Round | None, candidates: int, settings: ReleaseSettings
-) -> tuple[float, str]:
-    """The share of the candidates to treat: the larger of what the loss tolerance allows
-    (`_risk_share`) and what the test's power needs (engine/randomised_tests.py), with a note
-    saying which."""
-    risk = _risk_share(decision, settings)
-    needed, why = _needed(decision, found, candidates, settings)
-    if needed is None:  # no size answers: half, the most a test learns from, if the budget pays
-        share = max(risk, 0.5)
-        return share, f"{share:.0%} of its customers ({why})"
-    if needed / candidates <= risk:
-        return risk, f"{risk:.0%} of its customers: what the loss tolerance allows; {why}"
-    return needed / candidates, f"sized for power over {settings.test_weeks} weeks"
-
-
-def _early(decision: ActionDecision, found: _Round, window: int) -> tuple[float, float, float]:
-    """The posterior's variance of the action's whole gain, of its gain over the bands within
-    `window` weeks, and their covariance."""
-    position = [d.action for d in found.decisions].index(decision.action)
-    part = found.posterior.slices[position]
-    early = np.zeros(len(found.posterior.mean))
-    early[part] = found.bands.within(window)
-    whole = np.zeros(len(found.posterior.mean))
-    whole[part] = 1.0
-    cov = found.posterior.covariance
-    return float(whole @ cov @ whole), float(early @ cov @ early), float(whole @ cov @ early)
-
-
-def _spread(decision: ActionDecision, window: int) -> float | None:
-    """One customer's spread of margin over the readout window: the log's estimate's
-    standard error times the root of its rows (None where the log has no such estimate)."""
-    spread = next((e for e in decision.evidence if e.window == window), None)
-    return None if spread is None else spread.standard_error * float(np.sqrt(spread.rows))
-
-
-def _needed(
-    decision: ActionDecision, found: _Round | None, candidates: int, settings: ReleaseSettings
-) -> tuple[int | None, str]:
-    """Treated customers a test needs to answer within `test_weeks` (None where the log gives
-    nothing to size it by, or no test of the first weeks can settle it), and why."""
-    window = settings.readout_window
-    sd = _spread(decision, window)
-    if found is None or sd is None:
-        return None, f"no logged outcomes over {window + 1} weeks to size a test by"
-    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
-    total, early, cross = _early(decision, found, window)
-    target = needed_sd(decision.expected_gain, tolerance, settings.risk)
-    allowed = early_variance_allowed(total, cross, early, target)
-    if allowed is None:
-        return None, (
-            f"no test over {settings.test_weeks} weeks can settle it alone: the weeks after it "
-            "stay uncertain"
-        )
-    return treated_needed(allowed, sd, sd, candidates), "a test of that size would answer"
-
-
-def _power(
-    decision: ActionDecision,
-    found: _Round | None,
-    treated: int,
-    candidates: int,
-    settings: ReleaseSettings,
-) -> float | None:
-    """The probability that a test of `treated` of `candidates`, read out over `test_weeks`,
-    releases the action were its gain what is expected (None where it cannot be said)."""
-    sd = _spread(decision, settings.readout_window)
-    if found is None or sd is None:
-        return None
-    total, early, cross = _early(decision, found, settings.readout_window)
-    test_sd = float(np.sqrt(sd**2 / max(treated, 1) + sd**2 / max(candidates - treated, 1)))
-    tolerance = settings.max_loss / max(decision.contacts_per_week, 1e-12)
-    return power_of(
-        decision.expected_gain, tolerance, settings.risk, np.sqrt(total), test_sd, cross, early
-    )
-
-
-def _with_tests(problem: DecisionProblem, solution: Solution, tests: list[TestDesign]) -> Solution:
-    """`solution` with each test's treated customers given its action in the weeks the plan
-    gave it them, measured again on `problem` (objective and every row's activity and slack,
-    as the audit recomputes them; shadow prices stay the solved plan's); the bound grows by the
-    value the tests add, a bound on the solved plan plus these fixed contacts."""
-    if not tests or not solution.has_plan:
-        return solution
-    choice = solution.plan().copy()
-    for test in tests:
-        chosen = test.candidates[test.treated]
-        choice[chosen] = np.where(test.weeks[test.treated], test.action_index, choice[chosen])
-    rows = coupling_rows(problem)
-    measures = measure_plan(problem, rows, choice)
-    shadow = {c.name: c.shadow_price for c in solution.constraints}
-    reports = constraint_reports(
-        problem, rows, measures.activity, np.array([shadow.get(n, 0.0) for n in rows.names])
-    )
-    added = measures.objective - solution.objective
-    return dataclasses.replace(
-        solution,
-        choice=choice,
-        objective=measures.objective,
-        bound=solution.bound + added,
-        constraints=reports,
-    )
-
-
-def assignment_rows(
-    problem: DecisionProblem, report: ReleaseReport, channels: dict[str, str]
-) -> pd.DataFrame:
-    """The tests' rows in the campaign-log contract (engine/randomised_tests.assignment_frame)
-    for the problem's first week; `channels` maps action ids to their channel."""
-    weeks = pd.to_datetime([str(w) for w in problem.week_labels]).to_numpy()
-    return assignment_frame(list(report.tests), problem.customer_ids, weeks, channels)

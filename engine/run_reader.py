@@ -146,7 +146,7 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class ReleaseSummary:
-    """kpis.json's `release`: what the release decision did (engine/release_decision.py).
+    """kpis.json's `release`: what the release did (engine/release.py).
     Money per week where it says so; `decisions` and `tests` as the decision wrote them."""
 
     risk: float

@@ -1,6 +1,7 @@
-"""The release decision: the posterior worked by hand, release, test and withhold on logs whose
-truth is known, the plan's joint risk, the randomised tests' rows, and the simulated
-false-release rate of useless actions chosen by a forecaster fitted on the same log."""
+"""The release decision and its rounds: the posterior worked by hand, release, test and
+withhold on logs whose truth is known, the plan's joint risk, the randomised tests' rows, and
+the simulated false-release rate of useless actions chosen by a forecaster fitted on the same
+log."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import pandas as pd
 import pytest
 
 from engine.logged_outcomes import GainEstimate, LoggedOutcomes
+from engine.release import release
 from engine.release_decision import (
     PriorSource,
     ReleaseSettings,
     calibration,
     default_settings,
-    release,
 )
 from engine.release_posterior import VALUE_WEEKS, ActionPrior, Bands, Evidence, posterior
 from forecasting.features import ANCHOR_FEATURES
@@ -219,9 +220,9 @@ def test_a_promising_but_uncertain_action_is_tested_at_random_within_its_budget(
     assert released.objective == pytest.approx(
         problem.value[np.arange(customers)[:, None], choice, np.arange(2)[None, :]].sum()
     )
-    from engine.release_decision import assignment_rows
+    from engine.randomised_tests import assignment_rows
 
-    rows = assignment_rows(problem, report, {"a1": "email"})
+    rows = assignment_rows(problem, list(report.tests), {"a1": "email"})
     assert len(rows) == int(test.weeks.sum())
     assert set(rows["week_start"]) <= {pd.Timestamp("2026-11-30"), pd.Timestamp("2026-12-07")}
     treated_rows = rows["action"] == "a1"
@@ -235,7 +236,8 @@ def test_a_tests_share_is_what_the_loss_tolerance_allows_where_that_is_more() ->
     """An action expected to gain 0.27 +- 0.20 per contact on 1,350 contacts a week: with 25 a
     week tolerated at 5 % it cannot be released whole (its 5 % quantile is -0.058 a contact),
     but a third of its customers can have it: the test treats that share."""
-    from engine.release_decision import ActionDecision, _risk_share
+    from engine.randomised_tests import _risk_share
+    from engine.release_decision import ActionDecision
 
     decision = ActionDecision(
         "email", "test", 16_200, 1350.0, 0.26, 1.0, "", 0.25, 0.7, 0.27, 0.2, 0.07, (), (), ""
