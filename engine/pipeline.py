@@ -26,7 +26,14 @@ from filelock import FileLock
 from engine import run_folder
 from engine.forecast_shards import forecast_in_shards
 from engine.kpis import plan_kpis
-from engine.plan_release import ReleaseCheck, cost_variances, released_frontier, released_plan
+from engine.plan_release import (
+    ReleaseCheck,
+    cost_variances,
+    released_frontier,
+    released_plan,
+    scenario_solver,
+)
+from engine.policies import RuleMask, apply, attrition, lifted, rule_masks
 from engine.randomised_tests import assignment_rows
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
@@ -46,7 +53,13 @@ from shopdata.calendar import horizon_start
 from shopdata.campaign_design import control_counts, few_controls
 from shopdata.progress import Progress, reporting
 from shopdata.store import Store
-from shopdata.validation import NO_CAMPAIGN_LOG, InputTables, load_inputs
+from shopdata.validation import (
+    NO_CAMPAIGN_LOG,
+    InputTables,
+    file_fingerprint,
+    load_inputs,
+    read_id_list,
+)
 
 #: Part of every run id: bump it when the figures a run produces change for the same inputs.
 PIPELINE_VERSION = "13"  # 10: segments; 11: Gamma-Gamma prior; 12: decision; 13: tests
@@ -125,6 +138,14 @@ def run_pipeline(
         else week_after_last_purchase(tables.transactions)
     )
     fingerprints = dict(tables.fingerprints)
+    # the files the scenario's suppression rules name, read (and refused) with the inputs
+    id_lists = {
+        rule.file: read_id_list(data_dir / rule.file)
+        for rule in scenario.policies.suppress
+        if rule.file is not None
+    }
+    for name in id_lists:
+        fingerprints[f"policy:{name}"] = file_fingerprint(data_dir / name)
     saved_model = choose_saved_model(scenario, Path(scenario_path), runs_dir, week)
     if saved_model is not None:
         fingerprints["saved_model"] = saved_model.fingerprint
@@ -145,6 +166,7 @@ def run_pipeline(
             tables.customers,
             tables.catalog,
             _known_customers(tables),
+            id_lists,
             week,
             saved_model,
             fingerprint,
@@ -243,6 +265,7 @@ class _RunPlan:
     customers: pd.DataFrame | None  # the customers table (segments, attributes)
     catalog: pd.DataFrame | None
     known_customers: np.ndarray  # [K] str, from the customers table and the campaign log
+    id_lists: dict[str, np.ndarray]  # the ids of each file a suppression rule names
     week: pd.Timestamp
     saved_model: SavedModel | None
     fingerprint: str
@@ -307,7 +330,8 @@ def _stages(
         forecast = ForecastSet.load(forecast_dir)
         problem = value_problem(forecast, scenario, customers=plan.customers, catalog=plan.catalog)
         del forecast
-        problem.save(staging)
+        # contact policies: what they block is ineligible in problem.npz (the audit reads it)
+        apply(problem, _masks(plan, problem)).save(staging)
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
     settings = scenario.solver.settings()
@@ -342,6 +366,13 @@ def _stages(
             else {}
         )
         kpis.update(extras)
+        masks = _masks(plan, problem)
+        if masks:
+            progress(f"attrition: the plan without each of {len(masks)} contact policies")
+            solver = scenario_solver(scenario, None, settings, {})
+            kpis["attrition"] = [
+                r.to_dict() for r in attrition(lifted(problem, masks), masks, solver)
+            ]
         kpis["left_out"] = _left_out(
             plan.known_customers, ForecastSet.load_array(forecast_dir, "customer_ids")
         )
@@ -399,6 +430,11 @@ def _register(
             folder=str(folder),
         )
     )
+
+
+def _masks(plan: _RunPlan, problem: DecisionProblem) -> tuple[RuleMask, ...]:
+    """The scenario's contact policies as masks over `problem`'s customers and actions."""
+    return rule_masks(plan.scenario, problem, plan.customers, plan.id_lists)
 
 
 def _known_customers(tables: InputTables) -> np.ndarray:

@@ -249,6 +249,29 @@ class ReportData:
         """The capture ratio in words, with the oracle's defects when a policy beat it."""
         return headline(self.evaluation) if self.evaluation else ""
 
+    def attrition_table(self) -> pd.DataFrame | None:
+        """Per contact policy, in the scenario's order: the customers it names, the candidate
+        offers and predicted value it removed, and the value of relaxing it (engine/policies.py;
+        None where the scenario has no policy)."""
+        rows = self.kpis.get("attrition")
+        if not rows:
+            return None
+        return pd.DataFrame(
+            [
+                {
+                    "rule": r["rule"],
+                    "kind": r["kind"],
+                    "enforced": "yes" if r["enforced"] else "report only",
+                    "customers named": r["customers"],
+                    "offers removed": r["offers_removed"],
+                    "value removed": r["value_removed"],
+                    "value of relaxing it": r["relaxing_value"] if r["enforced"] else math.nan,
+                    "relaxing measured by": r["relaxing_by"] if r["enforced"] else "",
+                }
+                for r in rows
+            ]
+        )
+
     def release_table(self) -> pd.DataFrame | None:
         """Per action of the plan: the forecaster's predicted gain per contact, its calibration
         and the prior, the campaign log's estimates (shortest and longest window), the
@@ -533,6 +556,11 @@ def render_html(data: ReportData) -> str:
             if (tests := data.test_table()) is not None
             else ""
         ),
+        attrition=(
+            Markup(attrition.to_html(index=False, float_format="{:,.2f}".format, na_rep="-"))
+            if (attrition := data.attrition_table()) is not None
+            else ""
+        ),
         off_policy=(
             Markup(off_policy.to_html(index=False, float_format="{:,.4f}".format, na_rep="-"))
             if (off_policy := data.off_policy_table()) is not None
@@ -582,6 +610,9 @@ def _write_xlsx(data: ReportData, path: Path) -> None:
         tests = data.test_table()
         if tests is not None:
             tests.to_excel(writer, sheet_name="randomised_tests", index=False)
+        attrition = data.attrition_table()
+        if attrition is not None:
+            attrition.to_excel(writer, sheet_name="attrition", index=False)
         off_policy = data.off_policy_table()
         if off_policy is not None:
             off_policy.to_excel(writer, sheet_name="off_policy", index=False)

@@ -56,6 +56,51 @@ class CoverageSpec(_Strict):
     minimum_contacts: NonNegative
 
 
+class CustomerMatch(_Strict):
+    """The customers whose customers-table `column` holds one of `values` (compared as text,
+    case-insensitively for true/false: `false` matches a flag column's False)."""
+
+    column: str = Field(min_length=1)
+    values: list[str | bool | int | float] = Field(min_length=1)
+
+
+#: What a suppression file may be named: a bare file name in the data folder (no path: the
+#: page cannot reach files elsewhere on the server), CSV or Parquet.
+SUPPRESSION_FILE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(csv|parquet)$"
+
+
+class SuppressionRule(_Strict):
+    """Customers who must not get some actions, whatever the plan would gain: per action or
+    channel (`actions`, `channels`; neither: every action), the customers a customers-table
+    attribute names (`where`: an opt-out flag, a segment legal or brand keeps out) or those a
+    file of ids in the data folder lists (`file`: a do-not-contact list). Absolute in every
+    backend, in the release decision's tests and in exploration. `enforce: false` measures the
+    rule (what it would remove, in the attrition table) without applying it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    actions: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    where: CustomerMatch | None = None
+    file: Annotated[str, Field(pattern=SUPPRESSION_FILE)] | None = None
+    enforce: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SuppressionRule:
+        if (self.where is None) == (self.file is None):
+            raise ValueError(
+                "a suppression rule names its customers one way: `where` (a customers-table "
+                "column and its values) or `file` (a file of ids in the data folder)"
+            )
+        return self
+
+
+class Policies(_Strict):
+    """Contact policies as marketing operations write them, applied in the order listed (the
+    attrition table follows it): `suppress`, who must not get what."""
+
+    suppress: list[SuppressionRule] = Field(default_factory=list)
+
+
 class Constraints(_Strict):
     weekly_budget: NonNegative | list[NonNegative] | None = None
     total_budget: NonNegative | None = None
@@ -229,6 +274,7 @@ class Scenario(_Strict):
     report: ReportSpec = Field(default_factory=ReportSpec)
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    policies: Policies = Field(default_factory=Policies)
     sweep: dict[
         Literal["weekly_budget", "weekly_revenue_floor", "total_budget"],
         Annotated[list[NonNegative], Field(min_length=1, max_length=MAX_LEVELS)],
@@ -250,6 +296,30 @@ class Scenario(_Strict):
         if len(sweep) > 1:
             raise ValueError(f"sweep one parameter at a time; got {sorted(sweep)}")
         return sweep
+
+    @model_validator(mode="after")
+    def _policies_name_the_catalogue(self) -> Scenario:
+        ids = [a.id for a in self.actions[1:]]
+        channels = sorted({a.channel for a in self.actions[1:]})
+        for rule in self.policies.suppress:
+            unknown = [a for a in rule.actions if a not in ids]
+            if unknown:
+                raise ValueError(
+                    f"policies.suppress {rule.name!r}: actions {unknown} are not in the "
+                    f"catalogue; it has {ids}"
+                )
+            missing = [c for c in rule.channels if c not in channels]
+            if missing:
+                raise ValueError(
+                    f"policies.suppress {rule.name!r}: channels {missing} are not any "
+                    f"action's; the catalogue's are {channels}"
+                )
+        names = [rule.name for rule in self.policies.suppress]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"policies: each rule's name once (the report names them); got {names}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _weekly_lists_match_horizon(self) -> Scenario:

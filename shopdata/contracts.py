@@ -150,3 +150,13 @@ CONTRACTS: dict[str, TableContract] = {
 
 #: File suffixes an input table may have, in the order they are looked for.
 TABLE_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
+
+#: A list of customer ids a scenario's suppression rule names (a do-not-contact list): one
+#: column of ids, each once; not one of the shop's input tables (CONTRACTS), but read and
+#: refused as they are.
+ID_LIST = TableContract(
+    name="id_list",
+    columns=(Column("customer_id", _ID),),
+    required=False,
+    unique_key=("customer_id",),
+)

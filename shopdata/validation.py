@@ -18,7 +18,7 @@ import pandas as pd
 
 from shopdata.arrow_columns import blank_mask, duplicated_rows, identifiers, member_mask
 from shopdata.campaign_design import derive_control_rows, no_control_problem
-from shopdata.contracts import CONTRACTS, TABLE_SUFFIXES, ColumnKind, TableContract
+from shopdata.contracts import CONTRACTS, ID_LIST, TABLE_SUFFIXES, ColumnKind, TableContract
 from shopdata.input_errors import InputProblem, InputValidationError, problem_at_rows
 
 #: Times before this are not a shop's data (and near pandas' limits of 1677 and 2262).
@@ -637,6 +637,32 @@ def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
         "which is right only if contacts were assigned at random or on those: a campaign "
         "targeted on anything else gives biased effects"
     ]
+
+
+def read_id_list(path: Path) -> np.ndarray:
+    """The customer ids of a list file (CSV or Parquet with a `customer_id` column: a
+    do-not-contact list), as text; InputValidationError naming the file, the column and the
+    rows where it is not one (no such file or column, empty or over-long ids, an id twice)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputValidationError(
+            [InputProblem(path, None, "a CSV or Parquet file of customer ids", "no such file")]
+        )
+    try:
+        raw = _read_raw(path)
+    except (UnicodeDecodeError, ValueError, OSError) as error:
+        raise InputValidationError(
+            [InputProblem(path, None, "a CSV or Parquet file of customer ids", str(error))]
+        ) from None
+    checker = _TableChecker(ID_LIST, path, raw)
+    parsed = checker.parse()
+    if parsed is not None:
+        twice = parsed["customer_id"].duplicated().to_numpy()
+        checker.flag("customer_id", "each id once", "ids listed twice", twice)
+    if checker.problems:
+        raise InputValidationError(checker.problems)
+    assert parsed is not None
+    return parsed["customer_id"].to_numpy(dtype=str)
 
 
 def load_inputs(

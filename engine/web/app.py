@@ -344,6 +344,11 @@ def _run_tables(data: ReportData) -> dict[str, Markup]:
         tables["release"] = release.to_html(
             index=False, float_format="{:,.4f}".format, na_rep="-", classes="grid"
         )
+    attrition = data.attrition_table()
+    if attrition is not None:
+        tables["attrition"] = attrition.to_html(
+            index=False, float_format="{:,.2f}".format, na_rep="-", classes="grid"
+        )
     tests = data.test_table()
     if tests is not None:
         tables["tests"] = tests.to_html(

@@ -14,7 +14,8 @@ TABLES = ("transactions", "customers", "campaign_log", "reviews", "catalog")
 def write_market(
     market: DemoMarket, out_dir: Path, *, file_format: str = "parquet", log: str = "explicit"
 ) -> Path:
-    """Write the five input tables (Parquet or CSV) and `ground_truth.npz` into `out_dir`.
+    """Write the five input tables (Parquet or CSV), `ground_truth.npz` and the shop's
+    do-not-contact list (`do_not_contact.csv`) into `out_dir`.
 
     `log`: `explicit` writes every eligible customer-week with its action and propensity;
     `contacts` writes the contacts only, as a CRM exports them, with the `campaign_design` and
@@ -47,5 +48,7 @@ def write_market(
                 frame.to_parquet(staging / f"{name}.parquet", index=False)
             else:
                 frame.to_csv(staging / f"{name}.csv", index=False)
+        # not an input table: the file a scenario's do-not-contact rule names
+        market.do_not_contact.to_csv(staging / "do_not_contact.csv", index=False)
         GroundTruth.of(market).save(staging / FILE_NAME)
     return out_dir

@@ -47,6 +47,9 @@ class DemoMarket:
     campaign_log: pd.DataFrame
     reviews: pd.DataFrame
     catalog: pd.DataFrame
+    #: Customers the shop must not contact at all (a do-not-contact list; scenario
+    #: `policies.suppress` with `file: do_not_contact.csv`).
+    do_not_contact: pd.DataFrame
 
     def contacts_only(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The campaign log as a CRM exports it (contacts only, no propensities) with the
@@ -85,6 +88,29 @@ class DemoMarket:
                 )
         design = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
         return contacts.reset_index(drop=True), design, eligible
+
+
+#: The share of customers who opted out of e-mail, among those e-mail puts off and the rest.
+OPT_OUT_PUT_OFF, OPT_OUT_OTHERS = 0.5, 0.09
+#: The share of customers on the shop's do-not-contact list.
+DO_NOT_CONTACT_SHARE = 0.01
+
+
+def _email_opt_in(config: MarketConfig, population: Population) -> np.ndarray:
+    """Whether each customer agreed to e-mail ([N] bool; about 15 % did not): customers whom
+    e-mail puts off (their e-mail lift below zero) opt out more often, as in a real shop. Drawn
+    from a stream of its own, so the market's other draws are those of a market without it."""
+    email = [i for i, a in enumerate(config.actions) if a.id == "email"]
+    put_off = population.lift[:, email[0]] < 0 if email else np.zeros(len(population), bool)
+    draw = np.random.default_rng([config.seed, 1]).random(len(population))
+    return draw >= np.where(put_off, OPT_OUT_PUT_OFF, OPT_OUT_OTHERS)
+
+
+def _do_not_contact(config: MarketConfig, customer_ids: np.ndarray) -> pd.DataFrame:
+    """The shop's do-not-contact list: DO_NOT_CONTACT_SHARE of the customers, from a stream of
+    its own."""
+    draw = np.random.default_rng([config.seed, 2]).random(len(customer_ids))
+    return pd.DataFrame({"customer_id": customer_ids[draw < DO_NOT_CONTACT_SHARE]})
 
 
 def _labels(prefix: str, count: int, digits: int) -> np.ndarray:
@@ -164,8 +190,10 @@ def generate_market(config: MarketConfig) -> DemoMarket:
                 "acquisition_channel": CHANNELS[population.channel],
                 "signup_date": config.first_week_start
                 + pd.to_timedelta(population.acquisition_week * 7, unit="D"),
+                "email_opt_in": _email_opt_in(config, population),
             }
         ),
+        do_not_contact=_do_not_contact(config, customer_ids),
         campaign_log=_campaign_table(config, campaigns, customer_ids),
         reviews=reviews,
         catalog=catalog,
