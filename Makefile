@@ -48,8 +48,12 @@ demo: $(STAMP)
 		--data $(DEMO_DIR)/data --runs-dir $(DEMO_DIR)/runs | tee /dev/stderr | tail -1) && \
 	echo "report: $$folder/report.html"
 
+# Two worker processes, a test file each at a time (module fixtures are built once): the
+# suite's slow tests wait on subprocesses, Ray and the browser as much as they compute, and
+# on this two-core machine two workers took 554 s where one took about 740 (tests/conftest.py gives
+# each worker one compute thread).
 test: data browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The quick loop while developing: every test but those marked slow (tens of seconds each).
 test-fast: data

@@ -20,7 +20,7 @@ running one is killed with SIGKILL (its whole process group; each run at most
   as CSV text) compared per run id.
 
 The JSON states the runs, kills, restarts, mismatches (run ids) and leftovers. Measures; the
-test (`tests/test_soak.py`) asserts on a 10-run version.
+test (`tests/test_soak.py`) asserts on a 4-run version.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ CDNOW wheel when fetched."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,16 @@ from markets.demo.history import DemoMarket, generate_market
 
 if TYPE_CHECKING:
     from engine.pipeline import RunResult
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # `make test` runs the suite in two worker processes on a two-core machine: each computes
+    # with one thread (and so do the commands its tests start), since two processes of two
+    # OpenMP threads each on two cores spin against each other (a 9 s test took 113 s so).
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 WHEEL_DIR = REPO / "data" / "cache"

@@ -44,15 +44,15 @@ def _run(
 def test_every_frontier_level_is_solved_and_checked_as_the_scenario_plan_is(
     small_market_dir: Path, tmp_path: Path
 ) -> None:
-    free, free_objective, _ = _run(tmp_path, "free", small_market_dir, "{check: false}")
-    assert free["clv"].iloc[OWN] == pytest.approx(free_objective, rel=1e-6)
-    assert free["withheld"].isna().all()  # nothing checked, nothing withheld
-
-    # Budgets that hold: every level solved with the chance constraint, as the plan is (on the
-    # discounted actions alone, whose cost is uncertain).
+    # On the discounted actions alone, whose cost is uncertain (the e-mails' fixed costs carry
+    # no variance for the budget to hold); three runs of the small shop, a sweep each.
     loose, loose_objective, _ = _run(
         tmp_path, "loose", small_market_dir, "{check: false}", discounts_only=True
     )
+    assert loose["clv"].iloc[OWN] == pytest.approx(loose_objective, rel=1e-6)
+    assert loose["withheld"].isna().all()  # nothing checked, nothing withheld
+
+    # Budgets that hold: every level solved with the chance constraint, as the plan is.
     held, held_objective, _ = _run(
         tmp_path, "held", small_market_dir, "{check: false}", True, discounts_only=True
     )
@@ -64,12 +64,16 @@ def test_every_frontier_level_is_solved_and_checked_as_the_scenario_plan_is(
     # The release decision: the scenario's own level is the released plan (its tests drawn the
     # same), and every level's plan is decided as the scenario's is.
     checked, objective, report = _run(
-        tmp_path, "checked", small_market_dir, "{check: true, risk: 0.05, test_budget: 2}"
+        tmp_path,
+        "checked",
+        small_market_dir,
+        "{check: true, risk: 0.05, test_budget: 2}",
+        discounts_only=True,
     )
     assert report["withheld"] or report["tested"]  # the small log tells little
     assert checked["clv"].iloc[OWN] == pytest.approx(objective, rel=1e-6)
     assert checked["withheld"].fillna("").iloc[OWN] == ", ".join(report["withheld"])
-    assert objective <= free_objective * (1 + 1e-3) + 1e-6
+    assert objective <= loose_objective * (1 + 1e-3) + 1e-6
     assert checked["withheld"].notna().any() or checked["tested"].notna().any()
     # a plan of the full problem too: never above the unchecked frontier (up to the MIP gap)
-    assert (checked["clv"] <= free["clv"] * (1 + 1e-3) + 1e-6).all()
+    assert (checked["clv"] <= loose["clv"] * (1 + 1e-3) + 1e-6).all()
