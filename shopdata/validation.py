@@ -2,11 +2,13 @@
 
 This is the one place input is checked: everything downstream receives an `InputTables` and
 trusts it. All problems are collected before anything is raised, so a user fixes a file once.
+One file read and parsed column by column: `shopdata/table_checker.py`; the campaign log's
+control rows, propensity warnings and action hints: `shopdata/campaign_log_checks.py`; the
+rules across columns and tables, and the loading, here.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -16,17 +18,37 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from shopdata.arrow_columns import blank_mask, duplicated_rows, identifiers, member_mask
-from shopdata.campaign_design import derive_control_rows, no_control_problem
-from shopdata.contracts import CONTRACTS, ID_LIST, TABLE_SUFFIXES, ColumnKind, TableContract
-from shopdata.input_errors import InputProblem, InputValidationError, problem_at_rows
+from shopdata.arrow_columns import duplicated_rows, member_mask
+from shopdata.campaign_log_checks import (
+    UnidentifiedEffects,
+    action_hints,
+    complete_campaign_log,
+    tiny_propensities,
+    unlogged_propensities,
+)
+from shopdata.contracts import CONTRACTS, TABLE_SUFFIXES
+from shopdata.input_errors import InputProblem, InputValidationError
+from shopdata.table_checker import (
+    MAX_ID_CHARACTERS,
+    TableChecker,
+    read_id_list,
+    read_raw,
+)
+
+__all__ = [
+    "MAX_ID_CHARACTERS",
+    "NO_CAMPAIGN_LOG",
+    "AmountOutliers",
+    "InputTables",
+    "UnidentifiedEffects",
+    "file_fingerprint",
+    "find_table_file",
+    "load_inputs",
+    "read_id_list",
+]
 
 #: Times before this are not a shop's data (and near pandas' limits of 1677 and 2262).
 EARLIEST_TIME = pd.Timestamp("1970-01-01")
-#: The longest id (customer, order, item, action, stratum) a table may hold. Arrays of ids are
-#: as wide as their longest value: one id of 100,000 characters made a million-customer array
-#: of 11 GiB and killed the machine; a longer key is hashed into an id by the shop's export.
-MAX_ID_CHARACTERS = 64
 
 
 @dataclass(frozen=True)
@@ -56,10 +78,6 @@ class AmountOutliers:
                 "The 'action' parameter of AmountOutliers must be 'refuse' or 'warn'. "
                 f"Got {self.action!r} instead."
             )
-
-
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 
 
 #: What a shop without a campaign log means for its plans (the batch and `ltv validate` warn).
@@ -115,165 +133,10 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-#: Column separators a CSV may use; the header line says which (`_separator`).
-SEPARATORS = (",", ";", "\t", "|")
-
-
-def _separator(path: Path) -> str:
-    """The separator that splits the CSV's header line into the most columns: a comma, or the
-    semicolon of spreadsheets saved in locales whose decimal mark is a comma, a tab, a bar."""
-    with path.open(encoding="utf-8", errors="replace") as file:
-        header = file.readline()
-    counts = {sep: header.count(sep) for sep in SEPARATORS}
-    best = max(SEPARATORS, key=lambda sep: counts[sep])  # ties: the earlier, a comma first
-    return best if counts[best] > 0 else ","
-
-
-def _read_raw(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    # Everything as text first: parsing is done per column below, so a bad cell is reported
-    # with its row instead of silently turning the whole column into `object`.
-    separator = _separator(path)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, sep=separator)
-    raw.attrs["separator"] = separator
-    return raw
-
-
-#: Numbers written with a decimal comma and nothing else, in a ';'-separated file: the comma
-#: is the decimal mark wherever it cannot be a thousands mark: after 0 or four and more digits
-#: ('0,125', '1234,5'), or before other than three digits ('12,5', '3,14159'). '1,234' could
-#: be either and stays an error rather than a guess.
-_DECIMAL_COMMAS = (
-    r"^\s*(-?(?:0|[1-9]\d{3,})),(\d+)\s*$",
-    r"^\s*(-?\d+),(\d{1,2}|\d{4,})\s*$",
-)
-
-
-def _positions(mask: np.ndarray | pd.Series) -> np.ndarray:
-    return np.flatnonzero(np.asarray(mask, dtype=bool))
-
-
-def _describe(values: pd.Series, positions: np.ndarray, limit: int = 3) -> str:
-    shown = ", ".join(repr(v) for v in values.iloc[positions[:limit]].tolist())
-    return shown
-
-
-class _TableChecker:
-    """Parses one raw table column by column and records what breaks the contract."""
-
-    def __init__(self, contract: TableContract, path: Path, raw: pd.DataFrame) -> None:
-        self.contract = contract
-        self.path = path
-        self.raw = raw
-        self.problems: list[InputProblem] = []
-        self.warnings: list[str] = []
-        #: Columns whose times were moved to the Monday of their week (`_read_as_weeks`).
-        self.moved_weeks: set[str] = set()
-
-    def flag(
-        self, column: str | None, expected: str, found: str, mask: np.ndarray, hint: str = ""
-    ) -> None:
-        positions = _positions(mask)
-        if len(positions):
-            self.problems.append(
-                problem_at_rows(self.path, column, expected, found, positions, hint)
-            )
-
-    def parse(self) -> pd.DataFrame | None:
-        missing = [c for c in self.contract.required_columns if c not in self.raw.columns]
-        for name in missing:
-            self.problems.append(
-                InputProblem(
-                    self.path,
-                    name,
-                    f"a column '{name}' ({self.contract.column(name).kind.value})",
-                    f"no such column; the file has {sorted(map(str, self.raw.columns))}",
-                )
-            )
-        if missing:
-            return None
-        parsed = self.raw.copy()
-        for column in self.contract.columns:
-            if column.name in self.raw.columns:
-                parsed[column.name] = self._parse_column(column.name, column.kind, column.required)
-        return parsed
-
-    def _parse_column(self, name: str, kind: ColumnKind, required: bool) -> pd.Series:
-        values = self.raw[name]
-        if kind is ColumnKind.IDENTIFIER:
-            ids, blank = identifiers(values)
-            if required:
-                self.flag(name, kind.value, "empty values", blank)
-            length = ids.str.len().fillna(0).to_numpy()
-            longest = int(length.max(initial=0))
-            self.flag(
-                name,
-                f"an id of at most {MAX_ID_CHARACTERS:,} characters",
-                f"ids of up to {longest:,} characters",
-                length > MAX_ID_CHARACTERS,
-                "a longer key can be hashed into an id when the data is exported",
-            )
-            return ids
-        blank = blank_mask(values)
-        if kind is ColumnKind.TEXT:
-            if required:
-                self.flag(name, "non-empty text", "empty values", blank)
-            return values.astype("string").fillna("")
-        if kind is ColumnKind.TIMESTAMP:
-            parsed = _parse_timestamps(values)
-            bad = parsed.isna().to_numpy() & (required | ~blank)
-            self.flag(name, kind.value, self._found(values, bad, "unparsable"), bad)
-            return parsed
-        if kind is ColumnKind.NUMBER:
-            expected, shown = kind.value, values
-            if self.raw.attrs.get("separator") == ";" and pd.api.types.is_string_dtype(values):
-                expected += " (';' between columns: a decimal comma or point, no thousands mark)"
-                for pattern in _DECIMAL_COMMAS:
-                    values = values.str.replace(pattern, r"\1.\2", regex=True)
-            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-            finite = np.isfinite(numbers.to_numpy())
-            bad = ~finite & (required | ~blank)
-            self.flag(name, expected, self._found(shown, bad, "non-numeric or NaN"), bad)
-            return numbers
-        if kind is ColumnKind.FLAG and pd.api.types.is_bool_dtype(values) and not blank.any():
-            return values.astype(bool)
-        if kind is ColumnKind.FLAG:
-            text = values.astype(str).str.strip().str.lower().where(~blank, "")
-            bad = ~text.isin(_TRUE | _FALSE).to_numpy()
-            self.flag(name, kind.value, self._found(values, bad, "other values"), bad)
-            return text.isin(_TRUE)
-        raise AssertionError(f"unhandled column kind {kind}")
-
-    def _found(self, values: pd.Series, bad: np.ndarray, what: str) -> str:
-        positions = _positions(bad)
-        return f"{what} ({_describe(values, positions)})" if len(positions) else what
-
-
-def _parse_timestamps(values: pd.Series) -> pd.Series:
-    """Naive UTC datetimes in nanoseconds; NaT where a value is not a time or lies outside
-    what nanoseconds hold (years 1677-2262), which the caller reports with its rows."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        text = values.astype("string").str.strip()
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    # Compare as microseconds since the epoch: no conversion can overflow on the way.
-    micros = parsed.to_numpy().astype("datetime64[us]").astype(np.int64)
-    limits = np.array([pd.Timestamp.min, pd.Timestamp.max], dtype="datetime64[us]")
-    inside = parsed.notna().to_numpy() & (micros > limits[0].astype(np.int64))
-    inside &= micros < limits[1].astype(np.int64)
-    out = np.full(len(parsed), np.datetime64("NaT"), dtype="datetime64[ns]")
-    out[inside] = parsed.to_numpy()[inside].astype("datetime64[ns]")
-    return pd.Series(out, index=values.index)
-
-
 def _check_rules(
     name: str,
     table: pd.DataFrame,
-    checker: _TableChecker,
+    checker: TableChecker,
     as_of: pd.Timestamp,
     action_ids: Collection[str] | None,
     outliers: AmountOutliers,
@@ -322,7 +185,7 @@ def _check_rules(
                 f"an action of the catalogue ({known})",
                 f"unknown actions {found}",
                 unknown,
-                _action_hints(found, action_ids),
+                action_hints(found, action_ids),
             )
         if name == "campaign_log" and "propensity" in table:
             p = table["propensity"]
@@ -378,44 +241,7 @@ def _check_rules(
         flag(None, "no duplicated rows", "rows identical to an earlier row", dup)
 
 
-#: Labels CRM exports give the customers held out of a campaign; the engine calls them `none`.
-CONTROL_LABELS = frozenset(
-    {"control", "holdout", "hold-out", "hold_out", "no_contact", "no contact", "nocontact",
-     "no_action", "no action", "untreated", "baseline", "ctrl", "cg"}
-)  # fmt: skip
-
-
-def _action_hints(found: list[str], action_ids: Collection[str]) -> str:
-    """What each unknown action id most likely is: a catalogue id in another case or misspelt,
-    or a control group's label (to be written `none`); for the rest, how a scenario keeps an
-    action the shop no longer runs."""
-    by_case = {a.casefold(): a for a in action_ids}
-    hints, other = [], []
-    for label in found:
-        folded = label.casefold()
-        close = difflib.get_close_matches(folded, list(by_case), n=1, cutoff=0.8)
-        if folded in by_case:
-            hints.append(
-                f"{label!r} is {by_case[folded]!r} in another case (ids are case-sensitive)"
-            )
-        elif folded in CONTROL_LABELS:
-            hints.append(
-                f"if {label!r} marks customers held out of the campaign (no contact), write it "
-                "as 'none'"
-            )
-        elif close:
-            hints.append(f"{label!r}: did you mean {by_case[close[0]]!r}?")
-        else:
-            other.append(label)
-    if other:
-        hints.append(
-            f"an action the shop ran but no longer plans ({', '.join(map(repr, other))}) goes in "
-            "the scenario's actions with capacity: 0 (its log rows are read, it is never planned)"
-        )
-    return "; ".join(hints)
-
-
-def _read_as_weeks(table: pd.DataFrame, checker: _TableChecker) -> None:
+def _read_as_weeks(table: pd.DataFrame, checker: TableChecker) -> None:
     """Weeks start on Monday 00:00 (shopdata/calendar.py). A `week_start` that is another day
     or carries a time (a CRM export's send time, a shop whose weeks start on Sunday) is read as
     the Monday-based week it falls in, with a warning: features stay strictly before the
@@ -440,7 +266,7 @@ def _read_as_weeks(table: pd.DataFrame, checker: _TableChecker) -> None:
 
 
 def _check_amount_outliers(
-    table: pd.DataFrame, checker: _TableChecker, outliers: AmountOutliers
+    table: pd.DataFrame, checker: TableChecker, outliers: AmountOutliers
 ) -> None:
     """Flag (or warn about) amounts far above or below the rest (`AmountOutliers`)."""
     amount = table["amount"].to_numpy(dtype=np.float64)
@@ -480,7 +306,7 @@ def _check_amount_outliers(
         )
 
 
-def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _TableChecker]) -> None:
+def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, TableChecker]) -> None:
     """Customers and items referred to must exist where their master table was supplied."""
     if "customers" in tables:
         known = tables["customers"]["customer_id"]
@@ -508,72 +334,6 @@ def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, _Tabl
         )
 
 
-UnidentifiedEffects = Literal["refuse", "zero"]
-
-
-def _complete_campaign_log(
-    tables: dict[str, pd.DataFrame],
-    files: dict[str, Path],
-    problems: list[InputProblem],
-    unidentified_effects: UnidentifiedEffects,
-) -> str:
-    """Make `tables['campaign_log']` a log with a control group, in place, and say how: as given
-    (it has `none` rows), derived from a contacts-only log and its design, or dropped when it
-    has no control and the caller declared effects unidentified; else a problem is added."""
-    log = tables.get("campaign_log")
-    if log is None:
-        if "campaign_design" in tables:
-            problems.append(
-                InputProblem(
-                    files["campaign_design"],
-                    None,
-                    "a campaign_log file of the contacts this design assigned",
-                    "a campaign_design without a campaign_log",
-                )
-            )
-        return ""
-    has_controls = bool((log["action"] == "none").any())
-    if "campaign_design" in tables:
-        if has_controls:
-            problems.append(
-                InputProblem(
-                    files["campaign_design"],
-                    None,
-                    "a campaign_design only beside a contacts-only campaign_log (one without "
-                    "'none' rows)",
-                    f"a campaign_log that already has {int((log['action'] == 'none').sum())} "
-                    "'none' rows: keep the explicit log or the design, not both",
-                )
-            )
-            return ""
-        transactions = tables["transactions"]
-        if "is_refund" in transactions:
-            transactions = transactions[~transactions["is_refund"]]
-        first_purchase = transactions.groupby("customer_id", observed=True)["ts"].min()
-        derived, found = derive_control_rows(
-            log,
-            tables["campaign_design"],
-            tables.get("campaign_eligible"),
-            first_purchase,
-            files=files,
-        )
-        problems.extend(found)
-        if derived is None:
-            return ""
-        tables["campaign_log"] = derived.log
-        return derived.origin
-    if has_controls:
-        return "as given (with its 'none' rows as the control group)"
-    if unidentified_effects == "zero":
-        del tables["campaign_log"]
-        return (
-            f"dropped: {len(log)} contacts with no control group and no campaign_design; every "
-            "effect is unidentified and set to zero (as asked)"
-        )
-    problems.append(no_control_problem(files["campaign_log"], log))
-    return ""
-
-
 #: The shortest silence before the as-of date that `_quiet_end` warns about.
 QUIET_END_MIN = pd.Timedelta(days=14)
 
@@ -599,70 +359,6 @@ def _quiet_end(transactions: pd.DataFrame, path: Path, as_of: pd.Timestamp) -> l
         "which nobody bought. If the export ends earlier, plan as of its end "
         f"(--as-of {last + pd.Timedelta(days=1):%Y-%m-%d})"
     ]
-
-
-#: Logged propensities below this are said (inverse weights above 100): a design that gave
-#: an action one chance in a billion is most often a unit slip (a percentage, a log).
-TINY_PROPENSITY = 0.01
-
-
-def _tiny_propensities(log: pd.DataFrame, path: Path) -> list[str]:
-    """A warning where logged propensities are so small that their inverse weights would swamp
-    every estimate: named with their count and the smallest (the log's doubly robust scores
-    weigh a row by at most 1,000: engine/logged_outcomes.PROPENSITY_FLOOR)."""
-    p = log["propensity"]
-    tiny = p.notna() & (p < TINY_PROPENSITY)
-    if not tiny.any():
-        return []
-    rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(tiny.to_numpy())[:5])
-    return [
-        f"{path.name}, column 'propensity': {int(tiny.sum()):,} rows (rows {rows}...) below "
-        f"{TINY_PROPENSITY} (as low as {float(p[tiny].min()):.3g}: inverse weights up to "
-        f"{1 / float(p[tiny].min()):.3g}; the release decision weighs a row by at most 1,000): "
-        "check the design's probabilities are shares, not percentages"
-    ]
-
-
-def _unlogged_propensities(log: pd.DataFrame, path: Path) -> list[str]:
-    """A warning where an explicit log's rows do not say how likely their action was: the
-    learners then estimate it from the rows' features (forecasting/propensity.py), which is
-    right only for a log randomised or targeted on what those features hold."""
-    missing = log["propensity"].isna()
-    if not missing.any():
-        return []
-    return [
-        f"{path.name}: {int(missing.sum()):,} of {len(log):,} rows have no propensity (the "
-        "chance their action had); the effect learners estimate it from what they see of "
-        "each row (purchase history, recent contacts, the customers table's attributes), "
-        "which is right only if contacts were assigned at random or on those: a campaign "
-        "targeted on anything else gives biased effects"
-    ]
-
-
-def read_id_list(path: Path) -> np.ndarray:
-    """The customer ids of a list file (CSV or Parquet with a `customer_id` column: a
-    do-not-contact list), as text; InputValidationError naming the file, the column and the
-    rows where it is not one (no such file or column, empty or over-long ids, an id twice)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputValidationError(
-            [InputProblem(path, None, "a CSV or Parquet file of customer ids", "no such file")]
-        )
-    try:
-        raw = _read_raw(path)
-    except (UnicodeDecodeError, ValueError, OSError) as error:
-        raise InputValidationError(
-            [InputProblem(path, None, "a CSV or Parquet file of customer ids", str(error))]
-        ) from None
-    checker = _TableChecker(ID_LIST, path, raw)
-    parsed = checker.parse()
-    if parsed is not None:
-        twice = parsed["customer_id"].duplicated().to_numpy()
-        checker.flag("customer_id", "each id once", "ids listed twice", twice)
-    if checker.problems:
-        raise InputValidationError(checker.problems)
-    assert parsed is not None
-    return parsed["customer_id"].to_numpy(dtype=str)
 
 
 def load_inputs(
@@ -695,7 +391,7 @@ def load_inputs(
         )
     problems: list[InputProblem] = []
     tables: dict[str, pd.DataFrame] = {}
-    checkers: dict[str, _TableChecker] = {}
+    checkers: dict[str, TableChecker] = {}
     files: dict[str, Path] = {}
     for name, contract in CONTRACTS.items():
         both = [data_dir / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
@@ -723,7 +419,7 @@ def load_inputs(
                 )
             continue
         try:
-            raw = _read_raw(path)
+            raw = read_raw(path)
         except UnicodeDecodeError as error:
             problems.append(
                 InputProblem(
@@ -742,7 +438,7 @@ def load_inputs(
                 )
             )
             continue
-        checker = _TableChecker(contract, path, raw)
+        checker = TableChecker(contract, path, raw)
         if raw.empty:
             problems.append(
                 InputProblem(
@@ -766,7 +462,7 @@ def load_inputs(
         warnings.extend(checker.warnings)
     origin = ""
     if not problems:
-        origin = _complete_campaign_log(tables, files, problems, unidentified_effects)
+        origin = complete_campaign_log(tables, files, problems, unidentified_effects)
     if problems:
         raise InputValidationError(problems)
     if as_of is not None:  # without one the planning week follows the last purchase
@@ -774,8 +470,8 @@ def load_inputs(
     if "campaign_log" in tables and "campaign_design" not in tables:
         if "propensity" not in tables["campaign_log"]:  # every reader may select the column
             tables["campaign_log"] = tables["campaign_log"].assign(propensity=np.nan)
-        warnings.extend(_unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
-        warnings.extend(_tiny_propensities(tables["campaign_log"], files["campaign_log"]))
+        warnings.extend(unlogged_propensities(tables["campaign_log"], files["campaign_log"]))
+        warnings.extend(tiny_propensities(tables["campaign_log"], files["campaign_log"]))
     return InputTables(
         transactions=tables["transactions"],
         customers=tables.get("customers"),
