@@ -51,9 +51,9 @@ demo: $(STAMP)
 # Two worker processes, a test file each at a time (module fixtures are built once): the
 # suite's slow tests wait on subprocesses, Ray and the browser as much as they compute, and
 # on this two-core machine two workers took 554 s where one took about 740 (tests/conftest.py gives
-# each worker one compute thread).
+# each worker one compute thread, and hands out the longest files first).
 test: data browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The quick loop while developing: every test but those marked slow (tens of seconds each).
 test-fast: data

@@ -35,7 +35,7 @@ def _settings(engine: str, shards: int = 3) -> SolveSettings:
 
 @pytest.mark.slow
 def test_the_sharded_dual_gives_the_same_plan_objective_and_bound(cluster) -> None:
-    problem = random_problem(3000, seed=4)
+    problem = random_problem(1500, seed=4)
     local = solve(problem, "lagrangian", _settings("local"))
     sharded = solve(problem, "lagrangian", _settings("ray"))
     assert sharded.objective == pytest.approx(local.objective, rel=1e-9)
@@ -64,7 +64,7 @@ def test_killed_actors_are_restarted_and_the_solve_gives_the_same_answer(
     the calls that changed it): the answer is the one process's."""
     from optimization import distributed, ray_groups
 
-    problem = random_problem(3000, seed=5)
+    problem = random_problem(1500, seed=5)
     local = solve(problem, "lagrangian", _settings("local"))
     created: list[distributed.ShardedDual] = []
     original = distributed.ShardedDual.__init__
