@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecasting.dr_effects import clustered_standard_error
+from forecasting.cross_fitting import clustered_standard_error
 from forecasting.features import ANCHOR_FEATURES, anchor_features, log_sample, purchase_filter
 from forecasting.propensity import fill_propensities
 from shopdata.actions import Action, discount_action_ids

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.dr_effects import clustered_standard_error_of_sum
+from forecasting.cross_fitting import clustered_standard_error_of_sum
 from forecasting.features import purchase_filter
 from forecasting.shrinkage import own_estimate_shrinkage
 from shopdata.store import Store

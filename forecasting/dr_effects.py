@@ -53,7 +53,6 @@ per quintile of tau^).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.special as special
@@ -67,133 +66,21 @@ from forecasting.action_effects import (
     spend_ratios,
 )
 from forecasting.campaign_examples import CampaignExamples
+from forecasting.cross_fitting import (
+    balanced_halves,
+    calibration_loadings,
+    clustered_standard_error,
+)
+from forecasting.effect_diagnostics import held_out_diagnostics
 from forecasting.errors import TooLittleData
-from forecasting.metrics import reliability_curve
 from forecasting.scaling import feature_scale, require_finite
-from forecasting.shrinkage import no_effect_shrinkage, own_estimate_shrinkage
+from forecasting.shrinkage import no_effect_shrinkage
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
 
 PROBABILITY_BOUNDS = (1e-6, 1.0 - 1e-6)
 #: Usable campaign-log rows (customer-weeks after a first purchase) the learner needs.
 MIN_ROWS = 100
-
-
-@dataclass(frozen=True)
-class EffectDiagnostics:
-    """What the held-out halves say about the learned effects (all JSON-ready).
-
-    calibration[action][outcome]: the calibrated model's average effect (after shrinkage)
-    against the doubly robust one, the loadings on the baseline and on the model's effect with
-    their standard errors, and the shrinkage factor; gates[action][outcome]: per quintile of
-    the predicted effect, the mean predicted and the doubly robust effect with its standard
-    error; reliability: per bin of predicted purchase probability (of the logged action), the
-    mean prediction, the observed purchase rate and the count, with the expected calibration
-    error and Brier.
-    """
-
-    outcomes: tuple[str, ...]
-    calibration: dict[str, dict[str, dict[str, float]]]
-    gates: dict[str, dict[str, list[dict[str, float]]]]
-    reliability: dict[str, object] = field(default_factory=dict)
-    #: Actions logged fewer than `min_logged` times, with their count: no effect is learned.
-    unsupported: dict[str, int] = field(default_factory=dict)
-    #: Per action, the later windows that fewer than `min_logged` of its logged rows have seen
-    #: end (a log younger than the window; for a window learned for "then no contact", end
-    #: with no further contact): that effect is not learned and stays 0.
-    unobserved: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "outcomes": list(self.outcomes),
-            "calibration": self.calibration,
-            "gates": self.gates,
-            "reliability": self.reliability,
-            "unsupported_actions": self.unsupported,
-            "unobserved_windows": self.unobserved,
-        }
-
-
-def balanced_halves(
-    customers: np.ndarray, action: np.ndarray, generator: np.random.Generator
-) -> np.ndarray:
-    """Cross-fitting halves by customer, stratified by arm ([R] bool, True: second half).
-
-    Customers are grouped by the action of their first logged row, shuffled within the group and
-    dealt alternately to the halves, so every arm with at least two customers has customers in
-    both halves (a half drawn by coin flips can miss a small arm, and the learner then had
-    nothing to fit or check it on). All rows of a customer go to the customer's half."""
-    order = np.argsort(customers, kind="stable")
-    first = np.ones(len(order), bool)
-    first[1:] = customers[order][1:] != customers[order][:-1]
-    ids, arms = customers[order][first], action[order][first]  # one row per customer
-    shuffled = generator.permutation(len(ids))
-    by_arm = shuffled[np.argsort(arms[shuffled], kind="stable")]  # grouped by arm, random within
-    rank = np.empty(len(ids), np.int64)
-    starts = np.searchsorted(arms[by_arm], arms[by_arm], side="left")
-    rank[by_arm] = np.arange(len(ids)) - starts
-    second = rank % 2 == 1
-    return second[np.searchsorted(ids, customers)]
-
-
-def clustered_standard_error(values: np.ndarray, clusters: np.ndarray) -> float:
-    """Standard error of the mean of `values` when rows of one cluster (a customer's logged
-    weeks, whose later-spend windows overlap) are correlated: the cluster-robust (CR1) variance
-    G / (G - 1) * sum over clusters of (sum of deviations)^2 / n^2. With one row per cluster
-    it is the usual s / sqrt(n) (up to n / (n - 1)). `clusters` are non-negative integer
-    labels (customer rows), counted without sorting."""
-    if len(values) < 2:
-        return float("inf")
-    sums = np.bincount(clusters, weights=values - values.mean())  # centred: less cancellation
-    return clustered_standard_error_of_sum(sums, np.bincount(clusters)) / len(values)
-
-
-def clustered_standard_error_of_sum(sums: np.ndarray, counts: np.ndarray) -> float:
-    """Standard error of the sum of the values behind per-cluster `sums` and row `counts` ([G]
-    each; clusters without rows are not counted): CR1, G / (G - 1) * sum over clusters of
-    (sum - count * overall mean)^2, what `clustered_standard_error` gives times the rows, for
-    callers that aggregate per cluster before reading (forecasting/contact_inflation.py)."""
-    rows = counts.sum()
-    groups = int(np.count_nonzero(counts))
-    if rows < 2 or groups < 2:
-        return float("inf")
-    deviations = sums - counts * (sums.sum() / rows)
-    return float(np.sqrt(groups / (groups - 1) * (deviations**2).sum()))
-
-
-def _calibration(
-    pseudo: np.ndarray, baseline: np.ndarray, proxy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Loadings (theta_base, theta_proxy) of the calibrated effect theta_base baseline +
-    theta_proxy proxy, and HC0 standard errors of the regression of `pseudo` on [baseline,
-    proxy].
-
-    theta_proxy is that regression's slope, kept in [0, 1] and shrunk towards 0 by its standard
-    error (max(0, 1 - se^2 / slope^2): the optimiser picks the customers whose effects look
-    best, so heterogeneity the held-out half does not confirm is noise it would buy);
-    theta_base then makes the mean of the calibrated effect equal the mean of `pseudo`, the
-    doubly robust average effect, which is the best-determined number here (least squares
-    without an intercept would trade it away to fit the few customers with the largest
-    outcomes).
-    """
-    design = np.column_stack([baseline, proxy])  # [R, 2]
-    gram = design.T @ design
-    if np.linalg.cond(gram) > 1e12:  # proxy and baseline collinear: proportional effect only
-        loading, se_proxy = 0.0, np.inf
-        residual = pseudo - baseline * pseudo.mean() / max(baseline.mean(), 1e-300)
-        se_base = np.sqrt((baseline**2 * residual**2).sum()) / max(baseline @ baseline, 1e-300)
-    else:
-        inverse = np.linalg.inv(gram)
-        theta = inverse @ design.T @ pseudo
-        residual = pseudo - design @ theta
-        meat = (design * residual[:, None] ** 2).T @ design
-        se_base, se_proxy = np.sqrt(np.diag(inverse @ meat @ inverse))
-        # Kept in [0, 1] and shrunk towards no heterogeneity by its own evidence, as the
-        # averages are (max(0, 1 - se^2 / slope^2)): a slope within one standard error of zero
-        # keeps none of the model's ranking, one at 2 standard errors keeps 75 % of it.
-        loading = float(np.clip(theta[1], 0.0, 1.0) * own_estimate_shrinkage(theta[1], se_proxy))
-    base = (pseudo.mean() - loading * proxy.mean()) / max(baseline.mean(), 1e-300)
-    return np.array([base, loading]), np.array([se_base, se_proxy])
 
 
 class DoublyRobustEffectLearner:
@@ -382,7 +269,7 @@ class DoublyRobustEffectLearner:
             for a in self.supported_:
                 for o in np.flatnonzero(self.estimable_[a]):
                     usable = outcome_observed[test, o]
-                    self.theta_[k, a, o], self.theta_se_[k, a, o] = _calibration(
+                    self.theta_[k, a, o], self.theta_se_[k, a, o] = calibration_loadings(
                         pseudo[usable, a, o], mu[usable, 0, o], proxy[usable, a, o]
                     )
             held_out_parts.append((test, mu, proxy, pseudo))
@@ -394,8 +281,16 @@ class DoublyRobustEffectLearner:
         if self.shrink_noisy_effects:
             estimated = np.isfinite(average)
             self.shrinkage_[estimated] = no_effect_shrinkage(average, standard_error)[estimated]
-        self.diagnostics_ = self._diagnostics(
-            held_out_parts, action, bought, outcome_observed, customer, average, standard_error
+        calibrated = [self._calibrated(k, part[1]) for k, part in enumerate(held_out_parts)]
+        self.diagnostics_ = held_out_diagnostics(
+            self,
+            held_out_parts,
+            calibrated,
+            action,
+            bought,
+            outcome_observed,
+            customer,
+            (average, standard_error),
         )
         self.training_rows_ = len(keep)
         self.fit_seconds_ = time.perf_counter() - started
@@ -531,84 +426,6 @@ class DoublyRobustEffectLearner:
         effect *= self.shrinkage_[None]
         effect[:, 0, :] = 0.0
         return effect
-
-    def _diagnostics(
-        self,
-        held_out: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-        action: np.ndarray,
-        bought: np.ndarray,
-        outcome_observed: np.ndarray,
-        customer: np.ndarray,
-        average: np.ndarray,
-        standard_error: np.ndarray,
-    ) -> EffectDiagnostics:
-        tests = np.concatenate([test for test, *_ in held_out])
-        mu = np.concatenate([m for _, m, _, _ in held_out])
-        proxy = np.concatenate([p for _, _, p, _ in held_out])
-        pseudo = np.concatenate([q for *_, q in held_out])
-        effect = np.concatenate(
-            [self._calibrated(k, part[1]) for k, part in enumerate(held_out)]
-        )  # [T, A, O]
-        logged = action[tests]
-        predicted = mu[np.arange(len(tests)), logged, 0]
-        reliability = reliability_curve(predicted, bought[tests])
-        reliability["by_action"] = {
-            name: reliability_curve(predicted[logged == a], bought[tests][logged == a], bins=5)
-            for a, name in enumerate(self.action_ids)
-            if (logged == a).sum() >= 50
-        }
-        calibration: dict[str, dict[str, dict[str, float]]] = {}
-        gates: dict[str, dict[str, list[dict[str, float]]]] = {}
-        for a in self.supported_:
-            name = self.action_ids[a]
-            calibration[name], gates[name] = {}, {}
-            for o, outcome in enumerate(self.outcomes_):
-                if not self.estimable_[a, o]:
-                    continue
-                theta, se = self.theta_[:, a, o].mean(axis=0), self.theta_se_[:, a, o]
-                usable = outcome_observed[tests, o]
-                calibration[name][outcome] = {
-                    "average_effect": float(effect[usable, a, o].mean()),
-                    "doubly_robust_effect": float(average[a, o]),
-                    "doubly_robust_effect_se": float(standard_error[a, o]),
-                    "baseline_loading": float(theta[0]),
-                    "baseline_loading_se": float(np.sqrt((se[:, 0] ** 2).sum()) / 2),
-                    "heterogeneity_loading": float(theta[1]),
-                    "heterogeneity_loading_se": float(np.sqrt((se[:, 1] ** 2).sum()) / 2),
-                    "shrinkage": float(self.shrinkage_[a, o]),
-                    "followed_by": "no contact"
-                    if outcome in self.no_contact_outcomes_
-                    else "the log's contacts",
-                }
-                order = proxy[usable, a, o]
-                cut = np.quantile(order, np.linspace(0, 1, self.groups + 1)[1:-1])
-                group = np.searchsorted(cut, order)
-                rows = []
-                for g in range(self.groups):
-                    inside = group == g
-                    if inside.sum() < 2:
-                        continue
-                    values = pseudo[usable, a, o][inside]
-                    rows.append(
-                        {
-                            "group": g + 1,
-                            "predicted": float(effect[usable, a, o][inside].mean()),
-                            "doubly_robust": float(values.mean()),
-                            "doubly_robust_se": clustered_standard_error(
-                                values, customer[tests][usable][inside]
-                            ),
-                            "count": int(inside.sum()),
-                        }
-                    )
-                gates[name][outcome] = rows
-        return EffectDiagnostics(
-            self.outcomes_,
-            calibration,
-            gates,
-            reliability,
-            dict(self.unsupported_),
-            dict(self.unobserved_),
-        )
 
     def held_out(self, customer_ids: np.ndarray) -> np.ndarray:
         """Per customer ([N] int), the half's model that did not learn from their logged weeks

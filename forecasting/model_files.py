@@ -31,7 +31,8 @@ import torch
 from forecasting.action_effects import PerActionHeads
 from forecasting.attributes import CustomerAttributes
 from forecasting.deep_purchases import DeepPurchaseModel
-from forecasting.dr_effects import DoublyRobustEffectLearner, EffectDiagnostics
+from forecasting.dr_effects import DoublyRobustEffectLearner
+from forecasting.effect_diagnostics import EffectDiagnostics
 from forecasting.networks import ForecastNetwork, NetworkConfig
 from forecasting.review_embeddings import ReviewFeatures
 from shopdata.atomic import staged_folder

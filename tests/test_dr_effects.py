@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecasting.campaign_examples import CampaignExamples, campaign_examples, no_contact_after
-from forecasting.dr_effects import (
-    DoublyRobustEffectLearner,
-    _calibration,
+from forecasting.cross_fitting import (
     balanced_halves,
+    calibration_loadings,
     clustered_standard_error,
 )
+from forecasting.dr_effects import DoublyRobustEffectLearner
 from forecasting.metrics import reliability_curve
 from forecasting.panel import weekly_panel
 from forecasting.shrinkage import no_effect_shrinkage
@@ -212,8 +212,8 @@ def test_calibration_ignores_a_noise_proxy_and_keeps_a_true_one() -> None:
     baseline = generator.uniform(0.5, 1.5, 20_000)
     true_effect = 0.3 * baseline + generator.normal(0, 0.2, 20_000)
     pseudo = true_effect + generator.normal(0, 1.0, 20_000)
-    noise_theta, _ = _calibration(pseudo, baseline, generator.normal(0, 1, 20_000))
-    true_theta, _ = _calibration(pseudo, baseline, true_effect)
+    noise_theta, _ = calibration_loadings(pseudo, baseline, generator.normal(0, 1, 20_000))
+    true_theta, _ = calibration_loadings(pseudo, baseline, true_effect)
     assert noise_theta[1] < 0.05 and true_theta[1] > 0.8
     calibrated = true_theta[0] * baseline + true_theta[1] * true_effect
     assert calibrated.mean() == pytest.approx(pseudo.mean())
@@ -229,7 +229,7 @@ def test_a_heterogeneity_slope_the_held_out_half_barely_confirms_is_shrunk_towar
     true_effect = 0.3 * baseline + generator.normal(0, 0.2, rows)
     for noise, low, high in ((7.0, 0.0, 0.6), (0.7, 0.95, 1.0)):
         pseudo = true_effect + generator.normal(0, noise, rows)
-        theta, se = _calibration(pseudo, baseline, true_effect)
+        theta, se = calibration_loadings(pseudo, baseline, true_effect)
         design = np.column_stack([baseline, true_effect])
         raw = np.linalg.lstsq(design, pseudo, rcond=None)[0][1]
         kept = max(0.0, 1.0 - se[1] ** 2 / raw**2)
@@ -454,7 +454,7 @@ def test_calibration_keeps_the_mean_and_never_amplifies(seed: int, rows: int, sc
     baseline = generator.gamma(1.0, scale, rows)
     proxy = generator.normal(0, scale, rows)
     pseudo = generator.normal(0, 3 * scale, rows) + generator.uniform(-1, 1) * proxy
-    theta, se = _calibration(pseudo, baseline, proxy)
+    theta, se = calibration_loadings(pseudo, baseline, proxy)
     assert 0.0 <= theta[1] <= 1.0
     calibrated = theta[0] * baseline + theta[1] * proxy
     assert calibrated.mean() == pytest.approx(pseudo.mean(), rel=1e-6, abs=1e-9 * scale)
