@@ -1,11 +1,12 @@
 """The Lagrangian decomposition on Ray: the customers sharded by a hash of their id, each
 shard's coefficients held by a Ray actor that answers prices with its customers' best
 responses (the sum of their scores and what they use of each resource), the driver keeping the
-small master problem (`minimise_dual`). The reported bound (float64) and the primal repair run
-in the actors too: each keeps its customers' part of the plan (optimization/plan_shard.py) and
-sends the driver row totals and short candidate lists (optimization/repair.py). The
-recommendation block's proposal rounds run on actors of their own, sharded the same way
-(optimization/ray_groups.py, which also holds the actors' call-and-replay protocol).
+small master problem (optimization/dual_bundle.py). The reported bound (float64) and the primal
+repair run in the actors too: each keeps its customers' part of the plan
+(optimization/plan_shard.py) and sends the driver row totals and short candidate lists
+(optimization/repair.py). The recommendation block's proposal rounds run on actors of their
+own, sharded the same way (optimization/ray_groups.py, which also holds the actors'
+call-and-replay protocol).
 
 L(y) separates by customer, so the shards' responses add up (`Response.sum`) to exactly what
 one process computes: the same multipliers, the same bound, the same plan (tests/test_ray.py).

@@ -23,8 +23,9 @@ import time
 
 import numpy as np
 
+from optimization.dual_bundle import price_scales
 from optimization.groups import Shards
-from optimization.lagrangian import LagrangianDual, price_scales
+from optimization.lagrangian import LagrangianDual
 from optimization.milp import build_milp
 from optimization.plan_shard import DropCandidates, FillCandidates
 from optimization.problem import DecisionProblem, Usage

@@ -22,7 +22,7 @@ class HighsSettings:
 class LagrangianSettings:
     max_iterations: int = 200
     #: Stop when the bundle model predicts less than this relative decrease of the dual;
-    #: None: a 300th of the requested relative gap (optimization.lagrangian.dual_tolerance),
+    #: None: a 300th of the requested relative gap (optimization.dual_bundle.dual_tolerance),
     #: tightened tenfold while the repaired plan misses the gap and time remains.
     dual_tolerance: float | None = None
     #: Customers per chunk when evaluating the dual (bounds memory on large problems).

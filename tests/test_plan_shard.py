@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from optimization.dual_bundle import minimise_dual
 from optimization.groups import LocalShards
 from optimization.instances import random_problem
-from optimization.lagrangian import LagrangianDual, minimise_dual
+from optimization.lagrangian import LagrangianDual
 from optimization.plan_shard import PlanShard, whole
 from optimization.problem import DecisionProblem, SegmentCoverage
 from optimization.repair import repair

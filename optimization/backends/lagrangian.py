@@ -13,14 +13,10 @@ import time
 import numpy as np
 
 from optimization.backends.base import Capability
+from optimization.dual_bundle import FINEST_DUAL_TOLERANCE, dual_tolerance, minimise_dual
 from optimization.groups import Shards
 from optimization.highs_model import highs_version
-from optimization.lagrangian import (
-    FINEST_DUAL_TOLERANCE,
-    LagrangianDual,
-    dual_tolerance,
-    minimise_dual,
-)
+from optimization.lagrangian import LagrangianDual
 from optimization.plan_shard import whole
 from optimization.problem import DecisionProblem
 from optimization.repair import repair
