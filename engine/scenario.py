@@ -205,7 +205,7 @@ class ReleaseSpec(_Strict):
     #: reads its tests after two weeks: 2).
     test_weeks: Annotated[int, Field(ge=1, le=53)] = 2
     #: Money the run's randomised tests may spend (their fixed costs and expected discounts);
-    #: default 20 % of the mean weekly budget. 0: no tests.
+    #: default 10 % of the horizon's budget. 0: no tests.
     test_budget: NonNegative | None = None
     #: The prior's uncertainty about the weeks after the log's longest window, as a share of
     #: the action's predicted gain per contact spread over the year (engine/release_posterior.py).
