@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -41,18 +41,21 @@ from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import (
     COUNT_LOG_SHAPE,
     PURCHASE,
-    PURCHASE_LEVEL,
-    PURCHASE_SLOPE,
     SPEND_LOG_SIGMA,
     SPEND_MU,
     ForecastNetwork,
     NetworkConfig,
 )
 from forecasting.panel import WeeklyPanel, weekly_panel
+from forecasting.purchase_curve import (
+    PurchaseForecast,
+    aggregate_matching_shift,
+    centred_by_group,
+    purchase_logit,
+)
 from forecasting.review_embeddings import ReviewFeatures
 from forecasting.scaling import feature_scale
 from forecasting.ziln import (
-    count_median,
     lognormal_mean,
     negative_binomial_loss,
     ziln_weekly_loss,
@@ -68,64 +71,6 @@ PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
 PROBABILITY_BOUNDS = (1e-6, 0.999)
 #: Customers a training anchor needs (those who had bought before it) to give examples.
 MIN_ANCHOR_CUSTOMERS = 50
-
-
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
-
-
-def purchase_logit(prior_logit: Array, outputs: Array, basis: Array) -> Array:
-    """Weekly purchase log-odds [B, H]: the prior's ([B, H]), corrected by the network's level
-    and its slope in log(1 + week) (`basis` [H]); the same formula in training and forecasting."""
-    level = outputs[:, PURCHASE_LEVEL : PURCHASE_LEVEL + 1]  # [B, 1]
-    slope = outputs[:, PURCHASE_SLOPE : PURCHASE_SLOPE + 1]  # [B, 1]
-    return prior_logit + level + slope * basis[None, :]
-
-
-def _centred_by_group(values: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
-    """`values` [B, C] less the mean of its group's rows in the batch (`group` [B])."""
-    sums = torch.zeros(groups, values.shape[1], dtype=values.dtype, device=values.device)
-    sums = sums.index_add(0, group, values)  # [G, C]
-    counts = torch.bincount(group, minlength=groups).clamp(min=1)  # [G]
-    return values - (sums / counts[:, None])[group]
-
-
-def aggregate_matching_shift(logit: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per week, the log-odds shift s[h] with sum_n sigmoid(logit[n, h] + s[h]) = target[h]
-    (`logit` [N, H], `target` [H], 0 < target < N): Newton's method on an increasing function,
-    steps clipped to 1."""
-    shift = np.zeros(logit.shape[1])
-    for _ in range(100):
-        probability = special.expit(logit + shift)  # [N, H]
-        gap = probability.sum(axis=0) - target  # [H]
-        if np.all(np.abs(gap) <= 1e-10 * target):
-            break
-        slope = (probability * (1.0 - probability)).sum(axis=0)
-        shift -= np.clip(gap / np.maximum(slope, 1e-300), -1.0, 1.0)
-    return shift
-
-
-@dataclass(frozen=True)
-class PurchaseForecast:
-    """No-action forecast for N customers over H weeks from the anchor.
-
-    purchase_prob [N, H]; spend [N]: mean spend of a purchase week; count_shape [N]: negative
-    binomial shape of purchase weeks over the horizon; prior [N, H]: BG/NBD's weekly curve.
-    """
-
-    customer_ids: np.ndarray
-    purchase_prob: np.ndarray
-    spend: np.ndarray
-    count_shape: np.ndarray
-    prior: np.ndarray
-
-    def expected_weeks(self) -> np.ndarray:
-        return self.purchase_prob.sum(axis=1)
-
-    def median_weeks(self) -> np.ndarray:
-        return count_median(self.expected_weeks(), self.count_shape)
-
-    def expected_spend(self) -> np.ndarray:
-        return self.expected_weeks() * self.spend
 
 
 @dataclass(frozen=True)
@@ -470,7 +415,7 @@ class DeepPurchaseModel:
                 batch_anchor = anchor_index[index]
                 shifted = torch.cat(
                     [
-                        _centred_by_group(out[:, PURCHASE], batch_anchor, len(initial))
+                        centred_by_group(out[:, PURCHASE], batch_anchor, len(initial))
                         + self.anchor_offsets_[batch_anchor],
                         out[:, PURCHASE.stop :],
                     ],

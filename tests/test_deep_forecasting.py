@@ -29,10 +29,11 @@ from forecasting.anchors import (
 from forecasting.backtest import run_backtest
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.deep import DeepForecaster
-from forecasting.deep_purchases import DeepPurchaseModel, aggregate_matching_shift
+from forecasting.deep_purchases import DeepPurchaseModel
 from forecasting.features import purchase_filter, purchase_summary
 from forecasting.model_files import load_model_files
 from forecasting.panel import weekly_panel
+from forecasting.purchase_curve import aggregate_matching_shift
 from forecasting.review_embeddings import EmbeddingCache, encode_texts
 from forecasting.ziln import count_median, negative_binomial_loss, ziln_weekly_loss
 from shopdata.actions import DEMO_ACTIONS
