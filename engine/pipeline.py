@@ -61,7 +61,8 @@ from shopdata.validation import (
     read_id_list,
 )
 
-#: Part of every run id: bump it when the figures a run produces change for the same inputs.
+#: Part of every run id, with the code's own fingerprint (run_folder.code_fingerprint): bump it when
+#: what a run folder holds changes in a way the code alone does not say.
 PIPELINE_VERSION = "13"  # 10: segments; 11: Gamma-Gamma prior; 12: decision; 13: tests
 #: Holdout of the backtest each run makes of its purchase model (for the report).
 BACKTEST_WEEKS = 13
@@ -91,6 +92,7 @@ class RunResult:
 def _fingerprint(scenario_text: str, fingerprints: dict[str, str], week: pd.Timestamp) -> str:
     digest = hashlib.sha256()
     digest.update(PIPELINE_VERSION.encode())
+    digest.update(run_folder.code_fingerprint().encode())
     digest.update(scenario_text.encode())
     digest.update(f"{week:%Y-%m-%d}".encode())
     for name in sorted(fingerprints):

@@ -4,12 +4,37 @@ finished. A `.stages/` folder inside the staging area lets a rerun skip finished
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import shutil
 from pathlib import Path
 
 from engine.run_reader import STAGING_SUFFIX
 from shopdata.atomic import swap_into_place
+
+#: The code that makes a run's figures: the packages, and the parts of engine/ that only show
+#: or parse (the web page, the command line) left out.
+CODE_PACKAGES = ("shopdata", "forecasting", "optimization", "engine")
+CODE_LEFT_OUT = ("engine/web", "engine/cli", "engine/templates")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """SHA-256 of the source that makes a run (every .py file of CODE_PACKAGES but
+    CODE_LEFT_OUT, by its path from the repository root, in order), part of every run id: a
+    run made by other code is not returned for the same scenario, data and week (the version
+    number bumped by hand for changes of the figures was forgotten once, and a rerun of the
+    bench got its old runs back). Read once a process (about 150 files)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
+            if name.startswith(CODE_LEFT_OUT):
+                continue
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def staging_folder(runs_dir: Path, run_id: str) -> Path:

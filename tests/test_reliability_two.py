@@ -238,3 +238,17 @@ def test_a_propensity_of_1e_12_is_said_and_weighs_a_row_at_most_1000_times(tmp_p
     log = synthetic_log(400, effect=1.0)
     log.loc[0, "propensity"] = 1e-12
     assert LoggedOutcomes(log, ACTIONS, 1.0).propensity.min() == PROPENSITY_FLOOR
+
+
+def test_a_run_made_by_other_code_is_not_returned_for_the_same_inputs(monkeypatch) -> None:
+    """The run id holds the fingerprint of the code that makes the figures: after an upgrade
+    the same scenario, data and week make a new run instead of returning the old one (a rerun
+    of the bench got its old runs back when the version was not bumped by hand)."""
+    from engine import pipeline, run_folder
+
+    week = pd.Timestamp("2026-11-30")
+    first = pipeline._fingerprint("name: x\n", {"transactions.csv": "abc"}, week)
+    assert first == pipeline._fingerprint("name: x\n", {"transactions.csv": "abc"}, week)
+    assert len(run_folder.code_fingerprint()) == 64
+    monkeypatch.setattr(run_folder, "code_fingerprint", lambda: "0" * 64)
+    assert pipeline._fingerprint("name: x\n", {"transactions.csv": "abc"}, week) != first
