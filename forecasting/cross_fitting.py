@@ -93,3 +93,20 @@ def calibration_loadings(
         loading = float(np.clip(theta[1], 0.0, 1.0) * own_estimate_shrinkage(theta[1], se_proxy))
     base = (pseudo.mean() - loading * proxy.mean()) / max(baseline.mean(), 1e-300)
     return np.array([base, loading]), np.array([se_base, se_proxy])
+
+
+def doubly_robust_pseudo_effects(
+    mu: np.ndarray,
+    action: np.ndarray,
+    propensity: np.ndarray,
+    outcome: np.ndarray,
+    outcome_weight: np.ndarray,
+) -> np.ndarray:
+    """Doubly robust effect of every action against none per row [T, A, O]; an outcome's
+    residual is weighted by `outcome_weight` [T, O] (the no-contact weight of a window
+    learned for "then no contact", else 1)."""
+    rows = np.arange(len(action))
+    residual = outcome_weight * (outcome - mu[rows, action]) / propensity[:, None]  # [T, O]
+    gamma = mu.copy()  # [T, A, O]
+    gamma[rows, action] += residual
+    return gamma - gamma[:, :1, :]

@@ -70,6 +70,7 @@ from forecasting.cross_fitting import (
     balanced_halves,
     calibration_loadings,
     clustered_standard_error,
+    doubly_robust_pseudo_effects,
 )
 from forecasting.effect_diagnostics import held_out_diagnostics
 from forecasting.errors import TooLittleData
@@ -263,7 +264,7 @@ class DoublyRobustEffectLearner:
             test = np.flatnonzero(~train)
             mu = self._means(model, x[torch.from_numpy(test).to(self.device_)])  # [T, A, O]
             proxy = mu - mu[:, :1, :]  # [T, A, O]
-            pseudo = self._pseudo_effects(
+            pseudo = doubly_robust_pseudo_effects(
                 mu, action[test], propensity[test], outcome[test], outcome_weight[test]
             )
             for a in self.supported_:
@@ -401,23 +402,6 @@ class DoublyRobustEffectLearner:
         with np.errstate(over="ignore"):  # an overflowing head is capped like any other
             means[..., 1:] = np.minimum(np.exp(out[..., 1:]) * self.spend_scale_, self.outcome_cap_)
         return means
-
-    @staticmethod
-    def _pseudo_effects(
-        mu: np.ndarray,
-        action: np.ndarray,
-        propensity: np.ndarray,
-        outcome: np.ndarray,
-        outcome_weight: np.ndarray,
-    ) -> np.ndarray:
-        """Doubly robust effect of every action against none per row [T, A, O]; an outcome's
-        residual is weighted by `outcome_weight` [T, O] (the no-contact weight of a window
-        learned for "then no contact", else 1)."""
-        rows = np.arange(len(action))
-        residual = outcome_weight * (outcome - mu[rows, action]) / propensity[:, None]  # [T, O]
-        gamma = mu.copy()  # [T, A, O]
-        gamma[rows, action] += residual
-        return gamma - gamma[:, :1, :]
 
     def _calibrated(self, k: int, mu: np.ndarray) -> np.ndarray:
         """Half k's model outcome means [N, A, O] mapped to calibrated effects [N, A, O]."""
