@@ -20,6 +20,7 @@ from forecasting.action_effects import ActionEffects
 from forecasting.affinity import CategoryAffinity
 from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.campaign_examples import identified_window
 from forecasting.contact_inflation import contact_inflation
 from forecasting.errors import TooLittleData
 from forecasting.features import (
@@ -33,7 +34,7 @@ from forecasting.features import (
 from forecasting.forecast_set import ForecastMetadata, ForecastSet, ItemAffinity
 from forecasting.gamma_gamma import GammaGammaSpend
 from forecasting.shrinkage import EffectMoments, HalfSampleEffects
-from forecasting.uplift import CampaignEffectLearner, identified_window
+from forecasting.uplift import CampaignEffectLearner
 from shopdata.actions import DEMO_ACTIONS, Action, action_ids, discount_action_ids
 from shopdata.calendar import (
     DEFAULT_ANNUAL_DISCOUNT_RATE,
@@ -224,8 +225,8 @@ class BaselineForecaster:
 
     def _follow_up_window(self, examples: pd.DataFrame, shorter: tuple[int, ...]) -> pd.DataFrame:
         """`examples` with `future_spend` over the follow-up window the log observes best
-        (`uplift.identified_window`: `future_weeks`, or a shorter one where the log's campaigns
-        are too recent for it), which `future_weeks_` then names."""
+        (`campaign_examples.identified_window`: `future_weeks`, or a shorter one where the log's
+        campaigns are too recent for it), which `future_weeks_` then names."""
         columns = {self.future_weeks: "future_spend"} | {k: f"future_spend_{k}" for k in shorter}
         action_index = {a: i for i, a in enumerate(self.action_ids_)}
         action = examples["action"].map(action_index).fillna(-1).to_numpy(dtype=np.int64)

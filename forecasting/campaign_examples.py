@@ -225,3 +225,24 @@ def campaign_examples(
         windows=windows,
         no_contact_after=no_contact_after(rows, weeks, action, propensity, windows),
     )
+
+
+#: An action's head learns only from at least this many logged rows (of it, and of `none` for
+#: the follow-up window).
+MIN_LOGGED = 100
+
+
+def identified_window(
+    action: np.ndarray, observed: dict[int, np.ndarray], min_logged: int = MIN_LOGGED
+) -> int:
+    """The follow-up window (weeks) to learn from: of the candidates in `observed` (weeks ->
+    whether each logged row [R] has that window observed), the one for which the most actions
+    have `min_logged` rows observed (with `none`, action 0, as many), the longest of those
+    tied. A log whose campaigns all lie within the longest window of the planning week observes
+    a shorter one: its follow-on effects are learned over it, not dropped."""
+
+    def identified(has: np.ndarray) -> int:
+        counts = np.bincount(action, weights=has, minlength=int(action.max(initial=0)) + 1)
+        return int((counts[1:] >= min_logged).sum()) if counts[0] >= min_logged else 0
+
+    return max(observed, key=lambda weeks: (identified(observed[weeks]), weeks))

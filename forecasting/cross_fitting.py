@@ -9,6 +9,7 @@ decision's logged outcomes read them.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from forecasting.shrinkage import own_estimate_shrinkage
 
@@ -110,3 +111,8 @@ def doubly_robust_pseudo_effects(
     gamma = mu.copy()  # [T, A, O]
     gamma[rows, action] += residual
     return gamma - gamma[:, :1, :]
+
+
+def customer_half(ids: np.ndarray) -> np.ndarray:
+    """Each customer's half ([N] int, 0 or 1): a fixed hash of the id, the same in every run."""
+    return (pd.util.hash_array(np.asarray(ids).astype(str)) % 2).astype(np.int64)

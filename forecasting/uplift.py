@@ -28,6 +28,8 @@ from forecasting.action_effects import (
     arm_normalised_weights,
     spend_ratios,
 )
+from forecasting.campaign_examples import MIN_LOGGED
+from forecasting.cross_fitting import customer_half
 from forecasting.features import ANCHOR_FEATURES
 from forecasting.propensity import fill_propensities
 from forecasting.scaling import feature_scale, require_finite
@@ -35,31 +37,6 @@ from forecasting.segment_effects import SegmentKeys, fit_segment_deviations
 from forecasting.shrinkage import EffectMoments, HalfSampleEffects
 from forecasting.training import fit_minibatch
 from shopdata.device import resolve_device
-
-#: An action's head learns only from at least this many logged rows (of it, and of `none` for
-#: the follow-up window).
-MIN_LOGGED = 100
-
-
-def identified_window(
-    action: np.ndarray, observed: dict[int, np.ndarray], min_logged: int = MIN_LOGGED
-) -> int:
-    """The follow-up window (weeks) to learn from: of the candidates in `observed` (weeks ->
-    whether each logged row [R] has that window observed), the one for which the most actions
-    have `min_logged` rows observed (with `none`, action 0, as many), the longest of those
-    tied. A log whose campaigns all lie within the longest window of the planning week observes
-    a shorter one: its follow-on effects are learned over it, not dropped."""
-
-    def identified(has: np.ndarray) -> int:
-        counts = np.bincount(action, weights=has, minlength=int(action.max(initial=0)) + 1)
-        return int((counts[1:] >= min_logged).sum()) if counts[0] >= min_logged else 0
-
-    return max(observed, key=lambda weeks: (identified(observed[weeks]), weeks))
-
-
-def customer_half(ids: np.ndarray) -> np.ndarray:
-    """Each customer's half ([N] int, 0 or 1): a fixed hash of the id, the same in every run."""
-    return (pd.util.hash_array(np.asarray(ids).astype(str)) % 2).astype(np.int64)
 
 
 class CampaignEffectLearner:

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import scipy.stats as stats
 
+from forecasting.campaign_examples import MIN_LOGGED, identified_window
 from forecasting.features import ANCHOR_FEATURES
-from forecasting.uplift import MIN_LOGGED, CampaignEffectLearner, identified_window
+from forecasting.uplift import CampaignEffectLearner
 
 ACTIONS = ("none", "coupon")
 
@@ -124,7 +125,7 @@ def test_each_logged_customer_is_scored_by_the_half_that_did_not_learn_from_them
     reliability; a customer outside the log gets both halves' average; and on the customers it
     did not learn from, each half's prediction of the coupon's effect is set beside those rows'
     inverse-propensity estimate (the calibration the release decision reads)."""
-    from forecasting.uplift import customer_half
+    from forecasting.cross_fitting import customer_half
 
     frame, true_shift = _campaign(rows=20_000, seed=3)
     frame["customer_id"] = [f"k{i}" for i in range(len(frame))]
