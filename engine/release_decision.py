@@ -298,7 +298,9 @@ def decide(
         )  # the gain the log shows over its longest window sets the prior's scale too
         for p, a, own in zip(planned, used, found, strict=True)
     ]
-    bands = Bands.of(outcomes.windows if outcomes is not None else ())
+    bands = Bands.of(
+        outcomes.windows if outcomes is not None else (), readout=settings.readout_window
+    )
     post = posterior(priors, bands, evidence, settings.later_uncertainty)
     decisions = []
     for j, (a, prior, mask) in enumerate(zip(used, priors, planned, strict=True)):

@@ -63,10 +63,10 @@ def test_the_posterior_is_the_normal_update_worked_by_hand() -> None:
     assert bands.ends == (0, VALUE_WEEKS) and bands.tail
     prior = ActionPrior("a", predicted_gain=1.0, predicted_later=0.5, follow_up_weeks=4,
                         calibration=1.0, cost=0.1)  # fmt: skip
-    mean, sd = prior.moments(bands, rho=0.5)
+    mean, covariance = prior.moments(bands, rho=0.5)
     np.testing.assert_allclose(mean, [0.5, 0.5])  # the week's, then the later part
     tail_sd = 0.5 + 0.5 * 1.0 * VALUE_WEEKS / (VALUE_WEEKS + 1)
-    np.testing.assert_allclose(sd, [1.0, tail_sd])
+    np.testing.assert_allclose(covariance, np.diag([1.0, tail_sd**2]))
     evidence = Evidence(np.array([0]), np.array([0]), np.array([2.0]), np.array([[0.25]]))
     post = posterior([prior], bands, evidence, rho=0.5)
     # week 0: precision 1 + 4 = 5, mean (0.5 * 1 + 2.0 * 4) / 5 = 1.7; the tail as it was
@@ -85,6 +85,40 @@ def test_the_log_decides_where_it_measures_and_a_narrow_prediction_does_not_over
     evidence = Evidence(np.array([0]), np.array([52]), np.array([4.0]), np.array([[0.25]]))
     gain, sd = posterior([prior], bands, evidence, rho=0.5).gain(np.array([1.0]))
     assert gain == pytest.approx(4.0, abs=0.1) and sd == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_year_after_the_readout_is_one_projection_however_the_log_cuts_it() -> None:
+    """The weeks after the short window the log measures well (the readout: weeks 0-1 here)
+    carry the forecaster's projection as one uncertain scalar: the same prior sd of the year's
+    gain whether the log observes 2 windows or 6, the later bands perfectly correlated; and the
+    log's noisy 12-week estimate moves it only as far as it measures it, so a log with more
+    (noisy) windows never says less than one with fewer (before, every observed band was vague
+    and the noisiest window set the year's uncertainty)."""
+    prior = ActionPrior("a", predicted_gain=0.12, predicted_later=0.04, follow_up_weeks=8,
+                        calibration=0.9, cost=0.01)  # fmt: skip
+    short, long = Bands.of((0, 1), readout=1), Bands.of((0, 1, 2, 4, 8, 12), readout=1)
+    assert list(long.vague) == [True, True, False, False, False, False, False]
+    total = []
+    for bands in (short, long):
+        _, covariance = prior.moments(bands, rho=0.5)
+        later = ~bands.vague
+        block = covariance[np.ix_(later, later)]
+        sd = np.sqrt(np.diag(block))
+        np.testing.assert_allclose(block, np.outer(sd, sd))  # one scalar: correlation 1
+        total.append(np.sqrt(block.sum()))
+    assert total[0] == pytest.approx(total[1])
+    # evidence: weeks 0-1 read well (+0.13 +- 0.015, +0.09 +- 0.019), 12 weeks noisy
+    windows = np.array([0, 1, 2, 4, 8, 12])
+    se = np.array([0.015, 0.019, 0.026, 0.039, 0.065, 0.096])
+    means = np.array([0.13, 0.09, 0.10, 0.08, 0.07, 0.02])
+    correlation = np.sqrt(np.minimum.outer(se, se) / np.maximum.outer(se, se))  # nested
+    evidence = Evidence(np.zeros(6, np.int64), windows, means, correlation * np.outer(se, se))
+    keep = windows <= 1
+    few = Evidence(np.zeros(2, np.int64), windows[keep], means[keep],
+                   evidence.covariance[np.ix_(keep, keep)])  # fmt: skip
+    _, sd_long = posterior([prior], long, evidence, rho=0.5).gain(np.ones(1))
+    _, sd_short = posterior([prior], short, few, rho=0.5).gain(np.ones(1))
+    assert sd_long < sd_short
 
 
 def _log(
