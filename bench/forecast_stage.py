@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from engine.forecast_shards import forecast_in_shards
-from engine.pipeline import BACKTEST_WEEKS
+from engine.forecast_stage import BACKTEST_WEEKS
 from forecasting.backtest import run_backtest
 from forecasting.baseline import BaselineForecaster
 from optimization.ray_groups import start_ray

@@ -1,13 +1,16 @@
-"""Key figures of a plan: expected spend, revenue and contacts, and the chance of meeting each
-week's revenue floor under the forecast's own uncertainty (normal approximation)."""
+"""Key figures of a plan: expected spend, revenue and contacts, the chance of meeting each
+week's revenue floor under the forecast's own uncertainty (normal approximation), and the
+customers the shop knows whom the plan does not cover."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtr  # the normal CDF, without scipy.stats' second of import
 
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
+from shopdata.validation import InputTables
 
 #: Coefficient of variation of a purchase's spend (Gamma-Gamma with shape p about 6: 1/sqrt(6)).
 SPEND_CV = 0.4
@@ -74,4 +77,25 @@ def plan_kpis(
         "recommendation_margin": (
             solution.recommended.value if solution.recommended is not None else 0.0
         ),
+    }
+
+
+def known_customers(tables: InputTables) -> np.ndarray:
+    """The ids the shop knows from its customers table and campaign log, unique, as str."""
+    frames = [f["customer_id"] for f in (tables.customers, tables.campaign_log) if f is not None]
+    if not frames:
+        return np.array([], dtype=str)
+    ids = pd.concat(frames, ignore_index=True).astype("string").drop_duplicates()
+    return ids.to_numpy(dtype=str)  # a numpy str array: sorted set operations stay vectorised
+
+
+def left_out(known: np.ndarray, forecast_ids: np.ndarray) -> dict[str, object]:
+    """Customers the shop knows (`known`: customers table, campaign log) whom the plan does
+    not cover, and why: the forecasters need a first purchase before the planning week."""
+    missing = np.setdiff1d(known.astype(str), forecast_ids.astype(str))
+    return {
+        "customers": len(missing),
+        "reason": "no purchase before the planning week: the forecasters need a first purchase "
+        "to forecast from (they are planned for once they have one)",
+        "examples": [str(x) for x in missing[:5]],
     }

@@ -8,7 +8,6 @@ skips finished stages. Nothing looks finished until the staging folder is rename
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -24,8 +23,8 @@ import pandas as pd
 from filelock import FileLock
 
 from engine import run_folder
-from engine.forecast_shards import forecast_in_shards
-from engine.kpis import plan_kpis
+from engine.forecast_stage import ForecastPlace, fitted_forecast, saved_model_forecast
+from engine.kpis import known_customers, left_out, plan_kpis
 from engine.plan_release import (
     ReleaseCheck,
     cost_variances,
@@ -43,9 +42,7 @@ from engine.saved_models import SavedModel, choose_saved_model
 from engine.scenario import Scenario, load_scenario
 from engine.spreadsheet import write_csv
 from engine.valuation import value_problem
-from forecasting.backtest import run_backtest
-from forecasting.baseline import BaselineForecaster, week_after_last_purchase
-from forecasting.deep import DeepForecaster, make_forecaster
+from forecasting.baseline import week_after_last_purchase
 from forecasting.forecast_set import ForecastSet
 from optimization.problem import DecisionProblem
 from shopdata.atomic import write_atomically
@@ -64,8 +61,6 @@ from shopdata.validation import (
 #: Part of every run id, with the code's own fingerprint (run_folder.code_fingerprint): bump it when
 #: what a run folder holds changes in a way the code alone does not say.
 PIPELINE_VERSION = "13"  # 10: segments; 11: Gamma-Gamma prior; 12: decision; 13: tests
-#: Holdout of the backtest each run makes of its purchase model (for the report).
-BACKTEST_WEEKS = 13
 #: The run folder's account of the campaign log (origin, controls per action).
 CAMPAIGN_LOG_FILE = "campaign_log.json"
 #: The run's randomised tests in the campaign-log contract (engine/randomised_tests.py): append
@@ -167,7 +162,7 @@ def run_pipeline(
             scenario_text,
             tables.customers,
             tables.catalog,
-            _known_customers(tables),
+            known_customers(tables),
             id_lists,
             week,
             saved_model,
@@ -307,6 +302,7 @@ def _stages(
         _done(staging, "ingest")
     handoff.clear()
     forecast_dir = staging / "forecast"
+    place = ForecastPlace(forecast_dir, plan.review_cache, plan.device)
     if not run_folder.stage_done(staging, "forecast"):
         with Store.open(store_path) as store:
             if saved_model is not None:
@@ -314,13 +310,13 @@ def _stages(
                     f"forecast: scoring with the saved model {saved_model.folder} (trained as "
                     f"of {saved_model.trained_as_of:%Y-%m-%d})"
                 )
-                forecast = _saved_model_forecast(store, plan, saved_model.folder)
+                forecast = saved_model_forecast(store, scenario, week, place, saved_model.folder)
             else:
                 progress(
                     f"forecast: fitting the {scenario.forecast.model} forecaster and the effect "
                     "learner"
                 )
-                forecast = _fitted_forecast(store, plan, forecast_dir)
+                forecast = fitted_forecast(store, scenario, week, place)
             forecast.save(forecast_dir)
             del forecast
         _done(staging, "forecast")
@@ -375,7 +371,7 @@ def _stages(
             kpis["attrition"] = [
                 r.to_dict() for r in attrition(lifted(problem, masks), masks, solver)
             ]
-        kpis["left_out"] = _left_out(
+        kpis["left_out"] = left_out(
             plan.known_customers, ForecastSet.load_array(forecast_dir, "customer_ids")
         )
         (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
@@ -439,122 +435,9 @@ def _masks(plan: _RunPlan, problem: DecisionProblem) -> tuple[RuleMask, ...]:
     return rule_masks(plan.scenario, problem, plan.customers, plan.id_lists)
 
 
-def _known_customers(tables: InputTables) -> np.ndarray:
-    """The ids the shop knows from its customers table and campaign log, unique, as str."""
-    frames = [f["customer_id"] for f in (tables.customers, tables.campaign_log) if f is not None]
-    if not frames:
-        return np.array([], dtype=str)
-    ids = pd.concat(frames, ignore_index=True).astype("string").drop_duplicates()
-    return ids.to_numpy(dtype=str)  # a numpy str array: sorted set operations stay vectorised
-
-
-def _left_out(known: np.ndarray, forecast_ids: np.ndarray) -> dict[str, object]:
-    """Customers the shop knows (`known`: customers table, campaign log) whom the plan does
-    not cover, and why: the forecasters need a first purchase before the planning week."""
-    missing = np.setdiff1d(known.astype(str), forecast_ids.astype(str))
-    return {
-        "customers": len(missing),
-        "reason": "no purchase before the planning week: the forecasters need a first purchase "
-        "to forecast from (they are planned for once they have one)",
-        "examples": [str(x) for x in missing[:5]],
-    }
-
-
 def _number(value: float | None) -> float:
     """A solution.json figure as a float: NaN where it is missing (null), never where it is 0."""
     return float("nan") if value is None else float(value)
-
-
-def _fitted_forecast(store: Store, plan: _RunPlan, forecast_dir: Path) -> ForecastSet:
-    """Fit the scenario's forecaster and backtest its purchase model; a deep forecaster's
-    model is saved under `forecast_dir/model` with those figures, for later runs to reuse."""
-    scenario = plan.scenario
-    forecaster = make_forecaster(
-        scenario.forecast.model,
-        use_reviews=scenario.forecast.reviews,
-        review_cache=plan.review_cache,
-        effect_windows=tuple(tuple(w) for w in scenario.forecast.effect_windows),
-        horizon_weeks=scenario.horizon_weeks,
-        actions=scenario.catalogue(),
-        gross_margin=scenario.gross_margin,
-        annual_discount_rate=scenario.annual_discount_rate,
-        device=plan.device,
-        seed=scenario.forecast.seed,
-    )
-    execution = scenario.solver.execution
-    if isinstance(forecaster, BaselineForecaster) and execution.engine == "ray":
-        # Trained once here; every customer's features, effects and arrays on the actors.
-        forecaster.fit(store, plan.week, score=False)
-        log.info(
-            "forecast: scoring %s customers in %d shards on Ray",
-            f"{len(forecaster.summary_):,}",
-            execution.shards,
-        )
-        assert store.path is not None  # the run's store is a file
-        forecast = forecast_in_shards(
-            forecaster,
-            store.path,
-            shards=execution.shards,
-            engine="ray",
-            address=execution.address,
-        )
-    else:
-        forecast = forecaster.fit(store, plan.week).forecast()
-    if getattr(forecaster, "reviews_note_", ""):
-        log.warning("forecast.reviews: %s", forecaster.reviews_note_)
-    if getattr(forecaster, "effects_note_", ""):
-        log.warning("forecast.effects: %s", forecaster.effects_note_)
-    backtest = _backtest(store, plan.week, forecaster)
-    if isinstance(forecaster, DeepForecaster):
-        forecaster.save_model(forecast_dir / "model", backtest=backtest)
-    return dataclasses.replace(
-        forecast, metadata=dataclasses.replace(forecast.metadata, backtest=backtest)
-    )
-
-
-def _saved_model_forecast(store: Store, plan: _RunPlan, folder: Path) -> ForecastSet:
-    """Score the week with a saved deep model, untrained; the report's backtest is the one the
-    model scored when it was trained (its calibration dates say when)."""
-    scenario = plan.scenario
-    forecaster = DeepForecaster.from_files(
-        folder,
-        horizon_weeks=scenario.horizon_weeks,
-        gross_margin=scenario.gross_margin,
-        annual_discount_rate=scenario.annual_discount_rate,
-        review_cache=plan.review_cache,
-        device=plan.device,
-    )
-    forecast = forecaster.refresh(store, plan.week).forecast()
-    return dataclasses.replace(
-        forecast,
-        metadata=dataclasses.replace(forecast.metadata, backtest=forecaster.saved_backtest_),
-    )
-
-
-def _backtest(
-    store: Store, week: pd.Timestamp, forecaster: BaselineForecaster | DeepForecaster
-) -> dict[str, object]:
-    """How well the run's purchase model (BG/NBD for the baseline forecaster, the deep model
-    with the forecaster's own options for the deep ones) forecast the last BACKTEST_WEEKS
-    weeks, fitted on the rest: the report's forecast-quality figures. Empty when the history
-    is too short."""
-    deep = isinstance(forecaster, DeepForecaster)
-    try:
-        report = run_backtest(
-            store,
-            calibration_end=week - pd.Timedelta(weeks=BACKTEST_WEEKS),
-            holdout_weeks=BACKTEST_WEEKS,
-            model=forecaster.model if deep else "bgnbd",
-            device=forecaster.device,
-            seed=forecaster.seed,
-            deep_options=forecaster.purchase_options() if deep else None,
-        )
-    except ValueError as error:
-        log.info("no backtest: %s", error)
-        return {}
-    figures = report.to_dict()
-    figures.pop("params")
-    return figures
 
 
 def _indices(action_ids: np.ndarray, scenario: Scenario) -> np.ndarray:
