@@ -426,10 +426,10 @@ def test_useless_actions_chosen_on_the_same_log_are_released_at_most_at_the_risk
     """The statistical promise: with targets chosen by effects cross-fitted on the log (each
     customer scored by the half that did not learn from them), a plan of four actions that
     change nothing releases any of them in at most `release.risk` (5 %) of 300 simulated shops,
-    up to the simulation's noise (measured: 5.0 % of 300). Chosen in-sample instead (the models
+    up to the simulation's noise (measured: 3.3 % of 300). Chosen in-sample instead (the models
     scoring the customers they learned from), the log's estimate on the chosen customers is
     partly the noise that chose them, and the rate is over three times the risk (measured:
-    17 % of 100; over 10 % of 80 asserted): the cross-fitting is what keeps the promise."""
+    24 % of 100; over 10 % of 80 asserted): the cross-fitting is what keeps the promise."""
     simulations = 300
     crossed = np.mean([_useless_round(seed, cross_fitted=True) for seed in range(simulations)])
     assert crossed <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / simulations), crossed
