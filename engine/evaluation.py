@@ -37,24 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import stdtrit  # Student's t quantile
 
+from engine.policy_plans import POLICIES, policy_plans
 from engine.run_reader import RunFolder
 from forecasting.forecast_set import ForecastSet
 from markets.demo.dynamics import MarketState
 from markets.demo.ground_truth import GroundTruth
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
-from optimization.solve import solve
 from shopdata.calendar import weekly_discount
 
-POLICIES = (
-    "no_action",
-    "random",
-    "short_term_greedy",
-    "uplift_top_k",
-    "engine",
-    "engine_without_tests",
-    "oracle",
-)
 #: Replications the oracle's true values are averaged over: each replays every action in every
 #: week from the state no action leads to, scored by expected margins; 16 (was 4) keeps the
 #: values' replay noise small beside the differences the oracle plans on.
@@ -321,77 +312,6 @@ class Evaluator:
         spend = self._expected_spend(plan, np.stack(probabilities, axis=1))
         margin, cost, revenue = self._margin(plan, spend)
         return states, margin[self.rows], cost[self.rows], revenue[self.rows]
-
-
-def random_plan(problem: DecisionProblem, seed: int) -> np.ndarray:
-    """Random customers and actions, week by week, until the week's budget is spent."""
-    rng = np.random.default_rng(seed)
-    n, a, h = problem.shape
-    choice = np.zeros((n, h), dtype=np.int64)
-    contacts = np.zeros(n, dtype=np.int64)
-    for t in range(h):
-        order = rng.permutation(n)
-        action = rng.integers(1, a, n)
-        allowed = (contacts[order] < problem.contact_cap) & problem.eligible[order, action]
-        order, action = order[allowed], action[allowed]
-        extra = problem.cost[order, action, t] - problem.cost[order, 0, t]
-        room = problem.weekly_budget[t]
-        take = np.cumsum(extra) <= (room if np.isfinite(room) else np.inf)
-        choice[order[take], t] = action[take]
-        contacts[order[take]] += 1
-    return choice
-
-
-def policy_plans(
-    problem: DecisionProblem,
-    forecast: ForecastSet,
-    engine_choice: np.ndarray,
-    evaluator: Evaluator,
-    settings: SolveSettings,
-    tested: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Every policy's plan ([N, H] each); `tested` ([N, H] bool) marks the customer-weeks of
-    the engine's randomised tests, left out of `engine_without_tests`."""
-    n, _, h = problem.shape
-    index = {str(x): i for i, x in enumerate(forecast.action_ids)}
-    columns = np.array([index[str(x)] for x in problem.action_ids])
-    expected = forecast.purchase_prob[:, columns, :h] * forecast.spend[:, columns, :h]
-    plans = {
-        "no_action": np.zeros((n, h), dtype=np.int64),
-        "random": random_plan(problem, settings.seed),
-        "engine": engine_choice,
-        "engine_without_tests": engine_choice,
-    }
-    if tested is not None and tested.any():
-        plans["engine_without_tests"] = np.where(tested, 0, engine_choice)
-    stripped = dataclasses.replace(problem, recommendations=None)
-    for name, objective in (
-        ("short_term_greedy", problem.revenue - problem.revenue[:, :1, :]),
-        ("uplift_top_k", expected - expected[:, :1, :]),
-    ):
-        solution = solve(dataclasses.replace(stripped, value=objective), "lagrangian", settings)
-        plans[name] = solution.plan() if solution.has_plan else plans["no_action"]
-    plans["oracle"] = oracle_plan(evaluator, settings)
-    return {name: plans[name] for name in POLICIES}
-
-
-def oracle_plan(evaluator: Evaluator, settings: SolveSettings) -> np.ndarray:
-    """The oracle's plan: the allocation MIP fed the true single-action values, under the
-    scenario's contact cap and under a cap of one contact (where one customer's contacts do not
-    interact, so every value it plans with is exact), or no action; whichever replays best on
-    seeds of its own. Its floors drop where the true world cannot meet them."""
-    true_problem = evaluator.true_problem()
-    n, _, h = true_problem.shape
-    candidates = {"no_action": np.zeros((n, h), dtype=np.int64)}
-    for name, cap in (("scenario_cap", true_problem.contact_cap), ("one_contact", 1)):
-        capped = dataclasses.replace(true_problem, contact_cap=min(cap, true_problem.contact_cap))
-        solution = solve(capped, "lagrangian", settings)
-        if not solution.has_plan:  # the floors cannot be met in the true world: drop them
-            relaxed = dataclasses.replace(capped, weekly_revenue_floor=np.full(h, -np.inf))
-            solution = solve(relaxed, "lagrangian", settings)
-        if solution.has_plan:
-            candidates[name] = solution.plan()
-    return candidates[evaluator.best_of(candidates)]
 
 
 def oracle_beaten(results: dict[str, PolicyResult]) -> list[str]:

@@ -27,8 +27,9 @@ def evaluate(
 ) -> None:
     """How good is the plan? Off-policy estimates on the run's logged campaign (IPW and doubly
     robust), and, on a demo market, every baseline policy replayed in the ground truth."""
-    from engine.evaluation import POLICIES, evaluate_run
+    from engine.evaluation import evaluate_run
     from engine.off_policy import run_off_policy
+    from engine.policy_plans import POLICIES
     from engine.report import write_reports
     from engine.run_reader import RunFolder, RunFolderError
     from markets.demo.ground_truth import FILE_NAME, GroundTruth
