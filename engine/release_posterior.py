@@ -34,8 +34,8 @@ Prior (the forecaster): g_ab normal with mean kappa_a mu_ab, in two parts:
   adds; no forecaster here models either as such). The log's longer windows update it as far
   as they measure it: twelve noisy weeks move it a little, a clear reversal a lot. A prior that
   were vague in every band the log observes would make a log with more windows say less: its
-  noisiest window would set the year's uncertainty (measured on the responsive preset: 0.099
-  per contact against 0.05 from the first weeks and the projection).
+  noisiest window would set the year's uncertainty (measured on the responsive preset, seed 0,
+  e-mail with recommendations: sd 0.099 per contact that way, 0.072 this way).
 
 Evidence: for each action a and window K the log observes for its targets, the doubly robust
 estimate d_aK = sum of g_ab over the bands within K, plus noise; the noises of every action and
