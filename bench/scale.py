@@ -74,6 +74,7 @@ def main() -> None:
                 "stage": current["name"],
                 "seconds": now - current["since"],
                 "peak_rss_mb": own,
+                "peak_private_mb": sampler.last_private,
                 "ray_actors_peak_rss_mb": actors,
             }
         )

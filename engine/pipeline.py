@@ -47,7 +47,7 @@ from forecasting.forecast_set import ForecastSet
 from optimization.problem import DecisionProblem
 from shopdata.atomic import write_atomically
 from shopdata.calendar import horizon_start
-from shopdata.campaign_design import control_counts, few_controls
+from shopdata.campaign_design import campaign_log_summary
 from shopdata.progress import Progress, reporting
 from shopdata.store import Store
 from shopdata.validation import (
@@ -214,29 +214,13 @@ def _run_stages(
 
 
 def _write_campaign_log_summary(path: Path, tables: InputTables, actions: tuple[str, ...]) -> None:
-    """How the campaign log came about, how many controls each action's effect rests on and
-    which of the scenario's `actions` it never shows (the report warns of both)."""
-    log_table = tables.campaign_log
-    if log_table is None and not tables.campaign_log_origin:
+    """The run's campaign_log.json (`campaign_log_summary`), each of its warnings logged."""
+    if tables.campaign_log is None and not tables.campaign_log_origin:
         log.warning(NO_CAMPAIGN_LOG)
-    counts: dict[str, dict[str, int]] = {}
-    never: list[str] = []
-    unlogged = 0
-    if log_table is not None:  # validated: it has its propensity column, empty where unlogged
-        counts = control_counts(log_table)
-        never = [a for a in actions if a != "none" and a not in counts]
-        unlogged = int(log_table["propensity"].isna().sum())
-    summary = {
-        "origin": tables.campaign_log_origin or "no campaign log: no effect is learned",
-        "actions": counts,
-        "few_controls": few_controls(counts),
-        "never_logged": never,
-        # Rows whose propensity the learners estimate from their features (propensity.py).
-        "unlogged_propensities": unlogged,
-    }
+    summary = campaign_log_summary(tables.campaign_log, tables.campaign_log_origin, actions)
     for action, controls in summary["few_controls"].items():
         log.warning("the effect of %s rests on %d control rows", action, controls)
-    for action in never:
+    for action in summary["never_logged"]:
         log.warning(
             "the campaign log never shows %s: its effect cannot be learned, so no plan uses it "
             "(a test campaign with a control group would show it)",
@@ -337,47 +321,7 @@ def _stages(
         scenario, plan.week, store_path, forecast_dir, seed=int(plan.fingerprint[:8], 16)
     )
     if not run_folder.stage_done(staging, "solve"):
-        progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
-        solution, extras = released_plan(
-            problem, scenario, cost_variances(forecast_dir, scenario), settings, check
-        )
-        solution.save(staging, problem)
-        report = extras.pop("_report", None)
-        if report is not None and report.tests:
-            rows = assignment_rows(
-                problem, list(report.tests), {a.id: a.channel for a in scenario.actions}
-            )
-            write_atomically(
-                staging / ASSIGNMENT_FILE, lambda path: rows.to_parquet(path, index=False)
-            )
-            log.info("randomised tests: %d rows written to %s", len(rows), ASSIGNMENT_FILE)
-        action_ids = ForecastSet.load_array(forecast_dir, "action_ids")
-        kpis = (
-            plan_kpis(
-                problem,
-                solution,
-                ForecastSet.load_array(forecast_dir, "purchase_prob")[
-                    :, _indices(action_ids, scenario), : scenario.horizon_weeks
-                ],
-            )
-            if solution.has_plan
-            else {}
-        )
-        kpis.update(extras)
-        masks = _masks(plan, problem)
-        if masks:
-            progress(f"attrition: the plan without each of {len(masks)} contact policies")
-            solver = scenario_solver(scenario, None, settings, {})
-            kpis["attrition"] = [
-                r.to_dict() for r in attrition(lifted(problem, masks), masks, solver)
-            ]
-        kpis["left_out"] = left_out(
-            plan.known_customers, ForecastSet.load_array(forecast_dir, "customer_ids")
-        )
-        (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
-        if solution.has_plan:
-            write_csv(solution.allocation(problem), staging / "allocation.csv")
-        _done(staging, "solve")
+        _solve_stage(plan, staging, problem, check, progress)
     if scenario.sweep and not run_folder.stage_done(staging, "frontier"):
         progress("frontier: re-solving over the sweep, each level's plan as it would be released")
         curve = released_frontier(
@@ -394,6 +338,9 @@ def _stages(
         write_csv(curve, staging / "frontier.csv")
         _done(staging, "frontier")
     shutil.copy(forecast_dir / "forecast.json", staging / "forecast.json")
+    # The report reads the run folder back: the problem's arrays and the log's outcomes held
+    # here would be a second copy beside its own (at 1M, 0.7 GB more at the report's peak).
+    del problem, check
     if not run_folder.stage_done(staging, "report"):
         progress(f"report: {', '.join(f.upper() for f in scenario.report.formats)}")
         if RunFolder.open(staging).solution.has_plan:
@@ -402,6 +349,56 @@ def _stages(
     folder = run_folder.commit(plan.runs_dir, plan.run_id, replace=force)
     _register(registry, folder, scenario.name, week, plan.fingerprint)
     return RunResult(plan.run_id, folder, reused=False)
+
+
+def _solve_stage(
+    plan: _RunPlan,
+    staging: Path,
+    problem: DecisionProblem,
+    check: ReleaseCheck,
+    progress: Callable[[str], None],
+) -> None:
+    """The solve stage: the plan as released (solution.npz), its randomised tests'
+    assignment, kpis.json and allocation.csv; what it builds is let go on return."""
+    scenario, forecast_dir = plan.scenario, staging / "forecast"
+    settings = scenario.solver.settings()
+    progress(f"solve: {problem.value.size:,} variables, backend {scenario.solver.backend}")
+    solution, extras = released_plan(
+        problem, scenario, cost_variances(forecast_dir, scenario), settings, check, progress
+    )
+    solution.save(staging, problem)
+    report = extras.pop("_report", None)
+    if report is not None and report.tests:
+        rows = assignment_rows(
+            problem, list(report.tests), {a.id: a.channel for a in scenario.actions}
+        )
+        write_atomically(staging / ASSIGNMENT_FILE, lambda path: rows.to_parquet(path, index=False))
+        log.info("randomised tests: %d rows written to %s", len(rows), ASSIGNMENT_FILE)
+    action_ids = ForecastSet.load_array(forecast_dir, "action_ids")
+    kpis = (
+        plan_kpis(
+            problem,
+            solution,
+            ForecastSet.load_array(forecast_dir, "purchase_prob")[
+                :, _indices(action_ids, scenario), : scenario.horizon_weeks
+            ],
+        )
+        if solution.has_plan
+        else {}
+    )
+    kpis.update(extras)
+    masks = _masks(plan, problem)
+    if masks:
+        progress(f"attrition: the plan without each of {len(masks)} contact policies")
+        solver = scenario_solver(scenario, None, settings, {})
+        kpis["attrition"] = [r.to_dict() for r in attrition(lifted(problem, masks), masks, solver)]
+    kpis["left_out"] = left_out(
+        plan.known_customers, ForecastSet.load_array(forecast_dir, "customer_ids")
+    )
+    (staging / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
+    if solution.has_plan:
+        write_csv(solution.allocation(problem), staging / "allocation.csv")
+    _done(staging, "solve")
 
 
 def _register(

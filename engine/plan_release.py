@@ -162,12 +162,16 @@ def released_plan(
     variance: np.ndarray | None,
     settings: SolveSettings,
     check: ReleaseCheck,
+    progress: Callable[[str], None] = lambda message: None,
 ) -> tuple[Solution, dict[str, object]]:
     """The scenario's plan as released: solved (`scenario_solver`) and checked on the campaign
-    log (`check`). Returns it and the kpis of both steps (`budget_confidence`, `release`)."""
+    log (`check`), each step told to `progress`. Returns it and the kpis of both steps
+    (`budget_confidence`, `release`)."""
     extras: dict[str, object] = {}
     solve_once = scenario_solver(scenario, variance, settings, extras)
-    solution, report = check(problem, solve_once(problem), solve_once)
+    solution = solve_once(problem)
+    progress("release: the plan's actions checked on the campaign log")
+    solution, report = check(problem, solution, solve_once)
     if report is not None:
         extras["release"] = report.to_dict()
         extras["_report"] = report

@@ -285,3 +285,27 @@ def derive_control_rows(
 
 def _weeks(count: int) -> str:
     return f"{count} week" if count == 1 else f"{count} weeks"
+
+
+def campaign_log_summary(
+    log_table: pd.DataFrame | None, origin: str, actions: tuple[str, ...]
+) -> dict[str, object]:
+    """How the campaign log (validated, with its propensity column, empty where unlogged) came
+    about, how many controls each action's effect rests on, and which of the scenario's
+    `actions` it never shows (the run's campaign_log.json; the report warns of both)."""
+    counts: dict[str, dict[str, int]] = {}
+    never: list[str] = []
+    unlogged = 0
+    if log_table is not None:
+        counts = control_counts(log_table)
+        never = [a for a in actions if a != "none" and a not in counts]
+        unlogged = int(log_table["propensity"].isna().sum())
+    summary: dict[str, object] = {
+        "origin": origin or "no campaign log: no effect is learned",
+        "actions": counts,
+        "few_controls": few_controls(counts),
+        "never_logged": never,
+        # Rows whose propensity the learners estimate from their features (propensity.py).
+        "unlogged_propensities": unlogged,
+    }
+    return summary
