@@ -20,19 +20,24 @@ A gain of a over none for a set of customers is the mean of Gamma_iK(a) - Gamma_
 their logged rows, with a standard error clustered by customer (a customer's weeks share their
 later windows). `GainEstimate` holds one, `NotEstimable` says why there is none; `influence`
 gives each estimate's per-customer influence, from which the covariance of any two estimates
-(two windows, two actions) follows (`covariance`).
+(two windows, two actions) follows (`engine.logged_estimates.covariance`); the estimates'
+types are there too.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from forecasting.cross_fitting import clustered_standard_error
+from engine.logged_estimates import (
+    GainEstimate,
+    NotEstimable,
+    OffPolicyEstimate,
+    mean_interval,
+)
 from forecasting.features import ANCHOR_FEATURES, anchor_features, log_sample, purchase_filter
 from forecasting.propensity import fill_propensities
 from shopdata.actions import Action, discount_action_ids
@@ -140,75 +145,6 @@ def outcome_model(
     weight = np.sqrt(1.0 / propensity[rows])
     beta, *_ = np.linalg.lstsq(design[rows] * weight[:, None], outcome[rows] * weight, rcond=None)
     return design[predict] @ beta
-
-
-@dataclass(frozen=True)
-class GainEstimate:
-    """The log's estimate of an action's gain over `none` per contact (money over the logged
-    week and the `window` weeks after it), for the logged rows of a set of customers.
-    `scope`: "targets" where those customers' own rows were enough, "all" where they had too
-    few and every logged row was used (the shop's average, weaker evidence for them)."""
-
-    action: str
-    window: int
-    mean: float
-    standard_error: float
-    rows: int
-    scope: Literal["targets", "all"]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "window": self.window,
-            "mean": self.mean,
-            "standard_error": self.standard_error,
-            "rows": self.rows,
-            "scope": self.scope,
-        }
-
-
-@dataclass(frozen=True)
-class NotEstimable:
-    """Why the log gives no estimate of an action's gain over a window."""
-
-    action: str
-    window: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class OffPolicyEstimate:
-    """A policy's value per logged row, or None with the `reason` it cannot be estimated (an
-    action the policy takes that the log shows too rarely: no weighting can stand in for it)."""
-
-    ipw: float | None
-    ipw_ci: tuple[float, float] | None
-    dr: float | None
-    dr_ci: tuple[float, float] | None
-    matched_rows: int
-    rows: int
-    reason: str = ""
-
-    @property
-    def estimable(self) -> bool:
-        return self.dr is not None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "ipw": self.ipw,
-            "ipw_ci": None if self.ipw_ci is None else list(self.ipw_ci),
-            "dr": self.dr,
-            "dr_ci": None if self.dr_ci is None else list(self.dr_ci),
-            "matched_rows": self.matched_rows,
-            "rows": self.rows,
-            "reason": self.reason,
-        }
-
-
-def _mean_ci(terms: np.ndarray, clusters: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """The mean of `terms` and its 95 % interval, clustered by customer."""
-    mean = float(terms.mean())
-    half = 1.96 * clustered_standard_error(terms, clusters) if len(terms) > 1 else 0.0
-    return mean, (mean - half, mean + half)
 
 
 class LoggedOutcomes:
@@ -407,9 +343,11 @@ class LoggedOutcomes:
             )  # fmt: skip
         y = self.outcome[window][observed]
         clusters = self.clusters[observed]
-        ipw, ipw_ci = _mean_ci(matched / self.propensity[observed] * y, clusters)
+        ipw, ipw_ci = mean_interval(matched / self.propensity[observed] * y, clusters)
         scores = self.scores(window)[observed]
-        dr, dr_ci = _mean_ci(scores[np.arange(len(target)), target].astype(np.float64), clusters)
+        dr, dr_ci = mean_interval(
+            scores[np.arange(len(target)), target].astype(np.float64), clusters
+        )
         return OffPolicyEstimate(ipw, ipw_ci, dr, dr_ci, int(matched.sum()), len(target))
 
     def policy_gain(self, target: np.ndarray, window: int) -> OffPolicyEstimate:
@@ -428,10 +366,12 @@ class LoggedOutcomes:
         wanted = target[observed]
         weight = 1.0 / self.propensity[observed]
         clusters = self.clusters[observed]
-        ipw, ipw_ci = _mean_ci(((logged == wanted) * weight - (logged == 0) * weight) * y, clusters)
+        ipw, ipw_ci = mean_interval(
+            ((logged == wanted) * weight - (logged == 0) * weight) * y, clusters
+        )
         scores = self.scores(window)[observed].astype(np.float64)
         rows = np.arange(len(wanted))
-        dr, dr_ci = _mean_ci(scores[rows, wanted] - scores[:, 0], clusters)
+        dr, dr_ci = mean_interval(scores[rows, wanted] - scores[:, 0], clusters)
         return OffPolicyEstimate(ipw, ipw_ci, dr, dr_ci, int((logged == wanted).sum()), len(rows))
 
     def logging_policy(self, window: int) -> OffPolicyEstimate:
@@ -439,16 +379,9 @@ class LoggedOutcomes:
         columns)."""
         y = self.outcome[window]
         observed = np.isfinite(y)
-        mean, ci = _mean_ci(y[observed], self.clusters[observed])
+        mean, ci = mean_interval(y[observed], self.clusters[observed])
         rows = int(observed.sum())
         return OffPolicyEstimate(mean, ci, mean, ci, rows, rows)
-
-
-def covariance(first: np.ndarray, second: np.ndarray) -> float:
-    """The clustered covariance of two estimates from their per-customer influences
-    (`LoggedOutcomes.influence`): C / (C - 1) sum(psi_1 psi_2), C the customers either uses."""
-    groups = int(np.count_nonzero((first != 0) | (second != 0)))
-    return float(first @ second) * groups / max(groups - 1, 1)
 
 
 def observable_windows(store: Store, observed_until: pd.Timestamp) -> tuple[int, ...]:

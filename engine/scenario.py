@@ -18,8 +18,8 @@ from engine.sweep import MAX_LEVELS
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 from optimization.settings import LagrangianSettings, SolveSettings
 from shopdata.actions import Action
+from shopdata.amount_outliers import AmountOutliers
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
-from shopdata.validation import AmountOutliers
 
 NonNegative = Annotated[float, Field(ge=0)]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,16 +25,17 @@ import torch
 
 from forecasting.anchors import (
     Labels,
-    eligible,
-    history_at,
     labels_after,
     sequence_window,
-    summary_at,
-    tabular_features,
     tabular_names,
 )
 from forecasting.attributes import CustomerAttributes, customers_table
-from forecasting.bgnbd import BetaGeometricNBD
+from forecasting.deep_examples import (
+    PRIOR_FEATURES,
+    TrainingExamples,
+    anchor_inputs,
+    training_examples,
+)
 from forecasting.errors import TooLittleData
 from forecasting.model_kinds import DEEP_KINDS, DeepKind
 from forecasting.networks import (
@@ -66,19 +66,6 @@ from shopdata.progress import counted
 from shopdata.store import Store
 
 log = logging.getLogger(__name__)
-
-PRIOR_FEATURES = ("prior_logit_week0", "prior_log_expected", "prior_alive")
-PROBABILITY_BOUNDS = (1e-6, 0.999)
-#: Customers a training anchor needs (those who had bought before it) to give examples.
-MIN_ANCHOR_CUSTOMERS = 50
-
-
-@dataclass(frozen=True)
-class _Examples:
-    rows: np.ndarray  # [E] panel rows
-    anchors: np.ndarray  # [E] anchor week index
-    tabular: np.ndarray  # [E, F] standardised later
-    prior_logit: np.ndarray  # [E, L]
 
 
 class DeepPurchaseModel:
@@ -271,39 +258,22 @@ class DeepPurchaseModel:
             return int(self.max_examples)
         return 50_000 if self.kind == "sequence" and self.device_.type == "cpu" else 300_000
 
-    def _anchor_weeks(self) -> list[int]:
-        last = self.panel_.weeks
-        return [
-            last - k * self.anchor_stride
-            for k in range(1, self.anchors + 1)
-            if last - k * self.anchor_stride >= self.min_history_weeks
-        ]
-
     def _inputs_at(
         self, rows: np.ndarray, anchor: int, horizon: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tabular inputs [B, F] and the BG/NBD prior [B, horizon] of `rows` at `anchor`."""
-        history = history_at(self.panel_, rows, anchor)
-        summary = summary_at(history)
-        bgnbd = BetaGeometricNBD(device="cpu").fit(summary)
-        # hyp2f1 can fail for extreme histories; those weeks fall back to the floor.
-        prior = np.nan_to_num(bgnbd.weekly_expected_purchases(summary, horizon), nan=0.0)
-        prior = np.clip(prior, *PROBABILITY_BOUNDS)
-        prior_columns = np.column_stack(
-            [
-                special.logit(prior[:, 0]),
-                np.log(prior[:, : self.label_weeks].sum(axis=1)),
-                bgnbd.probability_alive(summary),
-            ]
-        )
-        parts = [tabular_features(history), prior_columns]
-        if self.reviews_ is not None:
-            parts.append(self.reviews_.features(rows, anchor))
-        parts.append(self.attribute_rows_[rows])
-        return np.column_stack(parts).astype(np.float32), prior
+        return anchor_inputs(
+            self.panel_, rows, anchor, horizon, self.label_weeks, self.reviews_,
+            self.attribute_rows_,
+        )  # fmt: skip
 
-    def _examples(self, generator: np.random.Generator) -> _Examples:
-        anchor_weeks = self._anchor_weeks()
+    def _examples(self, generator: np.random.Generator) -> TrainingExamples:
+        last = self.panel_.weeks
+        anchor_weeks = [
+            last - k * self.anchor_stride
+            for k in range(1, self.anchors + 1)
+            if last - k * self.anchor_stride >= self.min_history_weeks
+        ]
         if not anchor_weeks:
             raise TooLittleData(
                 f"{self.panel_.weeks} weeks of history leave no training anchor with "
@@ -311,30 +281,14 @@ class DeepPurchaseModel:
                 f"need more history: use the baseline forecaster (forecast: {{model: "
                 "baseline}), which fits any shop with purchases"
             )
-        per_anchor = max(1, self.max_examples_ // len(anchor_weeks))
-        parts = []
-        most = 0
-        for anchor in anchor_weeks:
-            rows = eligible(self.panel_, anchor)
-            most = max(most, len(rows))
-            if len(rows) < MIN_ANCHOR_CUSTOMERS:
-                continue
-            # BG/NBD is fitted on every customer at the anchor, then the examples are drawn.
-            tabular, prior = self._inputs_at(rows, anchor, self.label_weeks)
-            if len(rows) > per_anchor:
-                keep = np.sort(generator.choice(len(rows), per_anchor, replace=False))
-                rows, tabular, prior = rows[keep], tabular[keep], prior[keep]
-            parts.append((rows, np.full(len(rows), anchor), tabular, special.logit(prior)))
-        if not parts:
-            raise TooLittleData(
-                f"the deep forecasters ({self.kind}) train on the customers who had bought "
-                f"before a training anchor, at least {MIN_ANCHOR_CUSTOMERS} at one; this shop "
-                f"has at most {most} at its {len(anchor_weeks)} anchors ({len(self.panel_)} "
-                "customers in all): use the baseline forecaster (forecast: {model: baseline}), "
-                "which fits any shop with purchases"
-            )
-        rows, anchors, tabular, prior_logit = (np.concatenate(p) for p in zip(*parts, strict=True))
-        return _Examples(rows, anchors, tabular, prior_logit.astype(np.float32))
+        return training_examples(
+            self.panel_,
+            anchor_weeks,
+            self.max_examples_,
+            lambda rows, anchor: self._inputs_at(rows, anchor, self.label_weeks),
+            generator,
+            self.kind,
+        )
 
     def _horizon_basis(self, weeks: int) -> np.ndarray:
         return np.log1p(np.arange(weeks)) / np.log1p(self.label_weeks)  # [H]
@@ -355,7 +309,7 @@ class DeepPurchaseModel:
         return self.network_(tabular, *sequence)
 
     def _train(
-        self, examples: _Examples, labels: Labels, generator: np.random.Generator
+        self, examples: TrainingExamples, labels: Labels, generator: np.random.Generator
     ) -> list[float]:
         device = self.device_
         tabular = torch.tensor(

@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from shopdata.amount_outliers import AmountOutliers, check_amount_outliers
 from shopdata.arrow_columns import duplicated_rows, member_mask
 from shopdata.campaign_log_checks import (
     UnidentifiedEffects,
@@ -38,7 +38,6 @@ from shopdata.table_checker import (
 __all__ = [
     "MAX_ID_CHARACTERS",
     "NO_CAMPAIGN_LOG",
-    "AmountOutliers",
     "InputTables",
     "UnidentifiedEffects",
     "file_fingerprint",
@@ -49,35 +48,6 @@ __all__ = [
 
 #: Times before this are not a shop's data (and near pandas' limits of 1677 and 2262).
 EARLIEST_TIME = pd.Timestamp("1970-01-01")
-
-
-@dataclass(frozen=True)
-class AmountOutliers:
-    """How far an amount may lie from the rest before it is taken for a data error.
-
-    On the log scale, robustly: z = (log amount - median) / (1.4826 MAD), against all positive
-    amounts (global) and against the customer's own median (customers with at least
-    `min_customer_rows` purchases, on the global scale). An amount with either z above
-    `z_threshold` is refused (`action="refuse"`, the rows named) or kept and warned about
-    (`"warn"`). The default 8 is about 500 times the typical amount on CDNOW's spread; one
-    amount of 1e12 among ordinary baskets is far beyond it.
-    """
-
-    z_threshold: float = 8.0
-    action: Literal["refuse", "warn"] = "refuse"
-    min_customer_rows: int = 3
-
-    def __post_init__(self) -> None:
-        if not self.z_threshold > 0:
-            raise ValueError(
-                f"The 'z_threshold' parameter of AmountOutliers must be > 0. "
-                f"Got {self.z_threshold} instead."
-            )
-        if self.action not in ("refuse", "warn"):
-            raise ValueError(
-                "The 'action' parameter of AmountOutliers must be 'refuse' or 'warn'. "
-                f"Got {self.action!r} instead."
-            )
 
 
 #: What a shop without a campaign log means for its plans (the batch and `ltv validate` warn).
@@ -173,7 +143,7 @@ def _check_rules(
             "negative amounts without a refund marker",
             negative,
         )
-        _check_amount_outliers(table, checker, outliers)
+        check_amount_outliers(table, checker, outliers)
     if name in ("campaign_log", "campaign_design"):
         if action_ids is not None:
             catalogue = pd.Series(sorted(action_ids), dtype="string")
@@ -263,47 +233,6 @@ def _read_as_weeks(table: pd.DataFrame, checker: TableChecker) -> None:
     )
     checker.moved_weeks.add("week_start")
     table["week_start"] = monday.where(stamps.notna(), stamps)
-
-
-def _check_amount_outliers(
-    table: pd.DataFrame, checker: TableChecker, outliers: AmountOutliers
-) -> None:
-    """Flag (or warn about) amounts far above or below the rest (`AmountOutliers`)."""
-    amount = table["amount"].to_numpy(dtype=np.float64)
-    positive = np.isfinite(amount) & (amount > 0)
-    if positive.sum() < 10:
-        return
-    logs = np.log(np.where(positive, amount, 1.0))
-    centre = float(np.median(logs[positive]))
-    scale = 1.4826 * float(np.median(np.abs(logs[positive] - centre)))
-    scale = max(scale, 0.1)  # identical amounts (a price list shop): still a finite scale
-    z_global = np.where(positive, np.abs(logs - centre) / scale, 0.0)
-    frame = pd.DataFrame({"customer": table["customer_id"].to_numpy(), "log": logs})
-    frame = frame[positive]
-    grouped = frame.groupby("customer", observed=True)["log"]
-    own_median = grouped.transform("median")
-    own_count = grouped.transform("size")
-    z_own = np.zeros(len(amount))
-    z_own[positive] = np.where(
-        own_count >= outliers.min_customer_rows, np.abs(frame["log"] - own_median) / scale, 0.0
-    )
-    far = (z_global > outliers.z_threshold) | (z_own > outliers.z_threshold)
-    if not far.any():
-        return
-    shown = ", ".join(f"{a:,.2f}" for a in amount[far][:3])
-    expected = (
-        f"an amount within {outliers.z_threshold:g} robust standard deviations (log scale) of "
-        f"the typical {np.exp(centre):,.2f} and of the customer's own purchases"
-    )
-    found = f"amounts such as {shown} (a data error? fix them, or warn instead of refusing)"
-    if outliers.action == "refuse":
-        checker.flag("amount", expected, found, far)
-    else:
-        rows = ", ".join(str(int(r) + 1) for r in np.flatnonzero(far)[:5])
-        checker.warnings.append(
-            f"{checker.path.name}, column 'amount': {int(far.sum())} amounts far from the "
-            f"rest kept as asked ({shown}; rows {rows})"
-        )
 
 
 def _check_references(tables: dict[str, pd.DataFrame], checkers: dict[str, TableChecker]) -> None:

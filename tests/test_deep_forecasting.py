@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.report import ReportData
+from engine.report_data import ReportData
 from forecasting.anchors import (
     Labels,
     history_at,

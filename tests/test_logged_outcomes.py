@@ -10,13 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.logged_estimates import GainEstimate, NotEstimable, covariance
 from engine.logged_outcomes import (
     MIN_ROWS,
     WINDOWS,
-    GainEstimate,
     LoggedOutcomes,
-    NotEstimable,
-    covariance,
     logged_examples,
     observable_windows,
     read_logged_outcomes,

@@ -18,7 +18,8 @@ from engine import pipeline
 from engine.cli import app
 from engine.pipeline import FAULT_INJECTION_ENV, InjectedFault, RunResult
 from engine.registry import RunRegistry
-from engine.report import ReportData, write_reports
+from engine.report import write_reports
+from engine.report_data import ReportData
 from engine.run_reader import RunFolder
 from engine.saved_models import choose_saved_model
 from engine.scenario import ScenarioError, load_scenario

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.logged_outcomes import GainEstimate, LoggedOutcomes
+from engine.logged_estimates import GainEstimate
+from engine.logged_outcomes import LoggedOutcomes
 from engine.release import release
 from engine.release_decision import (
     PriorSource,

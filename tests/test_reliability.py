@@ -34,10 +34,11 @@ from engine.scenario import (
 from engine.spreadsheet import neutralised
 from engine.valuation import category_capacity
 from shopdata import store as store_module
+from shopdata.amount_outliers import AmountOutliers
 from shopdata.atomic import staged_folder, write_atomically, write_text_atomically
 from shopdata.input_errors import InputValidationError
 from shopdata.store import Store
-from shopdata.validation import AmountOutliers, load_inputs
+from shopdata.validation import load_inputs
 from tests.conftest import SMALL_AS_OF
 from tests.run_helpers import SCENARIO, copy_runs, hand_run, plan_small
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.report import ReportData, write_reports
+from engine.report import write_reports
+from engine.report_data import ReportData
 from engine.scenario import ScenarioError, load_scenario
 from engine.sweep import MAX_LEVELS, SweepError, parse_sweep
 from shopdata.input_errors import InputValidationError

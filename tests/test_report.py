@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine import report as report_module
-from engine.report import ReportData, write_reports
+from engine.report import write_reports
+from engine.report_data import ReportData
 from tests.run_helpers import hand_run
 
 

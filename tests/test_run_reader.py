@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.run_reader import Constraint, RunFolder, RunFolderError
+from engine.run_reader import RunFolder
+from engine.run_summaries import Constraint, RunFolderError
 from optimization.rows import RowKind
 from tests.run_helpers import hand_run
 

@@ -25,8 +25,9 @@ from engine.cli.options import (
     out,
     scenario_option,
 )
+from shopdata.amount_outliers import AmountOutliers
 from shopdata.input_errors import InputValidationError
-from shopdata.validation import NO_CAMPAIGN_LOG, AmountOutliers
+from shopdata.validation import NO_CAMPAIGN_LOG
 
 OutlierAction = StrEnum("OutlierAction", [("refuse", "refuse"), ("warn", "warn")])
 

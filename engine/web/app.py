@@ -33,7 +33,8 @@ from markupsafe import Markup
 
 from engine import run_folder, strict_yaml
 from engine.registry import RunRegistry
-from engine.report import ReportData, png_images
+from engine.report import png_images
+from engine.report_data import ReportData
 from engine.run_reader import RunFolder, RunFolderError
 from engine.scenario import ScenarioError, load_scenario
 from engine.sweep import SweepError, parse_sweep
