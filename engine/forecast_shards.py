@@ -18,6 +18,7 @@ The driver gathers the shards' forecasts: the batch's later stages read one fore
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
 import uuid
@@ -31,7 +32,7 @@ from forecasting.baseline import BaselineForecaster, CustomerGroup
 from forecasting.features import PurchaseSummary
 from forecasting.forecast_set import ForecastSet, ItemAffinity
 from forecasting.shrinkage import EffectMoments
-from optimization.ray_groups import shard_of, start_ray
+from optimization.ray_groups import ray_session, shard_of
 from shopdata.store import Store
 
 #: The shard actors' names begin so (then a token of the call and the shard's number).
@@ -79,9 +80,21 @@ def forecast_in_shards(
         parts = [ForecastShard(model, store_path, summary.subset(rows)) for rows in members]
         total = _sum_moments([part.moments() for part in parts])
         return _gather([part.forecast(total) for part in parts], members, len(summary))
+    with ray_session(address):
+        return _on_ray(model, store_path, summary, members, cpus_per_shard)
+
+
+def _on_ray(
+    model: BaselineForecaster,
+    store_path: Path,
+    summary: PurchaseSummary,
+    members: list[np.ndarray],
+    cpus_per_shard: float,
+) -> ForecastSet:
+    """`forecast_in_shards` on Ray actors, gathered here (their parts copied out of the object
+    store before the session ends)."""
     import ray
 
-    start_ray(address)
     remote = ray.remote(num_cpus=cpus_per_shard, max_restarts=3, max_task_retries=3)(ForecastShard)
     shipped = ray.put(model)
     # Kept referenced while the actors live: a restarted actor is rebuilt from them.
@@ -114,20 +127,22 @@ def _gather(parts: Sequence[ForecastSet], members: Sequence[np.ndarray], n: int)
     def joined(name: str) -> np.ndarray:
         return np.concatenate([getattr(part, name) for part in parts])[inverse]
 
+    # Copies, not the parts' own arrays: on Ray those are views into the object store, which
+    # they would keep mapped after the session ends (`ray_session`).
     first = parts[0]
     affinity = ItemAffinity(
-        first.item_affinity.item_ids,
+        np.array(first.item_affinity.item_ids),
         np.concatenate([p.item_affinity.candidates for p in parts])[inverse],
         np.concatenate([p.item_affinity.purchase_prob for p in parts])[inverse],
     )
     return ForecastSet(
         customer_ids=joined("customer_ids"),
-        action_ids=first.action_ids,
-        week_starts=first.week_starts,
+        action_ids=np.array(first.action_ids),
+        week_starts=np.array(first.week_starts),
         purchase_prob=joined("purchase_prob"),
         spend=joined("spend"),
         future_margin_delta=joined("future_margin_delta"),
         clv=joined("clv"),
         item_affinity=affinity,
-        metadata=first.metadata,
+        metadata=copy.deepcopy(first.metadata),
     )

@@ -8,6 +8,7 @@ backends are warm-started from the decomposition's plan when `settings.warm_star
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -79,20 +80,31 @@ def solve(
             f"{settings.auto_exact_max_variables:,}"
         )
     chosen = backend_named(backend)
-    solution = None
-    if not problem.eligible[:, 1:].any():
-        solution = _nothing_eligible(problem, rows, settings, chosen, started)
-    if solution is None:
-        solution = _backend_solution(problem, rows, settings, chosen, notes, started)
-    solution = _with_recommendations(
-        problem,
-        solution,
-        settings,
-        recommended,
-        exact=Capability.EXACT in chosen.capabilities
-        or problem.shape[0] <= settings.auto_exact_max_variables,
-    )
+    with _execution(settings):
+        solution = None
+        if not problem.eligible[:, 1:].any():
+            solution = _nothing_eligible(problem, rows, settings, chosen, started)
+        if solution is None:
+            solution = _backend_solution(problem, rows, settings, chosen, notes, started)
+        solution = _with_recommendations(
+            problem,
+            solution,
+            settings,
+            recommended,
+            exact=Capability.EXACT in chosen.capabilities
+            or problem.shape[0] <= settings.auto_exact_max_variables,
+        )
     return replace(solution, notes=tuple(notes) + solution.notes)
+
+
+def _execution(settings: SolveSettings) -> AbstractContextManager[None]:
+    """One Ray session for the whole solve where the decomposition runs there (its dual and
+    the recommendation block's rounds share it; `ray_session`), else nothing."""
+    if settings.lagrangian.engine != "ray":
+        return nullcontext()
+    from optimization.ray_groups import ray_session
+
+    return ray_session(settings.lagrangian.ray_address)
 
 
 def _backend_solution(

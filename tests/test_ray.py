@@ -33,6 +33,28 @@ def _settings(engine: str, shards: int = 3) -> SolveSettings:
     )
 
 
+def test_a_session_stops_the_local_cluster_it_started_and_keeps_one_it_found() -> None:
+    """The driver keeps every object-store page it touched (1 GB put, got and deleted: 1 GB
+    still resident) until the cluster is shut down: a distributed step's session shuts down
+    the local cluster it started (inner sessions share it), never one it found running."""
+    from optimization.ray_groups import ray_session, start_ray
+
+    if ray.is_initialized():  # another test's cluster in this process: nothing to start
+        pytest.skip("a cluster is already up in this process")
+    with ray_session():
+        with ray_session():
+            assert ray.is_initialized()
+        assert ray.is_initialized()  # the inner session did not start it
+    assert not ray.is_initialized()
+    start_ray(cpus=1)
+    try:
+        with ray_session():
+            pass
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
+
+
 def test_shards_are_a_stable_hash_of_the_customer_id() -> None:
     from optimization.ray_groups import shard_of
 
