@@ -22,6 +22,7 @@ from forecasting.attributes import CustomerAttributes, customers_table
 from forecasting.bgnbd import BetaGeometricNBD
 from forecasting.campaign_examples import identified_window
 from forecasting.contact_inflation import contact_inflation
+from forecasting.effect_summary import effect_summary
 from forecasting.errors import TooLittleData
 from forecasting.features import (
     ANCHOR_FEATURES,
@@ -419,34 +420,7 @@ class BaselineForecaster:
                 else "not measured: no campaign log with controls in the last 26 weeks"
             ),
             "effects": (
-                {
-                    "training_rows": learner.training_rows_,
-                    "log_sample": {
-                        "share_of_customers": self.log_sample_.share,
-                        "log_rows": self.log_sample_.rows,
-                        "note": self.log_sample_.note,
-                    },
-                    "final_loss": learner.final_loss_,
-                    "training": learner.training_,
-                    "base_rate_check": learner.base_rate_check_,
-                    # held-out: predicted against measured effect on the week's purchase
-                    "calibration": learner.calibration_,
-                    "future_effect_not_identified": [
-                        a
-                        for a, ok in zip(self.action_ids_, learner.future_identified_, strict=True)
-                        if not ok
-                    ],
-                    "spend_ratio": dict(
-                        zip(self.action_ids_, learner.spend_ratio_.tolist(), strict=True)
-                    ),
-                    "purchase_shift_reliability": dict(
-                        zip(self.action_ids_, learner.shift_reliability_.tolist(), strict=True)
-                    ),
-                    "future_effect_reliability": dict(
-                        zip(self.action_ids_, learner.future_reliability_.tolist(), strict=True)
-                    ),
-                    "segment_effects": learner.segments_.summary(self.action_ids_),
-                }
+                effect_summary(learner, self.action_ids_, self.log_sample_)
                 if learner is not None
                 else "no campaign log: no action effects learned"
             ),
