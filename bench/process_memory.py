@@ -31,7 +31,7 @@ class MemorySampler:
         self.process = psutil.Process()
         self.ray_actors = ray_actors
         self.interval_s = interval_s
-        self.own = self.private = self.actors = self.last_private = 0.0
+        self.own = self.private = self.actors = 0.0
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -62,11 +62,9 @@ class MemorySampler:
             self.actors = max(self.actors, actors / 2**20)
             time.sleep(self.interval_s)
 
-    def mark(self) -> tuple[float, float]:
-        """The peaks (own, actors) since the last mark, then start afresh (the private peak
-        is `last_private`)."""
-        peaks = (self.own, self.actors)
-        self.last_private = self.private
+    def mark(self) -> tuple[float, float, float]:
+        """The peaks (own, own private, actors) since the last mark, then start afresh."""
+        peaks = (self.own, self.private, self.actors)
         info = self.process.memory_info()
         self.own, self.private, self.actors = (
             info.rss / 2**20,

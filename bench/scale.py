@@ -68,13 +68,13 @@ def main() -> None:
         if name == current["name"]:
             return
         now = time.perf_counter()
-        own, actors = sampler.mark()
+        own, private, actors = sampler.mark()
         stages.append(
             {
                 "stage": current["name"],
                 "seconds": now - current["since"],
                 "peak_rss_mb": own,
-                "peak_private_mb": sampler.last_private,
+                "peak_private_mb": private,
                 "ray_actors_peak_rss_mb": actors,
             }
         )

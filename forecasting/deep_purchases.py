@@ -263,9 +263,14 @@ class DeepPurchaseModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Tabular inputs [B, F] and the BG/NBD prior [B, horizon] of `rows` at `anchor`."""
         return anchor_inputs(
-            self.panel_, rows, anchor, horizon, self.label_weeks, self.reviews_,
+            self.panel_,
+            rows,
+            anchor,
+            horizon,
+            self.label_weeks,
+            self.reviews_,
             self.attribute_rows_,
-        )  # fmt: skip
+        )
 
     def _examples(self, generator: np.random.Generator) -> TrainingExamples:
         last = self.panel_.weeks

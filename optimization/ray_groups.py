@@ -186,30 +186,23 @@ def start_ray(address: str | None = None, cpus: int | None = None) -> None:
     )
 
 
-_sessions = {"depth": 0, "started": False}
-
-
 @contextmanager
 def ray_session(address: str | None = None) -> Iterator[None]:
     """Ray for the duration of one distributed step (the forecast's shards, a solve): joined
-    or started as `start_ray` does, and, where the outermost session started a local cluster,
-    shut down when it ends. The driver maps the local object store and keeps every page it
-    touched resident (at 1M customers about 2 GB of its 8.7 GB peak, counted again in the
-    stages after the solve that use no Ray); a step that needs Ray again starts it again (a few
-    seconds). A cluster started before (a test's, a caller's) or joined at an address stays."""
+    or started as `start_ray` does, and, where this session started a local cluster, shut
+    down when it ends. The driver maps the local object store and keeps every page it touched
+    resident (at 1M customers about 2 GB of its 8.7 GB peak, counted again in the stages after
+    the solve that use no Ray); a step that needs Ray again starts it again (a few seconds). A
+    cluster started before (an outer session's, a test's, a caller's) or joined at an address
+    stays."""
     import ray
 
-    outermost = _sessions["depth"] == 0
-    if outermost:
-        _sessions["started"] = address is None and not ray.is_initialized()
+    started = address is None and not ray.is_initialized()
     start_ray(address)
-    _sessions["depth"] += 1
     try:
         yield
     finally:
-        _sessions["depth"] -= 1
-        if outermost and _sessions["started"]:
-            _sessions["started"] = False
+        if started:
             ray.shutdown()
 
 

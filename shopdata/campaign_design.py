@@ -300,7 +300,7 @@ def campaign_log_summary(
         counts = control_counts(log_table)
         never = [a for a in actions if a != "none" and a not in counts]
         unlogged = int(log_table["propensity"].isna().sum())
-    summary: dict[str, object] = {
+    return {
         "origin": origin or "no campaign log: no effect is learned",
         "actions": counts,
         "few_controls": few_controls(counts),
@@ -308,4 +308,3 @@ def campaign_log_summary(
         # Rows whose propensity the learners estimate from their features (propensity.py).
         "unlogged_propensities": unlogged,
     }
-    return summary
