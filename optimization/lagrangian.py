@@ -6,9 +6,10 @@ With multipliers y >= 0 on the m coupling rows, the problem separates by custome
     adj  = dv - sum_r y_r s_r A_r            (s_r = +1 for <= rows, -1 for >= rows)
 
 and each customer's maximum is closed form: per week the best adjusted action, then the (at most)
-K weeks with the largest positive scores. L(y) is an upper bound on the optimum for every y >= 0
-(weak duality); optimization/dual_bundle.minimise_dual drives it down. Evaluation is vectorised
-over customers in chunks.
+K weeks with the largest positive scores (optimization/best_response.py; under contact windows
+an exact dynamic programme for the customers this breaks one for). L(y) is an upper bound on
+the optimum for every y >= 0 (weak duality); optimization/dual_bundle.minimise_dual drives it
+down. Evaluation is vectorised over customers in chunks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from optimization.best_response import best_response, within_windows
+from optimization.contact_windows import ContactWindow
 from optimization.problem import DecisionProblem, Usage
 from optimization.rows import CouplingRows, RowKind, row_activity
 from shopdata.device import resolve_device
@@ -69,79 +72,6 @@ class Prices:
     per_revenue: np.ndarray  # [H]: floor multipliers
     per_action: np.ndarray  # [A-1]: capacity multipliers
     per_segment: np.ndarray  # [S]: coverage multipliers
-
-
-@dataclass(frozen=True)
-class BestResponse:
-    """Customers' best responses to the prices ([C, H] each): the best contact each week
-    (index into the contacts, 1..A-1, in `choice`; 0 = none), its adjusted value over none
-    `score`, whether the week is taken, the best contact's index `best` (0..A-2); and, to
-    recover every contact's adjusted value (`adjusted`, [C, A-1, H]), the contacts' adjusted
-    levels `contact` [C, A-1, H] and none's `none` [C, H]."""
-
-    choice: torch.Tensor
-    score: torch.Tensor
-    take: torch.Tensor
-    best: torch.Tensor
-    contact: torch.Tensor
-    none: torch.Tensor
-
-    @property
-    def adjusted(self) -> torch.Tensor:
-        """Every contact's adjusted value over none ([C, A-1, H]; -inf where ineligible)."""
-        return self.contact - self.none[:, None, :]
-
-
-def best_response(
-    value: torch.Tensor,
-    cost: torch.Tensor,
-    revenue: torch.Tensor,
-    segments: torch.Tensor,
-    prices: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-    cap: int,
-    *,
-    ineligible: torch.Tensor | None = None,
-) -> BestResponse:
-    """The one best-response formula, for a chunk of C customers (module docstring): each
-    contact's adjusted value dv - y_cost dc + y_revenue dr + segment bonus - y_action over
-    none; per week the best contact, then the (at most) `cap` weeks with the largest positive
-    scores, ties to the earlier weeks. `value`, `cost`, `revenue` (read, not written): either
-    the contacts' differences to none [C, A-1, H] (ineligible contacts' value -inf), or, with
-    `ineligible` [C, A-1, 1] bool given, the problem's own arrays [C, A, H] (none first), whose
-    adjusted levels are formed and none's subtracted (no [C, A-1, H] differences are made:
-    where they are not kept, 1.3 s an evaluation of 1M customers against 1.6 s making them
-    first and 1.0 s with them kept). `segments` [C, S]; `prices`: per cost [H], per revenue
-    [H], per action [A-1], per segment [S]. Any float dtype and device."""
-    per_cost, per_revenue, per_action, per_segment = prices
-    bonus = segments @ per_segment  # [C]
-    # value - y_cost cost + y_revenue revenue + (bonus - y_action) in three fused passes (half
-    # the time of separate multiplies and adds)
-    level = torch.addcmul(value, -per_cost, cost)
-    level.addcmul_(per_revenue, revenue)
-    if ineligible is None:
-        contact, none = level, None
-    else:
-        contact, none = level[:, 1:, :], level[:, 0, :]
-    contact += bonus[:, None, None] - per_action[None, :, None]
-    if ineligible is not None:
-        contact.masked_fill_(ineligible, -torch.inf)
-    best_level, best = contact.max(dim=1)  # [C, H] each
-    score = best_level if none is None else best_level - none
-    take = score > 0
-    h = score.shape[1]
-    if cap == 0:
-        take &= False
-    elif cap < h:
-        kth = torch.topk(score, cap, dim=1).values[:, -1:]  # [C, 1]
-        take &= score >= kth
-        over = take.sum(dim=1) > cap  # exact ties: keep the first weeks
-        if bool(over.any()):
-            rank = torch.argsort(torch.argsort(-score[over], dim=1, stable=True), dim=1)
-            take[over] &= rank < cap
-    choice = torch.where(take, best + 1, torch.zeros_like(best))  # [C, H]
-    return BestResponse(
-        choice, score, take, best, contact, torch.zeros_like(score) if none is None else none
-    )
 
 
 class LagrangianDual:
@@ -229,6 +159,9 @@ class LagrangianDual:
             "segments": self._segments(start, stop),
         }
 
+    def _windows(self, start: int, stop: int) -> list[ContactWindow]:
+        return [w.subset(slice(start, stop)) for w in self.problem.windows]
+
     def _ineligible(self, start: int, stop: int) -> torch.Tensor:
         return torch.from_numpy(~self.problem.eligible[start:stop, 1:, None]).to(self.device)
 
@@ -279,6 +212,7 @@ class LagrangianDual:
             self.cap,
             ineligible=torch.from_numpy(~p.eligible[start:stop, 1:, None]),
         )
+        response = within_windows(response, self._windows(start, stop), self.cap)
         return (
             response.choice.numpy().astype(np.int64),
             response.score.numpy(),
@@ -304,7 +238,7 @@ class LagrangianDual:
         revenue_by_week = torch.zeros(h, dtype=torch.float64, device=device)
         per_action_count = torch.zeros(self.problem.shape[1], dtype=torch.float64, device=device)
         per_segment_count = torch.zeros(self.segments.shape[1], dtype=torch.float64, device=device)
-        for chunk in self._chunks():
+        for chunk, (start, stop) in zip(self._chunks(), self._ranges, strict=True):
             levels = "ineligible" in chunk  # the problem's own arrays, none first
             response = best_response(
                 chunk["value"],
@@ -315,6 +249,7 @@ class LagrangianDual:
                 self.cap,
                 ineligible=chunk.get("ineligible"),
             )
+            response = within_windows(response, self._windows(start, stop), self.cap)
             choice, score, take, best = (
                 response.choice,
                 response.score,

@@ -4,6 +4,8 @@ Columns are x[u, a, t] for a >= 1 (a - 1 in column order), index ((u * (A - 1)) 
 with an upper bound of 0 where the action is ineligible. Rows, in order:
   - one action a week: sum_a x[u, a, t] <= 1                  (N * H rows)
   - contact cap: sum_{a, t} x[u, a, t] <= K                    (N rows; omitted when K >= H)
+  - contact windows (optimization/contact_windows.py (1)): per window, customer and window end
+    whose allowance is below the weeks it holds (the others cannot bind)
   - the coupling rows of `rows.coupling_rows`, relative to none (m rows).
 The objective and coupling coefficients are differences to `none`, so the all-zero vector is
 the all-`none` plan and `offset` is its objective.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 
+from optimization.contact_windows import ContactWindow
 from optimization.highs_model import HighsOutcome, solve_with_highs
 from optimization.problem import DecisionProblem
 from optimization.rows import CouplingRows, RowKind
@@ -113,6 +116,13 @@ def build_milp(problem: DecisionProblem, rows: CouplingRows) -> MilpArrays:
         row_lower.append(np.full(n, -np.inf))
         row_upper.append(np.full(n, float(cap)))
         next_row += n
+    for window in problem.windows:
+        rows_of, lower, upper_of, next_row = _window_rows(window, n, k, h, next_row)
+        coo_rows.append(rows_of[0])
+        coo_cols.append(rows_of[1])
+        coo_vals.append(np.ones(len(rows_of[0])))
+        row_lower.append(lower)
+        row_upper.append(upper_of)
     first_coupling = next_row
     flat_dc, flat_dr = dc.reshape(-1), dr.reshape(-1)
     for i, kind in enumerate(rows.kinds):
@@ -147,3 +157,25 @@ def build_milp(problem: DecisionProblem, rows: CouplingRows) -> MilpArrays:
         first_coupling_row=first_coupling,
         shape=(n, a, h),
     )
+
+
+def _window_rows(
+    window: ContactWindow, n: int, k: int, h: int, first_row: int
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray, int]:
+    """The rows of one contact window that can bind: ((row, column) of each coefficient 1),
+    their lower and upper bounds, and the next free row index."""
+    allowance = window.allowance(h)  # [N, H]
+    held = np.minimum(np.arange(h) + 1, window.weeks)  # planned weeks in the window ending at e
+    u, e = np.nonzero(allowance < held[None, :])
+    row = first_row + np.arange(len(u))
+    group = np.flatnonzero(window.actions[1:])  # action index - 1
+    back = np.arange(window.weeks)
+    # coefficient (row, u, a, t = e - d) for every group action a and d < W with t >= 0
+    r_idx, a_idx, d_idx = np.meshgrid(np.arange(len(u)), group, back, indexing="ij")
+    r_idx, a_idx, d_idx = r_idx.reshape(-1), a_idx.reshape(-1), d_idx.reshape(-1)
+    t = e[r_idx] - d_idx
+    keep = t >= 0
+    r_idx, a_idx, t = r_idx[keep], a_idx[keep], t[keep]
+    columns = (u[r_idx] * k + a_idx) * h + t
+    bounds = allowance[u, e].astype(np.float64)
+    return (row[r_idx], columns), np.full(len(u), -np.inf), bounds, first_row + len(u)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimization.contact_windows import room
 from optimization.groups import LocalShards
 from optimization.lagrangian import LagrangianDual
 from optimization.problem import DecisionProblem, Usage
@@ -155,8 +156,9 @@ class PlanShard:
     def fill_candidates(self, y: np.ndarray, limit: int) -> FillCandidates:
         """This group's `limit` best open customer-weeks at `y`: per customer-week the contact
         with the best adjusted value among those that add value over none, for customers
-        under the contact cap, best first (ties: later customer, week, action first, as one
-        descending sort of (score, customer, week, action) gives)."""
+        under the contact cap and with room in their contact windows, best first (ties: later
+        customer, week, action first, as one descending sort of (score, customer, week,
+        action) gives)."""
         problem, dual = self.problem, self.dual
         n, _, h = problem.shape
         cap = problem.effective_contact_cap
@@ -169,7 +171,11 @@ class PlanShard:
             _, _, adjusted = dual.best_response(start, stop, prices)
             raw = problem.value[start:stop, 1:, :] - problem.value[start:stop, :1, :]
             open_week = (self.plan[start:stop] == 0) & (contacts[start:stop, None] < cap)
-            gain = np.where(problem.eligible[start:stop, 1:, None] & (raw > 0), adjusted, -np.inf)
+            fits = problem.eligible[start:stop, 1:, None] & (raw > 0)
+            if problem.windows:  # one more contact there breaks no contact window
+                windows = [w.subset(slice(start, stop)) for w in problem.windows]
+                fits &= room(windows, self.plan[start:stop], problem.shape[1])
+            gain = np.where(fits, adjusted, -np.inf)
             best = gain.argmax(axis=1)  # [C, H]
             score = np.take_along_axis(gain, best[:, None, :], axis=1)[:, 0, :]
             flat = np.where(open_week, score, -np.inf).reshape(-1)

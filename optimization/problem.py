@@ -1,8 +1,9 @@
 """The DecisionProblem (DESIGN §4): coefficients per customer, action and week, and constraints.
 
 x[u, a, t] in {0, 1} picks one action a per customer u and week t (a = 0 is `none`). The problem
-maximises sum v x subject to one action a week, a contact cap over the horizon, and the coupling
-rows: weekly (or total) budget, weekly revenue floor, per-action capacity, segment coverage.
+maximises sum v x subject to one action a week, a contact cap over the horizon, rolling contact
+windows counting past contacts (optimization/contact_windows.py), and the coupling rows: weekly
+(or total) budget, weekly revenue floor, per-action capacity, segment coverage.
 Validated once on construction; everything downstream trusts it.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optimization.contact_windows import ContactWindow
 from optimization.recommendations import RecommendationBlock
 from shopdata.atomic import write_atomically
 
@@ -69,6 +71,7 @@ class DecisionProblem:
     action_capacity: np.ndarray | None = None  # [A], +inf where uncapped
     coverage: tuple[SegmentCoverage, ...] = field(default_factory=tuple)
     recommendations: RecommendationBlock | None = None
+    windows: tuple[ContactWindow, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         n, a, h = self.value.shape if self.value.ndim == 3 else (0, 0, 0)
@@ -134,6 +137,12 @@ class DecisionProblem:
         for segment in self.coverage:
             if segment.members.shape != (n,) or segment.members.dtype != bool:
                 raise ValueError(f"coverage segment {segment.name!r}: members must be bool [N]")
+        for window in self.windows:
+            if window.actions.shape != (a,) or window.past.shape[0] != n:
+                raise ValueError(
+                    f"contact window {window.name!r}: actions must be [{a}] and past [{n}, W-1]; "
+                    f"got {window.actions.shape} and {window.past.shape}"
+                )
         block = self.recommendations
         if block is not None and (block.candidates.shape[0] != n or block.value.shape[2] != h):
             raise ValueError(
@@ -186,6 +195,7 @@ class DecisionProblem:
             total_budget=max(self.total_budget - float(fixed_usage.cost.sum()), 0.0),
             action_capacity=capacity,
             coverage=coverage,
+            windows=tuple(w.subset(customers) for w in self.windows),
         )
 
     @staticmethod
@@ -217,6 +227,10 @@ class DecisionProblem:
             customer_ids=stacked("customer_ids"),
             coverage=coverage,
             recommendations=None,
+            windows=tuple(
+                replace(w, past=np.concatenate([p.windows[k].past for p in parts]))
+                for k, w in enumerate(first.windows)
+            ),
         )
 
     def save(self, folder: Path | str) -> Path:
@@ -243,7 +257,16 @@ class DecisionProblem:
                 else np.zeros((0, self.shape[0]), bool)
             ),
             "coverage_minimum": np.array([s.minimum_contacts for s in self.coverage], float),
+            "window_names": np.array([w.name for w in self.windows], dtype=str),
+            "window_actions": (
+                np.stack([w.actions for w in self.windows])
+                if self.windows
+                else np.zeros((0, self.shape[1]), bool)
+            ),
+            "window_weeks": np.array([w.weeks for w in self.windows], np.int64),
+            "window_limits": np.array([w.limit for w in self.windows], np.int64),
         }
+        arrays |= {f"window_past_{k}": w.past for k, w in enumerate(self.windows)}
         if self.recommendations is not None:
             block = self.recommendations
             arrays |= {
@@ -294,6 +317,19 @@ class DecisionProblem:
                     )
                 ),
                 recommendations=block,
+                windows=tuple(
+                    ContactWindow(name, z["window_actions"][k], weeks, limit, z[f"window_past_{k}"])
+                    for k, (name, weeks, limit) in enumerate(
+                        zip(
+                            z["window_names"].tolist(),
+                            z["window_weeks"].tolist(),
+                            z["window_limits"].tolist(),
+                            strict=True,
+                        )
+                    )
+                )
+                if "window_names" in z.files
+                else (),
             )
 
 

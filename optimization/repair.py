@@ -153,14 +153,18 @@ def fill_slack(
     slack = totals.measures(rows).slack.copy()
     tolerance = FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(rows.rhs))
     taken = np.zeros(len(customer), dtype=bool)
+    # a candidate fits its customer's contact windows alone: under windows, one a customer
+    windowed = bool(dual.problem.windows)
+    added = np.zeros_like(count, dtype=bool)
     for j in order:  # sequential by design: each contact uses up slack the next may need
-        if count[who[j]] >= cap:
+        if count[who[j]] >= cap or (windowed and added[who[j]]):
             continue
         after = slack - rows.sense * deltas[j]
         if (after >= -tolerance).all():
             taken[j] = True
             slack = after
             count[who[j]] += 1
+            added[who[j]] = True
     if not taken.any():
         return totals
     shards.call_each(

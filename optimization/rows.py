@@ -13,6 +13,7 @@ from enum import Enum
 
 import numpy as np
 
+from optimization.contact_windows import breaks
 from optimization.problem import DecisionProblem, Usage
 
 #: Customers measured at a time by `measure_plan` and `plan_usage`.
@@ -155,6 +156,7 @@ class PlanMeasures:
     slack: np.ndarray  # [m], negative where the row is violated
     max_contacts: int
     uses_ineligible: bool
+    breaks_windows: bool = False
 
     def feasible(self, rows: CouplingRows, contact_cap: int, tolerance: float = 1e-6) -> bool:
         scale = np.maximum(1.0, np.abs(rows.rhs))
@@ -162,6 +164,7 @@ class PlanMeasures:
             (self.slack >= -tolerance * scale).all()
             and self.max_contacts <= contact_cap
             and not self.uses_ineligible
+            and not self.breaks_windows
         )
 
 
@@ -222,13 +225,15 @@ def plan_usage(problem: DecisionProblem, choice: np.ndarray, customers: np.ndarr
 class PlanTotals:
     """What a plan adds up to over a group of customers: its objective, what it uses in
     absolute terms (`Usage`, none's cost and revenue included), its most contacts for one
-    customer and whether it uses an ineligible action. Disjoint groups add up (`sum`), so
-    shards of customers report these and the driver measures the plan from them."""
+    customer, whether it uses an ineligible action and whether it breaks a contact window.
+    Disjoint groups add up (`sum`), so shards of customers report these and the driver
+    measures the plan from them."""
 
     objective: float
     usage: Usage
     max_contacts: int
     uses_ineligible: bool
+    breaks_windows: bool = False
 
     @staticmethod
     def sum(parts: list[PlanTotals]) -> PlanTotals:
@@ -238,6 +243,7 @@ class PlanTotals:
             usage=Usage.sum([p.usage for p in parts]),
             max_contacts=max((p.max_contacts for p in parts), default=0),
             uses_ineligible=any(p.uses_ineligible for p in parts),
+            breaks_windows=any(p.breaks_windows for p in parts),
         )
 
     def measures(self, rows: CouplingRows) -> PlanMeasures:
@@ -249,6 +255,7 @@ class PlanTotals:
             slack=rows.sense * (rows.rhs - activity),
             max_contacts=self.max_contacts,
             uses_ineligible=self.uses_ineligible,
+            breaks_windows=self.breaks_windows,
         )
 
 
@@ -257,7 +264,7 @@ def plan_totals(problem: DecisionProblem, choice: np.ndarray) -> PlanTotals:
     (MEASURE_CHUNK customers at a time, so no [N, H] gather is held beside the plan)."""
     n, _, h = problem.shape
     t = np.arange(h)[None, :]  # [1, H]
-    objective, parts, max_contacts, uses_ineligible = 0.0, [], 0, False
+    objective, parts, max_contacts, uses_ineligible, broken = 0.0, [], 0, False, False
     for start in range(0, max(n, 1), MEASURE_CHUNK):
         stop = min(start + MEASURE_CHUNK, n)
         u = np.arange(start, stop)[:, None]  # [C, 1]
@@ -274,7 +281,9 @@ def plan_totals(problem: DecisionProblem, choice: np.ndarray) -> PlanTotals:
         )
         max_contacts = max(max_contacts, int((sub > 0).sum(axis=1).max(initial=0)))
         uses_ineligible |= bool((~problem.eligible[u, sub]).any())
-    return PlanTotals(objective, Usage.sum(parts), max_contacts, uses_ineligible)
+        windows = [w.subset(slice(start, stop)) for w in problem.windows]
+        broken |= bool(breaks(windows, sub).any())
+    return PlanTotals(objective, Usage.sum(parts), max_contacts, uses_ineligible, broken)
 
 
 def measure_plan(problem: DecisionProblem, rows: CouplingRows, choice: np.ndarray) -> PlanMeasures:

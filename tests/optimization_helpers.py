@@ -77,6 +77,16 @@ def violations(problem: DecisionProblem, choice: np.ndarray, tolerance: float = 
         contacted = int((choice[segment.members] > 0).sum())
         if contacted < segment.minimum_contacts - tolerance:
             found.append(f"segment {segment.name}: {contacted} < {segment.minimum_contacts}")
+    for window in problem.windows:  # past weeks -(W-1)..-1, then the plan, week by week
+        for u in range(n):
+            weeks = [int(x) for x in window.past[u]]
+            weeks += [int(window.actions[int(choice[u, t])]) for t in range(h)]
+            past = window.weeks - 1
+            for e in range(h):
+                held = weeks[past + e - window.weeks + 1 : past + e + 1]
+                planned = sum(held[max(0, window.weeks - 1 - e) :])
+                if sum(held) > window.limit and planned > 0:
+                    found.append(f"window {window.name}: customer {u}, weeks to {e}: {held}")
     return found
 
 

@@ -57,6 +57,18 @@ class PyomoBackend:
             model.contact_cap = pyo.Constraint(
                 model.U, rule=lambda m, u: sum(m.x[u, act, t] for act in m.A for t in m.T) <= cap
             )
+        model.windows = pyo.ConstraintList()
+        for window in problem.windows:  # optimization/contact_windows.py (1)
+            allowance = window.allowance(h)
+            group = [int(act) for act in np.flatnonzero(window.actions)]
+            for u in range(n):
+                for e in range(h):
+                    weeks = range(max(0, e - window.weeks + 1), e + 1)
+                    if allowance[u, e] < len(weeks):
+                        model.windows.add(
+                            sum(model.x[u, act, t] for act in group for t in weeks)
+                            <= int(allowance[u, e])
+                        )
         model.coupling = pyo.ConstraintList()
         remaining = rows.incremental_rhs
         for i, kind in enumerate(rows.kinds):

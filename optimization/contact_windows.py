@@ -1,0 +1,194 @@
+"""Rolling-window contact rules: at most `limit` contacts of a group of actions in any `weeks`
+consecutive weeks, counting what was already sent in the weeks before the horizon.
+
+A minimum gap of g weeks between two contacts of a group is the rule with weeks = g, limit = 1.
+With x[u, a, t] the plan, G the group, W the window and past[u, j] the customer's logged
+contacts of G in week j - (W - 1) (j = 0..W-2, oldest first; week 0 is the horizon's first),
+the rule is, for every customer u and window end e = 0..H-1,
+
+    sum_{t=max(0,e-W+1)}^{e} sum_{a in G} x[u,a,t]  <=  max(0, limit - sum_{j>=e} past[u,j])   (1)
+
+(windows that end after the horizon hold only planned weeks that the window ending at H-1 holds
+too, so (1) is the whole rule). Where the log already breaks the rule, the window allows no
+planned contact of G (the plan cannot mend the past).
+
+Per customer the rules and the contact cap are a small automaton over the last W-1 weeks of
+each group, so the Lagrangian best response under them is an exact dynamic programme
+(`best_plans`), run only for the customers whose unconstrained best response breaks a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+#: The most automaton states `best_plans` enumerates (the product over rules of 2^(W-1),
+#: times the contact cap + 1): beyond it a scenario's windows are refused as too long together.
+MAX_STATES = 4096
+
+
+@dataclass(frozen=True)
+class ContactWindow:
+    """At most `limit` contacts of `actions` ([A] bool, False at 0, `none`) in any `weeks`
+    consecutive weeks; `past` [N, weeks-1] the customers' contacts of the group in the weeks
+    just before the horizon (oldest first; 0 or 1 a week, one action a customer-week)."""
+
+    name: str
+    actions: np.ndarray
+    weeks: int
+    limit: int
+    past: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.weeks < 1 or self.limit < 0:
+            raise ValueError(
+                f"contact window {self.name!r}: weeks must be >= 1 and limit >= 0; "
+                f"got weeks {self.weeks}, limit {self.limit}"
+            )
+        if self.actions.dtype != bool or self.actions.ndim != 1 or self.actions[:1].any():
+            raise ValueError(
+                f"contact window {self.name!r}: actions must be a bool [A] mask without `none`"
+            )
+        if self.past.ndim != 2 or self.past.shape[1] != self.weeks - 1:
+            raise ValueError(
+                f"contact window {self.name!r}: past must be shaped [N, {self.weeks - 1}]; "
+                f"got {self.past.shape}"
+            )
+        if (self.past < 0).any() or (self.past > 1).any():
+            raise ValueError(f"contact window {self.name!r}: past contacts must be 0 or 1 a week")
+
+    def allowance(self, weeks: int) -> np.ndarray:
+        """The right-hand side of (1) for each customer and window end ([N, H] int64, >= 0)."""
+        n = self.past.shape[0]
+        past_in = np.zeros((n, weeks), dtype=np.int64)
+        if self.weeks > 1:
+            tail = np.cumsum(self.past[:, ::-1], axis=1, dtype=np.int64)[:, ::-1]  # sum j >= e
+            reach = min(weeks, self.weeks - 1)
+            past_in[:, :reach] = tail[:, :reach]
+        return np.maximum(self.limit - past_in, 0)
+
+    def window_sums(self, choice: np.ndarray) -> np.ndarray:
+        """The planned contacts of the group in each window ending at e ([N, H])."""
+        hits = self.actions[choice].astype(np.int64)  # [N, H]
+        total = np.cumsum(hits, axis=1)
+        before = np.zeros_like(total)
+        before[:, self.weeks :] = total[:, : -self.weeks] if self.weeks < total.shape[1] else 0
+        return total - before
+
+    def slack(self, choice: np.ndarray) -> np.ndarray:
+        """How many more contacts of the group each window ending at e allows ([N, H])."""
+        return self.allowance(choice.shape[1]) - self.window_sums(choice)
+
+    def subset(self, customers: np.ndarray | slice) -> ContactWindow:
+        return replace(self, past=self.past[customers])
+
+
+def breaks(windows: Sequence[ContactWindow], choice: np.ndarray) -> np.ndarray:
+    """Which customers' plans ([N, H] action indices) break some window ([N] bool)."""
+    out = np.zeros(choice.shape[0], dtype=bool)
+    for window in windows:
+        out |= (window.slack(choice) < 0).any(axis=1)
+    return out
+
+
+def room(windows: Sequence[ContactWindow], choice: np.ndarray, actions: int) -> np.ndarray:
+    """Where one more contact could go without breaking a window ([N, A-1, H] bool): action a
+    in week t fits when every window of a's groups that holds week t has a contact to spare."""
+    n, h = choice.shape
+    out = np.ones((n, actions - 1, h), dtype=bool)
+    for window in windows:
+        spare = window.slack(choice)  # [N, H] per window end
+        # week t lies in the windows ending at t..t+W-1: their least spare
+        least = spare.copy()
+        for shift in range(1, min(window.weeks, h)):
+            least[:, : h - shift] = np.minimum(least[:, : h - shift], spare[:, shift:])
+        out[:, window.actions[1:], :] &= (least >= 1)[:, None, :]
+    return out
+
+
+@dataclass(frozen=True)
+class _Automaton:
+    """The rules and the contact cap as a finite automaton over plan weeks: `next[s, a]` the
+    state after action a in state s, `allowed[s, a]` whether a may be taken there; a state
+    holds each rule's last W-1 weeks (a bit each) and the contacts so far (where capped)."""
+
+    next: np.ndarray  # [S, A] int64
+    allowed: np.ndarray  # [S, A] bool
+    bits: tuple[int, ...]  # per rule, W - 1
+    counted: bool
+    cap: int
+
+    def start(self, windows: Sequence[ContactWindow]) -> np.ndarray:
+        """Each customer's state before the horizon ([N]): the past weeks, no contact yet."""
+        n = windows[0].past.shape[0]
+        state = np.zeros(n, dtype=np.int64)
+        for window, width in zip(windows, self.bits, strict=True):
+            code = np.zeros(n, dtype=np.int64)
+            for j in range(width):  # oldest week in the highest bit
+                code = (code << 1) | window.past[:, j].astype(np.int64)
+            state = (state << width) | code
+        return state * (self.cap + 1) if self.counted else state
+
+
+def _automaton(windows: Sequence[ContactWindow], cap: int, weeks: int) -> _Automaton:
+    bits = tuple(w.weeks - 1 for w in windows)
+    counted = cap < weeks
+    count_states = cap + 1 if counted else 1
+    states = (1 << sum(bits)) * count_states
+    if states > MAX_STATES:
+        raise ValueError(
+            f"the contact windows ({', '.join(repr(w.name) for w in windows)}) with the contact "
+            f"cap make {states:,} states a customer; at most {MAX_STATES:,} are planned exactly "
+            "(shorten a window or merge rules)"
+        )
+    a = len(windows[0].actions)
+    nxt = np.zeros((states, a), dtype=np.int64)
+    allowed = np.ones((states, a), dtype=bool)
+    for s in range(states):
+        history, count = divmod(s, count_states)
+        for act in range(a):
+            code, shift, ok = 0, sum(bits), True
+            for window, width in zip(windows, bits, strict=True):
+                shift -= width
+                mask = (history >> shift) & ((1 << width) - 1)
+                hit = int(window.actions[act])
+                ok &= not hit or bin(mask).count("1") + 1 <= window.limit
+                code = (code << width) | (
+                    (((mask << 1) | hit) & ((1 << width) - 1)) if width else 0
+                )
+            if counted:
+                ok &= count + (act > 0) <= cap
+                code = code * count_states + min(count + (act > 0), cap)
+            allowed[s, act] = ok
+            nxt[s, act] = code
+    return _Automaton(nxt, allowed, bits, counted, cap)
+
+
+def best_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int) -> np.ndarray:
+    """Each customer's best plan ([C, H] action indices) under the windows and the contact cap:
+    maximises sum_t adjusted[u, a_t - 1, t] over a_t in 0..A-1 (0, none, adds 0) by dynamic
+    programming over `_Automaton`'s states, backward over the weeks, C x S x A per week.
+    `adjusted` [C, A-1, H] the contacts' adjusted values over none (-inf where ineligible);
+    `windows` over the same C customers. Ties go to none, then to the lower action index."""
+    c, k, h = adjusted.shape
+    machine = _automaton(windows, cap, h)
+    states = machine.next.shape[0]
+    future = np.zeros((c, states))
+    policy = np.zeros((h, c, states), dtype=np.int16)
+    gain = np.concatenate([np.zeros((c, 1, h)), adjusted], axis=1)  # [C, A, H], none first
+    for t in range(h - 1, -1, -1):
+        options = np.full((c, states, k + 1), -np.inf)
+        for act in range(k + 1):
+            ok = machine.allowed[:, act]
+            options[:, ok, act] = gain[:, act, t][:, None] + future[:, machine.next[ok, act]]
+        policy[t] = options.argmax(axis=2)
+        future = np.take_along_axis(options, policy[t][:, :, None].astype(np.int64), 2)[:, :, 0]
+    state = machine.start(windows)
+    plan = np.zeros((c, h), dtype=np.int64)
+    rows = np.arange(c)
+    for t in range(h):
+        plan[:, t] = policy[t][rows, state]
+        state = machine.next[state, plan[:, t]]
+    return plan
