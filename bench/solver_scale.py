@@ -2,6 +2,7 @@
 
     python bench/solver_scale.py --customers 10000 --backend lagrangian --seed 0 --json OUT.json
     python bench/solver_scale.py --customers 100000 --engine ray --shards 4 --json OUT.json
+    python bench/solver_scale.py --customers 100000 --policies --json OUT.json
 
 The instance family (optimization/instances.py): N customers x 6 actions (none, email,
 email_reco, free_shipping, coupon_10, coupon_20) x 12 weeks, contact cap 3, a weekly budget of
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from process_memory import MemorySampler
 
-from optimization.instances import random_problem
+from optimization.instances import random_problem, with_policies
 from optimization.settings import LagrangianSettings, SolveSettings
 from optimization.solve import BACKENDS, solve
 from shopdata.progress import Progress, reporting
@@ -50,6 +51,11 @@ def main() -> None:
     )
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
     parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument(
+        "--policies",
+        action="store_true",
+        help="under contact policies of every kind (optimization.instances.with_policies)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--save", type=Path, default=None)
     args = parser.parse_args()
@@ -61,6 +67,8 @@ def main() -> None:
     started = time.perf_counter()
     dtype = np.float32 if args.customers >= 500_000 else np.float64
     problem = random_problem(args.customers, weeks=args.weeks, seed=args.seed, dtype=dtype)
+    if args.policies:
+        problem = with_policies(problem, seed=args.seed)
     instance_seconds = time.perf_counter() - started
     settings = SolveSettings(
         time_limit_s=args.time_limit,
@@ -86,6 +94,7 @@ def main() -> None:
         "actions": problem.shape[1],
         "weeks": problem.shape[2],
         "variables": int(problem.value.size),
+        "policies": [w.name for w in problem.windows] + (["suppression"] if args.policies else []),
         "backend": solution.backend,
         "instance_seconds": instance_seconds,
         "build_seconds": solution.timings.build_seconds,

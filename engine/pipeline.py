@@ -32,7 +32,7 @@ from engine.plan_release import (
     released_plan,
     scenario_solver,
 )
-from engine.policies import RuleMask, apply, attrition, lifted, rule_masks
+from engine.policies import RuleMask, apply, attrition, contact_log, lifted, rule_masks
 from engine.randomised_tests import assignment_rows
 from engine.registry import RunRecord, RunRegistry
 from engine.report import write_reports
@@ -313,7 +313,7 @@ def _stages(
         problem = value_problem(forecast, scenario, customers=plan.customers, catalog=plan.catalog)
         del forecast
         # contact policies: what they block is ineligible in problem.npz (the audit reads it)
-        apply(problem, _masks(plan, problem)).save(staging)
+        apply(problem, _masks(plan, problem, store_path)).save(staging)
         _done(staging, "value")
     problem = DecisionProblem.load(staging)
     settings = scenario.solver.settings()
@@ -387,7 +387,7 @@ def _solve_stage(
         else {}
     )
     kpis.update(extras)
-    masks = _masks(plan, problem)
+    masks = _masks(plan, problem, staging / "inputs.duckdb")
     if masks:
         progress(f"attrition: the plan without each of {len(masks)} contact policies")
         solver = scenario_solver(scenario, None, settings, {})
@@ -427,9 +427,11 @@ def _register(
     )
 
 
-def _masks(plan: _RunPlan, problem: DecisionProblem) -> tuple[RuleMask, ...]:
-    """The scenario's contact policies as masks over `problem`'s customers and actions."""
-    return rule_masks(plan.scenario, problem, plan.customers, plan.id_lists)
+def _masks(plan: _RunPlan, problem: DecisionProblem, store_path: Path) -> tuple[RuleMask, ...]:
+    """The scenario's contact policies over `problem`'s customers and actions, windows and gaps
+    counting the campaign log's contacts before the plan's week."""
+    log = contact_log(store_path, plan.week, plan.scenario.policies)
+    return rule_masks(plan.scenario, problem, plan.customers, plan.id_lists, log, plan.week)
 
 
 def _number(value: float | None) -> float:

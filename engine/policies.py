@@ -1,16 +1,19 @@
-"""Contact policies (scenario `policies`) on a DecisionProblem: who must not get what, as a mask
-of customers and actions per rule, applied as eligibility (which every backend, the release
-decision's tests and the evaluation's policies honour), and measured in the order the scenario
-lists them (the attrition table).
+"""Contact policies (scenario `policies`) on a DecisionProblem, in the order the attrition table
+measures them: suppressions (who must not get what: a mask of customers and actions, applied as
+eligibility, which every backend, the release decision's tests and the evaluation's policies
+honour), then rolling windows and minimum gaps (optimization/contact_windows.py: at most k of a
+group in any W weeks, counting the campaign log's contacts in the W-1 weeks before the plan).
 
 Attrition. With P_0 the problem without any rule and P_k with the first k enforced rules
 applied, and z(P) the optimal objective (the scenario's solver), rule k removes
 z(P_(k-1)) - z(P_k) of predicted value, and the candidate offers (customer-action-weeks of
-positive predicted value) that P_(k-1) still allowed and it blocks. So the removed values sum
-to z(P_0) - z(P_K), what the rules cost together. A report-only rule (`enforce: false`) is
-measured against P_(k-1) the same way but not applied. The value of relaxing rule k is a
-re-solve without it: z(P_K without rule k) - z(P_K) (said as such; a suppression has no
-coupling row, so no shadow price).
+positive predicted value) that P_(k-1) still allowed and it rules out by itself (a suppression:
+every offer it names; a window: those in a window already full with logged contacts;
+the rest of a window's cost is in its value). So the removed values sum to z(P_0) - z(P_K),
+what the rules cost together. A report-only rule (`enforce: false`) is measured against P_(k-1)
+the same way but not applied. The value of relaxing rule k is a re-solve without it:
+z(P_K without rule k) - z(P_K) (said as such; no rule here has a coupling row, so no shadow
+price).
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from engine.scenario import Scenario, SuppressionRule
+from engine.scenario import GapRule, Policies, Scenario, SuppressionRule, WindowRule
 from engine.valuation import ValuationError
+from optimization.contact_windows import ContactWindow
 from optimization.problem import DecisionProblem
 from optimization.solution import Solution
+from shopdata.store import Store
 
 
 class PolicyError(ValuationError):
@@ -36,15 +42,20 @@ class PolicyError(ValuationError):
 @dataclass(frozen=True)
 class RuleMask:
     """One rule over the problem's customers and actions: `blocked` [N, A] where a customer
-    may not get an action (column 0, `none`, never)."""
+    may not get an action (column 0, `none`, never); a window or gap rule blocks nothing
+    outright and carries its `window` instead."""
 
     name: str
-    kind: Literal["suppress"]
+    kind: Literal["suppress", "window", "gap"]
     enforce: bool
     blocked: np.ndarray
+    window: ContactWindow | None = None
 
     @property
     def customers(self) -> int:
+        """The customers the rule applies to: those it names (a suppression), or all."""
+        if self.window is not None:
+            return len(self.blocked)
         return int(self.blocked.any(axis=1).sum())
 
 
@@ -70,43 +81,113 @@ def _matching(rule: SuppressionRule, customer_ids: np.ndarray, customers: pd.Dat
     return text.isin(wanted).fillna(False).to_numpy(dtype=bool)
 
 
+def _group(
+    rule: SuppressionRule | WindowRule | GapRule, scenario: Scenario, action_ids: list[str]
+) -> np.ndarray:
+    """The actions a rule names ([A] bool, never `none`): its actions and channels, or all."""
+    by_id = {a.id: a for a in scenario.actions}
+    return np.array(
+        [
+            i > 0
+            and (
+                not (rule.actions or rule.channels)
+                or a in rule.actions
+                or by_id[a].channel in rule.channels
+            )
+            for i, a in enumerate(action_ids)
+        ]
+    )
+
+
+def past_contacts(
+    log: pd.DataFrame | None,
+    week: pd.Timestamp | None,
+    customer_ids: np.ndarray,
+    names: np.ndarray,
+    weeks: int,
+) -> np.ndarray:
+    """Which of the `weeks` weeks before `week` (oldest first) each customer got an action of
+    `names` in, by the campaign log ([N, weeks] uint8; `log`: customer_id, week_start, action,
+    as `contact_log` reads it; None, or no `week`: no past contact)."""
+    out = np.zeros((len(customer_ids), weeks), dtype=np.uint8)
+    if log is None or week is None or weeks == 0 or log.empty:
+        return out
+    starts = pd.to_datetime(log["week_start"]).dt.normalize()
+    back = ((pd.Timestamp(week).normalize() - starts).dt.days // 7).to_numpy()
+    keep = (back >= 1) & (back <= weeks) & log["action"].astype(str).isin(names).to_numpy()
+    rows = pd.Index(np.asarray(customer_ids).astype(str)).get_indexer(
+        log["customer_id"].astype(str)[keep]
+    )
+    known = rows >= 0
+    out[rows[known], weeks - back[keep][known]] = 1
+    return out
+
+
 def rule_masks(
     scenario: Scenario,
     problem: DecisionProblem,
     customers: pd.DataFrame | None,
     lists: dict[str, np.ndarray],
+    log: pd.DataFrame | None = None,
+    week: pd.Timestamp | None = None,
 ) -> tuple[RuleMask, ...]:
-    """Every rule of the scenario as a mask over `problem`'s customers and actions, in order;
-    `lists` holds the ids of each file a rule names (shopdata.validation.read_id_list)."""
-    by_id = {a.id: a for a in scenario.actions}
+    """Every rule of the scenario as a mask over `problem`'s customers and actions, in the
+    attrition's order; `lists` holds the ids of each file a rule names
+    (shopdata.validation.read_id_list); `log` the campaign log's contacts before `week`, the
+    plan's first week, which windows and gaps count (`contact_log`)."""
     action_ids = [str(a) for a in problem.action_ids]
+    n, a = problem.eligible.shape
     masks = []
     for rule in scenario.policies.suppress:
-        chosen = np.array(
-            [
-                i > 0
-                and (
-                    not (rule.actions or rule.channels)
-                    or a in rule.actions
-                    or by_id[a].channel in rule.channels
-                )
-                for i, a in enumerate(action_ids)
-            ]
-        )  # [A]
+        chosen = _group(rule, scenario, action_ids)  # [A]
         named = _matching(rule, problem.customer_ids, customers, lists)  # [N]
         masks.append(RuleMask(rule.name, "suppress", rule.enforce, named[:, None] & chosen))
+    for rule in [*scenario.policies.windows, *scenario.policies.gaps]:
+        chosen = _group(rule, scenario, action_ids)
+        limit = rule.at_most if isinstance(rule, WindowRule) else 1
+        names = problem.action_ids[chosen]
+        past = past_contacts(log, week, problem.customer_ids, names, rule.weeks - 1)
+        window = ContactWindow(rule.name, chosen, rule.weeks, limit, past)
+        kind: Literal["window", "gap"] = "window" if isinstance(rule, WindowRule) else "gap"
+        masks.append(RuleMask(rule.name, kind, rule.enforce, np.zeros((n, a), bool), window))
     return tuple(masks)
 
 
+def contact_log(store_path: Path, week: pd.Timestamp, policies: Policies) -> pd.DataFrame | None:
+    """The campaign log's contacts (customer_id, week_start, action) in the weeks before `week`
+    that the policies' windows and gaps reach back to, from the run's store; None where no
+    rule counts past contacts or the shop has no log."""
+    reach = max((rule.weeks - 1 for rule in [*policies.windows, *policies.gaps]), default=0)
+    if reach == 0:
+        return None
+    with Store.open(store_path) as store:
+        if not store.has_table("campaign_log"):
+            return None
+        return store.query(
+            "SELECT customer_id, week_start, action FROM campaign_log "
+            "WHERE week_start >= ? AND week_start < ? AND action <> 'none'",
+            [week - pd.Timedelta(weeks=reach), week],
+        )
+
+
 def apply(problem: DecisionProblem, masks: tuple[RuleMask, ...]) -> DecisionProblem:
-    """`problem` with every enforced rule's blocked customer-actions made ineligible."""
+    """`problem` with every enforced rule applied: suppressions' blocked customer-actions made
+    ineligible, windows and gaps added (a window the problem holds already is not added
+    twice)."""
     blocked = np.zeros_like(problem.eligible)
+    have = {w.name for w in problem.windows}
+    windows = list(problem.windows)
     for mask in masks:
-        if mask.enforce:
-            blocked |= mask.blocked
-    if not blocked.any():
+        if not mask.enforce:
+            continue
+        blocked |= mask.blocked
+        if mask.window is not None and mask.window.name not in have:
+            windows.append(mask.window)
+    if not blocked.any() and len(windows) == len(problem.windows):
         return problem
-    return dataclasses.replace(problem, eligible=problem.eligible & ~blocked)
+    return dataclasses.replace(
+        problem, eligible=problem.eligible & ~blocked, windows=tuple(windows)
+    )
 
 
 def lifted(problem: DecisionProblem, masks: tuple[RuleMask, ...]) -> DecisionProblem:
@@ -116,7 +197,26 @@ def lifted(problem: DecisionProblem, masks: tuple[RuleMask, ...]) -> DecisionPro
     for mask in masks:
         if mask.enforce:
             blocked |= mask.blocked
-    return dataclasses.replace(problem, eligible=problem.eligible | blocked)
+    named = {m.name for m in masks if m.enforce and m.window is not None}
+    return dataclasses.replace(
+        problem,
+        eligible=problem.eligible | blocked,
+        windows=tuple(w for w in problem.windows if w.name not in named),
+    )
+
+
+def _ruled_out(problem: DecisionProblem, mask: RuleMask) -> np.ndarray:
+    """The customer-action-weeks [N, A, H] the rule rules out by itself, where `problem` (the
+    rules before it) allowed them."""
+    if mask.window is None:
+        return (problem.eligible & mask.blocked)[:, :, None] & np.ones(problem.shape[2], bool)
+    h = problem.shape[2]
+    allowance = mask.window.allowance(h)  # [N, H] per window end
+    # week t is in the windows ending at t..t+W-1: ruled out where one is full already
+    least = allowance.copy()
+    for shift in range(1, min(mask.window.weeks, h)):
+        least[:, : h - shift] = np.minimum(least[:, : h - shift], allowance[:, shift:])
+    return (problem.eligible & mask.window.actions)[:, :, None] & (least == 0)[:, None, :]
 
 
 @dataclass(frozen=True)
@@ -156,7 +256,7 @@ def attrition(
     steps = []
     for mask in masks:
         step = apply(current, (dataclasses.replace(mask, enforce=True),))
-        removed_offers = int((offers & (current.eligible & ~step.eligible)[:, :, None]).sum())
+        removed_offers = int((offers & _ruled_out(current, mask)).sum())
         after = _objective(solve(step))
         steps.append((mask, removed_offers, before - after))
         if mask.enforce:

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from engine.release_decision import ActionDecision, ReleaseSettings, Round
+from optimization.contact_windows import breaks
 from optimization.problem import DecisionProblem
 from optimization.reporting import constraint_reports
 from optimization.rows import coupling_rows, measure_plan
@@ -207,6 +208,7 @@ def place_tests(
         planned = plan == a  # [N, H]
         room = (choice > 0).sum(axis=1) + planned.sum(axis=1) <= problem.contact_cap
         fits = ~(planned & (choice > 0)).any(axis=1) & room & problem.eligible[:, a]
+        fits &= ~breaks(problem.windows, np.where(planned, a, choice))  # its contact windows
         candidates = np.flatnonzero(planned.any(axis=1) & fits)
         if len(candidates) == 0 or money <= 0:
             continue

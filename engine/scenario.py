@@ -94,11 +94,50 @@ class SuppressionRule(_Strict):
         return self
 
 
+class WindowRule(_Strict):
+    """At most `at_most` contacts of some actions (`actions`, `channels`; neither: every
+    action) in any `weeks` consecutive weeks, counting the contacts the campaign log holds in
+    the weeks just before the plan's first week ("at most 2 coupons in any 4 weeks").
+    `enforce: false` measures the rule without applying it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    actions: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    weeks: Annotated[int, Field(ge=1, le=13)]
+    at_most: Annotated[int, Field(ge=0)]
+    enforce: bool = True
+
+
+class GapRule(_Strict):
+    """At least `weeks` weeks between two contacts of some actions (`actions`, `channels`;
+    neither: every action), the last logged contact before the plan included: a contact in
+    week t and the next in week t + `weeks` at the earliest. The window rule with at most 1
+    contact in any `weeks` weeks."""
+
+    name: str = Field(min_length=1, max_length=200)
+    actions: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    weeks: Annotated[int, Field(ge=2, le=13)]
+    enforce: bool = True
+
+
 class Policies(_Strict):
-    """Contact policies as marketing operations write them, applied in the order listed (the
-    attrition table follows it): `suppress`, who must not get what."""
+    """Contact policies as marketing operations write them, measured in the order listed,
+    kind by kind (the attrition table follows it): `suppress`, who must not get what;
+    `windows`, at most so many contacts in any so many weeks; `gaps`, weeks between two
+    contacts. Windows and gaps count the campaign log's contacts before the plan."""
 
     suppress: list[SuppressionRule] = Field(default_factory=list)
+    windows: list[WindowRule] = Field(default_factory=list)
+    gaps: list[GapRule] = Field(default_factory=list)
+
+    @property
+    def rules(self) -> list[SuppressionRule | WindowRule | GapRule]:
+        """Every rule in the order the attrition table measures them."""
+        return [*self.suppress, *self.windows, *self.gaps]
+
+
+_RULE_KEYS = {SuppressionRule: "suppress", WindowRule: "windows", GapRule: "gaps"}
 
 
 class Constraints(_Strict):
@@ -301,20 +340,21 @@ class Scenario(_Strict):
     def _policies_name_the_catalogue(self) -> Scenario:
         ids = [a.id for a in self.actions[1:]]
         channels = sorted({a.channel for a in self.actions[1:]})
-        for rule in self.policies.suppress:
+        for rule in self.policies.rules:
+            key = _RULE_KEYS[type(rule)]
             unknown = [a for a in rule.actions if a not in ids]
             if unknown:
                 raise ValueError(
-                    f"policies.suppress {rule.name!r}: actions {unknown} are not in the "
+                    f"policies.{key} {rule.name!r}: actions {unknown} are not in the "
                     f"catalogue; it has {ids}"
                 )
             missing = [c for c in rule.channels if c not in channels]
             if missing:
                 raise ValueError(
-                    f"policies.suppress {rule.name!r}: channels {missing} are not any "
+                    f"policies.{key} {rule.name!r}: channels {missing} are not any "
                     f"action's; the catalogue's are {channels}"
                 )
-        names = [rule.name for rule in self.policies.suppress]
+        names = [rule.name for rule in self.policies.rules]
         if len(set(names)) != len(names):
             raise ValueError(
                 f"policies: each rule's name once (the report names them); got {names}"

@@ -12,10 +12,11 @@ plan would spend; the weekly revenue floor is the all-`none` revenue minus `floo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from optimization.contact_windows import ContactWindow
 from optimization.problem import DecisionProblem
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN, discount_factors
 
@@ -138,3 +139,23 @@ def _coefficients(
     positive = np.take_along_axis(value, best[:, None, :], axis=1)[:, 0, :] > 0
     unconstrained_spend = np.where(positive, best_cost, 0).sum(axis=0) * min(1, contact_cap / h)
     return unconstrained_spend, revenue[:, 0, :].sum(axis=0)
+
+
+def with_policies(problem: DecisionProblem, *, seed: int = 0) -> DecisionProblem:
+    """`problem` (the family above) under the contact policies a shop writes, every kind built:
+    e-mail actions suppressed for a random 15 % (an opt-out), every action for 1 % (a
+    do-not-contact list), at most 2 coupons in any 4 weeks and 2 weeks between e-mails, each
+    with past contacts drawn for 20 % of the customers in each week before the horizon."""
+    n = problem.shape[0]
+    rng = np.random.default_rng([seed, 35])
+    email = np.isin(problem.action_ids, ["email", "email_reco"])
+    coupons = np.isin(problem.action_ids, ["coupon_10", "coupon_20"])
+    eligible = problem.eligible.copy()
+    eligible[rng.random(n) < 0.15] &= ~email
+    eligible[rng.random(n) < 0.01, 1:] = False
+    past = (rng.random((n, 3)) < 0.2).astype(np.uint8), (rng.random((n, 1)) < 0.2).astype(np.uint8)
+    windows = (
+        ContactWindow("coupons in 4 weeks", coupons, 4, 2, past[0]),
+        ContactWindow("e-mail gap", email, 2, 1, past[1]),
+    )
+    return replace(problem, eligible=eligible, windows=windows)

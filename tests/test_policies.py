@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.policies import PolicyError, RuleMask, apply, attrition, rule_masks
+from engine.policies import PolicyError, RuleMask, apply, attrition, lifted, rule_masks
 from engine.scenario import Scenario
 from optimization.settings import SolveSettings
 from optimization.solve import solve
@@ -141,6 +141,47 @@ def test_rules_read_the_customers_table_and_a_file_of_ids(tmp_path: Path) -> Non
         rule_masks(scenario, _problem(), customers.drop(columns="email_opt_in"), lists)
 
 
+def test_windows_and_gaps_count_the_log_and_their_attrition_adds_up() -> None:
+    """The week of 2026-01-05. c0 got a coupon the week before: with at most 1 coupon in any 2
+    weeks its week-0 coupon is ruled out outright (one offer), so c1 (coupon 2.5 > e-mail 2)
+    keeps its coupon and c0 falls back to e-mail (3.0 - 1.0 lost, one offer). The e-mail gap
+    of 2 weeks counts c1's e-mail of 2025-12-29 (c2's of 2025-12-22 is outside its reach): c1
+    keeps its coupon (not e-mail), so the gap removes nothing. Log rows of unknown customers
+    and `none` rows count for no one."""
+    scenario = Scenario.model_validate(
+        {
+            **SCENARIO,
+            "policies": {
+                "windows": [{"name": "coupons", "actions": ["coupon"], "weeks": 2, "at_most": 1}],
+                "gaps": [{"name": "e-mail gap", "channels": ["email"], "weeks": 2}],
+            },
+        }
+    )
+    value = np.array([[[0.0], [1.0], [3.0]], [[0.0], [2.0], [2.5]], [[0.0], [1.0], [0.5]]])
+    problem = dataclasses.replace(_problem(), value=value)
+    log = pd.DataFrame(
+        {
+            "customer_id": ["c0", "c1", "c2", "x9", "c2"],
+            "week_start": pd.to_datetime(
+                ["2025-12-29", "2025-12-29", "2025-12-22", "2025-12-29", "2025-12-29"]
+            ),
+            "action": ["coupon", "email", "email", "coupon", "none"],
+        }
+    )
+    masks = rule_masks(scenario, problem, None, {}, log, pd.Timestamp("2026-01-05"))
+    assert [(m.name, m.kind) for m in masks] == [("coupons", "window"), ("e-mail gap", "gap")]
+    assert masks[0].window.past.ravel().tolist() == [1, 0, 0]
+    assert masks[1].window.past.ravel().tolist() == [0, 1, 0]
+    rows = attrition(problem, masks, lambda p: solve(p, "highs", SolveSettings()))
+    assert [r.offers_removed for r in rows] == [1, 1]
+    assert rows[0].value_removed == pytest.approx(2.0, abs=1e-6)
+    assert rows[1].value_removed == pytest.approx(0.0, abs=1e-6)
+    final = solve(apply(problem, masks), "highs", SolveSettings())
+    assert final.plan()[:, 0].tolist() == [1, 2, 1]
+    assert sum(r.value_removed for r in rows) == pytest.approx(6.5 - final.objective, abs=1e-6)
+    assert lifted(apply(problem, masks), masks).windows == ()
+
+
 def test_a_malformed_do_not_contact_list_is_refused_with_its_rows(tmp_path: Path) -> None:
     (tmp_path / "dnc.csv").write_text("customer_id\nc1\n\nc1\n")
     with pytest.raises(InputValidationError) as refused:
@@ -191,6 +232,8 @@ def test_no_suppressed_customer_is_contacted_by_the_plan_its_tests_or_the_report
         "policies:\n  suppress:\n"
         "    - {name: opt-out, channels: [email], where: {column: email_opt_in, values: [false]}}\n"
         "    - {name: do not contact, file: do_not_contact.csv}\n"
+        "  windows:\n    - {name: coupons, actions: [coupon_10, coupon_20], weeks: 3, at_most: 1}\n"
+        "  gaps:\n    - {name: e-mail gap, channels: [email], weeks: 2}\n"
     )  # fmt: skip
     scenario = tmp_path / "suppressed.yaml"
     scenario.write_text(text)
@@ -218,7 +261,22 @@ def test_no_suppressed_customer_is_contacted_by_the_plan_its_tests_or_the_report
     assert not arrays["eligible"][out_rows][:, [actions.index(a) for a in email]].any()
     kpis = json.loads((result.folder / "kpis.json").read_text())
     attrition = kpis["attrition"]
-    assert [row["rule"] for row in attrition] == ["opt-out", "do not contact"]
+    assert [row["rule"] for row in attrition] == [
+        "opt-out", "do not contact", "coupons", "e-mail gap"
+    ]  # fmt: skip
+    week = pd.Timestamp(arrays["week_labels"].astype(str)[0])
+    log = pd.read_parquet(small_market_dir / "campaign_log.parquet")
+    labels = pd.to_datetime(arrays["week_labels"].astype(str))
+    sent = [sent.assign(week_start=labels[sent["week"].to_numpy() - 1])]
+    sent = [frame[["customer_id", "week_start", "action"]] for frame in sent]
+    if assignment.exists():
+        sent.append(treated[["customer_id", "week_start", "action"]])
+    _assert_windows_hold(
+        log,
+        pd.concat(sent).drop_duplicates(),
+        week,
+        [(email, 2, 1), ({"coupon_10", "coupon_20"}, 3, 1)],
+    )
     assert all(row["value_removed"] >= -1e-6 for row in attrition)
     html = (result.folder / "report.html").read_text()
     assert "Attrition: what each contact policy removed" in html
@@ -235,3 +293,24 @@ def test_a_misspelt_rule_key_on_the_scenario_form_is_shown_at_its_field() -> Non
     result = read_form(values, groups)
     assert result.scenario is None
     assert any("wher" in message for message in result.errors["policies.suppress"])
+
+
+def _assert_windows_hold(
+    log: pd.DataFrame, plan: pd.DataFrame, week: pd.Timestamp, rules: list[tuple[set, int, int]]
+) -> None:
+    """Every window of W weeks that holds a planned contact of a rule's actions holds at most
+    k of them, the log's contacts before `week` counted (a plain recount of the rows)."""
+    for actions, weeks, limit in rules:
+        rows = pd.concat([log[pd.to_datetime(log["week_start"]) < week], plan])
+        rows = rows[rows["action"].isin(actions)]
+        index = (pd.to_datetime(rows["week_start"]) - week).dt.days // 7
+        planned = set(zip(plan.loc[plan["action"].isin(actions), "customer_id"],
+                          (pd.to_datetime(plan.loc[plan["action"].isin(actions), "week_start"])
+                           - week).dt.days // 7, strict=True))  # fmt: skip
+        by_customer = pd.Series(index.to_numpy()).groupby(rows["customer_id"].to_numpy())
+        for customer, got in by_customer:
+            got = sorted(got)
+            for e in got:
+                held = [w for w in got if e - weeks < w <= e]
+                if any((customer, w) in planned for w in held):
+                    assert len(held) <= limit, (customer, actions, held)
