@@ -110,6 +110,10 @@ bench: data browser
 			--json bench/results/solver_scale_lagrangian_$$n.json; \
 	done
 	for n in 100000 1000000; do \
+		$(BIN)/python bench/solver_scale.py --customers $$n --backend lagrangian --policies \
+			--json bench/results/solver_scale_lagrangian_policies_$$n.json; \
+	done
+	for n in 100000 1000000; do \
 		$(BIN)/python bench/solver_scale.py --customers $$n --backend lagrangian --engine ray \
 			--shards 4 --json bench/results/solver_scale_lagrangian_ray4_$$n.json; \
 	done

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from optimization.contact_windows import ContactWindow, best_plans, breaks
+from optimization.contact_windows import ContactWindow, best_plans, breaks, greedy_plans
 
 #: Customers planned at a time by the windows' dynamic programme (its [C, S, A] float64
 #: options at 64 states and 6 actions: 61 MB).
@@ -93,14 +93,22 @@ def best_response(
 
 
 def within_windows(
-    response: BestResponse, windows: Sequence[ContactWindow], cap: int
+    response: BestResponse,
+    windows: Sequence[ContactWindow],
+    cap: int,
+    *,
+    exact: bool = True,
+    known: np.ndarray | None = None,
 ) -> BestResponse:
     """`response` with the customers whose plan breaks one of `windows` (over the same
-    customers) replanned exactly under the windows and the cap (`best_plans`, in float64 on
-    the CPU, WINDOW_CHUNK customers at a time); the others' plans are already their best."""
+    customers) replanned under the windows and the cap: exactly (`best_plans`, in float64 on
+    the CPU, WINDOW_CHUNK customers at a time), or, with `exact=False`, greedily
+    (`greedy_plans`: a plan that keeps the rules, worth at most the best), or as `known`
+    ([C, H]: their exact plans at the same prices, made before). The others' plans are
+    already their best."""
     if not windows:
         return response
-    bad = np.flatnonzero(breaks(windows, response.choice.cpu().numpy()))
+    bad = np.flatnonzero(breaks(windows, response.choice.cpu().numpy().astype(np.int8)))
     if len(bad) == 0:
         return response
     device = response.choice.device
@@ -111,7 +119,11 @@ def within_windows(
         rows = bad[begin : begin + WINDOW_CHUNK]
         index = torch.from_numpy(rows).to(device)
         adjusted = response.contact[index] - response.none[index][:, None, :]  # [V, A-1, H]
-        plans = best_plans(adjusted.double().cpu().numpy(), [w.subset(rows) for w in windows], cap)
+        if known is not None:
+            plans = known[rows]
+        else:
+            plan = best_plans if exact else greedy_plans
+            plans = plan(adjusted.double().cpu().numpy(), [w.subset(rows) for w in windows], cap)
         new = torch.from_numpy(plans).to(device, choice.dtype)
         taken = new > 0
         chosen = torch.where(taken, new - 1, best[index])

@@ -15,6 +15,8 @@ planned contact of G (the plan cannot mend the past).
 Per customer the rules and the contact cap are a small automaton over the last W-1 weeks of
 each group, so the Lagrangian best response under them is an exact dynamic programme
 (`best_plans`), run only for the customers whose unconstrained best response breaks a rule.
+`greedy_plans` is its fast stand-in while the dual's multipliers are searched: a plan that
+keeps every rule, so each evaluation's cut stays below the dual function.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 #: The most automaton states `best_plans` enumerates (the product over rules of 2^(W-1),
 #: times the contact cap + 1): beyond it a scenario's windows are refused as too long together.
@@ -60,29 +63,36 @@ class ContactWindow:
             raise ValueError(f"contact window {self.name!r}: past contacts must be 0 or 1 a week")
 
     def allowance(self, weeks: int) -> np.ndarray:
-        """The right-hand side of (1) for each customer and window end ([N, H] int64, >= 0)."""
-        n = self.past.shape[0]
-        past_in = np.zeros((n, weeks), dtype=np.int64)
-        if self.weeks > 1:
-            tail = np.cumsum(self.past[:, ::-1], axis=1, dtype=np.int64)[:, ::-1]  # sum j >= e
-            reach = min(weeks, self.weeks - 1)
-            past_in[:, :reach] = tail[:, :reach]
-        return np.maximum(self.limit - past_in, 0)
+        """The right-hand side of (1) for each customer and window end ([N, H] int16, >= 0);
+        kept once made (the window is frozen; the decomposition asks at every evaluation)."""
+        kept = self.__dict__.setdefault("_allowance", {})
+        if weeks not in kept:
+            n = self.past.shape[0]
+            past_in = np.zeros((n, weeks), dtype=np.int16)
+            if self.weeks > 1:
+                tail = np.cumsum(self.past[:, ::-1], axis=1, dtype=np.int16)[:, ::-1]  # j >= e
+                reach = min(weeks, self.weeks - 1)
+                past_in[:, :reach] = tail[:, :reach]
+            kept[weeks] = np.maximum(self.limit - past_in, 0).astype(np.int16)
+        return kept[weeks]
 
     def window_sums(self, choice: np.ndarray) -> np.ndarray:
-        """The planned contacts of the group in each window ending at e ([N, H])."""
-        hits = self.actions[choice].astype(np.int64)  # [N, H]
-        total = np.cumsum(hits, axis=1)
-        before = np.zeros_like(total)
-        before[:, self.weeks :] = total[:, : -self.weeks] if self.weeks < total.shape[1] else 0
-        return total - before
+        """The planned contacts of the group in each window ending at e ([N, H] int16)."""
+        hits = self.actions[choice].astype(np.int16)  # [N, H]
+        total = hits.copy()
+        for back in range(1, min(self.weeks, hits.shape[1])):
+            total[:, back:] += hits[:, :-back]
+        return total
 
     def slack(self, choice: np.ndarray) -> np.ndarray:
         """How many more contacts of the group each window ending at e allows ([N, H])."""
         return self.allowance(choice.shape[1]) - self.window_sums(choice)
 
     def subset(self, customers: np.ndarray | slice) -> ContactWindow:
-        return replace(self, past=self.past[customers])
+        part = replace(self, past=self.past[customers])
+        for weeks, allowance in self.__dict__.get("_allowance", {}).items():
+            part.__dict__.setdefault("_allowance", {})[weeks] = allowance[customers]
+        return part
 
 
 def breaks(windows: Sequence[ContactWindow], choice: np.ndarray) -> np.ndarray:
@@ -110,12 +120,14 @@ def room(windows: Sequence[ContactWindow], choice: np.ndarray, actions: int) -> 
 
 @dataclass(frozen=True)
 class _Automaton:
-    """The rules and the contact cap as a finite automaton over plan weeks: `next[s, a]` the
-    state after action a in state s, `allowed[s, a]` whether a may be taken there; a state
-    holds each rule's last W-1 weeks (a bit each) and the contacts so far (where capped)."""
+    """The rules and the contact cap as a finite automaton over plan weeks, its moves the
+    distinct memberships of actions in the rules' groups (`member` [M, R]; move 0 is none):
+    `next[s, m]` the state after move m in state s, `allowed[s, m]` whether m may be taken
+    there; a state holds each rule's last W-1 weeks (a bit each) and, where capped, the
+    contacts so far."""
 
-    next: np.ndarray  # [S, A] int64
-    allowed: np.ndarray  # [S, A] bool
+    next: np.ndarray  # [S, M] int64
+    allowed: np.ndarray  # [S, M] bool
     bits: tuple[int, ...]  # per rule, W - 1
     counted: bool
     cap: int
@@ -132,7 +144,9 @@ class _Automaton:
         return state * (self.cap + 1) if self.counted else state
 
 
-def _automaton(windows: Sequence[ContactWindow], cap: int, weeks: int) -> _Automaton:
+def _automaton(
+    windows: Sequence[ContactWindow], member: np.ndarray, cap: int, weeks: int
+) -> _Automaton:
     bits = tuple(w.weeks - 1 for w in windows)
     counted = cap < weeks
     count_states = cap + 1 if counted else 1
@@ -143,52 +157,90 @@ def _automaton(windows: Sequence[ContactWindow], cap: int, weeks: int) -> _Autom
             f"cap make {states:,} states a customer; at most {MAX_STATES:,} are planned exactly "
             "(shorten a window or merge rules)"
         )
-    a = len(windows[0].actions)
-    nxt = np.zeros((states, a), dtype=np.int64)
-    allowed = np.ones((states, a), dtype=bool)
+    moves = member.shape[0]
+    nxt = np.zeros((states, moves), dtype=np.int64)
+    allowed = np.ones((states, moves), dtype=bool)
     for s in range(states):
         history, count = divmod(s, count_states)
-        for act in range(a):
+        for move in range(moves):
             code, shift, ok = 0, sum(bits), True
-            for window, width in zip(windows, bits, strict=True):
+            for r, (window, width) in enumerate(zip(windows, bits, strict=True)):
                 shift -= width
                 mask = (history >> shift) & ((1 << width) - 1)
-                hit = int(window.actions[act])
+                hit = int(member[move, r])
                 ok &= not hit or bin(mask).count("1") + 1 <= window.limit
                 code = (code << width) | (
                     (((mask << 1) | hit) & ((1 << width) - 1)) if width else 0
                 )
             if counted:
-                ok &= count + (act > 0) <= cap
-                code = code * count_states + min(count + (act > 0), cap)
-            allowed[s, act] = ok
-            nxt[s, act] = code
+                ok &= count + (move > 0) <= cap
+                code = code * count_states + min(count + (move > 0), cap)
+            allowed[s, move] = ok
+            nxt[s, move] = code
     return _Automaton(nxt, allowed, bits, counted, cap)
 
 
 def best_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int) -> np.ndarray:
     """Each customer's best plan ([C, H] action indices) under the windows and the contact cap:
     maximises sum_t adjusted[u, a_t - 1, t] over a_t in 0..A-1 (0, none, adds 0) by dynamic
-    programming over `_Automaton`'s states, backward over the weeks, C x S x A per week.
-    `adjusted` [C, A-1, H] the contacts' adjusted values over none (-inf where ineligible);
-    `windows` over the same C customers. Ties go to none, then to the lower action index."""
-    c, k, h = adjusted.shape
-    machine = _automaton(windows, cap, h)
-    states = machine.next.shape[0]
-    future = np.zeros((c, states))
-    policy = np.zeros((h, c, states), dtype=np.int16)
-    gain = np.concatenate([np.zeros((c, 1, h)), adjusted], axis=1)  # [C, A, H], none first
+    programming over `_Automaton`'s states, backward over the weeks. Actions in the same
+    rules' groups move the automaton alike, so each week only the best of each such class
+    competes (M classes: C x S x M a week). `adjusted` [C, A-1, H] the contacts' adjusted
+    values over none (-inf where ineligible); `windows` over the same C customers. Ties go to
+    none, and within a class to the lower action index."""
+    c, _, h = adjusted.shape
+    member = np.stack([w.actions[1:] for w in windows], axis=1)  # [A-1, R]
+    classes, class_of = np.unique(member, axis=0, return_inverse=True)
+    gain = np.zeros((c, len(classes) + 1, h))  # [C, M, H], move 0 = none
+    pick = np.zeros((c, len(classes) + 1, h), dtype=np.int64)  # the action of each move
+    for m in range(len(classes)):
+        actions = np.flatnonzero(class_of.reshape(-1) == m)
+        best = adjusted[:, actions, :].argmax(axis=1)  # [C, H]
+        gain[:, m + 1] = np.take_along_axis(adjusted[:, actions, :], best[:, None, :], 1)[:, 0]
+        pick[:, m + 1] = actions[best] + 1
+    machine = _automaton(windows, np.vstack([np.zeros_like(classes[:1]), classes]), cap, h)
+    states, moves = machine.next.shape
+    # torch on the CPU for the sweep, customers last so that following a move copies whole
+    # rows: one gather, add and max a week over [S, M, C]
+    penalty = torch.from_numpy(np.where(machine.allowed, 0.0, -np.inf))[:, :, None]
+    step = torch.from_numpy(machine.next.reshape(-1))
+    gains = torch.from_numpy(np.ascontiguousarray(gain.transpose(2, 1, 0)))  # [H, M, C]
+    future = torch.zeros((states, c), dtype=torch.float64)
+    policy = torch.zeros((h, states, c), dtype=torch.int8)
     for t in range(h - 1, -1, -1):
-        options = np.full((c, states, k + 1), -np.inf)
-        for act in range(k + 1):
-            ok = machine.allowed[:, act]
-            options[:, ok, act] = gain[:, act, t][:, None] + future[:, machine.next[ok, act]]
-        policy[t] = options.argmax(axis=2)
-        future = np.take_along_axis(options, policy[t][:, :, None].astype(np.int64), 2)[:, :, 0]
+        options = future.index_select(0, step).view(states, moves, c) + penalty
+        options += gains[t][None]
+        future, best = options.max(dim=1)
+        policy[t] = best
+    chosen = policy.numpy()
     state = machine.start(windows)
     plan = np.zeros((c, h), dtype=np.int64)
     rows = np.arange(c)
     for t in range(h):
-        plan[:, t] = policy[t][rows, state]
-        state = machine.next[state, plan[:, t]]
+        move = chosen[t][state, rows].astype(np.int64)
+        plan[:, t] = pick[rows, move, t]
+        state = machine.next[state, move]
+    return plan
+
+
+def greedy_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int) -> np.ndarray:
+    """A plan ([C, H] action indices) under the windows and the contact cap, built greedily:
+    up to `cap` rounds, each adding the customer's best positive contact that still fits
+    (`room`), for the customers the round before added one to. Keeps every rule; worth at
+    most `best_plans`'s (equal where no window binds). `adjusted` [C, A-1, H] as there."""
+    c, k, h = adjusted.shape
+    plan = np.zeros((c, h), dtype=np.int8 if k < 127 else np.int64)
+    active = np.arange(c)
+    for _ in range(min(cap, h)):
+        sub = plan[active]
+        own = [w.subset(active) for w in windows]
+        fits = room(own, sub, k + 1) & (sub == 0)[:, None, :]
+        flat = np.where(fits, adjusted[active], -np.inf).reshape(len(active), -1)
+        pick = flat.argmax(axis=1)
+        take = flat[np.arange(len(active)), pick] > 0
+        active, pick = active[take], pick[take]
+        if len(active) == 0:
+            break
+        action, week = np.divmod(pick, h)
+        plan[active, week] = action + 1
     return plan

@@ -74,6 +74,14 @@ class Prices:
     per_segment: np.ndarray  # [S]: coverage multipliers
 
 
+def _key(prices: Prices) -> bytes:
+    """The prices as bytes: which exact best response a kept plan belongs to."""
+    return b"".join(
+        np.asarray(x, dtype=np.float64).tobytes()
+        for x in (prices.per_cost, prices.per_revenue, prices.per_action, prices.per_segment)
+    )
+
+
 class LagrangianDual:
     """Evaluates L(y), its subgradient and the customers' best responses."""
 
@@ -100,6 +108,8 @@ class LagrangianDual:
             else np.zeros((n, 0), bool)
         )  # [N, S]
         self.evaluations = 0
+        self._window_parts: dict[tuple[int, int], list[ContactWindow]] = {}
+        self._exact_plans: dict[tuple[int, int], tuple[bytes, np.ndarray]] = {}
         self.device = resolve_device(device)
         self._ranges = [(start, min(start + self.chunk, n)) for start in range(0, n, self.chunk)]
         # The float32 differences to none are kept between evaluations on a GPU (they must
@@ -160,7 +170,13 @@ class LagrangianDual:
         }
 
     def _windows(self, start: int, stop: int) -> list[ContactWindow]:
-        return [w.subset(slice(start, stop)) for w in self.problem.windows]
+        """The contact windows of customers [start, stop), made once (they keep their
+        allowances between evaluations)."""
+        if (start, stop) not in self._window_parts:
+            self._window_parts[(start, stop)] = [
+                w.subset(slice(start, stop)) for w in self.problem.windows
+            ]
+        return self._window_parts[(start, stop)]
 
     def _ineligible(self, start: int, stop: int) -> torch.Tensor:
         return torch.from_numpy(~self.problem.eligible[start:stop, 1:, None]).to(self.device)
@@ -185,11 +201,13 @@ class LagrangianDual:
 
     @torch.no_grad()
     def best_response(
-        self, start: int, stop: int, prices: Prices
+        self, start: int, stop: int, prices: Prices, *, windows: str = "exact"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best response of customers [start, stop) in float64 on the CPU: choice [C, H],
         score [C, H] of the best contact each week, and every contact's adjusted value over
-        none [C, A-1, H] (-inf where ineligible)."""
+        none [C, A-1, H] (-inf where ineligible). Under contact windows the choice is the
+        exact best (`windows="exact"`), a greedy plan that keeps them ("greedy"), or left
+        unconstrained ("ignore": for a caller that reads only the adjusted values)."""
         p = self.problem
 
         def as_float64(array: np.ndarray) -> torch.Tensor:
@@ -212,7 +230,14 @@ class LagrangianDual:
             self.cap,
             ineligible=torch.from_numpy(~p.eligible[start:stop, 1:, None]),
         )
-        response = within_windows(response, self._windows(start, stop), self.cap)
+        if windows != "ignore":
+            parts = self._windows(start, stop)
+            response = within_windows(response, parts, self.cap, exact=windows == "exact")
+            if windows == "exact" and parts:  # kept for a plan at these prices (`respond`)
+                self._exact_plans[(start, stop)] = (
+                    _key(prices),
+                    response.choice.numpy().astype(np.int8),
+                )
         return (
             response.choice.numpy().astype(np.int64),
             response.score.numpy(),
@@ -249,7 +274,14 @@ class LagrangianDual:
                 self.cap,
                 ineligible=chunk.get("ineligible"),
             )
-            response = within_windows(response, self._windows(start, stop), self.cap)
+            # under windows, greedy while the multipliers are searched (each cut is a plan's
+            # value, so it stays below L; the bound reported is evaluate_exact's), exact for a
+            # plan that is kept (the repair's start: evaluate_exact's plans at these prices)
+            kept = self._exact_plans.get((start, stop))
+            known = kept[1] if keep_plan and kept is not None and kept[0] == _key(prices) else None
+            response = within_windows(
+                response, self._windows(start, stop), self.cap, exact=keep_plan, known=known
+            )
             choice, score, take, best = (
                 response.choice,
                 response.score,
@@ -346,7 +378,7 @@ class LagrangianDual:
         out = np.empty(n)
         for start in range(0, n, self.chunk):
             stop = min(start + self.chunk, n)
-            choice, score, adjusted = self.best_response(start, stop, prices)
+            choice, score, adjusted = self.best_response(start, stop, prices, windows="greedy")
             finite = np.where(np.isfinite(score), score, -1e300)
             ordered = -np.sort(-finite, axis=1)  # [C, H], descending
             edge = np.abs(ordered[:, : min(self.cap + 1, h)])  # distance of top weeks to 0

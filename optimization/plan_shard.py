@@ -104,7 +104,7 @@ class PlanShard:
         out = np.zeros((n, h))
         for start in range(0, n, self.dual.chunk):
             stop = min(start + self.dual.chunk, n)
-            _, _, adjusted = self.dual.best_response(start, stop, prices)
+            _, _, adjusted = self.dual.best_response(start, stop, prices, windows="ignore")
             plan = self.plan[start:stop]
             index = np.maximum(plan - 1, 0)[:, None, :]  # [C, 1, H]
             chosen = np.take_along_axis(adjusted, index, axis=1)[:, 0, :]
@@ -168,7 +168,7 @@ class PlanShard:
         scores, customers, weeks, actions = [np.zeros(0)], [nothing], [nothing], [nothing]
         for start in range(0, n, dual.chunk):
             stop = min(start + dual.chunk, n)
-            _, _, adjusted = dual.best_response(start, stop, prices)
+            _, _, adjusted = dual.best_response(start, stop, prices, windows="ignore")
             raw = problem.value[start:stop, 1:, :] - problem.value[start:stop, :1, :]
             open_week = (self.plan[start:stop] == 0) & (contacts[start:stop, None] < cap)
             fits = problem.eligible[start:stop, 1:, None] & (raw > 0)

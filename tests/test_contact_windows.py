@@ -109,7 +109,8 @@ def test_no_backend_breaks_a_window_and_the_decomposition_meets_the_exact_optimu
     seed: int,
 ) -> None:
     """Random problems with budgets, caps and windows: HiGHS's optimum is what enumeration
-    finds, no plan breaks a rule, and the decomposition's plan is within its gap of it."""
+    finds, and the decomposition's plan keeps every rule below a bound above it (no plan
+    breaking a rule of any kind: tests/test_policies.py)."""
     rng = np.random.default_rng(seed)
     n, a, h = 2, 3, 3
     value = rng.normal(1.0, 1.0, (n, a, h))

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.policies import PolicyError, RuleMask, apply, attrition, lifted, rule_masks
 from engine.scenario import Scenario
+from optimization.contact_windows import ContactWindow
 from optimization.settings import SolveSettings
 from optimization.solve import solve
 from shopdata.input_errors import InputValidationError
@@ -78,11 +79,11 @@ def test_the_attrition_table_worked_by_hand_in_every_backend(backend: str) -> No
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), backend=st.sampled_from(["highs", "lagrangian"]))
-def test_no_suppressed_customer_is_ever_contacted_with_a_suppressed_action(
-    seed: int, backend: str
-) -> None:
-    """Random problems (budgets, floors, caps) and random suppression rules: the plan never
-    gives a suppressed customer a suppressed action, and breaks no other constraint."""
+def test_no_plan_breaks_any_rule_of_any_kind(seed: int, backend: str) -> None:
+    """Random problems (budgets, caps) under random rules of every kind, suppressions, rolling
+    windows and gaps with random past contacts: the plan never gives a suppressed customer a
+    suppressed action, breaks no window (an independent recount, past weeks included) and no
+    other constraint."""
     rng = np.random.default_rng(seed)
     n, a, h = 12, 4, 3
     value = rng.normal(1.0, 1.0, (n, a, h))
@@ -97,7 +98,16 @@ def test_no_suppressed_customer_is_ever_contacted_with_a_suppressed_action(
         RuleMask(f"r{k}", "suppress", True, np.c_[np.zeros(n, bool), rng.random((n, a - 1)) < 0.4])
         for k in range(2)
     )
+    for k, weeks in enumerate((int(rng.integers(1, 4)), 2)):
+        group = np.r_[False, rng.random(a - 1) < 0.6]
+        past = (rng.random((n, weeks - 1)) < 0.3).astype(np.uint8)
+        limit = int(rng.integers(0, 3)) if k == 0 else 1
+        window = ContactWindow(f"w{k}", group, weeks, limit, past)
+        masks += (
+            RuleMask(f"w{k}", "window" if k == 0 else "gap", True, np.zeros((n, a), bool), window),
+        )
     final = apply(problem, masks)
+    assert len(final.windows) == 2
     solution = solve(final, backend, SolveSettings(time_limit_s=20))
     choice = solution.plan()
     blocked = masks[0].blocked | masks[1].blocked
