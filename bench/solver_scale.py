@@ -94,7 +94,9 @@ def main() -> None:
         "actions": problem.shape[1],
         "weeks": problem.shape[2],
         "variables": int(problem.value.size),
-        "policies": [w.name for w in problem.windows] + (["suppression"] if args.policies else []),
+        "policies": [w.name for w in problem.windows]
+        + [r.name for r in problem.ratios]
+        + (["suppression"] if args.policies else []),
         "backend": solution.backend,
         "instance_seconds": instance_seconds,
         "build_seconds": solution.timings.build_seconds,

@@ -2,7 +2,8 @@
 measures them: suppressions (who must not get what: a mask of customers and actions, applied as
 eligibility, which every backend, the release decision's tests and the evaluation's policies
 honour), then rolling windows and minimum gaps (optimization/contact_windows.py: at most k of a
-group in any W weeks, counting the campaign log's contacts in the W-1 weeks before the plan).
+group in any W weeks, counting the campaign log's contacts in the W-1 weeks before the plan),
+then ratio rules (a coupling row: margin at least k times spend; optimization.problem.RatioRule).
 
 Attrition. With P_0 the problem without any rule and P_k with the first k enforced rules
 applied, and z(P) the optimal objective (the scenario's solver), rule k removes
@@ -12,8 +13,8 @@ every offer it names; a window: those in a window already full with logged conta
 the rest of a window's cost is in its value). So the removed values sum to z(P_0) - z(P_K),
 what the rules cost together. A report-only rule (`enforce: false`) is measured against P_(k-1)
 the same way but not applied. The value of relaxing rule k is a re-solve without it:
-z(P_K without rule k) - z(P_K) (said as such; no rule here has a coupling row, so no shadow
-price).
+z(P_K without rule k) - z(P_K) (said as such, for every kind alike: a ratio rule's shadow price
+is in the solution's constraints too).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from engine.scenario import GapRule, Policies, Scenario, SuppressionRule, WindowRule
+from engine.scenario import Scenario
+from engine.scenario_policies import GapRule, Policies, RatioPolicy, SuppressionRule, WindowRule
 from engine.valuation import ValuationError
 from optimization.contact_windows import ContactWindow
-from optimization.problem import DecisionProblem
+from optimization.problem import DecisionProblem, RatioRule
 from optimization.solution import Solution
 from shopdata.store import Store
 
@@ -42,19 +44,20 @@ class PolicyError(ValuationError):
 @dataclass(frozen=True)
 class RuleMask:
     """One rule over the problem's customers and actions: `blocked` [N, A] where a customer
-    may not get an action (column 0, `none`, never); a window or gap rule blocks nothing
-    outright and carries its `window` instead."""
+    may not get an action (column 0, `none`, never); a window, gap or ratio rule blocks
+    nothing outright and carries its `window` or `ratio` instead."""
 
     name: str
-    kind: Literal["suppress", "window", "gap"]
+    kind: Literal["suppress", "window", "gap", "ratio"]
     enforce: bool
     blocked: np.ndarray
     window: ContactWindow | None = None
+    ratio: RatioRule | None = None
 
     @property
     def customers(self) -> int:
         """The customers the rule applies to: those it names (a suppression), or all."""
-        if self.window is not None:
+        if self.kind != "suppress":
             return len(self.blocked)
         return int(self.blocked.any(axis=1).sum())
 
@@ -82,7 +85,9 @@ def _matching(rule: SuppressionRule, customer_ids: np.ndarray, customers: pd.Dat
 
 
 def _group(
-    rule: SuppressionRule | WindowRule | GapRule, scenario: Scenario, action_ids: list[str]
+    rule: SuppressionRule | WindowRule | GapRule | RatioPolicy,
+    scenario: Scenario,
+    action_ids: list[str],
 ) -> np.ndarray:
     """The actions a rule names ([A] bool, never `none`): its actions and channels, or all."""
     by_id = {a.id: a for a in scenario.actions}
@@ -150,6 +155,11 @@ def rule_masks(
         window = ContactWindow(rule.name, chosen, rule.weeks, limit, past)
         kind: Literal["window", "gap"] = "window" if isinstance(rule, WindowRule) else "gap"
         masks.append(RuleMask(rule.name, kind, rule.enforce, np.zeros((n, a), bool), window))
+    for ratio in scenario.policies.ratios:
+        row = RatioRule(ratio.name, _group(ratio, scenario, action_ids), ratio.at_least)
+        masks.append(
+            RuleMask(ratio.name, "ratio", ratio.enforce, np.zeros((n, a), bool), ratio=row)
+        )
     return tuple(masks)
 
 
@@ -172,21 +182,28 @@ def contact_log(store_path: Path, week: pd.Timestamp, policies: Policies) -> pd.
 
 def apply(problem: DecisionProblem, masks: tuple[RuleMask, ...]) -> DecisionProblem:
     """`problem` with every enforced rule applied: suppressions' blocked customer-actions made
-    ineligible, windows and gaps added (a window the problem holds already is not added
-    twice)."""
+    ineligible, windows, gaps and ratio rules added (one the problem holds already is not
+    added twice)."""
     blocked = np.zeros_like(problem.eligible)
-    have = {w.name for w in problem.windows}
-    windows = list(problem.windows)
+    have = {w.name for w in problem.windows} | {r.name for r in problem.ratios}
+    windows, ratios = list(problem.windows), list(problem.ratios)
     for mask in masks:
         if not mask.enforce:
             continue
         blocked |= mask.blocked
         if mask.window is not None and mask.window.name not in have:
             windows.append(mask.window)
-    if not blocked.any() and len(windows) == len(problem.windows):
+        if mask.ratio is not None and mask.ratio.name not in have:
+            ratios.append(mask.ratio)
+    if not blocked.any() and len(windows) + len(ratios) == len(problem.windows) + len(
+        problem.ratios
+    ):
         return problem
     return dataclasses.replace(
-        problem, eligible=problem.eligible & ~blocked, windows=tuple(windows)
+        problem,
+        eligible=problem.eligible & ~blocked,
+        windows=tuple(windows),
+        ratios=tuple(ratios),
     )
 
 
@@ -197,18 +214,19 @@ def lifted(problem: DecisionProblem, masks: tuple[RuleMask, ...]) -> DecisionPro
     for mask in masks:
         if mask.enforce:
             blocked |= mask.blocked
-    named = {m.name for m in masks if m.enforce and m.window is not None}
+    named = {m.name for m in masks if m.enforce and m.kind != "suppress"}
     return dataclasses.replace(
         problem,
         eligible=problem.eligible | blocked,
         windows=tuple(w for w in problem.windows if w.name not in named),
+        ratios=tuple(r for r in problem.ratios if r.name not in named),
     )
 
 
 def _ruled_out(problem: DecisionProblem, mask: RuleMask) -> np.ndarray:
     """The customer-action-weeks [N, A, H] the rule rules out by itself, where `problem` (the
     rules before it) allowed them."""
-    if mask.window is None:
+    if mask.window is None:  # a suppression (a ratio rule blocks nothing outright)
         return (problem.eligible & mask.blocked)[:, :, None] & np.ones(problem.shape[2], bool)
     h = problem.shape[2]
     allowance = mask.window.allowance(h)  # [N, H] per window end

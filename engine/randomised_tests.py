@@ -37,7 +37,7 @@ from engine.release_decision import ActionDecision, ReleaseSettings, Round
 from optimization.contact_windows import breaks
 from optimization.problem import DecisionProblem
 from optimization.reporting import constraint_reports
-from optimization.rows import coupling_rows, measure_plan
+from optimization.rows import RowKind, coupling_rows, measure_plan
 from optimization.solution import Solution
 
 #: The probability with which a test is sized to let the action be released.
@@ -188,7 +188,8 @@ def place_tests(
     room for all their planned contacts of it in `released`'s plan), in the weeks the plan
     gave them, the share the larger of what the loss tolerance allows and what the test's
     power needs, within the test budget, each week's budget and floor left, the action's
-    capacity, and MAX_TREATED_SHARE."""
+    capacity, the ratio rules' room (a draw that would still break one is not sent), the
+    contact windows, and MAX_TREATED_SHARE."""
     tested = sorted(
         (entry for entry in out.values() if entry[0].decision == "test"),
         key=lambda entry: -entry[0].expected_gain_per_week,
@@ -202,6 +203,9 @@ def place_tests(
     revenue_room = problem.revenue[rows, choice, weeks].sum(axis=0) - problem.weekly_revenue_floor
     money = settings.test_budget
     ids = list(problem.action_ids)
+    # what each ratio rule's row holds above its minimum under the released plan
+    coupling = coupling_rows(problem)
+    ratio_room = measure_plan(problem, coupling, choice).slack[coupling.indices(RowKind.RATIO)]
     designs: list[TestDesign] = []
     for decision, found, plan in tested:
         a = ids.index(decision.action)
@@ -217,11 +221,21 @@ def place_tests(
         extra_revenue = (
             problem.revenue[candidates, a, :] - problem.revenue[candidates, 0, :]
         ) * weeks_of
+        extra_value = problem.value[candidates, a, :] - problem.value[candidates, 0, :]
         share, note = _share(decision, found, len(candidates), settings)
         limits = [share, MAX_TREATED_SHARE, money / max(float(extra_cost.sum()), 1e-12)]
         cost_t, revenue_t = extra_cost.sum(axis=0), extra_revenue.sum(axis=0)
         limits += [max(cost_room[t], 0.0) / cost_t[t] for t in range(h) if cost_t[t] > 0]
         limits += [max(revenue_room[t], 0.0) / -revenue_t[t] for t in range(h) if revenue_t[t] < 0]
+        ratio_terms = np.array(  # [Q, C]: each ratio rule's change, candidate by candidate
+            [
+                (rule.coefficients(extra_value, extra_cost) * weeks_of).sum(axis=1)
+                * rule.actions[a]
+                for rule in problem.ratios
+            ]
+        ).reshape(len(problem.ratios), len(candidates))
+        totals = ratio_terms.sum(axis=1)
+        limits += [max(r, 0.0) / -d for r, d in zip(ratio_room, totals, strict=True) if d < 0]
         if problem.action_capacity is not None:  # the action's uses left over the horizon
             left = problem.action_capacity[a] - (choice == a).sum()
             limits.append(max(left, 0.0) / max(float(weeks_of.sum()), 1.0))
@@ -231,6 +245,8 @@ def place_tests(
         if treated / len(candidates) < share - 1e-9:
             note += f"; {treated:,} of {len(candidates):,} treated, what the budgets allow"
         drawn = draw(len(candidates), treated, settings.seed + a)
+        if (ratio_room + ratio_terms[:, drawn].sum(axis=1) < 0).any():
+            continue  # this draw would break a ratio rule: no test of this action this week
         propensity = treated / len(candidates)
         designs.append(
             TestDesign(
@@ -251,6 +267,7 @@ def place_tests(
         cost_room -= extra_cost[drawn].sum(axis=0)
         revenue_room += extra_revenue[drawn].sum(axis=0)
         money -= float(extra_cost[drawn].sum())
+        ratio_room = ratio_room + ratio_terms[:, drawn].sum(axis=1)
     return designs
 
 

@@ -44,6 +44,10 @@ class Constraint:
             if not self.binding:
                 return f"not binding: expected revenue is {slack:,.0f} above the floor"
             return f"raising this floor by one euro of revenue costs {-price:,.3f} euros of CLV"
+        if self.kind is RowKind.RATIO:
+            if not self.binding:
+                return f"not binding: the plan's margin beats the rule by {slack:,.2f}"
+            return f"each unit the rule asks for beyond the plan's costs {abs(price):,.3f} of CLV"
         if self.kind is RowKind.ACTION_CAPACITY:
             return (
                 f"one more unit of capacity is worth {price:,.2f} of CLV"

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine import strict_yaml
+from engine.scenario_policies import Policies, check_policies
+from engine.scenario_policies import StrictModel as _Strict
 from engine.sweep import MAX_LEVELS
 from forecasting.model_kinds import DEFAULT_EFFECT_WINDOWS, ForecasterName
 from optimization.settings import LagrangianSettings, SolveSettings
@@ -22,11 +24,6 @@ from shopdata.amount_outliers import AmountOutliers
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN
 
 NonNegative = Annotated[float, Field(ge=0)]
-
-
-class _Strict(BaseModel):
-    # no infinite or NaN number anywhere: "no limit" is an absent key, never `.inf`
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ActionSpec(_Strict):
@@ -54,90 +51,6 @@ class CoverageSpec(_Strict):
     column: str
     value: str
     minimum_contacts: NonNegative
-
-
-class CustomerMatch(_Strict):
-    """The customers whose customers-table `column` holds one of `values` (compared as text,
-    case-insensitively for true/false: `false` matches a flag column's False)."""
-
-    column: str = Field(min_length=1)
-    values: list[str | bool | int | float] = Field(min_length=1)
-
-
-#: What a suppression file may be named: a bare file name in the data folder (no path: the
-#: page cannot reach files elsewhere on the server), CSV or Parquet.
-SUPPRESSION_FILE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.(csv|parquet)$"
-
-
-class SuppressionRule(_Strict):
-    """Customers who must not get some actions, whatever the plan would gain: per action or
-    channel (`actions`, `channels`; neither: every action), the customers a customers-table
-    attribute names (`where`: an opt-out flag, a segment legal or brand keeps out) or those a
-    file of ids in the data folder lists (`file`: a do-not-contact list). Absolute in every
-    backend, in the release decision's tests and in exploration. `enforce: false` measures the
-    rule (what it would remove, in the attrition table) without applying it."""
-
-    name: str = Field(min_length=1, max_length=200)
-    actions: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
-    where: CustomerMatch | None = None
-    file: Annotated[str, Field(pattern=SUPPRESSION_FILE)] | None = None
-    enforce: bool = True
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SuppressionRule:
-        if (self.where is None) == (self.file is None):
-            raise ValueError(
-                "a suppression rule names its customers one way: `where` (a customers-table "
-                "column and its values) or `file` (a file of ids in the data folder)"
-            )
-        return self
-
-
-class WindowRule(_Strict):
-    """At most `at_most` contacts of some actions (`actions`, `channels`; neither: every
-    action) in any `weeks` consecutive weeks, counting the contacts the campaign log holds in
-    the weeks just before the plan's first week ("at most 2 coupons in any 4 weeks").
-    `enforce: false` measures the rule without applying it."""
-
-    name: str = Field(min_length=1, max_length=200)
-    actions: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
-    weeks: Annotated[int, Field(ge=1, le=13)]
-    at_most: Annotated[int, Field(ge=0)]
-    enforce: bool = True
-
-
-class GapRule(_Strict):
-    """At least `weeks` weeks between two contacts of some actions (`actions`, `channels`;
-    neither: every action), the last logged contact before the plan included: a contact in
-    week t and the next in week t + `weeks` at the earliest. The window rule with at most 1
-    contact in any `weeks` weeks."""
-
-    name: str = Field(min_length=1, max_length=200)
-    actions: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
-    weeks: Annotated[int, Field(ge=2, le=13)]
-    enforce: bool = True
-
-
-class Policies(_Strict):
-    """Contact policies as marketing operations write them, measured in the order listed,
-    kind by kind (the attrition table follows it): `suppress`, who must not get what;
-    `windows`, at most so many contacts in any so many weeks; `gaps`, weeks between two
-    contacts. Windows and gaps count the campaign log's contacts before the plan."""
-
-    suppress: list[SuppressionRule] = Field(default_factory=list)
-    windows: list[WindowRule] = Field(default_factory=list)
-    gaps: list[GapRule] = Field(default_factory=list)
-
-    @property
-    def rules(self) -> list[SuppressionRule | WindowRule | GapRule]:
-        """Every rule in the order the attrition table measures them."""
-        return [*self.suppress, *self.windows, *self.gaps]
-
-
-_RULE_KEYS = {SuppressionRule: "suppress", WindowRule: "windows", GapRule: "gaps"}
 
 
 class Constraints(_Strict):
@@ -338,27 +251,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _policies_name_the_catalogue(self) -> Scenario:
-        ids = [a.id for a in self.actions[1:]]
-        channels = sorted({a.channel for a in self.actions[1:]})
-        for rule in self.policies.rules:
-            key = _RULE_KEYS[type(rule)]
-            unknown = [a for a in rule.actions if a not in ids]
-            if unknown:
-                raise ValueError(
-                    f"policies.{key} {rule.name!r}: actions {unknown} are not in the "
-                    f"catalogue; it has {ids}"
-                )
-            missing = [c for c in rule.channels if c not in channels]
-            if missing:
-                raise ValueError(
-                    f"policies.{key} {rule.name!r}: channels {missing} are not any "
-                    f"action's; the catalogue's are {channels}"
-                )
-        names = [rule.name for rule in self.policies.rules]
-        if len(set(names)) != len(names):
-            raise ValueError(
-                f"policies: each rule's name once (the report names them); got {names}"
-            )
+        check_policies(self.policies, self.actions[1:])
         return self
 
     @model_validator(mode="after")

@@ -49,6 +49,7 @@ def best_response(
     cap: int,
     *,
     ineligible: torch.Tensor | None = None,
+    ratio: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> BestResponse:
     """The one best-response formula, for a chunk of C customers (module docstring): each
     contact's adjusted value dv - y_cost dc + y_revenue dr + segment bonus - y_action over
@@ -59,7 +60,9 @@ def best_response(
     adjusted levels are formed and none's subtracted (no [C, A-1, H] differences are made:
     where they are not kept, 1.3 s an evaluation of 1M customers against 1.6 s making them
     first and 1.0 s with them kept). `segments` [C, S]; `prices`: per cost [H], per revenue
-    [H], per action [A-1], per segment [S]. Any float dtype and device."""
+    [H], per action [A-1], per segment [S]; `ratio`: the ratio rules' prices as a value
+    scale and a cost price per action ([A-1] each: + s dv - r dc), None without ratio rules.
+    Any float dtype and device."""
     per_cost, per_revenue, per_action, per_segment = prices
     bonus = segments @ per_segment  # [C]
     # value - y_cost cost + y_revenue revenue + (bonus - y_action) in three fused passes (half
@@ -71,6 +74,16 @@ def best_response(
     else:
         contact, none = level[:, 1:, :], level[:, 0, :]
     contact += bonus[:, None, None] - per_action[None, :, None]
+    if ratio is not None and bool((ratio[0] > 0).any()):
+        # + s dv - r dc on the actions with a ratio price (s > 0 wherever r != 0)
+        priced = torch.nonzero(ratio[0] > 0)[:, 0]
+        scale, price = ratio[0][priced][None, :, None], ratio[1][priced][None, :, None]
+        if ineligible is None:
+            dv, dc = value[:, priced], cost[:, priced]
+        else:
+            dv = value[:, 1:][:, priced] - value[:, :1]
+            dc = cost[:, 1:][:, priced] - cost[:, :1]
+        contact[:, priced] += scale * dv - price * dc
     if ineligible is not None:
         contact.masked_fill_(ineligible, -torch.inf)
     best_level, best = contact.max(dim=1)  # [C, H] each

@@ -57,6 +57,8 @@ def price_scales(
             scale[i] = value_size / max(float(cost_mean), 1e-9)
         elif kind is RowKind.REVENUE_FLOOR:
             scale[i] = value_size / max(float(revenue_mean), 1e-9)
+        elif kind is RowKind.RATIO:  # its coefficients are values: a price of about 1
+            scale[i] = 1.0
         else:
             scale[i] = value_size
     return scale

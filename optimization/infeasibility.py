@@ -32,6 +32,8 @@ def _label(rows: CouplingRows, problem: DecisionProblem, i: int) -> str:
         return "the total budget"
     if kind is RowKind.ACTION_CAPACITY:
         return f"the capacity of {problem.action_ids[rows.action[i]]}"
+    if kind is RowKind.RATIO:
+        return f"the ratio rule {problem.ratios[rows.ratio[i]].name}"
     return f"the coverage of segment {problem.coverage[rows.segment[i]].name}"
 
 

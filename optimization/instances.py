@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optimization.contact_windows import ContactWindow
-from optimization.problem import DecisionProblem
+from optimization.problem import DecisionProblem, RatioRule
 from shopdata.calendar import DEFAULT_ANNUAL_DISCOUNT_RATE, DEFAULT_GROSS_MARGIN, discount_factors
 
 ACTION_IDS = np.array(["none", "email", "email_reco", "free_shipping", "coupon_10", "coupon_20"])
@@ -145,7 +145,8 @@ def with_policies(problem: DecisionProblem, *, seed: int = 0) -> DecisionProblem
     """`problem` (the family above) under the contact policies a shop writes, every kind built:
     e-mail actions suppressed for a random 15 % (an opt-out), every action for 1 % (a
     do-not-contact list), at most 2 coupons in any 4 weeks and 2 weeks between e-mails, each
-    with past contacts drawn for 20 % of the customers in each week before the horizon."""
+    with past contacts drawn for 20 % of the customers in each week before the horizon, and
+    discounts (free shipping, coupons) earning at least 2 of margin per 1 spent."""
     n = problem.shape[0]
     rng = np.random.default_rng([seed, 35])
     email = np.isin(problem.action_ids, ["email", "email_reco"])
@@ -158,4 +159,6 @@ def with_policies(problem: DecisionProblem, *, seed: int = 0) -> DecisionProblem
         ContactWindow("coupons in 4 weeks", coupons, 4, 2, past[0]),
         ContactWindow("e-mail gap", email, 2, 1, past[1]),
     )
-    return replace(problem, eligible=eligible, windows=windows)
+    discounts = np.isin(problem.action_ids, ["free_shipping", "coupon_10", "coupon_20"])
+    ratios = (RatioRule("discounts pay 2 to 1", discounts, 2.0),)
+    return replace(problem, eligible=eligible, windows=windows, ratios=ratios)

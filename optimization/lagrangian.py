@@ -72,13 +72,22 @@ class Prices:
     per_revenue: np.ndarray  # [H]: floor multipliers
     per_action: np.ndarray  # [A-1]: capacity multipliers
     per_segment: np.ndarray  # [S]: coverage multipliers
+    ratio_value: np.ndarray  # [A-1]: ratio rules' multipliers on each action's dv
+    ratio_cost: np.ndarray  # [A-1]: and on its dc, times (k - 1)
 
 
 def _key(prices: Prices) -> bytes:
     """The prices as bytes: which exact best response a kept plan belongs to."""
     return b"".join(
         np.asarray(x, dtype=np.float64).tobytes()
-        for x in (prices.per_cost, prices.per_revenue, prices.per_action, prices.per_segment)
+        for x in (
+            prices.per_cost,
+            prices.per_revenue,
+            prices.per_action,
+            prices.per_segment,
+            prices.ratio_value,
+            prices.ratio_cost,
+        )
     )
 
 
@@ -169,6 +178,18 @@ class LagrangianDual:
             "segments": self._segments(start, stop),
         }
 
+    def _ratio_prices(
+        self, prices: Prices, dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The ratio rules' value scale and cost price per action as tensors (None without
+        ratio rules)."""
+        if not self.problem.ratios:
+            return None
+        return (
+            torch.tensor(prices.ratio_value, dtype=dtype, device=device),
+            torch.tensor(prices.ratio_cost, dtype=dtype, device=device),
+        )
+
     def _windows(self, start: int, stop: int) -> list[ContactWindow]:
         """The contact windows of customers [start, stop), made once (they keep their
         allowances between evaluations)."""
@@ -186,6 +207,7 @@ class LagrangianDual:
         rows, (_, a, h) = self.rows, self.problem.shape
         per_cost, per_revenue = np.zeros(h), np.zeros(h)
         per_action, per_segment = np.zeros(a - 1), np.zeros(self.segments.shape[1])
+        ratio_value, ratio_cost = np.zeros(a - 1), np.zeros(a - 1)
         for i, kind in enumerate(rows.kinds):
             if kind is RowKind.WEEKLY_BUDGET:
                 per_cost[rows.week[i]] += y[i]
@@ -195,9 +217,13 @@ class LagrangianDual:
                 per_revenue[rows.week[i]] += y[i]
             elif kind is RowKind.ACTION_CAPACITY:
                 per_action[rows.action[i] - 1] += y[i]
+            elif kind is RowKind.RATIO:  # a >= row: + y (dv - (k - 1) dc) on its actions
+                rule = self.problem.ratios[rows.ratio[i]]
+                ratio_value += y[i] * rule.actions[1:]
+                ratio_cost += y[i] * (rule.at_least - 1.0) * rule.actions[1:]
             else:
                 per_segment[rows.segment[i]] += y[i]
-        return Prices(per_cost, per_revenue, per_action, per_segment)
+        return Prices(per_cost, per_revenue, per_action, per_segment, ratio_value, ratio_cost)
 
     @torch.no_grad()
     def best_response(
@@ -229,6 +255,7 @@ class LagrangianDual:
             ),
             self.cap,
             ineligible=torch.from_numpy(~p.eligible[start:stop, 1:, None]),
+            ratio=self._ratio_prices(prices, torch.float64, torch.device("cpu")),
         )
         if windows != "ignore":
             parts = self._windows(start, stop)
@@ -257,6 +284,15 @@ class LagrangianDual:
 
         per_cost, per_revenue = tensor(prices.per_cost), tensor(prices.per_revenue)
         per_action, per_segment = tensor(prices.per_action), tensor(prices.per_segment)
+        ratio = self._ratio_prices(prices, torch.float32, device)
+        rules = self.problem.ratios
+        a = self.problem.shape[1]
+        members = torch.tensor(
+            np.array([r.actions[1:] for r in rules], dtype=bool).reshape(len(rules), a - 1),
+            device=device,
+        )  # [Q, A-1]
+        slopes = torch.tensor([r.at_least - 1.0 for r in rules], dtype=torch.float64)
+        per_ratio = torch.zeros(len(rules), dtype=torch.float64, device=device)
         total = 0.0
         plans = []
         cost_by_week = torch.zeros(h, dtype=torch.float64, device=device)
@@ -273,6 +309,7 @@ class LagrangianDual:
                 (per_cost, per_revenue, per_action, per_segment),
                 self.cap,
                 ineligible=chunk.get("ineligible"),
+                ratio=ratio,
             )
             # under windows, greedy while the multipliers are searched (each cut is a plan's
             # value, so it stays below L; the bound reported is evaluate_exact's), exact for a
@@ -299,6 +336,16 @@ class LagrangianDual:
                 )
                 for k in ("cost", "revenue")
             )
+            if rules:  # each ratio rule's activity: its taken contacts' dv - (k - 1) dc
+                value = torch.where(
+                    take,
+                    chunk["value"].gather(1, index)[:, 0, :]
+                    - (chunk["value"][:, 0, :] if levels else 0),
+                    zero,
+                ).double()
+                ruled = members[:, best] & take[None]  # [Q, C, H]
+                terms = value[None] - slopes.to(device)[:, None, None] * cost.double()[None]
+                per_ratio += torch.where(ruled, terms, 0.0).sum(dim=(1, 2))
             cost_by_week += cost.sum(dim=0, dtype=torch.float64)
             revenue_by_week += revenue.sum(dim=0, dtype=torch.float64)
             per_action_count += torch.bincount(
@@ -315,6 +362,7 @@ class LagrangianDual:
             revenue_by_week.cpu().numpy(),
             per_action_used,
             per_segment_count.cpu().numpy(),
+            per_ratio.cpu().numpy(),
         )
         plan = (
             (np.concatenate(plans).astype(np.int64) if plans else np.zeros((0, h), dtype=np.int64))

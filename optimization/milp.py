@@ -6,7 +6,8 @@ with an upper bound of 0 where the action is ineligible. Rows, in order:
   - contact cap: sum_{a, t} x[u, a, t] <= K                    (N rows; omitted when K >= H)
   - contact windows (optimization/contact_windows.py (1)): per window, customer and window end
     whose allowance is below the weeks it holds (the others cannot bind)
-  - the coupling rows of `rows.coupling_rows`, relative to none (m rows).
+  - the coupling rows of `rows.coupling_rows`, relative to none (m rows; a ratio rule's
+    coefficients dv - (k - 1) dc on its actions' columns).
 The objective and coupling coefficients are differences to `none`, so the all-zero vector is
 the all-`none` plan and `offset` is its objective.
 """
@@ -134,6 +135,10 @@ def build_milp(problem: DecisionProblem, rows: CouplingRows) -> MilpArrays:
             mask, coefficients = t == rows.week[i], flat_dr
         elif kind is RowKind.ACTION_CAPACITY:
             mask, coefficients = act == rows.action[i] - 1, np.ones(cols)
+        elif kind is RowKind.RATIO:
+            rule = problem.ratios[rows.ratio[i]]
+            mask = rule.actions[1:][act]
+            coefficients = rule.coefficients(dv.reshape(-1), flat_dc)
         else:
             mask, coefficients = problem.coverage[rows.segment[i]].members[u], np.ones(cols)
         coo_rows.append(np.full(int(mask.sum()), first_coupling + i))

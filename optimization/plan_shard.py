@@ -46,7 +46,8 @@ class Ties:
 class FillCandidates:
     """Open customer-weeks' best contacts at the multipliers, best first ([k] each; `segments`
     [k, S]): adjusted value, customer (index in the whole problem), week, action, cost and
-    revenue over none, coverage membership and the customer's contacts so far."""
+    revenue over none, coverage membership, the customer's contacts so far and the value over
+    none (a ratio rule's coefficient)."""
 
     score: np.ndarray
     customer: np.ndarray
@@ -56,6 +57,7 @@ class FillCandidates:
     revenue: np.ndarray
     segments: np.ndarray
     contacts: np.ndarray
+    value: np.ndarray
 
 
 class PlanShard:
@@ -119,7 +121,7 @@ class PlanShard:
         """The contacts of this group that relieve coupling row `row`, cheapest per unit first,
         up to the first whose running total reaches `need` (any group's share of the cheapest
         contacts overall is within this prefix). For <= rows (budgets, capacities) any contact
-        of the row; for a >= revenue floor only contacts that lower the week's revenue."""
+        of the row; for a >= revenue floor or ratio rule only contacts that lower it."""
         if self._scores is None:
             raise RuntimeError("PlanShard.drop_candidates needs score_contacts first")
         rows, problem = self.dual.rows, self.problem
@@ -138,6 +140,13 @@ class PlanShard:
         elif kind is RowKind.SEGMENT_COVERAGE:
             keep = np.zeros(len(local), dtype=bool)
             weight = np.zeros(len(local))
+        elif kind is RowKind.RATIO:  # a >= row: the contacts of its actions that lower it
+            rule = problem.ratios[rows.ratio[row]]
+            weight = -rule.coefficients(
+                (problem.value[local, action, week] - problem.value[local, 0, week]),
+                (problem.cost[local, action, week] - problem.cost[local, 0, week]),
+            )
+            keep = rule.actions[action] & (weight > 0)
         else:
             weight = problem.cost[local, action, week] - problem.cost[local, 0, week]
             keep = weight > 0
@@ -209,6 +218,9 @@ class PlanShard:
                 else np.zeros((len(local), 0), dtype=bool)
             ),
             contacts=contacts[local],
+            value=(problem.value[local, action, week] - problem.value[local, 0, week]).astype(
+                np.float64
+            ),
         )
 
     def add(self, customers: np.ndarray, weeks: np.ndarray, actions: np.ndarray) -> None:

@@ -3,7 +3,7 @@
 x[u, a, t] in {0, 1} picks one action a per customer u and week t (a = 0 is `none`). The problem
 maximises sum v x subject to one action a week, a contact cap over the horizon, rolling contact
 windows counting past contacts (optimization/contact_windows.py), and the coupling rows: weekly
-(or total) budget, weekly revenue floor, per-action capacity, segment coverage.
+(or total) budget, weekly revenue floor, per-action capacity, segment coverage, ratio rules.
 Validated once on construction; everything downstream trusts it.
 """
 
@@ -31,18 +31,46 @@ class SegmentCoverage:
 
 
 @dataclass(frozen=True)
+class RatioRule:
+    """Incremental margin at least `at_least` times spend over the plan's contacts of
+    `actions` ([A] bool, False at none), margin being a contact's value over none plus its
+    spend (the CLV gain before paying for it): with dv, dc the contact's value and cost over
+    none, sum x (dv + dc) >= k sum x dc, i.e. the coupling row
+
+        sum_{u, a in G, t} (dv - (k - 1) dc) x[u, a, t]  >=  minimum
+
+    (`minimum` 0; a subset of customers whose others are fixed gets what they leave)."""
+
+    name: str
+    actions: np.ndarray
+    at_least: float
+    minimum: float = 0.0
+
+    def coefficients(self, value: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """The row's coefficient of contacts with these value and cost over none."""
+        return value - (self.at_least - 1.0) * cost
+
+
+def _no_ratios() -> np.ndarray:
+    return np.zeros(0)
+
+
+@dataclass(frozen=True)
 class Usage:
     """What a plan uses of each coupling resource: cost and revenue per week ([H]), contacts
-    per action ([A]; index 0, `none`, is always 0) and per coverage segment ([S])."""
+    per action ([A]; index 0, `none`, is always 0), per coverage segment ([S]) and each ratio
+    rule's activity ([Q])."""
 
     cost: np.ndarray
     revenue: np.ndarray
     per_action: np.ndarray
     per_segment: np.ndarray
+    per_ratio: np.ndarray = field(default_factory=_no_ratios)
 
     @classmethod
-    def nothing(cls, weeks: int, actions: int, segments: int) -> Usage:
-        return cls(np.zeros(weeks), np.zeros(weeks), np.zeros(actions), np.zeros(segments))
+    def nothing(cls, weeks: int, actions: int, segments: int, ratios: int = 0) -> Usage:
+        zeros = np.zeros
+        return cls(zeros(weeks), zeros(weeks), zeros(actions), zeros(segments), zeros(ratios))
 
     @staticmethod
     def sum(parts: list[Usage]) -> Usage:
@@ -52,6 +80,7 @@ class Usage:
             sum(p.revenue for p in parts),  # type: ignore[arg-type]
             sum(p.per_action for p in parts),  # type: ignore[arg-type]
             sum(p.per_segment for p in parts),  # type: ignore[arg-type]
+            sum(p.per_ratio for p in parts),  # type: ignore[arg-type]
         )
 
 
@@ -72,6 +101,7 @@ class DecisionProblem:
     coverage: tuple[SegmentCoverage, ...] = field(default_factory=tuple)
     recommendations: RecommendationBlock | None = None
     windows: tuple[ContactWindow, ...] = field(default_factory=tuple)
+    ratios: tuple[RatioRule, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         n, a, h = self.value.shape if self.value.ndim == 3 else (0, 0, 0)
@@ -143,6 +173,12 @@ class DecisionProblem:
                     f"contact window {window.name!r}: actions must be [{a}] and past [{n}, W-1]; "
                     f"got {window.actions.shape} and {window.past.shape}"
                 )
+        for rule in self.ratios:
+            if rule.actions.shape != (a,) or rule.actions[0] or not rule.at_least > 0:
+                raise ValueError(
+                    f"ratio rule {rule.name!r}: actions must be a bool [{a}] mask without none "
+                    f"and at_least > 0; got {rule.actions.shape}, {rule.at_least}"
+                )
         block = self.recommendations
         if block is not None and (block.candidates.shape[0] != n or block.value.shape[2] != h):
             raise ValueError(
@@ -171,7 +207,7 @@ class DecisionProblem:
         whole problem's right-hand sides)."""
         if fixed_usage is None:
             _, actions, weeks = self.shape
-            fixed_usage = Usage.nothing(weeks, actions, len(self.coverage))
+            fixed_usage = Usage.nothing(weeks, actions, len(self.coverage), len(self.ratios))
         coverage = tuple(
             SegmentCoverage(
                 s.name, s.members[customers], s.minimum_contacts - float(fixed_usage.per_segment[k])
@@ -196,6 +232,10 @@ class DecisionProblem:
             action_capacity=capacity,
             coverage=coverage,
             windows=tuple(w.subset(customers) for w in self.windows),
+            ratios=tuple(
+                replace(r, minimum=r.minimum - float(fixed_usage.per_ratio[q]))
+                for q, r in enumerate(self.ratios)
+            ),
         )
 
     @staticmethod
@@ -267,6 +307,16 @@ class DecisionProblem:
             "window_limits": np.array([w.limit for w in self.windows], np.int64),
         }
         arrays |= {f"window_past_{k}": w.past for k, w in enumerate(self.windows)}
+        arrays |= {
+            "ratio_names": np.array([r.name for r in self.ratios], dtype=str),
+            "ratio_actions": (
+                np.stack([r.actions for r in self.ratios])
+                if self.ratios
+                else np.zeros((0, self.shape[1]), bool)
+            ),
+            "ratio_at_least": np.array([r.at_least for r in self.ratios], float),
+            "ratio_minimum": np.array([r.minimum for r in self.ratios], float),
+        }
         if self.recommendations is not None:
             block = self.recommendations
             arrays |= {
@@ -329,6 +379,19 @@ class DecisionProblem:
                     )
                 )
                 if "window_names" in z.files
+                else (),
+                ratios=tuple(
+                    RatioRule(name, z["ratio_actions"][q], at_least, minimum)
+                    for q, (name, at_least, minimum) in enumerate(
+                        zip(
+                            z["ratio_names"].tolist(),
+                            z["ratio_at_least"].tolist(),
+                            z["ratio_minimum"].tolist(),
+                            strict=True,
+                        )
+                    )
+                )
+                if "ratio_names" in z.files
                 else (),
             )
 

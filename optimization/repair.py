@@ -19,6 +19,7 @@ give, so the plan is the same however the customers are split.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -36,6 +37,8 @@ from optimization.settings import SolveSettings
 PRICE_STEPS = (1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0, 3.0)
 FILL_CANDIDATES_PER_ROW = 50
 FILL_CANDIDATES_MIN = 5_000
+#: The candidates' fields, in the order `fill_slack` reads them.
+FILL_FIELDS = tuple(f.name for f in dataclasses.fields(FillCandidates))
 
 
 def _measure(shards: Shards) -> PlanTotals:
@@ -66,8 +69,8 @@ def drop_to_fit(
     """Remove the contacts worth least (adjusted value at y) per unit of the row until each
     broken row holds.
 
-    For <= rows (budgets, capacities) any contact may go; for a >= revenue floor only contacts
-    that lower the week's revenue. Removing a contact never breaks a budget or capacity row.
+    For <= rows (budgets, capacities) any contact may go; for a >= revenue floor or ratio rule
+    only contacts that lower it. Removing a contact never breaks a budget or capacity row.
     """
     rows = dual.rows
     shards.call("score_contacts", y)
@@ -114,9 +117,11 @@ def raise_floor_prices(
     return totals if _feasible(dual, totals) else None
 
 
-def _row_deltas(rows: CouplingRows, candidates: tuple[np.ndarray, ...]) -> np.ndarray:
+def _row_deltas(
+    problem: DecisionProblem, rows: CouplingRows, candidates: tuple[np.ndarray, ...]
+) -> np.ndarray:
     """What each candidate contact adds to each coupling row ([k, m])."""
-    week, action, cost, revenue, segments = candidates
+    week, action, cost, revenue, segments, value = candidates
     deltas = np.zeros((len(week), len(rows)))
     for i, kind in enumerate(rows.kinds):
         if kind is RowKind.WEEKLY_BUDGET:
@@ -127,6 +132,9 @@ def _row_deltas(rows: CouplingRows, candidates: tuple[np.ndarray, ...]) -> np.nd
             deltas[:, i] = np.where(week == rows.week[i], revenue, 0.0)
         elif kind is RowKind.ACTION_CAPACITY:
             deltas[:, i] = action == rows.action[i]
+        elif kind is RowKind.RATIO:
+            rule = problem.ratios[rows.ratio[i]]
+            deltas[:, i] = np.where(rule.actions[action], rule.coefficients(value, cost), 0.0)
         else:
             deltas[:, i] = segments[:, rows.segment[i]]
     return deltas
@@ -139,13 +147,10 @@ def fill_slack(
     rows = dual.rows
     limit = max(FILL_CANDIDATES_MIN, FILL_CANDIDATES_PER_ROW * len(rows))
     found: list[FillCandidates] = shards.call("fill_candidates", y, limit)
-    merged = _merged(
-        found,
-        ("score", "customer", "week", "action", "cost", "revenue", "segments", "contacts"),
-    )
-    group, score, customer, week, action, cost, revenue, segments, contacts = merged
+    merged = _merged(found, FILL_FIELDS)
+    group, score, customer, week, action, cost, revenue, segments, contacts, value = merged
     order = np.lexsort((-action, -week, -customer, -score))[:limit]  # best first
-    deltas = _row_deltas(rows, (week, action, cost, revenue, segments))
+    deltas = _row_deltas(dual.problem, rows, (week, action, cost, revenue, segments, value))
     _, who = np.unique(customer, return_inverse=True)
     count = np.zeros(who.max(initial=-1) + 1, dtype=np.int64)
     count[who] = contacts

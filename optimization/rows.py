@@ -26,6 +26,7 @@ class RowKind(Enum):
     REVENUE_FLOOR = "weekly_revenue_floor"
     ACTION_CAPACITY = "action_capacity"
     SEGMENT_COVERAGE = "segment_coverage"
+    RATIO = "ratio"
 
 
 #: +1: activity <= rhs; -1: activity >= rhs.
@@ -35,6 +36,7 @@ SENSE = {
     RowKind.REVENUE_FLOOR: -1,
     RowKind.ACTION_CAPACITY: 1,
     RowKind.SEGMENT_COVERAGE: -1,
+    RowKind.RATIO: -1,
 }
 
 
@@ -42,8 +44,8 @@ SENSE = {
 class CouplingRows:
     """The finite coupling rows of a problem, in a fixed order ([m] arrays).
 
-    `week`, `action`, `segment` are -1 where not applicable; `rhs` is as the planner set it;
-    `base` is the activity of the all-`none` plan.
+    `week`, `action`, `segment`, `ratio` are -1 where not applicable; `rhs` is as the planner
+    set it; `base` is the activity of the all-`none` plan.
     """
 
     names: tuple[str, ...]
@@ -54,6 +56,7 @@ class CouplingRows:
     sense: np.ndarray
     rhs: np.ndarray
     base: np.ndarray
+    ratio: np.ndarray
 
     def __len__(self) -> int:
         return len(self.names)
@@ -74,6 +77,7 @@ def coupling_rows(problem: DecisionProblem) -> CouplingRows:
     week: list[int] = []
     action: list[int] = []
     segment: list[int] = []
+    ratio: list[int] = []
     rhs: list[float] = []
     base: list[float] = []
     base_cost = problem.cost[:, 0, :].sum(axis=0)  # [H]
@@ -88,12 +92,14 @@ def coupling_rows(problem: DecisionProblem) -> CouplingRows:
         t: int = -1,
         act: int = -1,
         seg: int = -1,
+        rule: int = -1,
     ) -> None:
         names.append(name)
         kinds.append(kind)
         week.append(t)
         action.append(act)
         segment.append(seg)
+        ratio.append(rule)
         rhs.append(float(value))
         base.append(float(base_value))
 
@@ -135,6 +141,8 @@ def coupling_rows(problem: DecisionProblem) -> CouplingRows:
             0.0,
             seg=seg,
         )
+    for q, rule in enumerate(problem.ratios):
+        add(RowKind.RATIO, f"ratio[{rule.name}]", rule.minimum, 0.0, rule=q)
     return CouplingRows(
         names=tuple(names),
         kinds=tuple(kinds),
@@ -144,6 +152,7 @@ def coupling_rows(problem: DecisionProblem) -> CouplingRows:
         sense=np.array([SENSE[k] for k in kinds], dtype=np.int64),
         rhs=np.array(rhs, dtype=np.float64),
         base=np.array(base, dtype=np.float64),
+        ratio=np.array(ratio, dtype=np.int64),
     )
 
 
@@ -181,6 +190,8 @@ def row_activity(rows: CouplingRows, usage: Usage) -> np.ndarray:
             activity[i] = usage.revenue[rows.week[i]]
         elif kind is RowKind.ACTION_CAPACITY:
             activity[i] = usage.per_action[rows.action[i]]
+        elif kind is RowKind.RATIO:
+            activity[i] = usage.per_ratio[rows.ratio[i]]
         else:
             activity[i] = usage.per_segment[rows.segment[i]]
     return activity
@@ -193,8 +204,17 @@ def _usage(
     revenue: np.ndarray,
     customers: np.ndarray | slice,
 ) -> Usage:
-    a = problem.shape[1]
+    a, h = problem.shape[1], problem.shape[2]
     contacts = (choice > 0).sum(axis=1)  # [C]
+    per_ratio = np.zeros(len(problem.ratios))
+    if problem.ratios:  # each rule's coefficients of the chosen contacts, over none
+        u = np.arange(problem.shape[0])[customers][:, None]
+        t = np.arange(h)[None, :]
+        dv = problem.value[u, choice, t] - problem.value[u, 0, t]
+        dc = problem.cost[u, choice, t] - problem.cost[u, 0, t]
+        for q, rule in enumerate(problem.ratios):
+            terms = rule.coefficients(dv.astype(np.float64), dc.astype(np.float64))
+            per_ratio[q] = float(np.where(rule.actions[choice], terms, 0.0).sum())
     # float64 sums: a float32 problem summed down a million rows in float32 drifts by ~1e-4.
     return Usage(
         cost=cost.sum(axis=0, dtype=np.float64),
@@ -204,6 +224,7 @@ def _usage(
         per_segment=np.array(
             [contacts[s.members[customers]].sum() for s in problem.coverage], dtype=np.float64
         ),
+        per_ratio=per_ratio,
     )
 
 

@@ -77,6 +77,17 @@ def violations(problem: DecisionProblem, choice: np.ndarray, tolerance: float = 
         contacted = int((choice[segment.members] > 0).sum())
         if contacted < segment.minimum_contacts - tolerance:
             found.append(f"segment {segment.name}: {contacted} < {segment.minimum_contacts}")
+    for rule in problem.ratios:
+        activity = 0.0
+        for u in range(n):
+            for t in range(h):
+                act = int(choice[u, t])
+                if rule.actions[act]:
+                    dv = problem.value[u, act, t] - problem.value[u, 0, t]
+                    dc = problem.cost[u, act, t] - problem.cost[u, 0, t]
+                    activity += dv - (rule.at_least - 1.0) * dc
+        if activity < rule.minimum - tolerance * max(1.0, abs(rule.minimum)):
+            found.append(f"ratio {rule.name}: {activity} < {rule.minimum}")
     for window in problem.windows:  # past weeks -(W-1)..-1, then the plan, week by week
         for u in range(n):
             weeks = [int(x) for x in window.past[u]]

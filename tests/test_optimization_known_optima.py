@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from optimization.backends.base import Capability
-from optimization.problem import SegmentCoverage
+from optimization.problem import RatioRule, SegmentCoverage
 from optimization.settings import SolveSettings
 from optimization.solution import NoSolutionError, SolveStatus
 from optimization.solve import BACKENDS, backend_named, solve
@@ -147,3 +149,33 @@ def test_joint_conflict_is_explained_by_the_elastic_resolve() -> None:
         assert names["budget[w1]"].best_reachable == pytest.approx(6.0)
     else:
         assert names["coverage[all]"].best_reachable == pytest.approx(4.0 / 3.0)
+
+
+def roi_problem():
+    """Two customers, one week: an e-mail (value 0.5, no spend) or a coupon under the rule
+    "margin at least 2 x spend" (coefficient dv - dc). Customer 0's coupon: value 3, spend 1
+    (+2); customer 1's: value 2, spend 5 (-3). Both coupons break the rule (-1), so the optimum
+    is customer 0's coupon and customer 1's e-mail, 3.5. LP: customer 1's coupon at 2/3, 4.5;
+    raising the rule's right-hand side by 1 takes a third of that coupon (worth 1.5 over the
+    e-mail): shadow price -0.5."""
+    problem = tiny_problem(
+        value=[[[0], [0.5], [3.0]], [[0], [0.5], [2.0]]],
+        cost=[[[0], [0.0], [1.0]], [[0], [0.0], [5.0]]],
+    )
+    return dataclasses.replace(
+        problem, ratios=(RatioRule("coupon roi", np.array([False, False, True]), 2.0),)
+    )
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_a_ratio_rule_keeps_the_coupon_that_pays(backend: str) -> None:
+    solution = solve(roi_problem(), backend, SETTINGS)
+    assert solution.objective == pytest.approx(3.5)
+    assert solution.plan()[:, 0].tolist() == [2, 1]
+    row = {c.name: c for c in solution.constraints}["ratio[coupon roi]"]
+    assert row.activity == pytest.approx(2.0) and row.slack == pytest.approx(2.0)
+    if Capability.EXACT not in backend_named(backend).capabilities:
+        assert solution.bound == pytest.approx(4.5, abs=1e-4)  # the LP bound
+    if backend_named(backend).capabilities & {Capability.LP_DUALS, Capability.LAGRANGE_DUALS}:
+        price = solution.shadow_prices()["ratio[coupon roi]"]
+        assert abs(price) == pytest.approx(0.5, abs=1e-3)

@@ -96,6 +96,16 @@ class PyomoBackend:
             elif kind is RowKind.ACTION_CAPACITY:
                 act = int(rows.action[i])
                 lhs = sum(model.x[u, act, t] for u in model.U for t in model.T)
+            elif kind is RowKind.RATIO:
+                rule = problem.ratios[rows.ratio[i]]
+                terms = rule.coefficients(dv, dc)  # [N, A-1, H]
+                lhs = sum(
+                    float(terms[u, act - 1, t]) * model.x[u, act, t]
+                    for u in model.U
+                    for act in model.A
+                    if rule.actions[act]
+                    for t in model.T
+                )
             else:
                 members = np.flatnonzero(problem.coverage[rows.segment[i]].members)
                 lhs = sum(
