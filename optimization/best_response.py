@@ -135,8 +135,12 @@ def within_windows(
         if known is not None:
             plans = known[rows]
         else:
-            plan = best_plans if exact else greedy_plans
-            plans = plan(adjusted.double().cpu().numpy(), [w.subset(rows) for w in windows], cap)
+            own = [w.subset(rows) for w in windows]
+            plans = (
+                best_plans(adjusted.double().cpu().numpy(), own, cap)
+                if exact
+                else greedy_plans(adjusted.cpu().numpy(), own, cap)
+            )
         new = torch.from_numpy(plans).to(device, choice.dtype)
         taken = new > 0
         chosen = torch.where(taken, new - 1, best[index])

@@ -189,15 +189,7 @@ def best_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int)
     values over none (-inf where ineligible); `windows` over the same C customers. Ties go to
     none, and within a class to the lower action index."""
     c, _, h = adjusted.shape
-    member = np.stack([w.actions[1:] for w in windows], axis=1)  # [A-1, R]
-    classes, class_of = np.unique(member, axis=0, return_inverse=True)
-    gain = np.zeros((c, len(classes) + 1, h))  # [C, M, H], move 0 = none
-    pick = np.zeros((c, len(classes) + 1, h), dtype=np.int64)  # the action of each move
-    for m in range(len(classes)):
-        actions = np.flatnonzero(class_of.reshape(-1) == m)
-        best = adjusted[:, actions, :].argmax(axis=1)  # [C, H]
-        gain[:, m + 1] = np.take_along_axis(adjusted[:, actions, :], best[:, None, :], 1)[:, 0]
-        pick[:, m + 1] = actions[best] + 1
+    classes, gain, pick = _classes(adjusted.astype(np.float64), windows)
     machine = _automaton(windows, np.vstack([np.zeros_like(classes[:1]), classes]), cap, h)
     states, moves = machine.next.shape
     # torch on the CPU for the sweep, customers last so that following a move copies whole
@@ -221,6 +213,24 @@ def best_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int)
         plan[:, t] = pick[rows, move, t]
         state = machine.next[state, move]
     return plan
+
+
+def _classes(adjusted: np.ndarray, windows: Sequence[ContactWindow]) -> tuple:
+    """Actions that belong to the same rules' groups move the rules alike: each week only the
+    best of such a class competes. The classes' membership [M-1, R] (contacts only), and per
+    customer and week the best action of each class (`pick`, [C, M, H], index 0 none) and its
+    value (`gain` [C, M, H], 0 for none)."""
+    c, _, h = adjusted.shape
+    member = np.stack([w.actions[1:] for w in windows], axis=1)  # [A-1, R]
+    classes, class_of = np.unique(member, axis=0, return_inverse=True)
+    gain = np.zeros((c, len(classes) + 1, h), dtype=adjusted.dtype)
+    pick = np.zeros((c, len(classes) + 1, h), dtype=np.int64)
+    for m in range(len(classes)):
+        actions = np.flatnonzero(class_of.reshape(-1) == m)
+        best = adjusted[:, actions, :].argmax(axis=1)  # [C, H]
+        gain[:, m + 1] = np.take_along_axis(adjusted[:, actions, :], best[:, None, :], 1)[:, 0]
+        pick[:, m + 1] = actions[best] + 1
+    return classes, gain, pick
 
 
 def greedy_plans(adjusted: np.ndarray, windows: Sequence[ContactWindow], cap: int) -> np.ndarray:

@@ -146,7 +146,8 @@ def with_policies(problem: DecisionProblem, *, seed: int = 0) -> DecisionProblem
     e-mail actions suppressed for a random 15 % (an opt-out), every action for 1 % (a
     do-not-contact list), at most 2 coupons in any 4 weeks and 2 weeks between e-mails, each
     with past contacts drawn for 20 % of the customers in each week before the horizon, and
-    discounts (free shipping, coupons) earning at least 2 of margin per 1 spent."""
+    discounts (free shipping, coupons) earning at least 2.8 of margin per 1 spent (binding:
+    they earn about 2.7 without it)."""
     n = problem.shape[0]
     rng = np.random.default_rng([seed, 35])
     email = np.isin(problem.action_ids, ["email", "email_reco"])
@@ -160,5 +161,5 @@ def with_policies(problem: DecisionProblem, *, seed: int = 0) -> DecisionProblem
         ContactWindow("e-mail gap", email, 2, 1, past[1]),
     )
     discounts = np.isin(problem.action_ids, ["free_shipping", "coupon_10", "coupon_20"])
-    ratios = (RatioRule("discounts pay 2 to 1", discounts, 2.0),)
+    ratios = (RatioRule("discounts pay 2.8 to 1", discounts, 2.8),)
     return replace(problem, eligible=eligible, windows=windows, ratios=ratios)

@@ -337,15 +337,16 @@ class LagrangianDual:
                 for k in ("cost", "revenue")
             )
             if rules:  # each ratio rule's activity: its taken contacts' dv - (k - 1) dc
-                value = torch.where(
-                    take,
-                    chunk["value"].gather(1, index)[:, 0, :]
-                    - (chunk["value"][:, 0, :] if levels else 0),
-                    zero,
-                ).double()
-                ruled = members[:, best] & take[None]  # [Q, C, H]
-                terms = value[None] - slopes.to(device)[:, None, None] * cost.double()[None]
-                per_ratio += torch.where(ruled, terms, 0.0).sum(dim=(1, 2))
+                row, week = torch.nonzero(take & members.any(dim=0)[best], as_tuple=True)
+                act = best[row, week] + int(levels)
+                value = chunk["value"][row, act, week] - (
+                    chunk["value"][row, 0, week] if levels else 0
+                )
+                terms = (
+                    value.double()[None]
+                    - slopes.to(device)[:, None] * cost[row, week].double()[None]
+                )  # [Q, K]
+                per_ratio += (terms * members[:, best[row, week]]).sum(dim=1)
             cost_by_week += cost.sum(dim=0, dtype=torch.float64)
             revenue_by_week += revenue.sum(dim=0, dtype=torch.float64)
             per_action_count += torch.bincount(

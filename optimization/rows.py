@@ -204,17 +204,18 @@ def _usage(
     revenue: np.ndarray,
     customers: np.ndarray | slice,
 ) -> Usage:
-    a, h = problem.shape[1], problem.shape[2]
+    a = problem.shape[1]
     contacts = (choice > 0).sum(axis=1)  # [C]
     per_ratio = np.zeros(len(problem.ratios))
-    if problem.ratios:  # each rule's coefficients of the chosen contacts, over none
-        u = np.arange(problem.shape[0])[customers][:, None]
-        t = np.arange(h)[None, :]
-        dv = problem.value[u, choice, t] - problem.value[u, 0, t]
-        dc = problem.cost[u, choice, t] - problem.cost[u, 0, t]
+    if problem.ratios:  # each rule's coefficients of its chosen contacts, over none
+        ruled = np.logical_or.reduce([rule.actions for rule in problem.ratios])  # [A]
+        row, t = np.nonzero(ruled[choice])  # only the plan's contacts of some rule
+        u = np.arange(problem.shape[0])[customers][row]
+        act = choice[row, t]
+        dv = problem.value[u, act, t].astype(np.float64) - problem.value[u, 0, t]
+        dc = problem.cost[u, act, t].astype(np.float64) - problem.cost[u, 0, t]
         for q, rule in enumerate(problem.ratios):
-            terms = rule.coefficients(dv.astype(np.float64), dc.astype(np.float64))
-            per_ratio[q] = float(np.where(rule.actions[choice], terms, 0.0).sum())
+            per_ratio[q] = float((rule.coefficients(dv, dc) * rule.actions[act]).sum())
     # float64 sums: a float32 problem summed down a million rows in float32 drifts by ~1e-4.
     return Usage(
         cost=cost.sum(axis=0, dtype=np.float64),

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimization.contact_windows import ContactWindow, best_plans, breaks
+from optimization.contact_windows import ContactWindow, best_plans, breaks, greedy_plans
 from optimization.problem import DecisionProblem
 from optimization.settings import SolveSettings
 from optimization.solve import solve
@@ -28,7 +28,7 @@ def _window(name: str, actions: list[bool], weeks: int, limit: int, past) -> Con
 def test_the_programme_finds_the_best_plan_that_enumeration_finds(seed: int) -> None:
     """One customer at a time, every plan enumerated: the programme's plan keeps every window
     and the cap, and no plan that keeps them is worth more (past contacts that already break a
-    window included)."""
+    window included); the greedy plan keeps them too, worth at most as much."""
     rng = np.random.default_rng(seed)
     a, h = int(rng.integers(2, 4)), int(rng.integers(1, 5))
     adjusted = rng.normal(0.0, 1.0, (2, a - 1, h))
@@ -47,6 +47,7 @@ def test_the_programme_finds_the_best_plan_that_enumeration_finds(seed: int) -> 
         )
     cap = int(rng.integers(0, h + 1))
     plans = best_plans(adjusted, windows, cap)
+    greedy = greedy_plans(adjusted, windows, cap)  # the dual search's stand-in
     for u in range(2):
         own = [w.subset([u]) for w in windows]
 
@@ -61,6 +62,7 @@ def test_the_programme_finds_the_best_plan_that_enumeration_finds(seed: int) -> 
         best = max(worth(p) for p in allowed)
         assert tuple(plans[u]) in allowed
         assert worth(tuple(plans[u])) == pytest.approx(best, abs=1e-9)
+        assert tuple(greedy[u]) in allowed and worth(tuple(greedy[u])) <= best + 1e-9
 
 
 def _hand_built() -> DecisionProblem:
