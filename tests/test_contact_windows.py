@@ -131,7 +131,9 @@ def test_no_backend_breaks_a_window_and_the_decomposition_meets_the_exact_optimu
     )
     plans = [np.array(p).reshape(n, h) for p in itertools.product(range(a), repeat=n * h)]
     best = max(objective(problem, p) for p in plans if violations(problem, p) == [])
-    exact = solve(problem, "highs", SolveSettings())
+    # cold and to 1e-6: warm-started from the decomposition, HiGHS has returned the warm
+    # start as "Optimal" 0.7 % under the optimum it proved as its bound (seed 192 of this family)
+    exact = solve(problem, "highs", SolveSettings(warm_start=False, relative_gap=1e-6))
     assert exact.objective == pytest.approx(best, abs=1e-6)
     decomposed = solve(problem, "lagrangian", SolveSettings(time_limit_s=20))
     assert violations(problem, decomposed.plan()) == []
