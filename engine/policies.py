@@ -228,12 +228,8 @@ def _ruled_out(problem: DecisionProblem, mask: RuleMask) -> np.ndarray:
     rules before it) allowed them."""
     if mask.window is None:  # a suppression (a ratio rule blocks nothing outright)
         return (problem.eligible & mask.blocked)[:, :, None] & np.ones(problem.shape[2], bool)
-    h = problem.shape[2]
-    allowance = mask.window.allowance(h)  # [N, H] per window end
-    # week t is in the windows ending at t..t+W-1: ruled out where one is full already
-    least = allowance.copy()
-    for shift in range(1, min(mask.window.weeks, h)):
-        least[:, : h - shift] = np.minimum(least[:, : h - shift], allowance[:, shift:])
+    # ruled out where one of week t's windows is full already
+    least = mask.window.per_week(mask.window.allowance(problem.shape[2]))
     return (problem.eligible & mask.window.actions)[:, :, None] & (least == 0)[:, None, :]
 
 

@@ -88,6 +88,15 @@ class ContactWindow:
         """How many more contacts of the group each window ending at e allows ([N, H])."""
         return self.allowance(choice.shape[1]) - self.window_sums(choice)
 
+    def per_week(self, per_end: np.ndarray) -> np.ndarray:
+        """The least of a per-window-end figure ([N, H]) over the windows that hold each week
+        (week t lies in the windows ending at t..t+W-1)."""
+        h = per_end.shape[1]
+        least = per_end.copy()
+        for shift in range(1, min(self.weeks, h)):
+            least[:, : h - shift] = np.minimum(least[:, : h - shift], per_end[:, shift:])
+        return least
+
     def subset(self, customers: np.ndarray | slice) -> ContactWindow:
         part = replace(self, past=self.past[customers])
         for weeks, allowance in self.__dict__.get("_allowance", {}).items():
@@ -109,11 +118,7 @@ def room(windows: Sequence[ContactWindow], choice: np.ndarray, actions: int) -> 
     n, h = choice.shape
     out = np.ones((n, actions - 1, h), dtype=bool)
     for window in windows:
-        spare = window.slack(choice)  # [N, H] per window end
-        # week t lies in the windows ending at t..t+W-1: their least spare
-        least = spare.copy()
-        for shift in range(1, min(window.weeks, h)):
-            least[:, : h - shift] = np.minimum(least[:, : h - shift], spare[:, shift:])
+        least = window.per_week(window.slack(choice))  # the least spare of week t's windows
         out[:, window.actions[1:], :] &= (least >= 1)[:, None, :]
     return out
 
